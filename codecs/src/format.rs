@@ -1,0 +1,213 @@
+//! Format descriptors shared by the codecs and the engine's catalog.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a format descriptor was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("sample rate {num}/{den} Hz is not positive")]
+    BadRate { num: u32, den: u32 },
+    #[error("a stream needs at least one channel")]
+    NoChannels,
+    #[error("{0} decimal places is more than a 32-bit scaled integer can carry (at most 9)")]
+    BadScale(u8),
+}
+
+/// Samples per second as an exact ratio, so 48 kHz and a 29.97 Hz sensor are
+/// both exact and frame boundaries never drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rate {
+    num: u32,
+    den: u32,
+}
+
+impl Rate {
+    /// A whole number of hertz.
+    pub fn hz(hz: u32) -> Result<Self, FormatError> {
+        Self::new(hz, 1)
+    }
+
+    /// `num / den` hertz, reduced to lowest terms.
+    pub fn new(num: u32, den: u32) -> Result<Self, FormatError> {
+        if num == 0 || den == 0 {
+            return Err(FormatError::BadRate { num, den });
+        }
+        let g = gcd(num, den);
+        Ok(Self {
+            num: num / g,
+            den: den / g,
+        })
+    }
+
+    pub fn num(self) -> u32 {
+        self.num
+    }
+
+    pub fn den(self) -> u32 {
+        self.den
+    }
+
+    pub fn as_f64(self) -> f64 {
+        self.num as f64 / self.den as f64
+    }
+
+    /// Number of samples whose instant `i / rate` lies strictly before `t_us`
+    /// microseconds: `ceil(t_us * rate / 1e6)`. Frame `n` of duration `F`
+    /// holds samples `[before(n F), before((n + 1) F))`, exact in integers.
+    pub fn samples_before(self, t_us: u64) -> u64 {
+        let n = t_us as u128 * self.num as u128;
+        let d = 1_000_000u128 * self.den as u128;
+        n.div_ceil(d) as u64
+    }
+
+    /// Media time in microseconds of sample `i` (rounded down).
+    pub fn sample_time_us(self, i: u64) -> u64 {
+        (i as u128 * 1_000_000 * self.den as u128 / self.num as u128) as u64
+    }
+}
+
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// How one sample of one channel travels on the wire (network byte order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Encoding {
+    /// 8-bit unsigned PCM (offset binary, as WAV stores it).
+    U8,
+    /// 16-bit signed PCM, big-endian.
+    L16,
+    /// 24-bit signed PCM, big-endian.
+    L24,
+    /// 32-bit signed PCM, big-endian.
+    L32,
+    /// IEEE 754 binary32, big-endian.
+    F32,
+    /// IEEE 754 binary64, big-endian (lossless sensor values).
+    F64,
+    /// G.711 mu-law, 8 bits per sample (lossy 2:1 against L16).
+    MuLaw,
+    /// G.711 A-law, 8 bits per sample (lossy 2:1 against L16).
+    ALaw,
+    /// Signed 16-bit integer holding `value * 10^decimals`, big-endian.
+    Scaled16 { decimals: u8 },
+    /// Signed 32-bit integer holding `value * 10^decimals`, big-endian.
+    Scaled32 { decimals: u8 },
+}
+
+impl Encoding {
+    /// Bytes one sample of one channel takes on the wire.
+    pub const fn bytes(self) -> usize {
+        match self {
+            Encoding::U8 | Encoding::MuLaw | Encoding::ALaw => 1,
+            Encoding::L16 | Encoding::Scaled16 { .. } => 2,
+            Encoding::L24 => 3,
+            Encoding::L32 | Encoding::F32 | Encoding::Scaled32 { .. } => 4,
+            Encoding::F64 => 8,
+        }
+    }
+}
+
+/// What a substream's bytes are: encoding, channel count and rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StreamFormat {
+    pub encoding: Encoding,
+    pub channels: u16,
+    pub rate: Rate,
+}
+
+impl StreamFormat {
+    pub fn new(encoding: Encoding, channels: u16, rate: Rate) -> Result<Self, FormatError> {
+        if channels == 0 {
+            return Err(FormatError::NoChannels);
+        }
+        match encoding {
+            Encoding::Scaled16 { decimals } | Encoding::Scaled32 { decimals } if decimals > 9 => {
+                return Err(FormatError::BadScale(decimals));
+            }
+            _ => {}
+        }
+        Ok(Self {
+            encoding,
+            channels,
+            rate,
+        })
+    }
+
+    /// Bytes of one multichannel sample (all channels at one instant), the
+    /// unit the engine frames, interleaves and conceals.
+    pub const fn stride(&self) -> usize {
+        self.encoding.bytes() * self.channels as usize
+    }
+}
+
+/// Where a substream came from, carried in the catalog so the receiver can
+/// write the same kind of file back (same WAV layout, same CSV header).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub enum Origin {
+    /// Raw samples pushed by an application.
+    #[default]
+    Raw,
+    /// A WAV file.
+    Wav(WavLayout),
+    /// A sensor CSV file.
+    Csv(CsvLayout),
+}
+
+/// The WAV header fields needed to reproduce a file bit-exact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WavLayout {
+    /// Bits per sample in the file (8, 16, 24, 32).
+    pub bits: u16,
+    /// IEEE float samples (32-bit) rather than integer PCM.
+    pub float: bool,
+    /// Speaker positions of WAVE_FORMAT_EXTENSIBLE, when the file had one.
+    pub channel_mask: Option<u32>,
+}
+
+/// The CSV header fields needed to reproduce a sensor file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CsvLayout {
+    /// Names of the value columns, in file order.
+    pub columns: Vec<String>,
+    /// The time column, when the file had one.
+    pub time: Option<TimeColumn>,
+}
+
+/// A CSV time column: its name, position and how its values were written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeColumn {
+    pub name: String,
+    /// Index of the time column among all columns of the file.
+    pub index: usize,
+    /// Time of the first row in seconds.
+    pub start: f64,
+    /// Decimal places to print times with.
+    pub decimals: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_of_fractional_sample_counts_tile_exactly() {
+        // 22.05 kHz at 10 ms is 220.5 samples a frame: frames alternate 221/220.
+        let r = Rate::hz(22_050).unwrap();
+        let sizes: Vec<u64> = (0..4)
+            .map(|n| r.samples_before((n + 1) * 10_000) - r.samples_before(n * 10_000))
+            .collect();
+        assert_eq!(sizes, vec![221, 220, 221, 220]);
+        assert_eq!(r.samples_before(1_000_000), 22_050);
+    }
+
+    #[test]
+    fn rational_rates_reduce() {
+        let r = Rate::new(60_000, 2_002).unwrap();
+        assert_eq!((r.num(), r.den()), (30_000, 1_001));
+        assert!(Rate::new(0, 1).is_err());
+    }
+}

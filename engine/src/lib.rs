@@ -1,0 +1,1 @@
+//! isochron engine.
