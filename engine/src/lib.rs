@@ -1,1 +1,36 @@
-//! isochron engine.
+//! isochron engine: the media pipeline as a sans-IO core.
+//!
+//! Every stage is a plain struct whose methods take the current [`Time`]:
+//! no sockets, tasks, threads or clocks inside. The sender core
+//! ([`Sender`]) runs source -> packetizer -> sample interleaver -> FEC
+//! encoder -> packet interleaver -> pacer; the receiver core ([`Receiver`])
+//! runs validation -> FEC decoder -> jitter buffer (with sample
+//! de-interleaving) -> playout. [`sim`] runs both over a simulated network
+//! on a virtual clock, deterministically from one seed.
+
+pub mod catalog;
+pub mod config;
+pub mod fec;
+pub mod handshake;
+pub mod ingress;
+pub mod interleave;
+pub mod jitter;
+pub mod layout;
+pub mod pacer;
+pub mod packetizer;
+pub mod playout;
+pub mod queue;
+pub mod receiver;
+pub mod sender;
+pub mod stats;
+pub mod time;
+pub mod wire;
+
+pub use catalog::{MediaKind, SubstreamDesc};
+pub use config::{ConfigError, ReceiverConfig, SenderConfig};
+pub use playout::PlayedFrame;
+pub use receiver::Receiver;
+pub use sender::{FrameRead, FrameSource, Sender, SenderError};
+pub use stats::{ReceiverStats, SenderStats};
+pub use time::Time;
+pub use wire::control::{Control, FecParams, Mode};

@@ -1,0 +1,228 @@
+//! The session catalog: what each substream is and how it is cut into frames.
+//!
+//! Frame `n` of a substream covers media time `[n F, (n + 1) F)` and holds
+//! the samples whose instants fall in it, so frames of every substream tile
+//! one media clock exactly, whatever the rate (22.05 kHz at 10 ms alternates
+//! 221 and 220 samples; a 1 Hz sensor has mostly empty frames).
+
+use isochron_codecs::{Origin, StreamFormat};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use thiserror::Error;
+
+use crate::wire::packet::REPAIR_SUBSTREAM;
+
+/// At most this many substreams in one session.
+pub const MAX_SUBSTREAMS: usize = 256;
+/// Fragment and lane masks are 64-bit.
+pub const MAX_FRAGMENTS: usize = 64;
+/// Largest sample-interleave group and aggregation count.
+pub const MAX_GROUP: u8 = 64;
+/// A frame larger than this is refused: it would not fit the buffers.
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+/// Frame durations allowed (microseconds).
+pub const MIN_FRAME_US: u32 = 250;
+pub const MAX_FRAME_US: u32 = 1_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MediaKind {
+    Audio,
+    Sensor,
+}
+
+/// One substream of a complex stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubstreamDesc {
+    /// Unique in the session; also the packet header's substream id.
+    pub id: u16,
+    /// A hint for naming output (the receiver sanitises it).
+    pub name: String,
+    pub kind: MediaKind,
+    pub format: StreamFormat,
+    /// Frame duration in microseconds.
+    pub frame_us: u32,
+    /// Sample-interleave group G: samples of G frames dealt into G lanes.
+    pub sample_interleave: u8,
+    /// Whole frames one packet may carry when they are small (1: one each).
+    pub frames_per_packet: u8,
+    pub origin: Origin,
+    /// Total samples, when the source knows it (files).
+    pub length: Option<u64>,
+}
+
+/// Why a catalog was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CatalogError {
+    #[error("a session needs at least one substream")]
+    Empty,
+    #[error("{0} substreams is more than the {MAX_SUBSTREAMS} allowed")]
+    TooMany(usize),
+    #[error("substream id {0} is used twice (or is the reserved 65535)")]
+    DuplicateId(u16),
+    #[error("substream {id}: name longer than 255 bytes")]
+    Name { id: u16 },
+    #[error("substream {id}: frame duration {us} us is outside {MIN_FRAME_US}..={MAX_FRAME_US} us")]
+    FrameDuration { id: u16, us: u32 },
+    #[error("substream {id}: sample interleave group must be 1..={MAX_GROUP}")]
+    Group { id: u16 },
+    #[error(
+        "substream {id}: frames per packet must be 1..={MAX_GROUP}, and 1 with sample interleaving"
+    )]
+    Aggregation { id: u16 },
+    #[error(
+        "substream {id}: a frame of {bytes} bytes is over the {MAX_FRAME_BYTES}-byte limit; use a shorter frame duration"
+    )]
+    FrameTooLarge { id: u16, bytes: usize },
+    #[error("substream {id}: no channels")]
+    Channels { id: u16 },
+}
+
+impl SubstreamDesc {
+    pub fn frame_duration(&self) -> Duration {
+        Duration::from_micros(self.frame_us as u64)
+    }
+
+    /// Index of the first sample of frame `n`.
+    pub fn frame_start(&self, n: u64) -> u64 {
+        self.format
+            .rate
+            .samples_before(n.saturating_mul(self.frame_us as u64))
+    }
+
+    /// Samples in frame `n`.
+    pub fn frame_samples(&self, n: u64) -> usize {
+        (self.frame_start(n + 1) - self.frame_start(n)) as usize
+    }
+
+    /// Upper bound on samples in any frame.
+    pub fn max_frame_samples(&self) -> usize {
+        let r = self.format.rate;
+        let num = self.frame_us as u128 * r.num() as u128;
+        let den = 1_000_000u128 * r.den() as u128;
+        num.div_ceil(den) as usize
+    }
+
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_samples() * self.format.stride()
+    }
+
+    /// Media timestamp of frame `n`.
+    pub fn frame_ts(&self, n: u64) -> u64 {
+        n.saturating_mul(self.frame_us as u64)
+    }
+
+    /// Frame index of a media timestamp, if it is on a frame boundary.
+    pub fn frame_of(&self, media_ts: u64) -> Option<u64> {
+        let f = self.frame_us as u64;
+        (media_ts % f == 0).then_some(media_ts / f)
+    }
+
+    /// Frames the sender holds back before the first of them can leave:
+    /// a whole interleave group, or a whole aggregate.
+    pub fn hold_frames(&self) -> u64 {
+        self.sample_interleave.max(self.frames_per_packet).max(1) as u64
+    }
+
+    /// How long the packetizer may hold a frame (group or aggregate).
+    pub fn unit_delay(&self) -> Duration {
+        self.frame_duration() * self.hold_frames() as u32
+    }
+
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        let id = self.id;
+        if id == REPAIR_SUBSTREAM {
+            return Err(CatalogError::DuplicateId(id));
+        }
+        if self.name.len() > 255 {
+            return Err(CatalogError::Name { id });
+        }
+        if !(MIN_FRAME_US..=MAX_FRAME_US).contains(&self.frame_us) {
+            return Err(CatalogError::FrameDuration {
+                id,
+                us: self.frame_us,
+            });
+        }
+        if !(1..=MAX_GROUP).contains(&self.sample_interleave) {
+            return Err(CatalogError::Group { id });
+        }
+        if !(1..=MAX_GROUP).contains(&self.frames_per_packet)
+            || (self.sample_interleave > 1 && self.frames_per_packet > 1)
+        {
+            return Err(CatalogError::Aggregation { id });
+        }
+        if self.format.channels == 0 {
+            return Err(CatalogError::Channels { id });
+        }
+        let bytes = self.max_frame_bytes();
+        if bytes > MAX_FRAME_BYTES {
+            return Err(CatalogError::FrameTooLarge { id, bytes });
+        }
+        Ok(())
+    }
+}
+
+/// Check a whole catalog: each substream, and ids unique.
+pub fn validate(subs: &[SubstreamDesc]) -> Result<(), CatalogError> {
+    if subs.is_empty() {
+        return Err(CatalogError::Empty);
+    }
+    if subs.len() > MAX_SUBSTREAMS {
+        return Err(CatalogError::TooMany(subs.len()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for s in subs {
+        s.validate()?;
+        if !seen.insert(s.id) {
+            return Err(CatalogError::DuplicateId(s.id));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use isochron_codecs::{Encoding, Rate};
+
+    pub fn stereo48k(id: u16, frame_us: u32) -> SubstreamDesc {
+        SubstreamDesc {
+            id,
+            name: format!("audio{id}"),
+            kind: MediaKind::Audio,
+            format: StreamFormat::new(Encoding::L16, 2, Rate::hz(48_000).unwrap()).unwrap(),
+            frame_us,
+            sample_interleave: 1,
+            frames_per_packet: 1,
+            origin: Origin::Raw,
+            length: None,
+        }
+    }
+
+    #[test]
+    fn frame_geometry() {
+        let s = stereo48k(0, 10_000);
+        assert_eq!(s.frame_samples(0), 480);
+        assert_eq!(s.max_frame_bytes(), 1920);
+        assert_eq!(s.frame_of(20_000), Some(2));
+        assert_eq!(s.frame_of(20_001), None);
+        let mut slow = s.clone();
+        slow.format.rate = Rate::hz(1).unwrap();
+        assert_eq!(slow.max_frame_samples(), 1);
+        let n: usize = (0..100).map(|i| slow.frame_samples(i)).sum();
+        assert_eq!(n, 1, "one sample a second, one second of frames");
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let mut s = stereo48k(1, 10_000);
+        s.sample_interleave = 4;
+        s.frames_per_packet = 2;
+        assert_eq!(
+            validate(&[s.clone()]).unwrap_err(),
+            CatalogError::Aggregation { id: 1 }
+        );
+        s.frames_per_packet = 1;
+        assert!(validate(&[s.clone(), s.clone()]).is_err());
+        assert!(validate(&[s]).is_ok());
+    }
+}

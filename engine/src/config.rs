@@ -1,0 +1,225 @@
+//! Configuration of both ends, and the checks that refuse a session whose
+//! latency cannot cover its FEC window, interleaving and framing.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::wire::control::{FecParams, Mode, SessionDesc};
+use crate::wire::packet::{MAX_DATAGRAM, MIN_DATAGRAM};
+
+/// Receiver settings (the receiver decides latency and water marks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiverConfig {
+    /// Target latency added to the fastest path (live mode).
+    pub latency: Duration,
+    /// Playback starts (file mode) or the sender is resumed at this level.
+    pub low_water: Duration,
+    /// The sender is paused (file mode) or excess is dropped at this level.
+    pub high_water: Duration,
+    /// Time for a PAUSE/RESUME to take effect (about a round trip plus
+    /// jitter); the driver refreshes it from the measured RTT.
+    pub loop_delay: Duration,
+    /// Fastest rate the live playout clock may slew to follow the sender
+    /// (fraction of real time).
+    pub max_slew: f64,
+    /// Window of the minimum-delay clock offset estimate.
+    pub clock_window: Duration,
+    /// Open FEC blocks kept at once (bounds decoder memory).
+    pub max_fec_blocks: usize,
+    /// Shared secret senders must present, if any.
+    pub token: Option<String>,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        Self {
+            latency: Duration::from_millis(80),
+            low_water: Duration::from_millis(40),
+            high_water: Duration::from_millis(160),
+            loop_delay: Duration::from_millis(10),
+            max_slew: 0.005,
+            clock_window: Duration::from_secs(8),
+            max_fec_blocks: 128,
+            token: None,
+        }
+    }
+}
+
+/// Sender settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SenderConfig {
+    pub mode: Mode,
+    pub fec: FecParams,
+    /// Largest datagram to build (quinn's `max_datagram_size()`).
+    pub max_datagram: usize,
+    /// Datagrams the sender queues before the network (bounded).
+    pub queue: usize,
+    pub speed: f64,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Live,
+            fec: FecParams {
+                k: 16,
+                m: 4,
+                depth: 1,
+                window_us: 0,
+            },
+            max_datagram: 1162,
+            queue: 4096,
+            speed: 1.0,
+        }
+    }
+}
+
+/// A configuration that cannot work, with the value to change.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ConfigError {
+    #[error(
+        "latency {latency_ms} ms is below what this stream needs: FEC window {window_ms} ms x interleave depth {depth} + frame hold {hold_ms} ms = {need_ms} ms; raise the receiver's latency to at least {need_ms} ms, or lower the interleave depth, the FEC window or the frame duration"
+    )]
+    LatencyTooSmall {
+        latency_ms: f64,
+        window_ms: f64,
+        depth: u8,
+        hold_ms: f64,
+        need_ms: f64,
+    },
+    #[error(
+        "latency {latency_ms} ms leaves no time for FEC after the {hold_ms} ms frame hold; raise the latency or shorten frames"
+    )]
+    NoRoomForFec { latency_ms: f64, hold_ms: f64 },
+    #[error("low-water mark {low_ms} ms must be below the high-water mark {high_ms} ms")]
+    Marks { low_ms: f64, high_ms: f64 },
+    #[error("latency must be positive")]
+    ZeroLatency,
+    #[error("datagram size {0} is outside {MIN_DATAGRAM}..={MAX_DATAGRAM} bytes")]
+    Datagram(usize),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+impl ReceiverConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.latency.is_zero() {
+            return Err(ConfigError::ZeroLatency);
+        }
+        if self.low_water >= self.high_water {
+            return Err(ConfigError::Marks {
+                low_ms: ms(self.low_water),
+                high_ms: ms(self.high_water),
+            });
+        }
+        Ok(())
+    }
+
+    /// Check a proposed session against this receiver's latency, and pick
+    /// the FEC window if the sender left it open. Returns the window.
+    pub fn check_session(&self, s: &SessionDesc) -> Result<Duration, ConfigError> {
+        let hold = s
+            .substreams
+            .iter()
+            .map(|d| d.unit_delay())
+            .max()
+            .unwrap_or_default();
+        if !s.fec.enabled() {
+            return if self.latency >= hold || !matches!(s.mode, Mode::Live) {
+                Ok(Duration::ZERO)
+            } else {
+                Err(ConfigError::LatencyTooSmall {
+                    latency_ms: ms(self.latency),
+                    window_ms: 0.0,
+                    depth: s.fec.depth,
+                    hold_ms: ms(hold),
+                    need_ms: ms(hold),
+                })
+            };
+        }
+        let depth = s.fec.depth.max(1) as u32;
+        let window = if s.fec.window_us == 0 {
+            // Half of what is left after the frame hold goes to FEC, the
+            // other half to network jitter.
+            let room = self.latency.checked_sub(hold).unwrap_or_default();
+            let w = room / (2 * depth);
+            if w < Duration::from_millis(1) {
+                return Err(ConfigError::NoRoomForFec {
+                    latency_ms: ms(self.latency),
+                    hold_ms: ms(hold),
+                });
+            }
+            w
+        } else {
+            Duration::from_micros(s.fec.window_us as u64)
+        };
+        let need = window * depth + hold;
+        if matches!(s.mode, Mode::Live) && self.latency < need {
+            return Err(ConfigError::LatencyTooSmall {
+                latency_ms: ms(self.latency),
+                window_ms: ms(window),
+                depth: s.fec.depth,
+                hold_ms: ms(hold),
+                need_ms: ms(need),
+            });
+        }
+        Ok(window)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::tests::stereo48k;
+
+    fn session(window_ms: u32, depth: u8) -> SessionDesc {
+        SessionDesc {
+            name: "t".into(),
+            mode: Mode::Live,
+            speed: 1.0,
+            fec: FecParams {
+                k: 16,
+                m: 4,
+                depth,
+                window_us: window_ms * 1000,
+            },
+            substreams: vec![stereo48k(0, 10_000)],
+        }
+    }
+
+    #[test]
+    fn refuses_latency_below_window_times_depth_plus_frame() {
+        let cfg = ReceiverConfig {
+            latency: Duration::from_millis(80),
+            ..Default::default()
+        };
+        assert_eq!(
+            cfg.check_session(&session(10, 4)).unwrap(),
+            Duration::from_millis(10)
+        );
+        let e = cfg.check_session(&session(20, 4)).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("at least 90 ms"), "{msg}");
+        assert!(msg.contains("raise the receiver's latency"), "{msg}");
+    }
+
+    #[test]
+    fn picks_a_window_from_the_latency() {
+        let cfg = ReceiverConfig::default();
+        let w = cfg.check_session(&session(0, 2)).unwrap();
+        assert_eq!(w, Duration::from_micros(17_500), "(80 - 10) / (2 * 2)");
+        let tight = ReceiverConfig {
+            latency: Duration::from_millis(10),
+            ..Default::default()
+        };
+        assert!(matches!(
+            tight.check_session(&session(0, 1)),
+            Err(ConfigError::NoRoomForFec { .. })
+        ));
+    }
+}

@@ -1,0 +1,66 @@
+//! The receiver's answer to a hello: accept with the session's parameters,
+//! or reject with a reason the sender can print.
+
+use crate::config::ReceiverConfig;
+use crate::time::micros;
+use crate::wire::control::{Accept, CONTROL_VERSION, Hello, Reject, RejectReason};
+
+/// Compare secrets without an early exit on the first differing byte.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Decide on a hello.
+pub fn answer(cfg: &ReceiverConfig, hello: &Hello, session_id: u64) -> Result<Accept, Reject> {
+    let reject = |reason, message: String| Reject { reason, message };
+    if hello.version != CONTROL_VERSION {
+        return Err(reject(
+            RejectReason::Version,
+            format!(
+                "protocol version {} is not supported (this receiver speaks {CONTROL_VERSION})",
+                hello.version
+            ),
+        ));
+    }
+    if let Some(want) = &cfg.token {
+        let ok = hello.token.as_deref().is_some_and(|t| same_secret(t, want));
+        if !ok {
+            let what = if hello.token.is_some() {
+                "wrong"
+            } else {
+                "missing"
+            };
+            return Err(reject(
+                RejectReason::Token,
+                format!("token rejected ({what}): the receiver requires its --token"),
+            ));
+        }
+    }
+    if let Err(e) = crate::catalog::validate(&hello.session.substreams) {
+        return Err(reject(RejectReason::Catalog, e.to_string()));
+    }
+    let window = cfg
+        .check_session(&hello.session)
+        .map_err(|e| reject(RejectReason::Latency, e.to_string()))?;
+    let us = |d| micros(d).min(u32::MAX as u64) as u32;
+    Ok(Accept {
+        session_id,
+        latency_us: us(cfg.latency),
+        low_water_us: us(cfg.low_water),
+        high_water_us: us(cfg.high_water),
+        fec_window_us: us(window),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+    }
+}

@@ -1,0 +1,408 @@
+//! Frame buffer of one substream: a ring of frame slots ahead of the
+//! playout, each with a bitset of the samples that arrived.
+//!
+//! Payloads are placed by geometry recomputed from the catalog (fragments of
+//! a frame, aggregated frames, or a lane of a sample-interleaved group,
+//! de-interleaved here), so a payload whose length disagrees is refused.
+//! Frames before the playout position are late; frames beyond the horizon
+//! are overruns. Both are counted and dropped; memory never grows.
+
+use isochron_codecs::SampleMask;
+use thiserror::Error;
+
+use crate::catalog::SubstreamDesc;
+use crate::interleave::sample::locate;
+use crate::layout::{fragment_range, lane_len, unit_samples};
+use crate::wire::packet::SourceMeta;
+
+/// A payload that contradicts the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum GeometryError {
+    #[error("media timestamp is not on a frame boundary")]
+    Unaligned,
+    #[error("layout fields disagree with the catalog")]
+    Layout,
+    #[error("payload length disagrees with the frame geometry")]
+    Length,
+}
+
+/// What happened to a payload's frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Placed {
+    /// Frames (or parts) already played.
+    pub late_frames: u32,
+    /// Frames beyond the horizon, dropped.
+    pub overrun_frames: u32,
+}
+
+const NO_FRAME: u64 = u64::MAX;
+
+struct Slot {
+    frame: u64,
+    data: Vec<u8>,
+    mask: Vec<u64>,
+}
+
+pub struct FrameBuffer {
+    desc: SubstreamDesc,
+    stride: usize,
+    group: usize,
+    slots: Vec<Slot>,
+    next: u64,
+    newest_end: u64,
+    end_frame: Option<u64>,
+    total_samples: Option<u64>,
+    starts: Vec<usize>,
+}
+
+impl FrameBuffer {
+    /// `capacity` frames ahead of the playout position are kept.
+    pub fn new(desc: &SubstreamDesc, capacity: usize) -> Self {
+        let max = desc.max_frame_samples();
+        let capacity = capacity.max(desc.hold_frames() as usize + 1);
+        let mut b = Self {
+            desc: desc.clone(),
+            stride: desc.format.stride(),
+            group: desc.sample_interleave as usize,
+            slots: (0..capacity)
+                .map(|_| Slot {
+                    frame: NO_FRAME,
+                    data: vec![0; max * desc.format.stride()],
+                    mask: vec![0; max.div_ceil(64).max(1)],
+                })
+                .collect(),
+            next: 0,
+            newest_end: 0,
+            end_frame: None,
+            total_samples: None,
+            starts: Vec::with_capacity(desc.sample_interleave as usize + 1),
+        };
+        if let Some(n) = desc.length {
+            b.set_total_samples(n);
+        }
+        b
+    }
+
+    pub fn desc(&self) -> &SubstreamDesc {
+        &self.desc
+    }
+
+    /// Next frame to play.
+    pub fn next_frame(&self) -> u64 {
+        self.next
+    }
+
+    /// The stream holds `n` samples in all: playout ends after them.
+    pub fn set_total_samples(&mut self, n: u64) {
+        self.total_samples = Some(n);
+        // First frame that starts at or after sample n.
+        let mut lo = 0u64;
+        let mut hi = n.max(1);
+        while self.desc.frame_start(hi) < n {
+            hi *= 2;
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.desc.frame_start(mid) < n {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        self.end_frame = Some(lo);
+    }
+
+    /// Frames of the whole stream, when known.
+    pub fn end_frame(&self) -> Option<u64> {
+        self.end_frame
+    }
+
+    pub fn finished(&self) -> bool {
+        self.end_frame.is_some_and(|e| self.next >= e)
+    }
+
+    /// Media buffered ahead of the playout position, in microseconds.
+    pub fn level_us(&self) -> u64 {
+        self.newest_end.saturating_sub(self.next) * self.desc.frame_us as u64
+    }
+
+    /// Every frame of the stream has (some) data here: nothing more to wait for.
+    pub fn all_received(&self) -> bool {
+        self.end_frame.is_some_and(|e| self.newest_end >= e)
+    }
+
+    /// Some frame at or after the playout position holds data.
+    pub fn has_data_ahead(&self) -> bool {
+        self.newest_end > self.next
+    }
+
+    /// Place a payload. `Err` if it contradicts the catalog.
+    pub fn insert(&mut self, meta: &SourceMeta, payload: &[u8]) -> Result<Placed, GeometryError> {
+        let f0 = self
+            .desc
+            .frame_of(meta.media_ts)
+            .ok_or(GeometryError::Unaligned)?;
+        let frames = meta.frames as u64;
+        if f0 > u64::MAX / 4 {
+            return Err(GeometryError::Unaligned);
+        }
+        if payload.len() % self.stride != 0 {
+            return Err(GeometryError::Length);
+        }
+        let n = payload.len() / self.stride;
+        let mut placed = Placed::default();
+        if self.group == 1 {
+            if meta.group != 1 || frames > self.desc.frames_per_packet as u64 {
+                return Err(GeometryError::Layout);
+            }
+            if frames > 1 {
+                if meta.frag_count != 1 || unit_samples(&self.desc, f0, frames) != n {
+                    return Err(GeometryError::Length);
+                }
+                let mut at = 0;
+                for f in f0..f0 + frames {
+                    let len = self.desc.frame_samples(f);
+                    self.write_run(
+                        f,
+                        0,
+                        &payload[at * self.stride..(at + len) * self.stride],
+                        &mut placed,
+                    );
+                    at += len;
+                }
+            } else {
+                let total = self.desc.frame_samples(f0);
+                let (a, len) =
+                    fragment_range(total, meta.frag_index as usize, meta.frag_count as usize);
+                if len != n {
+                    return Err(GeometryError::Length);
+                }
+                self.write_run(f0, a, payload, &mut placed);
+            }
+        } else {
+            if meta.group as usize != self.group || frames > self.group as u64 {
+                return Err(GeometryError::Layout);
+            }
+            self.starts.clear();
+            self.starts.push(0);
+            for f in f0..f0 + frames {
+                let s = self.starts[self.starts.len() - 1] + self.desc.frame_samples(f);
+                self.starts.push(s);
+            }
+            let total = self.starts[frames as usize];
+            let lane = meta.lane as usize;
+            let l = lane_len(total, lane, self.group);
+            let (a, len) = fragment_range(l, meta.frag_index as usize, meta.frag_count as usize);
+            if len != n {
+                return Err(GeometryError::Length);
+            }
+            // De-interleave: lane sample q is group sample lane + q * G.
+            let mut last_frame = u64::MAX;
+            for (i, sample) in payload.chunks_exact(self.stride).enumerate() {
+                let j = lane + (a + i) * self.group;
+                let (k, off) = locate(&self.starts, j);
+                let f = f0 + k as u64;
+                let count = f != last_frame;
+                last_frame = f;
+                self.write_sample(f, off, sample, &mut placed, count);
+            }
+        }
+        Ok(placed)
+    }
+
+    /// Whether frame `f` can be written; counts it late or overrun if not.
+    fn admit(&mut self, f: u64, placed: &mut Placed, count: bool) -> Option<usize> {
+        if f < self.next {
+            placed.late_frames += count as u32;
+            return None;
+        }
+        if f >= self.next + self.slots.len() as u64 {
+            placed.overrun_frames += count as u32;
+            return None;
+        }
+        let i = (f % self.slots.len() as u64) as usize;
+        let slot = &mut self.slots[i];
+        if slot.frame != f {
+            slot.frame = f;
+            slot.mask.fill(0);
+        }
+        self.newest_end = self.newest_end.max(f + 1);
+        Some(i)
+    }
+
+    fn write_run(&mut self, f: u64, at: usize, bytes: &[u8], placed: &mut Placed) {
+        let Some(i) = self.admit(f, placed, true) else {
+            return;
+        };
+        let slot = &mut self.slots[i];
+        slot.data[at * self.stride..at * self.stride + bytes.len()].copy_from_slice(bytes);
+        set_bits(&mut slot.mask, at, bytes.len() / self.stride);
+    }
+
+    fn write_sample(&mut self, f: u64, at: usize, bytes: &[u8], placed: &mut Placed, count: bool) {
+        let Some(i) = self.admit(f, placed, count) else {
+            return;
+        };
+        let slot = &mut self.slots[i];
+        slot.data[at * self.stride..(at + 1) * self.stride].copy_from_slice(bytes);
+        slot.mask[at / 64] |= 1 << (at % 64);
+    }
+
+    /// Play the next frame: `play` sees its bytes (missing samples zeroed,
+    /// to be concealed in place) and which samples arrived.
+    pub fn pop(&mut self, play: &mut dyn FnMut(u64, &mut [u8], SampleMask<'_>)) {
+        let n = self.next;
+        let mut samples = self.desc.frame_samples(n);
+        if let Some(total) = self.total_samples {
+            let start = self.desc.frame_start(n);
+            samples = samples.min(total.saturating_sub(start) as usize);
+        }
+        let i = (n % self.slots.len() as u64) as usize;
+        let slot = &mut self.slots[i];
+        if slot.frame != n {
+            slot.mask.fill(0);
+        }
+        let bytes = &mut slot.data[..samples * self.stride];
+        zero_missing(bytes, &slot.mask, samples, self.stride);
+        play(n, bytes, SampleMask::new(&slot.mask, samples));
+        slot.frame = NO_FRAME;
+        self.next = n + 1;
+    }
+}
+
+fn set_bits(mask: &mut [u64], at: usize, n: usize) {
+    for b in at..at + n {
+        mask[b / 64] |= 1 << (b % 64);
+    }
+}
+
+fn zero_missing(bytes: &mut [u8], mask: &[u64], samples: usize, stride: usize) {
+    for (w, &word) in mask.iter().enumerate() {
+        let base = w * 64;
+        if base >= samples {
+            break;
+        }
+        if word == u64::MAX {
+            continue;
+        }
+        let end = (base + 64).min(samples);
+        for s in base..end {
+            if word >> (s - base) & 1 == 0 {
+                bytes[s * stride..(s + 1) * stride].fill(0);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::tests::stereo48k;
+    use crate::packetizer::Packetizer;
+
+    fn frame_bytes(n: u64, len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i as u64 * 31 + n * 7) as u8).collect()
+    }
+
+    /// Packetize `frames` frames and return the packets.
+    fn packets(d: &SubstreamDesc, frames: u64, max_payload: usize) -> Vec<(SourceMeta, Vec<u8>)> {
+        let mut p = Packetizer::new(d);
+        let mut out = Vec::new();
+        for n in 0..frames {
+            let data = frame_bytes(n, d.frame_samples(n) * d.format.stride());
+            p.push(n, &data, 0, max_payload, &mut |m, b| {
+                out.push((*m, b.to_vec()))
+            })
+            .unwrap();
+        }
+        p.flush(0, max_payload, &mut |m, b| out.push((*m, b.to_vec())))
+            .unwrap();
+        out
+    }
+
+    fn play_all(b: &mut FrameBuffer, frames: u64) -> Vec<(Vec<u8>, usize)> {
+        let mut out = Vec::new();
+        for _ in 0..frames {
+            b.pop(&mut |_, bytes, mask| out.push((bytes.to_vec(), mask.count_present())));
+        }
+        out
+    }
+
+    #[test]
+    fn every_layout_reassembles_bit_exact() {
+        for (g, fpp, payload) in [(1, 1, 1000), (1, 4, 1000), (4, 1, 1000), (3, 1, 100)] {
+            let mut d = stereo48k(1, 2_500);
+            d.sample_interleave = g;
+            d.frames_per_packet = fpp;
+            let mut b = FrameBuffer::new(&d, 32);
+            for (m, p) in packets(&d, 12, payload).iter().rev() {
+                assert_eq!(b.insert(m, p), Ok(Placed::default()));
+            }
+            for (n, (bytes, present)) in play_all(&mut b, 12).into_iter().enumerate() {
+                assert_eq!(
+                    bytes,
+                    frame_bytes(n as u64, 480),
+                    "g={g} fpp={fpp} frame {n}"
+                );
+                assert_eq!(present, 120);
+            }
+        }
+    }
+
+    #[test]
+    fn a_lost_lane_leaves_every_gth_sample_missing() {
+        let mut d = stereo48k(1, 1_000);
+        d.sample_interleave = 4;
+        let mut b = FrameBuffer::new(&d, 16);
+        for (m, p) in packets(&d, 4, 1000) {
+            if m.lane != 2 {
+                b.insert(&m, &p).unwrap();
+            }
+        }
+        let mut seen = Vec::new();
+        b.pop(&mut |_, bytes, mask| {
+            seen = (0..mask.len()).map(|i| mask.present(i)).collect();
+            assert!(
+                bytes[8..12].iter().all(|&x| x == 0),
+                "missing sample zeroed"
+            );
+        });
+        assert_eq!(seen.len(), 48);
+        assert!(seen.iter().enumerate().all(|(i, &p)| p == (i % 4 != 2)));
+    }
+
+    #[test]
+    fn late_overrun_and_bad_lengths_are_refused() {
+        let d = stereo48k(1, 1_000);
+        let mut b = FrameBuffer::new(&d, 4);
+        let pk = packets(&d, 8, 1000);
+        b.pop(&mut |_, _, _| {});
+        assert_eq!(b.insert(&pk[0].0, &pk[0].1).unwrap().late_frames, 1);
+        assert_eq!(b.insert(&pk[7].0, &pk[7].1).unwrap().overrun_frames, 1);
+        assert_eq!(
+            b.insert(&pk[2].0, &pk[2].1[1..]),
+            Err(GeometryError::Length)
+        );
+        let mut m = pk[2].0;
+        m.media_ts += 1;
+        assert_eq!(b.insert(&m, &pk[2].1), Err(GeometryError::Unaligned));
+    }
+
+    #[test]
+    fn total_samples_truncate_the_last_frame() {
+        let mut d = stereo48k(1, 10_000);
+        d.length = Some(1000);
+        let b = FrameBuffer::new(&d, 8);
+        assert_eq!(b.end_frame(), Some(3));
+        let mut b = b;
+        let lens: Vec<usize> = (0..3)
+            .map(|_| {
+                let mut l = 0;
+                b.pop(&mut |_, bytes, _| l = bytes.len() / 4);
+                l
+            })
+            .collect();
+        assert_eq!(lens, vec![480, 480, 40]);
+        assert!(b.finished());
+    }
+}

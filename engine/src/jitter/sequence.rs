@@ -1,0 +1,274 @@
+//! Per-substream sequence tracking: duplicates, late arrivals, and the final
+//! account of every source packet.
+//!
+//! A packet's fate is final once the playout has passed its first frame.
+//! A gap is final once a later packet's frame has been passed (sequence
+//! numbers and media times rise together within a substream), so residual
+//! loss is counted exactly, without knowing the missing packets' times.
+
+use crate::stats::PacketCounts;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Direct,
+    Recovered,
+    /// Arrived (or was rebuilt) after its frame was played.
+    Late,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    seq: u64,
+    state: State,
+    ts: u64,
+}
+
+/// How a packet should be treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// New: place its payload.
+    New,
+    /// Seen before (directly or rebuilt): drop.
+    Duplicate,
+}
+
+#[derive(Debug)]
+pub struct SequenceTracker {
+    ring: Vec<Entry>,
+    /// First sequence number not yet final.
+    base: u64,
+    highest: Option<u64>,
+    /// First known-present entry after `base`, when `base` itself is a gap.
+    hint: Option<u64>,
+    counts: PacketCounts,
+}
+
+const EMPTY: Entry = Entry {
+    seq: u64::MAX,
+    state: State::Direct,
+    ts: 0,
+};
+
+impl SequenceTracker {
+    /// `window`: how many sequence numbers may be pending at once (rounded up
+    /// to a power of two). Older pending gaps are finalised as lost.
+    pub fn new(window: usize) -> Self {
+        Self {
+            ring: vec![EMPTY; window.next_power_of_two().max(64)],
+            base: 0,
+            highest: None,
+            hint: None,
+            counts: PacketCounts::default(),
+        }
+    }
+
+    pub fn counts(&self) -> &PacketCounts {
+        &self.counts
+    }
+
+    pub fn counts_mut(&mut self) -> &mut PacketCounts {
+        &mut self.counts
+    }
+
+    fn slot(&self, s: u64) -> usize {
+        (s as usize) & (self.ring.len() - 1)
+    }
+
+    fn known(&self, s: u64) -> Option<Entry> {
+        let e = self.ring[self.slot(s)];
+        (e.seq == s).then_some(e)
+    }
+
+    /// Widen a 32-bit sequence number next to the highest seen.
+    fn extend(&self, seq: u32) -> Option<u64> {
+        let h = self.highest.unwrap_or(0);
+        let delta = seq.wrapping_sub(h as u32) as i32 as i64;
+        u64::try_from(h as i64 + delta).ok()
+    }
+
+    /// Record a source packet. `late`: its first frame was already played.
+    pub fn on_packet(&mut self, seq: u32, media_ts: u64, recovered: bool, late: bool) -> Arrival {
+        let Some(s) = self.extend(seq) else {
+            return Arrival::Duplicate;
+        };
+        if let Some(e) = self.known(s) {
+            // The original of a packet FEC rebuilt first is no duplicate: it
+            // arrived, and if in time, it was never lost.
+            if e.state == State::Recovered && !recovered {
+                self.counts.received += 1;
+                if !late && s >= self.base {
+                    let i = self.slot(s);
+                    self.ring[i].state = State::Direct;
+                }
+            } else if !recovered {
+                self.counts.duplicate += 1;
+            }
+            return Arrival::Duplicate;
+        }
+        if s < self.base {
+            // Final already, and counted unrecovered: only note the arrival.
+            if !recovered {
+                self.counts.received += 1;
+                self.counts.late += 1;
+            }
+            let i = self.slot(s);
+            if self.ring[i].seq == u64::MAX || self.ring[i].seq < s {
+                self.ring[i] = Entry {
+                    seq: s,
+                    state: State::Late,
+                    ts: media_ts,
+                };
+            }
+            return Arrival::New;
+        }
+        let window = self.ring.len() as u64;
+        if s >= self.base + window {
+            self.force_final(s + 1 - window);
+        }
+        if !recovered {
+            self.counts.received += 1;
+            if late {
+                self.counts.late += 1;
+            }
+        }
+        let state = match (late, recovered) {
+            (true, _) => State::Late,
+            (false, true) => State::Recovered,
+            (false, false) => State::Direct,
+        };
+        let i = self.slot(s);
+        self.ring[i] = Entry {
+            seq: s,
+            state,
+            ts: media_ts,
+        };
+        self.highest = Some(self.highest.map_or(s, |h| h.max(s)));
+        if self.hint.is_some_and(|h| s < h) {
+            self.hint = Some(s);
+        }
+        Arrival::New
+    }
+
+    fn commit(&mut self, state: Option<State>) {
+        self.counts.expected += 1;
+        match state {
+            Some(State::Direct) => {}
+            Some(State::Recovered) => {
+                self.counts.lost += 1;
+                self.counts.recovered += 1;
+            }
+            Some(State::Late) | None => {
+                self.counts.lost += 1;
+                self.counts.unrecovered += 1;
+            }
+        }
+    }
+
+    /// Everything before `to` becomes final, present or not.
+    fn force_final(&mut self, to: u64) {
+        while self.base < to {
+            let e = self.known(self.base).map(|e| e.state);
+            self.commit(e);
+            self.base += 1;
+        }
+        self.hint = None;
+    }
+
+    /// The playout has played every frame before media time `played_to`:
+    /// finalise what can be.
+    pub fn finalize(&mut self, played_to: u64) {
+        let Some(highest) = self.highest else { return };
+        while self.base <= highest {
+            if let Some(e) = self.known(self.base) {
+                if e.ts >= played_to {
+                    return;
+                }
+                self.commit(Some(e.state));
+                self.base += 1;
+                continue;
+            }
+            // A gap: final once the next present packet is.
+            let from = self
+                .hint
+                .filter(|&h| h > self.base)
+                .unwrap_or(self.base + 1);
+            let next = (from..=highest).find(|&s| self.known(s).is_some());
+            let Some(next) = next else { return };
+            let e = self.known(next).expect("found present");
+            if e.ts >= played_to {
+                self.hint = Some(next);
+                return;
+            }
+            for _ in self.base..next {
+                self.commit(None);
+            }
+            self.base = next;
+            self.hint = None;
+        }
+    }
+
+    /// End of stream: `total` packets were sent; everything is final.
+    pub fn finish(&mut self, total: u64) {
+        let end = total.max(self.highest.map_or(0, |h| h + 1));
+        self.force_final(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_become_unrecovered_once_passed() {
+        let mut t = SequenceTracker::new(64);
+        for s in [0u32, 1, 3, 4] {
+            assert_eq!(t.on_packet(s, s as u64 * 10, false, false), Arrival::New);
+        }
+        t.finalize(25); // frames before ts 25 played: 0, 1 and the gap 2
+        assert_eq!(t.counts().lost, 0, "gap 2 is not final until 3 is");
+        t.finalize(35);
+        assert_eq!((t.counts().lost, t.counts().unrecovered), (1, 1));
+        t.finish(6);
+        assert_eq!((t.counts().lost, t.counts().unrecovered), (2, 2));
+        assert_eq!(t.counts().received, 4);
+    }
+
+    #[test]
+    fn recovered_duplicate_and_late() {
+        let mut t = SequenceTracker::new(64);
+        t.on_packet(0, 0, false, false);
+        t.on_packet(1, 10, true, false); // rebuilt, original never comes
+        t.on_packet(2, 20, true, false); // rebuilt, then the original in time
+        assert_eq!(t.on_packet(2, 20, false, false), Arrival::Duplicate);
+        assert_eq!(t.on_packet(0, 0, false, false), Arrival::Duplicate);
+        t.on_packet(3, 30, false, true); // late
+        t.finish(4);
+        let c = t.counts();
+        assert_eq!((c.lost, c.recovered, c.unrecovered, c.late), (2, 1, 1, 1));
+        assert_eq!((c.received, c.duplicate), (3, 1));
+    }
+
+    #[test]
+    fn arrival_after_final_counts_late_not_twice() {
+        let mut t = SequenceTracker::new(64);
+        t.on_packet(0, 0, false, false);
+        t.on_packet(2, 20, false, false);
+        t.finalize(30);
+        assert_eq!(t.counts().unrecovered, 1);
+        assert_eq!(t.on_packet(1, 10, false, true), Arrival::New);
+        assert_eq!((t.counts().unrecovered, t.counts().late), (1, 1));
+        assert_eq!(t.on_packet(0, 0, false, true), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn window_overflow_finalises_oldest() {
+        let mut t = SequenceTracker::new(64);
+        t.on_packet(0, 0, false, false);
+        t.on_packet(100, 1000, false, false);
+        assert_eq!(
+            t.counts().unrecovered,
+            100 - 64,
+            "seqs 1..=36 fall out of the window"
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! Water-mark flow control for file mode.
+//!
+//! PAUSE and RESUME take a control-loop delay to act, during which the
+//! buffer keeps filling (or draining). The receiver therefore sends them that
+//! much before the marks, so the buffer itself stays between low and high.
+
+use std::time::Duration;
+
+use crate::time::micros;
+use crate::wire::control::Control;
+
+#[derive(Debug, Clone)]
+pub struct FlowControl {
+    pause_at: u64,
+    resume_at: u64,
+    paused: bool,
+    pending: Option<Control>,
+    pauses: u64,
+    resumes: u64,
+}
+
+impl FlowControl {
+    /// `fill`: the sender's speed while resumed, as a multiple of real time;
+    /// `loop_delay`: from sending a message until its effect reaches the
+    /// buffer (a round trip plus jitter).
+    pub fn new(low: Duration, high: Duration, fill: f64, loop_delay: Duration) -> Self {
+        let (low, high) = (micros(low), micros(high));
+        let d = micros(loop_delay) as f64;
+        let mut pause_at = high.saturating_sub((d * (fill - 1.0).max(0.0)) as u64);
+        let mut resume_at = low + d as u64;
+        if resume_at >= pause_at {
+            // Marks too close for the loop: meet in the middle, with hysteresis.
+            let mid = (low + high) / 2;
+            resume_at = mid.saturating_sub((high - low) / 8);
+            pause_at = mid + (high - low) / 8;
+        }
+        Self {
+            pause_at,
+            resume_at,
+            paused: false,
+            pending: None,
+            pauses: 0,
+            resumes: 0,
+        }
+    }
+
+    /// Where the messages are sent (microseconds of buffered media).
+    pub fn thresholds(&self) -> (u64, u64) {
+        (self.resume_at, self.pause_at)
+    }
+
+    pub fn update(&mut self, level_us: u64) {
+        if !self.paused && level_us >= self.pause_at {
+            self.paused = true;
+            self.pauses += 1;
+            self.pending = Some(Control::Pause);
+        } else if self.paused && level_us <= self.resume_at {
+            self.paused = false;
+            self.resumes += 1;
+            self.pending = Some(Control::Resume);
+        }
+    }
+
+    pub fn poll(&mut self) -> Option<Control> {
+        self.pending.take()
+    }
+
+    pub fn counts(&self) -> (u64, u64) {
+        (self.pauses, self.resumes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_ahead_of_the_marks_with_hysteresis() {
+        let ms = Duration::from_millis;
+        let mut f = FlowControl::new(ms(40), ms(160), 2.0, ms(20));
+        assert_eq!(f.thresholds(), (60_000, 140_000));
+        f.update(100_000);
+        assert_eq!(f.poll(), None);
+        f.update(140_000);
+        assert_eq!(f.poll(), Some(Control::Pause));
+        f.update(150_000);
+        f.update(100_000);
+        assert_eq!(f.poll(), None, "no repeat while paused");
+        f.update(60_000);
+        assert_eq!(f.poll(), Some(Control::Resume));
+        assert_eq!(f.counts(), (1, 1));
+    }
+}

@@ -1,0 +1,439 @@
+//! Playout: the receiver's isochronous clock.
+//!
+//! Frame `n` of a substream is due at `media_ts(n) + anchor` on the local
+//! clock. Live, the anchor is the minimum-delay offset plus the target
+//! latency, slewed gently as the estimate moves; in file mode it is fixed
+//! when the buffer first reaches the low-water mark. At each due instant the
+//! scheduler emits exactly one frame per substream: the real one, partly or
+//! wholly missing samples marked for concealment. Nothing is skipped or
+//! doubled, so the output has exactly the samples that were sent.
+
+pub mod clock;
+pub mod flow;
+
+use std::time::Duration;
+
+use isochron_codecs::SampleMask;
+
+use crate::config::ReceiverConfig;
+use crate::jitter::{Arrival, FrameBuffer, SequenceTracker};
+use crate::stats::{
+    Distribution, FrameCounts, Jitter, PacketCounts, ReceiverStats, SubstreamStats,
+};
+use crate::time::{Time, micros};
+use crate::wire::control::{EndOfStream, Mode, Report, SessionDesc};
+use crate::wire::packet::SourceMeta;
+use clock::OffsetEstimator;
+use flow::FlowControl;
+
+/// One frame leaving the playout at its instant.
+pub struct PlayedFrame<'a> {
+    /// Position of the substream in the catalog.
+    pub index: usize,
+    pub substream: u16,
+    pub frame: u64,
+    /// When it was due on the local clock.
+    pub deadline: Time,
+    /// Wire-encoded samples; missing ones are zero, to be concealed in place.
+    pub data: &'a mut [u8],
+    /// Which samples arrived.
+    pub mask: SampleMask<'a>,
+}
+
+struct Sub {
+    id: u16,
+    name: String,
+    buf: FrameBuffer,
+    seq: SequenceTracker,
+    frames: FrameCounts,
+    jitter: Jitter,
+    delay: Distribution,
+    /// Every frame carries samples, so its level is meaningful.
+    dense: bool,
+    dry: bool,
+    total_packets: Option<u64>,
+    closed: bool,
+}
+
+/// Why a packet could not be placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    UnknownSubstream,
+}
+
+pub struct Playout {
+    live: bool,
+    latency_us: i64,
+    max_slew: f64,
+    low_water: Duration,
+    high_water: Duration,
+    subs: Vec<Sub>,
+    clock: OffsetEstimator,
+    anchor: Option<i64>,
+    last_slew: Time,
+    started: bool,
+    flow: Option<FlowControl>,
+    tick_dev: Distribution,
+    jitter: Jitter,
+    eos: bool,
+}
+
+impl Playout {
+    pub fn new(cfg: &ReceiverConfig, session: &SessionDesc, fec_window: Duration) -> Self {
+        let live = matches!(session.mode, Mode::Live);
+        let hold = session
+            .substreams
+            .iter()
+            .map(|d| d.unit_delay())
+            .max()
+            .unwrap_or_default();
+        // How far ahead frames are kept: what the latency or the high mark
+        // can hold, plus what flow control may overshoot by.
+        let horizon = cfg.latency.max(cfg.high_water) * 3 / 2
+            + fec_window * session.fec.depth.max(1) as u32
+            + hold;
+        let subs = session
+            .substreams
+            .iter()
+            .map(|d| {
+                let cap = (micros(horizon) / d.frame_us as u64 + 4) as usize;
+                // Packets a frame can take at the smallest payloads, times the
+                // frames in the horizon: the sequence window that never
+                // finalises a packet still in flight.
+                let per_frame = d.max_frame_bytes() / 512 + 2;
+                Sub {
+                    id: d.id,
+                    name: d.name.clone(),
+                    buf: FrameBuffer::new(d, cap),
+                    seq: SequenceTracker::new(2 * cap * per_frame),
+                    frames: FrameCounts::default(),
+                    jitter: Jitter::default(),
+                    delay: Distribution::default(),
+                    dense: d.format.rate.samples_before(d.frame_us as u64) >= 1
+                        && d.frame_samples(0) >= 1,
+                    dry: false,
+                    total_packets: None,
+                    closed: false,
+                }
+            })
+            .collect();
+        let flow = match session.mode {
+            Mode::File { fill_percent } => Some(FlowControl::new(
+                cfg.low_water,
+                cfg.high_water,
+                fill_percent as f64 / 100.0,
+                cfg.loop_delay,
+            )),
+            Mode::Live => None,
+        };
+        Self {
+            live,
+            latency_us: micros(cfg.latency) as i64,
+            max_slew: cfg.max_slew,
+            low_water: cfg.low_water,
+            high_water: cfg.high_water,
+            subs,
+            clock: OffsetEstimator::new(micros(cfg.clock_window)),
+            anchor: None,
+            last_slew: Time::ZERO,
+            started: false,
+            flow,
+            tick_dev: Distribution::default(),
+            jitter: Jitter::default(),
+            eos: false,
+        }
+    }
+
+    fn sub_index(&self, id: u16) -> Option<usize> {
+        // Catalogs are small; ids are usually 0..n in order.
+        match self.subs.get(id as usize) {
+            Some(s) if s.id == id => Some(id as usize),
+            _ => self.subs.iter().position(|s| s.id == id),
+        }
+    }
+
+    /// A source packet, arrived at `arrival` or rebuilt then by FEC.
+    pub fn on_packet(
+        &mut self,
+        arrival: Time,
+        meta: &SourceMeta,
+        payload: &[u8],
+        recovered: bool,
+    ) -> Result<(), Refused> {
+        let i = self
+            .sub_index(meta.substream)
+            .ok_or(Refused::UnknownSubstream)?;
+        let sub = &mut self.subs[i];
+        let Some(f0) = sub.buf.desc().frame_of(meta.media_ts) else {
+            sub.seq.counts_mut().invalid += 1;
+            return Ok(());
+        };
+        let late = self.started && f0 < sub.buf.next_frame();
+        if sub.seq.on_packet(meta.seq, meta.media_ts, recovered, late) == Arrival::Duplicate {
+            return Ok(());
+        }
+        if !recovered {
+            let transit = arrival.as_micros() as i64 - meta.sender_ts as i64;
+            sub.jitter.update(transit);
+            self.jitter.update(transit);
+            sub.delay.record(transit.max(0) as u64);
+            if self.live {
+                self.clock.observe(arrival, meta.media_ts);
+            }
+        }
+        match sub.buf.insert(meta, payload) {
+            Ok(placed) => sub.frames.overruns += placed.overrun_frames as u64,
+            Err(_) => sub.seq.counts_mut().invalid += 1,
+        }
+        if self.live && self.anchor.is_none() {
+            self.update_anchor(arrival);
+        }
+        Ok(())
+    }
+
+    /// The sender's final account: playout ends after the last sample.
+    pub fn on_end_of_stream(&mut self, eos: &EndOfStream) {
+        self.eos = true;
+        for t in &eos.totals {
+            if let Some(i) = self.sub_index(t.id) {
+                let sub = &mut self.subs[i];
+                sub.buf.set_total_samples(t.samples);
+                sub.total_packets = Some(t.packets);
+            }
+        }
+        self.close_finished();
+    }
+
+    /// The end-of-stream message arrived.
+    pub fn end_known(&self) -> bool {
+        self.eos
+    }
+
+    fn close_finished(&mut self) {
+        for sub in &mut self.subs {
+            if !sub.closed && sub.buf.finished() {
+                if let Some(total) = sub.total_packets {
+                    sub.seq.finish(total);
+                    sub.closed = true;
+                } else if sub.buf.desc().length.is_some() {
+                    // Length known from the catalog; the packet total comes
+                    // with end of stream. Finalise what the playout passed.
+                    sub.seq.finalize(u64::MAX);
+                }
+            }
+        }
+    }
+
+    /// Every substream has played its last frame.
+    pub fn is_finished(&self) -> bool {
+        self.subs.iter().all(|s| s.buf.finished())
+    }
+
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    fn update_anchor(&mut self, now: Time) {
+        let Some(est) = self.clock.estimate(now) else {
+            return;
+        };
+        let target = est + self.latency_us;
+        match self.anchor {
+            None => {
+                self.anchor = Some(target);
+                self.last_slew = now;
+            }
+            Some(a) => {
+                let step = (now.diff_micros(self.last_slew).max(0) as f64 * self.max_slew) as i64;
+                if step > 0 {
+                    self.anchor = Some(a + (target - a).clamp(-step, step));
+                    self.last_slew = now;
+                }
+            }
+        }
+    }
+
+    fn deadline(&self, sub: &Sub) -> Option<Time> {
+        let a = self.anchor?;
+        let ts = sub.buf.desc().frame_ts(sub.buf.next_frame()) as i64;
+        Some(Time::from_micros((ts + a).max(0) as u64))
+    }
+
+    /// Buffered media ahead of the playout: the lowest over substreams that
+    /// carry samples every frame and still expect data.
+    pub fn level_us(&self) -> u64 {
+        let expecting = |s: &&Sub| !s.buf.all_received();
+        let mut dense = self
+            .subs
+            .iter()
+            .filter(|s| s.dense)
+            .filter(expecting)
+            .peekable();
+        if dense.peek().is_some() {
+            dense.map(|s| s.buf.level_us()).min().unwrap_or(0)
+        } else {
+            // Only sparse substreams left (or none still expecting data).
+            self.subs
+                .iter()
+                .filter(expecting)
+                .map(|s| s.buf.level_us())
+                .max()
+                .unwrap_or(u64::MAX)
+        }
+    }
+
+    /// When `poll` next has something to do.
+    pub fn next_deadline(&self) -> Option<Time> {
+        if !self.started {
+            return None;
+        }
+        self.subs
+            .iter()
+            .filter(|s| !s.buf.finished())
+            .filter_map(|s| self.deadline(s))
+            .min()
+    }
+
+    /// Emit every frame due by `now`, in deadline order across substreams.
+    pub fn poll(&mut self, now: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
+        if self.live {
+            self.update_anchor(now);
+            self.started = self.anchor.is_some();
+        } else if !self.started {
+            let level = self.level_us();
+            if level >= micros(self.low_water) {
+                self.started = true;
+                self.anchor = Some(now.as_micros() as i64);
+            }
+        }
+        if self.started {
+            loop {
+                let next = (0..self.subs.len())
+                    .filter(|&i| !self.subs[i].buf.finished())
+                    .filter_map(|i| self.deadline(&self.subs[i]).map(|d| (d, i)))
+                    .min();
+                let Some((deadline, i)) = next else { break };
+                if deadline > now {
+                    break;
+                }
+                self.tick_dev
+                    .record(now.diff_micros(deadline).max(0) as u64);
+                self.play_one(i, deadline, sink);
+            }
+            self.close_finished();
+        }
+        let level = self.level_us();
+        if let Some(flow) = &mut self.flow
+            && level != u64::MAX
+        {
+            flow.update(level);
+        }
+    }
+
+    fn play_one(&mut self, i: usize, deadline: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
+        let sub = &mut self.subs[i];
+        let dry = !sub.buf.has_data_ahead();
+        let (id, counts) = (sub.id, &mut sub.frames);
+        let mut samples = 0;
+        sub.buf.pop(&mut |frame, data, mask| {
+            samples = mask.len();
+            let present = mask.count_present();
+            counts.played += 1;
+            counts.samples_played += samples as u64;
+            if present < samples {
+                counts.concealed += 1;
+                counts.samples_concealed += (samples - present) as u64;
+            }
+            sink(PlayedFrame {
+                index: i,
+                substream: id,
+                frame,
+                deadline,
+                data,
+                mask,
+            });
+        });
+        if dry && samples > 0 {
+            if !sub.dry {
+                sub.frames.underruns += 1;
+            }
+            sub.dry = true;
+        } else if !dry {
+            sub.dry = false;
+        }
+        let played_to = sub.buf.desc().frame_ts(sub.buf.next_frame());
+        sub.seq.finalize(played_to);
+    }
+
+    /// PAUSE or RESUME to send, if the buffer crossed a mark.
+    pub fn poll_flow(&mut self) -> Option<crate::wire::control::Control> {
+        self.flow.as_mut()?.poll()
+    }
+
+    /// Levels (microseconds) at which RESUME and PAUSE are sent, file mode.
+    pub fn flow_thresholds(&self) -> Option<(u64, u64)> {
+        self.flow.as_ref().map(|f| f.thresholds())
+    }
+
+    /// Summary for the periodic report to the sender.
+    pub fn report(&self) -> Report {
+        let mut c = PacketCounts::default();
+        let mut f = FrameCounts::default();
+        for s in &self.subs {
+            c.add(s.seq.counts());
+            f.add(&s.frames);
+        }
+        Report {
+            received: c.received,
+            lost: c.lost,
+            recovered: c.recovered,
+            unrecovered: c.unrecovered,
+            late: c.late,
+            concealed_frames: f.concealed,
+            jitter_us: self.jitter.micros() as u32,
+            buffer_us: self.level_us().min(u32::MAX as u64) as u32,
+        }
+    }
+
+    /// Fill the playout's part of the statistics.
+    pub fn fill_stats(&self, out: &mut ReceiverStats) {
+        let mut delay = Distribution::default();
+        out.packets = PacketCounts::default();
+        out.frames = FrameCounts::default();
+        out.substreams.clear();
+        for s in &self.subs {
+            out.packets.add(s.seq.counts());
+            out.frames.add(&s.frames);
+            delay.merge(&s.delay);
+            out.substreams.push(SubstreamStats {
+                id: s.id,
+                name: s.name.clone(),
+                packets: *s.seq.counts(),
+                frames: s.frames,
+                jitter_us: s.jitter.micros(),
+                delay: s.delay.summary(),
+                buffer_ms: s.buf.level_us() as f64 / 1e3,
+            });
+        }
+        out.delay = delay.summary();
+        out.jitter_us = self.jitter.micros();
+        out.tick_deviation = self.tick_dev.summary();
+        let level = self.level_us();
+        out.buffer_ms = if level == u64::MAX {
+            0.0
+        } else {
+            level as f64 / 1e3
+        };
+        out.low_water_ms = self.low_water.as_secs_f64() * 1e3;
+        out.high_water_ms = self.high_water.as_secs_f64() * 1e3;
+        if let Some(f) = &self.flow {
+            (out.pauses, out.resumes) = f.counts();
+        }
+        out.residual_loss = if out.packets.expected == 0 {
+            0.0
+        } else {
+            out.packets.unrecovered as f64 / out.packets.expected as f64
+        };
+        out.truncated = !self.eos;
+    }
+}

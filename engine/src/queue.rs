@@ -1,0 +1,124 @@
+//! The sender's bounded datagram queue, in front of the network.
+//!
+//! The engine owns this queue rather than letting the transport's buffer
+//! silently drop the oldest datagram: it knows each datagram's deadline,
+//! drops what is too late to matter before the network sees it, and counts
+//! every drop. Buffers are recycled, so steady state does not allocate.
+
+use std::collections::VecDeque;
+
+use crate::time::Time;
+use crate::wire::packet::MAX_DATAGRAM;
+
+struct Queued {
+    buf: Box<[u8]>,
+    len: usize,
+    deadline: Time,
+}
+
+pub struct SendQueue {
+    q: VecDeque<Queued>,
+    pool: Vec<Box<[u8]>>,
+    current: Option<Box<[u8]>>,
+    cap: usize,
+    /// Live: a full queue drops its oldest; file mode never overflows (the
+    /// producer stops first).
+    drop_oldest: bool,
+    pub dropped_overflow: u64,
+    pub dropped_expired: u64,
+}
+
+impl SendQueue {
+    pub fn new(cap: usize, drop_oldest: bool) -> Self {
+        let cap = cap.max(16);
+        Self {
+            q: VecDeque::with_capacity(cap),
+            pool: Vec::with_capacity(cap),
+            current: None,
+            cap,
+            drop_oldest,
+            dropped_overflow: 0,
+            dropped_expired: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.q.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.q.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Queue a datagram written by `write` (which returns its length).
+    pub fn push(&mut self, deadline: Time, write: impl FnOnce(&mut [u8]) -> usize) {
+        if self.q.len() >= self.cap {
+            if self.drop_oldest {
+                let old = self.q.pop_front().expect("full queue");
+                self.pool.push(old.buf);
+            }
+            // Counted whether the oldest or the newest goes.
+            self.dropped_overflow += 1;
+            if !self.drop_oldest {
+                return;
+            }
+        }
+        let mut buf = self
+            .pool
+            .pop()
+            .unwrap_or_else(|| vec![0u8; MAX_DATAGRAM].into_boxed_slice());
+        let len = write(&mut buf);
+        self.q.push_back(Queued { buf, len, deadline });
+    }
+
+    /// Deadline of the next datagram.
+    pub fn front_deadline(&self) -> Option<Time> {
+        self.q.front().map(|d| d.deadline)
+    }
+
+    /// Take the next datagram; the slice stays valid until the next call.
+    pub fn pop(&mut self) -> Option<&[u8]> {
+        let d = self.q.pop_front()?;
+        if let Some(old) = self.current.replace(d.buf) {
+            self.pool.push(old);
+        }
+        Some(&self.current.as_ref().expect("just set")[..d.len])
+    }
+
+    /// Drop datagrams whose deadline has passed; returns how many.
+    pub fn expire(&mut self, now: Time) -> usize {
+        let mut n = 0;
+        while self.q.front().is_some_and(|d| d.deadline < now) {
+            let d = self.q.pop_front().expect("checked");
+            self.pool.push(d.buf);
+            n += 1;
+        }
+        self.dropped_expired += n as u64;
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflow_and_expiry_are_counted() {
+        let t = Time::from_micros;
+        let mut q = SendQueue::new(16, true);
+        for i in 0..20u8 {
+            q.push(t(i as u64), |b| {
+                b[0] = i;
+                1
+            });
+        }
+        assert_eq!(q.dropped_overflow, 4);
+        assert_eq!(q.pop(), Some(&[4u8][..]), "the oldest went");
+        assert_eq!(q.expire(t(10)), 5, "deadlines 5..=9 passed");
+        assert_eq!(q.pop(), Some(&[10u8][..]));
+    }
+}

@@ -1,0 +1,118 @@
+//! The receiver core: ingress (validation, FEC) feeding the playout (jitter
+//! buffer, clock, concealment marks, statistics), in one struct.
+//!
+//! The QUIC driver splits the two across threads (ingress on the network
+//! task, playout on its own thread); simulation and simple embedders use
+//! this composition directly.
+
+use std::time::Duration;
+
+use crate::config::ReceiverConfig;
+use crate::ingress::Ingress;
+use crate::playout::{PlayedFrame, Playout};
+use crate::stats::ReceiverStats;
+use crate::time::Time;
+use crate::wire::control::{Accept, Control, SessionDesc};
+
+/// Reports go to the sender this often.
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct Receiver {
+    ingress: Ingress,
+    playout: Playout,
+    next_report: Option<Time>,
+}
+
+impl Receiver {
+    pub fn new(cfg: &ReceiverConfig, session: &SessionDesc, accept: &Accept) -> Self {
+        let window = Duration::from_micros(accept.fec_window_us as u64);
+        Self {
+            ingress: Ingress::new(session, cfg.max_fec_blocks, fec_wait(cfg, session, window)),
+            playout: Playout::new(cfg, session, window),
+            next_report: None,
+        }
+    }
+
+    /// One datagram off the network.
+    pub fn on_datagram(&mut self, now: Time, bytes: &[u8]) {
+        let playout = &mut self.playout;
+        self.ingress
+            .on_datagram(now, bytes, &mut |meta, payload, recovered| {
+                // Unknown substreams were filtered by ingress.
+                let _ = playout.on_packet(now, meta, payload, recovered);
+            });
+    }
+
+    /// A control message from the sender.
+    pub fn on_control(&mut self, msg: &Control) {
+        if let Control::EndOfStream(eos) = msg {
+            self.playout.on_end_of_stream(eos);
+        }
+    }
+
+    /// Play every frame due by `now`.
+    pub fn poll(&mut self, now: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
+        self.ingress.poll(now);
+        self.playout.poll(now, sink);
+    }
+
+    /// A control message for the sender: PAUSE/RESUME at once, a report
+    /// every [`REPORT_INTERVAL`].
+    pub fn poll_control(&mut self, now: Time) -> Option<Control> {
+        if let Some(m) = self.playout.poll_flow() {
+            return Some(m);
+        }
+        let due = self.next_report.get_or_insert(now + REPORT_INTERVAL);
+        if now >= *due {
+            *due = now + REPORT_INTERVAL;
+            return Some(Control::Report(self.playout.report()));
+        }
+        None
+    }
+
+    pub fn next_timeout(&self) -> Option<Time> {
+        match (self.playout.next_deadline(), self.next_report) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.playout.is_finished()
+    }
+
+    pub fn playout(&self) -> &Playout {
+        &self.playout
+    }
+
+    pub fn stats(&self) -> ReceiverStats {
+        let mut s = ReceiverStats::default();
+        fill_ingress_stats(&self.ingress, &mut s);
+        self.playout.fill_stats(&mut s);
+        s
+    }
+}
+
+/// How long a FEC block may wait for its shards: beyond the latency plus its
+/// group's span nothing it could rebuild is still due.
+pub fn fec_wait(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration) -> Duration {
+    cfg.latency.max(cfg.high_water) + window * session.fec.depth.max(1) as u32
+}
+
+/// Fill the ingress part of the statistics.
+pub fn fill_ingress_stats(ingress: &Ingress, s: &mut ReceiverStats) {
+    let st = ingress.stats();
+    s.datagrams = st.datagrams;
+    s.bytes = st.bytes;
+    s.invalid = st.invalid;
+    s.fec = ingress.fec_counts();
+    if let (Some(a), Some(b)) = (st.first, st.last) {
+        let secs = (b - a).as_secs_f64();
+        if secs > 0.0 {
+            s.bitrate_bps = st.bytes as f64 * 8.0 / secs;
+        }
+    }
+    if st.source_bytes > 0 {
+        s.fec_overhead = st.repair_bytes as f64 / st.source_bytes as f64;
+    }
+}

@@ -1,0 +1,455 @@
+//! The sender core: source -> packetizer -> FEC encoder (with packet
+//! interleaving) -> bounded queue, paced by the [`Pacer`].
+//!
+//! Sans-IO: the driver calls [`Sender::poll`] with the time and a
+//! [`FrameSource`], sends what [`Sender::poll_transmit`] hands out, and
+//! sleeps until [`Sender::next_timeout`].
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::catalog::{self, CatalogError, SubstreamDesc};
+use crate::config::SenderConfig;
+use crate::fec::{FecEncoder, FecError};
+use crate::pacer::Pacer;
+use crate::packetizer::{PacketizeError, Packetizer};
+use crate::queue::SendQueue;
+use crate::stats::SenderStats;
+use crate::time::Time;
+use crate::wire::control::{
+    Accept, CONTROL_VERSION, Control, EndOfStream, Hello, Mode, SessionDesc, SubstreamTotals,
+};
+use crate::wire::packet::{
+    self, BlockPos, HEADER_LEN, Kind, MAX_DATAGRAM, MIN_DATAGRAM, SHARD_OFFSET, SourceMeta,
+};
+
+/// What a source has for frame `n` of a substream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameRead {
+    /// `out` holds this many samples; fewer than the frame's only at the end
+    /// of the stream (the rest is padding).
+    Ready(usize),
+    /// Not yet (a live application has not pushed it); ask again later.
+    NotReady,
+    /// The substream has ended.
+    End,
+}
+
+/// Where the sender's media comes from.
+pub trait FrameSource {
+    /// Fill `out` (exactly frame `frame`'s size) with substream `index`'s
+    /// wire-encoded samples.
+    fn read_frame(&mut self, index: usize, frame: u64, out: &mut [u8]) -> FrameRead;
+}
+
+#[derive(Debug, Error)]
+pub enum SenderError {
+    #[error("invalid catalog: {0}")]
+    Catalog(#[from] CatalogError),
+    #[error("FEC: {0}")]
+    Fec(#[from] FecError),
+    #[error("packetizing: {0}")]
+    Packetize(#[from] PacketizeError),
+    #[error("datagram size {0} is outside {MIN_DATAGRAM}..={MAX_DATAGRAM} bytes")]
+    Datagram(usize),
+    #[error("source gave {got} samples for a frame of {max}")]
+    SourceOverrun { got: usize, max: usize },
+}
+
+/// When a datagram stops being useful: its media's capture, plus the
+/// packetizer's hold, plus the receiver's latency (live); never (file).
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    live: bool,
+    start: Time,
+    latency: Duration,
+    hold_us: u64,
+}
+
+impl Deadlines {
+    fn at(&self, media_ts: u64) -> Time {
+        if self.live {
+            self.start + self.latency + Duration::from_micros(media_ts + self.hold_us)
+        } else {
+            Time::MAX
+        }
+    }
+}
+
+struct SubSend {
+    pk: Packetizer,
+    frame: Vec<u8>,
+    done: bool,
+    samples: u64,
+}
+
+pub struct Sender {
+    session: SessionDesc,
+    subs: Vec<SubSend>,
+    fec: Option<FecEncoder>,
+    pacer: Pacer,
+    queue: SendQueue,
+    max_payload: usize,
+    deadlines: Deadlines,
+    blocked: bool,
+    produced_all: bool,
+    stats: SenderStats,
+}
+
+impl Sender {
+    pub fn new(
+        name: &str,
+        substreams: Vec<SubstreamDesc>,
+        cfg: &SenderConfig,
+    ) -> Result<Self, SenderError> {
+        catalog::validate(&substreams)?;
+        if !(MIN_DATAGRAM..=MAX_DATAGRAM).contains(&cfg.max_datagram) {
+            return Err(SenderError::Datagram(cfg.max_datagram));
+        }
+        if cfg.fec.enabled() {
+            // Fail early on bad parameters; the real encoder is built on
+            // accept, when the window is known.
+            crate::fec::FecEncoder::new(cfg.fec.k as usize, cfg.fec.m as usize, 1, Duration::ZERO)?;
+        }
+        let subs = substreams
+            .iter()
+            .map(|d| SubSend {
+                pk: Packetizer::new(d),
+                frame: Vec::with_capacity(d.max_frame_bytes()),
+                done: false,
+                samples: 0,
+            })
+            .collect();
+        let hold_us = substreams
+            .iter()
+            .map(|d| d.unit_delay().as_micros() as u64)
+            .max()
+            .unwrap_or(0);
+        let live = matches!(cfg.mode, Mode::Live);
+        Ok(Self {
+            session: SessionDesc {
+                name: name.to_owned(),
+                mode: cfg.mode,
+                speed: cfg.speed,
+                fec: cfg.fec,
+                substreams,
+            },
+            subs,
+            fec: None,
+            pacer: Pacer::live(),
+            queue: SendQueue::new(cfg.queue, live),
+            max_payload: packet::max_payload(cfg.max_datagram),
+            deadlines: Deadlines {
+                live,
+                start: Time::ZERO,
+                latency: Duration::ZERO,
+                hold_us,
+            },
+            blocked: false,
+            produced_all: false,
+            stats: SenderStats::default(),
+        })
+    }
+
+    pub fn session(&self) -> &SessionDesc {
+        &self.session
+    }
+
+    /// The opening message.
+    pub fn hello(&self, token: Option<String>) -> Control {
+        Control::Hello(Hello {
+            version: CONTROL_VERSION,
+            token,
+            session: self.session.clone(),
+        })
+    }
+
+    /// The receiver accepted: build FEC with the agreed window and start.
+    pub fn on_accept(&mut self, now: Time, a: &Accept) -> Result<(), SenderError> {
+        let f = self.session.fec;
+        let window = Duration::from_micros(a.fec_window_us as u64);
+        if f.enabled() {
+            self.fec = Some(FecEncoder::new(
+                f.k as usize,
+                f.m as usize,
+                f.depth as usize,
+                window,
+            )?);
+        }
+        self.session.fec.window_us = a.fec_window_us;
+        self.deadlines.latency = Duration::from_micros(a.latency_us as u64);
+        self.pacer = match self.session.mode {
+            Mode::Live => Pacer::live(),
+            Mode::File { fill_percent } => {
+                Pacer::file(fill_percent as f64 / 100.0, a.low_water_us as u64)
+            }
+        };
+        self.pacer.start(now);
+        self.deadlines.start = now;
+        Ok(())
+    }
+
+    /// PAUSE and RESUME from the receiver.
+    pub fn on_control(&mut self, now: Time, msg: &Control) {
+        match msg {
+            Control::Pause => {
+                self.pacer.pause(now);
+                self.stats.pauses += 1;
+            }
+            Control::Resume => {
+                self.pacer.resume(now);
+                self.stats.resumes += 1;
+            }
+            _ => {}
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.pacer.is_paused()
+    }
+
+    /// The path's datagram size changed: plan packets for the new size. A
+    /// FEC group open on a shrink is closed first, so later groups fit.
+    pub fn set_max_datagram(&mut self, now: Time, size: usize) -> Result<(), SenderError> {
+        let size = size.min(MAX_DATAGRAM);
+        if size < MIN_DATAGRAM {
+            return Err(SenderError::Datagram(size));
+        }
+        let payload = packet::max_payload(size);
+        if payload < self.max_payload {
+            self.close_group(now);
+        }
+        self.max_payload = payload;
+        Ok(())
+    }
+
+    fn close_group(&mut self, now: Time) {
+        if let Some(fec) = &mut self.fec {
+            close_group(now, fec, &mut self.queue, &mut self.stats, self.deadlines);
+        }
+    }
+
+    /// Produce every frame due by `now`, and close FEC groups that are full
+    /// or out of time.
+    pub fn poll(&mut self, now: Time, source: &mut dyn FrameSource) -> Result<(), SenderError> {
+        if !self.pacer.started() || self.produced_all {
+            return Ok(());
+        }
+        if self
+            .fec
+            .as_ref()
+            .and_then(|f| f.deadline())
+            .is_some_and(|d| now >= d)
+        {
+            self.close_group(now);
+        }
+        let allowance = self.pacer.allowance(now);
+        let file = !matches!(self.session.mode, Mode::Live);
+        self.blocked = false;
+        loop {
+            if file && self.queue.len() >= self.queue.capacity() / 2 {
+                break;
+            }
+            let next = self
+                .subs
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.done)
+                .map(|(i, s)| (s.pk.desc().frame_ts(s.pk.frames() + 1), i))
+                .filter(|&(end, _)| end <= allowance)
+                .min();
+            let Some((_, i)) = next else { break };
+            if !self.produce(now, i, source)? {
+                self.blocked = true;
+                break;
+            }
+        }
+        if self.subs.iter().all(|s| s.done) {
+            self.close_group(now);
+            self.produced_all = true;
+        }
+        Ok(())
+    }
+
+    /// Read and packetize one frame of substream `i`; false if not ready.
+    fn produce(
+        &mut self,
+        now: Time,
+        i: usize,
+        source: &mut dyn FrameSource,
+    ) -> Result<bool, SenderError> {
+        let sub = &mut self.subs[i];
+        let n = sub.pk.frames();
+        let desc = sub.pk.desc();
+        let (stride, full) = (desc.format.stride(), desc.frame_samples(n));
+        sub.frame.resize(full * stride, 0);
+        let got = match source.read_frame(i, n, &mut sub.frame) {
+            FrameRead::NotReady => return Ok(false),
+            FrameRead::End => None,
+            FrameRead::Ready(k) if k > full => {
+                return Err(SenderError::SourceOverrun { got: k, max: full });
+            }
+            FrameRead::Ready(k) => Some(k),
+        };
+        let Self {
+            subs,
+            fec,
+            queue,
+            stats,
+            max_payload,
+            deadlines,
+            ..
+        } = self;
+        let (sub, deadlines) = (&mut subs[i], *deadlines);
+        let mut emit = |meta: &SourceMeta, payload: &[u8]| {
+            enqueue_source(now, fec, queue, stats, deadlines, meta, payload);
+        };
+        match got {
+            Some(k) => {
+                sub.frame[k * stride..].fill(0);
+                sub.samples += k as u64;
+                sub.pk
+                    .push(n, &sub.frame, now.as_micros(), *max_payload, &mut emit)?;
+                if k < full {
+                    sub.done = true;
+                    sub.pk.flush(now.as_micros(), *max_payload, &mut emit)?;
+                }
+            }
+            None => {
+                sub.done = true;
+                sub.pk.flush(now.as_micros(), *max_payload, &mut emit)?;
+            }
+        }
+        if let Some(k) = got {
+            self.stats.samples += k as u64;
+            self.stats.frames += 1;
+        }
+        Ok(true)
+    }
+
+    /// Next datagram to send. The slice is valid until the next call.
+    pub fn poll_transmit(&mut self) -> Option<&[u8]> {
+        self.queue.pop()
+    }
+
+    /// Datagrams waiting.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Drop queued datagrams whose deadline has passed (counted).
+    pub fn expire(&mut self, now: Time) -> usize {
+        self.queue.expire(now)
+    }
+
+    /// When [`Sender::poll`] next has work (a frame due or a FEC group's
+    /// time budget running out). `None`: nothing until a control message
+    /// (paused), new media (blocked), or ever (done).
+    pub fn next_timeout(&self) -> Option<Time> {
+        if self.produced_all || !self.pacer.started() {
+            return None;
+        }
+        let fec = self.fec.as_ref().and_then(|f| f.deadline());
+        let frame = if self.blocked {
+            None
+        } else {
+            self.subs
+                .iter()
+                .filter(|s| !s.done)
+                .filter_map(|s| self.pacer.wake_at(s.pk.desc().frame_ts(s.pk.frames() + 1)))
+                .min()
+        };
+        match (fec, frame) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// All media produced and every datagram handed out.
+    pub fn is_finished(&self) -> bool {
+        self.produced_all && self.queue.is_empty()
+    }
+
+    /// The final account for the receiver.
+    pub fn end_of_stream(&self) -> EndOfStream {
+        EndOfStream {
+            totals: self
+                .subs
+                .iter()
+                .map(|s| SubstreamTotals {
+                    id: s.pk.desc().id,
+                    packets: s.pk.packets() as u64,
+                    frames: s.pk.frames(),
+                    samples: s.samples,
+                })
+                .collect(),
+            repair_packets: self.fec.as_ref().map_or(0, |f| f.repairs()),
+        }
+    }
+
+    pub fn stats(&self) -> SenderStats {
+        let mut s = self.stats;
+        s.dropped_expired = self.queue.dropped_expired;
+        s.dropped_overflow = self.queue.dropped_overflow;
+        s.fec_overhead = if s.source_bytes == 0 {
+            0.0
+        } else {
+            s.repair_bytes as f64 / s.source_bytes as f64
+        };
+        s
+    }
+}
+
+/// Queue a source packet, folding it into FEC; close the group the moment
+/// it fills (a frame's fragments may fill it midway).
+fn enqueue_source(
+    now: Time,
+    fec: &mut Option<FecEncoder>,
+    queue: &mut SendQueue,
+    stats: &mut SenderStats,
+    deadlines: Deadlines,
+    meta: &SourceMeta,
+    payload: &[u8],
+) {
+    let len = HEADER_LEN + payload.len();
+    queue.push(deadlines.at(meta.media_ts), |buf| {
+        packet::write_shard_header(&mut buf[SHARD_OFFSET..HEADER_LEN], meta, payload.len());
+        buf[HEADER_LEN..len].copy_from_slice(payload);
+        let pos = match fec {
+            Some(f) => f.add_source(now, meta.media_ts, &buf[SHARD_OFFSET..len]),
+            None => BlockPos {
+                block: 0,
+                index: 0,
+                k: 0,
+                m: 0,
+            },
+        };
+        packet::write_block_header(&mut buf[..SHARD_OFFSET], Kind::Source, pos);
+        len
+    });
+    stats.source_packets += 1;
+    stats.source_bytes += len as u64;
+    if let Some(f) = fec
+        && f.group_full()
+    {
+        close_group(now, f, queue, stats, deadlines);
+    }
+}
+
+/// Close the FEC group and queue its repairs, column by column.
+fn close_group(
+    now: Time,
+    fec: &mut FecEncoder,
+    queue: &mut SendQueue,
+    stats: &mut SenderStats,
+    deadlines: Deadlines,
+) {
+    fec.close(now, &mut |pos, meta, parity| {
+        queue.push(deadlines.at(meta.media_ts), |buf| {
+            packet::encode(buf, Kind::Repair, pos, meta, parity)
+        });
+        stats.repair_packets += 1;
+        stats.repair_bytes += (HEADER_LEN + parity.len()) as u64;
+    });
+}
