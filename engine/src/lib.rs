@@ -22,6 +22,7 @@ pub mod playout;
 pub mod queue;
 pub mod receiver;
 pub mod sender;
+pub mod sim;
 pub mod stats;
 pub mod time;
 pub mod wire;

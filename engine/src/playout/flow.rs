@@ -22,12 +22,20 @@ pub struct FlowControl {
 impl FlowControl {
     /// `fill`: the sender's speed while resumed, as a multiple of real time;
     /// `loop_delay`: from sending a message until its effect reaches the
-    /// buffer (a round trip plus jitter).
-    pub fn new(low: Duration, high: Duration, fill: f64, loop_delay: Duration) -> Self {
+    /// buffer (a round trip plus jitter); `step`: the largest jump of the
+    /// level (a frame played, or a packet of frames arriving).
+    pub fn new(
+        low: Duration,
+        high: Duration,
+        fill: f64,
+        loop_delay: Duration,
+        step: Duration,
+    ) -> Self {
         let (low, high) = (micros(low), micros(high));
         let d = micros(loop_delay) as f64;
-        let mut pause_at = high.saturating_sub((d * (fill - 1.0).max(0.0)) as u64);
-        let mut resume_at = low + d as u64;
+        let step = micros(step);
+        let mut pause_at = high.saturating_sub((d * (fill - 1.0).max(0.0)) as u64 + step);
+        let mut resume_at = low + d as u64 + step;
         if resume_at >= pause_at {
             // Marks too close for the loop: meet in the middle, with hysteresis.
             let mid = (low + high) / 2;
@@ -77,16 +85,16 @@ mod tests {
     #[test]
     fn sends_ahead_of_the_marks_with_hysteresis() {
         let ms = Duration::from_millis;
-        let mut f = FlowControl::new(ms(40), ms(160), 2.0, ms(20));
-        assert_eq!(f.thresholds(), (60_000, 140_000));
+        let mut f = FlowControl::new(ms(40), ms(160), 2.0, ms(20), ms(10));
+        assert_eq!(f.thresholds(), (70_000, 130_000));
         f.update(100_000);
         assert_eq!(f.poll(), None);
-        f.update(140_000);
+        f.update(130_000);
         assert_eq!(f.poll(), Some(Control::Pause));
         f.update(150_000);
         f.update(100_000);
         assert_eq!(f.poll(), None, "no repeat while paused");
-        f.update(60_000);
+        f.update(70_000);
         assert_eq!(f.poll(), Some(Control::Resume));
         assert_eq!(f.counts(), (1, 1));
     }

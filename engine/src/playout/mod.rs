@@ -72,6 +72,8 @@ pub struct Playout {
     anchor: Option<i64>,
     last_slew: Time,
     started: bool,
+    /// When playback started and the buffer level then.
+    start: Option<(Time, u64)>,
     flow: Option<FlowControl>,
     tick_dev: Distribution,
     jitter: Jitter,
@@ -117,12 +119,19 @@ impl Playout {
                 }
             })
             .collect();
+        let step = session
+            .substreams
+            .iter()
+            .map(|d| d.frame_duration())
+            .max()
+            .unwrap_or_default();
         let flow = match session.mode {
             Mode::File { fill_percent } => Some(FlowControl::new(
                 cfg.low_water,
                 cfg.high_water,
                 fill_percent as f64 / 100.0,
                 cfg.loop_delay,
+                step,
             )),
             Mode::Live => None,
         };
@@ -137,6 +146,7 @@ impl Playout {
             anchor: None,
             last_slew: Time::ZERO,
             started: false,
+            start: None,
             flow,
             tick_dev: Distribution::default(),
             jitter: Jitter::default(),
@@ -233,6 +243,11 @@ impl Playout {
         self.started
     }
 
+    /// When playback started, and the buffer level (microseconds) then.
+    pub fn start_info(&self) -> Option<(Time, u64)> {
+        self.start
+    }
+
     fn update_anchor(&mut self, now: Time) {
         let Some(est) = self.clock.estimate(now) else {
             return;
@@ -260,9 +275,15 @@ impl Playout {
     }
 
     /// Buffered media ahead of the playout: the lowest over substreams that
-    /// carry samples every frame and still expect data.
+    /// carry samples every frame and still expect data. A substream that
+    /// packs several frames a packet (or interleaves a group) receives them
+    /// in chunks, so its level counts the chunk it is known to be waiting for.
     pub fn level_us(&self) -> u64 {
         let expecting = |s: &&Sub| !s.buf.all_received();
+        let level = |s: &Sub| {
+            let d = s.buf.desc();
+            s.buf.level_us() + (d.hold_frames() - 1) * d.frame_us as u64
+        };
         let mut dense = self
             .subs
             .iter()
@@ -270,13 +291,13 @@ impl Playout {
             .filter(expecting)
             .peekable();
         if dense.peek().is_some() {
-            dense.map(|s| s.buf.level_us()).min().unwrap_or(0)
+            dense.map(level).min().unwrap_or(0)
         } else {
             // Only sparse substreams left (or none still expecting data).
             self.subs
                 .iter()
                 .filter(expecting)
-                .map(|s| s.buf.level_us())
+                .map(level)
                 .max()
                 .unwrap_or(u64::MAX)
         }
@@ -298,13 +319,12 @@ impl Playout {
     pub fn poll(&mut self, now: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
         if self.live {
             self.update_anchor(now);
-            self.started = self.anchor.is_some();
-        } else if !self.started {
-            let level = self.level_us();
-            if level >= micros(self.low_water) {
-                self.started = true;
-                self.anchor = Some(now.as_micros() as i64);
-            }
+        } else if !self.started && self.level_us() >= micros(self.low_water) {
+            self.anchor = Some(now.as_micros() as i64);
+        }
+        if !self.started && self.anchor.is_some() {
+            self.started = true;
+            self.start = Some((now, self.level_us()));
         }
         if self.started {
             loop {

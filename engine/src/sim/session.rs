@@ -1,0 +1,188 @@
+//! A whole session in simulation: sender core and receiver core joined by a
+//! simulated media link and a reliable, in-order control path, driven by a
+//! virtual clock that jumps from event to event. A minute of media runs in a
+//! fraction of a second, identically every time for the same seed.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::impair::{ImpairStats, Impairment};
+use super::link::SimLink;
+use crate::catalog::SubstreamDesc;
+use crate::config::{ReceiverConfig, SenderConfig};
+use crate::handshake;
+use crate::playout::PlayedFrame;
+use crate::receiver::Receiver;
+use crate::sender::{FrameSource, Sender, SenderError};
+use crate::stats::{ReceiverStats, SenderStats};
+use crate::time::Time;
+use crate::wire::control::{Accept, Control, Reject};
+
+/// A simulated session's setup.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// What the media path does to datagrams.
+    pub link: Impairment,
+    /// One-way delay of the control stream (reliable, in order).
+    pub control_delay: Duration,
+    pub receiver: ReceiverConfig,
+    pub sender: SenderConfig,
+    /// Stop after this much virtual time whatever happens.
+    pub time_limit: Duration,
+    /// Sample the receiver's buffer level this often (0: never).
+    pub level_every: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            link: Impairment::default(),
+            control_delay: Duration::from_millis(5),
+            receiver: ReceiverConfig::default(),
+            sender: SenderConfig::default(),
+            time_limit: Duration::from_secs(24 * 3600),
+            level_every: Duration::ZERO,
+        }
+    }
+}
+
+/// A control message the receiver sent, with its buffer level then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlEvent {
+    pub at: Time,
+    pub msg: Control,
+    pub level_us: u64,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub struct SimOutcome {
+    pub accept: Result<Accept, Reject>,
+    pub sender: SenderStats,
+    pub receiver: ReceiverStats,
+    pub link: ImpairStats,
+    /// Virtual time the session started and ended.
+    pub start: Time,
+    pub end: Time,
+    /// The receiver played its last frame (rather than the time limit).
+    pub finished: bool,
+    /// Buffer level samples (time, microseconds) once playback started.
+    pub levels: Vec<(Time, u64)>,
+    /// When playback started, and the buffer level then.
+    pub playback_start: Option<(Time, u64)>,
+    /// PAUSE / RESUME as the receiver sent them.
+    pub flow: Vec<ControlEvent>,
+}
+
+/// Run a session to its end.
+pub fn run(
+    cfg: &SimConfig,
+    substreams: Vec<SubstreamDesc>,
+    source: &mut dyn FrameSource,
+    sink: &mut dyn FnMut(PlayedFrame<'_>),
+) -> Result<SimOutcome, SenderError> {
+    let start = Time::from_micros(1_000_000);
+    let cd = cfg.control_delay;
+    let mut sender = Sender::new("sim", substreams, &cfg.sender)?;
+    let Control::Hello(hello) = sender.hello(cfg.receiver.token.clone()) else {
+        unreachable!("hello() builds a hello")
+    };
+    // Hello crosses, the answer crosses back.
+    let mut now = start + cd;
+    let answer = handshake::answer(&cfg.receiver, &hello, 1);
+    let mut out = SimOutcome {
+        accept: answer.clone(),
+        sender: SenderStats::default(),
+        receiver: ReceiverStats::default(),
+        link: ImpairStats::default(),
+        start,
+        end: now,
+        finished: false,
+        levels: Vec::new(),
+        playback_start: None,
+        flow: Vec::new(),
+    };
+    let Ok(accept) = answer else {
+        return Ok(out);
+    };
+    let mut receiver = Receiver::new(&cfg.receiver, &hello.session, &accept);
+    now += cd;
+    sender.on_accept(now, &accept)?;
+    let mut link = SimLink::new(cfg.link.clone(), cfg.seed, now);
+    let mut to_rx: VecDeque<(Time, Control)> = VecDeque::new();
+    let mut to_tx: VecDeque<(Time, Control)> = VecDeque::new();
+    let mut eos_sent = false;
+    let mut next_level = now;
+    let limit = now + cfg.time_limit;
+    let live = matches!(hello.session.mode, crate::wire::control::Mode::Live);
+    loop {
+        sender.poll(now, source)?;
+        if live {
+            sender.expire(now);
+        }
+        while let Some(d) = sender.poll_transmit() {
+            link.send(now, d);
+        }
+        if !eos_sent && sender.is_finished() {
+            to_rx.push_back((now + cd, Control::EndOfStream(sender.end_of_stream())));
+            eos_sent = true;
+        }
+        while let Some(p) = link.recv(now) {
+            receiver.on_datagram(now, &p);
+            link.recycle(p);
+        }
+        while to_rx.front().is_some_and(|(t, _)| *t <= now) {
+            let (_, m) = to_rx.pop_front().expect("checked");
+            receiver.on_control(&m);
+        }
+        receiver.poll(now, sink);
+        let level = receiver.playout().level_us();
+        while let Some(m) = receiver.poll_control(now) {
+            if matches!(m, Control::Pause | Control::Resume) {
+                out.flow.push(ControlEvent {
+                    at: now,
+                    msg: m.clone(),
+                    level_us: level,
+                });
+            }
+            to_tx.push_back((now + cd, m));
+        }
+        while to_tx.front().is_some_and(|(t, _)| *t <= now) {
+            let (_, m) = to_tx.pop_front().expect("checked");
+            sender.on_control(now, &m);
+        }
+        if !cfg.level_every.is_zero() && now >= next_level {
+            if receiver.playout().started() && level != u64::MAX {
+                out.levels.push((now, level));
+            }
+            next_level = now + cfg.level_every;
+        }
+        if receiver.is_finished() {
+            out.finished = true;
+            break;
+        }
+        let candidates = [
+            sender.next_timeout(),
+            link.next_delivery(),
+            receiver.next_timeout(),
+            to_rx.front().map(|(t, _)| *t),
+            to_tx.front().map(|(t, _)| *t),
+            (!cfg.level_every.is_zero()).then_some(next_level),
+        ];
+        let Some(next) = candidates.into_iter().flatten().min() else {
+            break;
+        };
+        if next > limit {
+            break;
+        }
+        now = next.max(now + Duration::from_micros(1));
+    }
+    out.end = now;
+    out.playback_start = receiver.playout().start_info();
+    out.sender = sender.stats();
+    out.receiver = receiver.stats();
+    out.link = link.stats();
+    Ok(out)
+}

@@ -1,0 +1,65 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use isochron::codecs::{Encoding, Origin, Rate, StreamFormat};
+use isochron::engine::catalog::{MediaKind, SubstreamDesc};
+use isochron::engine::sim::{self, PatternCheck, PatternSource, SimConfig, SimOutcome};
+
+/// 48 kHz stereo 16-bit audio.
+pub fn stereo48k(id: u16, frame: Duration) -> SubstreamDesc {
+    SubstreamDesc {
+        id,
+        name: format!("audio{id}.wav"),
+        kind: MediaKind::Audio,
+        format: StreamFormat::new(Encoding::L16, 2, Rate::hz(48_000).unwrap()).unwrap(),
+        frame_us: frame.as_micros() as u32,
+        sample_interleave: 1,
+        frames_per_packet: 1,
+        origin: Origin::Raw,
+        length: None,
+    }
+}
+
+/// A 3-axis f64 sensor at 200 Hz, small frames aggregated four to a packet.
+pub fn sensor200(id: u16, frame: Duration) -> SubstreamDesc {
+    SubstreamDesc {
+        id,
+        name: format!("imu{id}.csv"),
+        kind: MediaKind::Sensor,
+        format: StreamFormat::new(Encoding::F64, 3, Rate::hz(200).unwrap()).unwrap(),
+        frame_us: frame.as_micros() as u32,
+        sample_interleave: 1,
+        frames_per_packet: 4,
+        origin: Origin::Raw,
+        length: None,
+    }
+}
+
+/// Run the pattern through a simulated session; `samples` per substream.
+pub fn run(cfg: &SimConfig, subs: &[SubstreamDesc], seconds: f64) -> (SimOutcome, PatternCheck) {
+    let subs: Vec<SubstreamDesc> = subs
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d.length = Some((d.format.rate.as_f64() * seconds).round() as u64);
+            d
+        })
+        .collect();
+    let mut source = PatternSource::new(&subs, None);
+    let mut check = PatternCheck::new(&subs);
+    let out = sim::run(cfg, subs.clone(), &mut source, &mut |f| check.on_frame(&f))
+        .expect("session runs");
+    (out, check)
+}
+
+pub fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+pub type CheckSummary = isochron::engine::sim::media::CheckCounts;
+
+pub fn summary(check: &PatternCheck, i: usize) -> CheckSummary {
+    check.counts(i)
+}

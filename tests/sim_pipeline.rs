@@ -1,0 +1,303 @@
+//! The whole pipeline in deterministic simulation: sender core, impaired
+//! network, receiver core, checked sample by sample.
+
+mod common;
+
+use common::{ms, run, sensor200, stereo48k};
+use isochron::engine::sim::SimConfig;
+use isochron::engine::sim::impair::Impairment;
+
+#[test]
+fn clean_network_is_bit_exact() {
+    let cfg = SimConfig {
+        link: Impairment {
+            delay: ms(20),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let subs = [stereo48k(0, ms(10)), sensor200(1, ms(10))];
+    let (out, check) = run(&cfg, &subs, 60.0);
+    assert!(out.finished, "{out:#?}");
+    let audio = check.counts(0);
+    assert_eq!(audio.samples, 48_000 * 60, "sample count equal");
+    assert_eq!(check.counts(1).samples, 200 * 60);
+    for i in 0..2 {
+        let c = check.counts(i);
+        assert_eq!(
+            (c.corrupt_frames, c.missing_samples, c.out_of_order),
+            (0, 0, 0),
+            "{c:?}"
+        );
+    }
+    let r = &out.receiver;
+    assert_eq!(r.frames.concealed, 0);
+    assert_eq!(r.packets.unrecovered, 0);
+    assert_eq!(r.packets.lost, 0);
+    assert_eq!(r.packets.expected, out.sender.source_packets);
+    assert!(!r.truncated);
+}
+
+/// Residual-loss test: audio of 1 ms frames (one 192-byte packet each, 1000
+/// packets/s) so a long run stays quick; returns (residual, bound, expected
+/// unrecovered at the bound). A failing block costs several packets at once,
+/// so runs are about 4x the length that puts 100 unrecovered packets at the
+/// bound: enough failing blocks that 1.5x is far outside the noise.
+fn residual_run(
+    loss: isochron::engine::sim::Loss,
+    jitter: u64,
+    depth: u8,
+    latency: u64,
+    seconds: f64,
+    seed: u64,
+) -> (f64, f64, f64) {
+    use isochron::engine::FecParams;
+    use isochron::engine::sim::bound::mds_residual;
+    let mut cfg = SimConfig {
+        seed,
+        link: Impairment {
+            loss,
+            delay: ms(20),
+            jitter: ms(jitter),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    cfg.sender.fec = FecParams {
+        k: 16,
+        m: 4,
+        depth,
+        window_us: 20_000, // room for 16 packets: blocks close full
+    };
+    cfg.receiver.latency = ms(latency);
+    cfg.receiver.high_water = ms(latency * 2);
+    let (out, check) = run(&cfg, &[stereo48k(0, ms(1))], seconds);
+    assert!(out.finished);
+    let c = check.counts(0);
+    assert_eq!(c.samples, (48_000.0 * seconds) as u64, "sample count equal");
+    assert_eq!((c.corrupt_frames, c.out_of_order), (0, 0));
+    let r = &out.receiver;
+    assert_eq!(r.packets.expected, out.sender.source_packets);
+    assert_eq!(r.packets.recovered + r.packets.unrecovered, r.packets.lost);
+    assert_eq!(
+        r.frames.concealed, c.concealed_frames,
+        "concealment counted"
+    );
+    assert_eq!(r.packets.late, 0, "latency covers FEC and jitter");
+    let bound = mds_residual(loss, 16, 4, depth as usize);
+    let expected_at_bound = bound * r.packets.expected as f64;
+    eprintln!(
+        "{loss:?} D={depth}: residual {:.3e} (bound {bound:.3e}), {} unrecovered of {}, lost {}, recovered {}",
+        r.residual_loss,
+        r.packets.unrecovered,
+        r.packets.expected,
+        r.packets.lost,
+        r.packets.recovered
+    );
+    (r.residual_loss, bound, expected_at_bound)
+}
+
+#[test]
+fn bernoulli_5_percent_with_jitter_stays_near_the_mds_bound() {
+    use isochron::engine::sim::Loss;
+    let (residual, bound, n) = residual_run(Loss::from_mean(0.05, 1.0), 10, 1, 80, 600.0, 2);
+    assert!(
+        n >= 100.0,
+        "run long enough: {n} unrecovered expected at the bound"
+    );
+    assert!(
+        residual <= 1.5 * bound,
+        "residual {residual:.3e} vs bound {bound:.3e}"
+    );
+    assert!(residual > 0.0);
+}
+
+#[test]
+fn gilbert_elliott_bursts_are_spread_by_interleaving() {
+    use isochron::engine::sim::Loss;
+    let (residual, bound, n) = residual_run(Loss::from_mean(0.02, 3.0), 0, 8, 200, 12_000.0, 3);
+    assert!(
+        n >= 100.0,
+        "run long enough: {n} unrecovered expected at the bound"
+    );
+    assert!(
+        residual <= 1.5 * bound,
+        "residual {residual:.3e} vs bound {bound:.3e}"
+    );
+}
+
+#[test]
+fn reordering_and_duplicates_never_play_a_frame_twice_or_out_of_order() {
+    let cfg = SimConfig {
+        seed: 4,
+        link: Impairment {
+            delay: ms(20),
+            jitter: ms(5),
+            reorder: 0.05,
+            reorder_by: ms(15),
+            duplicate: 0.05,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let subs = [stereo48k(0, ms(10)), sensor200(1, ms(10))];
+    let (out, check) = run(&cfg, &subs, 60.0);
+    assert!(out.finished);
+    assert!(
+        out.link.reordered > 500 && out.link.duplicated > 500,
+        "{:?}",
+        out.link
+    );
+    for i in 0..2 {
+        let c = check.counts(i);
+        assert_eq!(c.out_of_order, 0, "substream {i}: {c:?}");
+        assert_eq!(
+            (c.corrupt_frames, c.missing_samples),
+            (0, 0),
+            "substream {i}: {c:?}"
+        );
+    }
+    assert_eq!(check.counts(0).frames, 6000, "each frame exactly once");
+    let r = &out.receiver;
+    assert!(
+        r.packets.duplicate > 500,
+        "duplicates detected: {:?}",
+        r.packets
+    );
+    assert_eq!(r.packets.unrecovered, 0);
+}
+
+/// A 500 ms outage ten seconds in: what is concealed, and what follows.
+fn outage_run(fec: bool) -> (Vec<(u64, usize)>, common::CheckSummary) {
+    use isochron::engine::FecParams;
+    use isochron::engine::sim::Outage;
+    let mut cfg = SimConfig {
+        link: Impairment {
+            delay: ms(20),
+            outages: vec![Outage {
+                start: ms(10_000),
+                duration: ms(500),
+            }],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    if !fec {
+        cfg.sender.fec = FecParams::OFF;
+    }
+    let (out, check) = run(&cfg, &[stereo48k(0, ms(10))], 30.0);
+    assert!(out.finished);
+    assert!(out.link.outage_drops > 90, "{:?}", out.link);
+    (check.concealed[0].clone(), common::summary(&check, 0))
+}
+
+#[test]
+fn an_outage_is_concealed_for_its_length_then_playback_is_clean() {
+    for fec in [false, true] {
+        let (concealed, c) = outage_run(fec);
+        assert_eq!(c.samples, 48_000 * 30, "sample count equal");
+        assert_eq!((c.corrupt_frames, c.out_of_order), (0, 0));
+        let first = concealed.first().expect("something concealed").0;
+        let last = concealed.last().unwrap().0;
+        let span = last - first + 1;
+        assert_eq!(
+            span as usize,
+            concealed.len(),
+            "one contiguous span, fec={fec}"
+        );
+        assert!(
+            concealed.iter().all(|&(_, missing)| missing == 480),
+            "whole frames"
+        );
+        if fec {
+            // FEC may rebuild a frame or two at the edges, never add any.
+            assert!((45..=51).contains(&span), "span {span} frames");
+        } else {
+            assert!(
+                (49..=51).contains(&span),
+                "500 ms = 50 frames of 10 ms: {span}"
+            );
+        }
+        // Clean playback after it: nothing concealed in the remaining 19 s.
+        assert!(
+            last < 1060,
+            "concealment ended with the outage: frame {last}"
+        );
+    }
+}
+
+#[test]
+fn file_mode_breathes_between_the_water_marks() {
+    use isochron::engine::Mode;
+    use isochron::engine::wire::control::Control;
+    let mut cfg = SimConfig {
+        seed: 6,
+        link: Impairment {
+            delay: ms(10),
+            jitter: ms(2),
+            ..Default::default()
+        },
+        control_delay: ms(10),
+        level_every: ms(5),
+        ..Default::default()
+    };
+    cfg.sender.mode = Mode::File { fill_percent: 200 };
+    cfg.receiver.low_water = ms(40);
+    cfg.receiver.high_water = ms(160);
+    cfg.receiver.loop_delay = ms(24); // round trip of control + media, plus jitter
+    let subs = [stereo48k(0, ms(10)), sensor200(1, ms(10))];
+    let (out, check) = run(&cfg, &subs, 30.0);
+    assert!(out.finished);
+    for i in 0..2 {
+        let c = check.counts(i);
+        assert_eq!(
+            (c.corrupt_frames, c.missing_samples, c.out_of_order),
+            (0, 0, 0)
+        );
+    }
+    assert_eq!(check.counts(0).samples, 48_000 * 30);
+    // Playback starts at the low-water mark (within one frame above it).
+    let (_, level) = out.playback_start.expect("playback started");
+    assert!((40_000..=50_000).contains(&level), "start level {level} us");
+    // The buffer stays between the marks after start-up.
+    let (lo, hi) = out
+        .levels
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), &(_, l)| (lo.min(l), hi.max(l)));
+    assert!(out.levels.len() > 1000);
+    assert!(lo >= 40_000 && hi <= 160_000, "level ranged {lo}..{hi} us");
+    // PAUSE and RESUME crossed, each at its mark, sent ahead of it by what the
+    // loop lets through meanwhile: loop delay 24 ms x (fill 2 - 1) + one
+    // 10 ms frame step, so PAUSE at 126 ms and RESUME at 74 ms.
+    let pauses: Vec<u64> = out
+        .flow
+        .iter()
+        .filter(|e| e.msg == Control::Pause)
+        .map(|e| e.level_us)
+        .collect();
+    let resumes: Vec<u64> = out
+        .flow
+        .iter()
+        .filter(|e| e.msg == Control::Resume)
+        .map(|e| e.level_us)
+        .collect();
+    assert!(
+        pauses.len() >= 10 && resumes.len() >= 10,
+        "{} pauses, {} resumes",
+        pauses.len(),
+        resumes.len()
+    );
+    assert!(
+        pauses.iter().all(|&l| (126_000..=136_000).contains(&l)),
+        "{pauses:?}"
+    );
+    assert!(
+        resumes.iter().all(|&l| (64_000..=74_000).contains(&l)),
+        "{resumes:?}"
+    );
+    assert_eq!(out.receiver.frames.underruns, 0);
+    assert_eq!(
+        (out.sender.pauses, out.sender.resumes),
+        (pauses.len() as u64, resumes.len() as u64)
+    );
+}
