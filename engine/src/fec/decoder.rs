@@ -12,6 +12,7 @@ use smallvec::SmallVec;
 
 use super::SHARD_CAP;
 use super::codec::CodecCache;
+use super::shards::Shards;
 use crate::time::Time;
 use crate::wire::packet::{BlockPos, SourceMeta, parse_shard};
 
@@ -31,6 +32,7 @@ pub struct DecoderStats {
 }
 
 struct Slot {
+    active: bool,
     block: u32,
     k: usize,
     m: usize,
@@ -41,12 +43,52 @@ struct Slot {
     opened: Time,
     present: [u64; 4],
     lens: [u16; 256],
+    /// Shortest and longest source shard stored (padding is only needed
+    /// when some source is shorter than the block's shard size).
+    min_len: usize,
+    max_len: usize,
     n_src: usize,
     n_rep: usize,
-    data: Vec<u8>,
+    data: Shards,
 }
 
 impl Slot {
+    fn empty() -> Self {
+        Self {
+            active: false,
+            block: 0,
+            k: 0,
+            m: 0,
+            sources: None,
+            shard_len: None,
+            opened: Time::ZERO,
+            present: [0; 4],
+            lens: [0; 256],
+            min_len: usize::MAX,
+            max_len: 0,
+            n_src: 0,
+            n_rep: 0,
+            data: Shards::default(),
+        }
+    }
+
+    /// Reuse this slot for `block` (its buffers stay allocated).
+    fn open(&mut self, block: u32, k: usize, m: usize, now: Time) {
+        self.active = true;
+        self.block = block;
+        self.k = k;
+        self.m = m;
+        self.sources = None;
+        self.shard_len = None;
+        self.opened = now;
+        self.present = [0; 4];
+        self.min_len = usize::MAX;
+        self.max_len = 0;
+        self.n_src = 0;
+        self.n_rep = 0;
+        self.data.ensure(k + m);
+    }
+
     fn has(&self, i: usize) -> bool {
         self.present[i / 64] >> (i % 64) & 1 == 1
     }
@@ -58,57 +100,51 @@ impl Slot {
     }
 }
 
-/// Recently finished blocks, so late shards do not reopen them.
+/// Recently finished blocks, so late shards do not reopen them: a ring of
+/// 64-block words starting at `base` (a multiple of 64). Blocks before it
+/// count as finished.
 struct Finished {
     base: u32,
-    bits: [u64; 16],
+    words: [u64; Finished::WORDS],
 }
 
 impl Finished {
-    const SPAN: u32 = 16 * 64;
+    const WORDS: usize = 16;
+
+    fn word(b: u32) -> usize {
+        (b / 64) as usize % Self::WORDS
+    }
+
+    fn in_window(&self, b: u32) -> bool {
+        b >= self.base && (b - self.base) / 64 < Self::WORDS as u32
+    }
 
     fn is_done(&self, b: u32) -> bool {
-        if b < self.base {
-            return true;
-        }
-        let o = b - self.base;
-        o < Self::SPAN && self.bits[(o / 64) as usize] >> (o % 64) & 1 == 1
+        b < self.base || self.in_window(b) && self.words[Self::word(b)] >> (b % 64) & 1 == 1
     }
 
     fn mark(&mut self, b: u32) {
         if b < self.base {
             return;
         }
-        if b - self.base >= Self::SPAN {
-            let shift = b - self.base - Self::SPAN + 1;
-            self.slide(shift);
+        // Slide whole words until `b` fits, forgetting the oldest.
+        let mut slid = 0;
+        while !self.in_window(b) && slid < Self::WORDS {
+            self.words[Self::word(self.base)] = 0;
+            self.base += 64;
+            slid += 1;
         }
-        let o = b - self.base;
-        self.bits[(o / 64) as usize] |= 1 << (o % 64);
-    }
-
-    fn slide(&mut self, shift: u32) {
-        if shift >= Self::SPAN {
-            self.bits = [0; 16];
-        } else {
-            for _ in 0..shift {
-                // Shift the 1024-bit window right by one (rare: once a block).
-                let mut carry = 0u64;
-                for w in self.bits.iter_mut().rev() {
-                    let next = *w & 1;
-                    *w = (*w >> 1) | (carry << 63);
-                    carry = next;
-                }
-            }
+        if !self.in_window(b) {
+            self.words = [0; Self::WORDS];
+            self.base = b - b % 64;
         }
-        self.base = self.base.wrapping_add(shift);
+        self.words[Self::word(b)] |= 1 << (b % 64);
     }
 }
 
 pub struct FecDecoder {
     codecs: CodecCache,
-    slots: Vec<Option<Slot>>,
-    spare: Vec<Vec<u8>>,
+    slots: Vec<Slot>,
     finished: Finished,
     max_wait: Duration,
     next_expiry: Time,
@@ -121,11 +157,10 @@ impl FecDecoder {
     pub fn new(max_blocks: usize, max_wait: Duration) -> Self {
         Self {
             codecs: CodecCache::new(4),
-            slots: (0..max_blocks.max(1)).map(|_| None).collect(),
-            spare: Vec::new(),
+            slots: (0..max_blocks.max(1)).map(|_| Slot::empty()).collect(),
             finished: Finished {
                 base: 0,
-                bits: [0; 16],
+                words: [0; Finished::WORDS],
             },
             max_wait,
             next_expiry: Time::MAX,
@@ -152,16 +187,15 @@ impl FecDecoder {
         let Some(i) = self.slot_for(now, pos) else {
             return;
         };
-        let slot = self.slots[i]
-            .as_mut()
-            .expect("slot_for returns an open slot");
+        let slot = &mut self.slots[i];
         let idx = pos.index as usize;
         if slot.has(idx) {
             return;
         }
-        let at = idx * SHARD_CAP;
-        slot.data[at..at + shard.len()].copy_from_slice(shard);
+        slot.data.get_mut(idx)[..shard.len()].copy_from_slice(shard);
         slot.lens[idx] = shard.len() as u16;
+        slot.min_len = slot.min_len.min(shard.len());
+        slot.max_len = slot.max_len.max(shard.len());
         slot.set(idx);
         slot.n_src += 1;
         self.progress(i, deliver);
@@ -189,7 +223,7 @@ impl FecDecoder {
         let Some(i) = self.slot_for(now, pos) else {
             return;
         };
-        let slot = self.slots[i].as_mut().expect("open slot");
+        let slot = &mut self.slots[i];
         let idx = pos.index as usize;
         let agrees = slot.sources.is_none_or(|s| s == sources)
             && slot.shard_len.is_none_or(|l| l == parity.len());
@@ -202,8 +236,7 @@ impl FecDecoder {
         }
         slot.sources = Some(sources);
         slot.shard_len = Some(parity.len());
-        let at = idx * SHARD_CAP;
-        slot.data[at..at + parity.len()].copy_from_slice(parity);
+        slot.data.get_mut(idx)[..parity.len()].copy_from_slice(parity);
         slot.set(idx);
         slot.n_rep += 1;
         self.progress(i, deliver);
@@ -216,7 +249,10 @@ impl FecDecoder {
         }
         let mut next = Time::MAX;
         for i in 0..self.slots.len() {
-            let Some(s) = &self.slots[i] else { continue };
+            let s = &self.slots[i];
+            if !s.active {
+                continue;
+            }
             let deadline = s.opened + self.max_wait;
             if now >= deadline {
                 self.release(i, true);
@@ -234,60 +270,45 @@ impl FecDecoder {
         if let Some(i) = self
             .slots
             .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.block == pos.block))
+            .position(|s| s.active && s.block == pos.block)
         {
-            let s = self.slots[i].as_ref().expect("found");
+            let s = &self.slots[i];
             if s.k != k || s.m != m {
                 self.stats.inconsistent += 1;
                 return None;
             }
             return Some(i);
         }
-        let i = match self.slots.iter().position(Option::is_none) {
+        let i = match self.slots.iter().position(|s| !s.active) {
             Some(i) => i,
             None => {
                 let oldest = (0..self.slots.len())
-                    .min_by_key(|&i| self.slots[i].as_ref().map(|s| s.opened))
+                    .min_by_key(|&i| self.slots[i].opened)
                     .expect("pool is not empty");
                 self.release(oldest, true);
                 oldest
             }
         };
-        let mut data = self.spare.pop().unwrap_or_default();
-        let need = (k + m) * SHARD_CAP;
-        if data.len() < need {
-            data.resize(need, 0);
-        }
-        self.slots[i] = Some(Slot {
-            block: pos.block,
-            k,
-            m,
-            sources: None,
-            shard_len: None,
-            opened: now,
-            present: [0; 4],
-            lens: [0; 256],
-            n_src: 0,
-            n_rep: 0,
-            data,
-        });
+        self.slots[i].open(pos.block, k, m, now);
         self.next_expiry = self.next_expiry.min(now + self.max_wait);
         Some(i)
     }
 
     fn release(&mut self, i: usize, gave_up: bool) {
-        if let Some(s) = self.slots[i].take() {
-            if gave_up && s.missing_sources() {
-                self.stats.blocks_failed += 1;
-            }
-            self.finished.mark(s.block);
-            self.spare.push(s.data);
+        let s = &mut self.slots[i];
+        if !s.active {
+            return;
         }
+        s.active = false;
+        if gave_up && s.missing_sources() {
+            self.stats.blocks_failed += 1;
+        }
+        self.finished.mark(s.block);
     }
 
     /// Rebuild if the block can be, and release it once it is whole.
     fn progress(&mut self, i: usize, deliver: &mut dyn FnMut(&SourceMeta, &[u8])) {
-        let slot = self.slots[i].as_mut().expect("open slot");
+        let slot = &mut self.slots[i];
         if !slot.missing_sources() {
             self.release(i, false);
             return;
@@ -299,19 +320,21 @@ impl FecDecoder {
             return;
         }
         let (k, m) = (slot.k, slot.m);
-        // Sources beyond `sources` never existed: zero shards (shortened code).
-        for idx in 0..k {
-            let at = idx * SHARD_CAP;
-            if idx >= sources {
-                slot.data[at..at + shard_len].fill(0);
-            } else if slot.has(idx) {
-                let len = slot.lens[idx] as usize;
-                if len > shard_len {
-                    self.stats.inconsistent += 1;
-                    self.release(i, true);
-                    return;
+        if slot.max_len > shard_len {
+            self.stats.inconsistent += 1;
+            self.release(i, true);
+            return;
+        }
+        // Pad short sources with zeros; sources beyond `sources` never
+        // existed: zero shards (shortened code).
+        if slot.min_len < shard_len || sources < k {
+            for idx in 0..k {
+                if idx >= sources {
+                    slot.data.get_mut(idx)[..shard_len].fill(0);
+                } else if slot.has(idx) {
+                    let len = slot.lens[idx] as usize;
+                    slot.data.get_mut(idx)[len..shard_len].fill(0);
                 }
-                slot.data[at + len..at + shard_len].fill(0);
             }
         }
         let missing: SmallVec<[usize; 32]> = (0..sources).filter(|&idx| !slot.has(idx)).collect();
@@ -326,13 +349,12 @@ impl FecDecoder {
                 return;
             }
         };
-        let slot = self.slots[i].as_mut().expect("open slot");
+        let slot = &mut self.slots[i];
         let mut shards: SmallVec<[(&mut [u8], bool); 32]> = slot
             .data
-            .chunks_mut(SHARD_CAP)
-            .take(k + m)
+            .iter_mut(k + m, shard_len)
             .enumerate()
-            .map(|(idx, c)| (&mut c[..shard_len], has(idx)))
+            .map(|(idx, c)| (c, has(idx)))
             .collect();
         let rebuilt = codec.reconstruct_data(&mut shards).is_ok();
         drop(shards);
@@ -343,8 +365,7 @@ impl FecDecoder {
         }
         self.stats.blocks_rebuilt += 1;
         for &idx in &missing {
-            let at = idx * SHARD_CAP;
-            match parse_shard(&slot.data[at..at + shard_len]) {
+            match parse_shard(&slot.data.get(idx)[..shard_len]) {
                 Ok((meta, payload)) => {
                     self.stats.packets_rebuilt += 1;
                     deliver(&meta, payload);
@@ -353,5 +374,26 @@ impl FecDecoder {
             }
         }
         self.release(i, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_window_slides_and_forgets_the_oldest() {
+        let mut f = Finished {
+            base: 0,
+            words: [0; Finished::WORDS],
+        };
+        f.mark(5);
+        assert!(f.is_done(5) && !f.is_done(6));
+        f.mark(1024 + 70); // slides two words: blocks 0..128 count as done
+        assert!(f.is_done(5) && f.is_done(100), "before the window: done");
+        assert!(f.is_done(1094) && !f.is_done(1093));
+        f.mark(1_000_000);
+        assert!(f.is_done(1_000_000) && !f.is_done(1_000_001));
+        assert!(f.is_done(1094), "long forgotten counts as done");
     }
 }

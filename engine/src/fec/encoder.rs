@@ -1,30 +1,43 @@
 //! FEC block encoder with packet interleaving.
 //!
-//! Each source shard is folded into its block's parity as the packet leaves
-//! (`encode_single_sep`), so the encoder stores no sources and spreads the
-//! coding work evenly. A group of `D` blocks closes when every block holds `k`
+//! Each source shard is folded into its block's parity as the packet leaves,
+//! so the encoder stores no sources and spreads the coding work evenly. The
+//! parity coefficients are read once from reed-solomon-erasure's encoding
+//! matrix; each packet then costs one call of its SIMD multiply-accumulate
+//! kernel per repair shard, which is all the block encoder does too. A group of `D` blocks closes when every block holds `k`
 //! sources or when its time budget (`D` block windows) runs out; a block
 //! closed early is a shortened code: the sources it never got count as zero
 //! shards, and its repairs carry how many it really has.
 
 use std::time::Duration;
 
-use reed_solomon_erasure::galois_8::ReedSolomon;
-use smallvec::SmallVec;
+use reed_solomon_erasure::galois_8::{self, ReedSolomon};
 
-use super::SHARD_CAP;
 use super::codec::{FecError, new_codec};
+use super::shards::Shards;
 use crate::interleave::packet::{place_source, repair_order};
 use crate::time::Time;
 use crate::wire::packet::{BlockPos, REPAIR_SUBSTREAM, SourceMeta};
 
 struct BlockAcc {
-    /// `m` parity shards of `SHARD_CAP` bytes, zero beyond `len`.
-    parity: Vec<u8>,
+    /// `m` parity shards, valid up to `len`.
+    parity: Shards,
     /// Longest source shard so far: the block's shard size.
     len: usize,
     sources: usize,
     first_media_ts: u64,
+}
+
+/// The `m x k` parity weights of a codec: encoding unit vectors (source `i`
+/// holds a 1 at byte `i`) leaves weight `(j, i)` at byte `i` of repair `j`.
+fn parity_coefficients(rs: &ReedSolomon, k: usize, m: usize) -> Vec<u8> {
+    let data: Vec<Vec<u8>> = (0..k)
+        .map(|i| (0..k).map(|b| (b == i) as u8).collect())
+        .collect();
+    let mut parity = vec![vec![0u8; k]; m];
+    rs.encode_sep(&data, &mut parity)
+        .expect("shard counts and lengths match the codec");
+    parity.concat()
 }
 
 /// Encodes one session's FEC stream.
@@ -33,7 +46,8 @@ pub struct FecEncoder {
     m: usize,
     depth: usize,
     window: Duration,
-    rs: ReedSolomon,
+    /// `coef[j * k + i]`: weight of source `i` in repair `j`.
+    coef: Vec<u8>,
     blocks: Vec<BlockAcc>,
     /// Block number of `blocks[0]`.
     base: u32,
@@ -46,11 +60,11 @@ pub struct FecEncoder {
 impl FecEncoder {
     /// `window` is one block's time budget; the group's is `depth` times it.
     pub fn new(k: usize, m: usize, depth: usize, window: Duration) -> Result<Self, FecError> {
-        let rs = new_codec(k, m)?;
+        let coef = parity_coefficients(&new_codec(k, m)?, k, m);
         let depth = depth.max(1);
         let blocks = (0..depth)
             .map(|_| BlockAcc {
-                parity: vec![0; m * SHARD_CAP],
+                parity: Shards::new(m),
                 len: 0,
                 sources: 0,
                 first_media_ts: 0,
@@ -61,7 +75,7 @@ impl FecEncoder {
             m,
             depth,
             window,
-            rs,
+            coef,
             blocks,
             base: 0,
             in_group: 0,
@@ -80,7 +94,7 @@ impl FecEncoder {
     /// 8.. of the packet, at most [`SHARD_CAP`]) into the parity. Returns the
     /// block header fields to write.
     pub fn add_source(&mut self, now: Time, media_ts: u64, shard: &[u8]) -> BlockPos {
-        debug_assert!(shard.len() <= SHARD_CAP);
+        debug_assert!(!shard.is_empty() && shard.len() <= super::SHARD_CAP);
         if self.in_group == 0 {
             self.opened = Some(now);
         }
@@ -90,16 +104,27 @@ impl FecEncoder {
         if block.sources == 0 {
             block.first_media_ts = media_ts;
         }
+        let len = shard.len();
+        let (coef, m, k) = (&self.coef, self.m, self.k);
+        if block.sources == 0 {
+            // The first shard overwrites whatever the last block left.
+            for (j, p) in block.parity.iter_mut(m, len).enumerate() {
+                galois_8::mul_slice(coef[j * k + index], shard, p);
+            }
+            block.len = len;
+        } else {
+            if len > block.len {
+                // Shorter shards are zero-padded: extend the parity with zeros.
+                for p in block.parity.iter_mut(m, len) {
+                    p[block.len..].fill(0);
+                }
+                block.len = len;
+            }
+            for (j, p) in block.parity.iter_mut(m, len).enumerate() {
+                galois_8::mul_slice_xor(coef[j * k + index], shard, p);
+            }
+        }
         block.sources += 1;
-        block.len = block.len.max(shard.len());
-        let mut parity: SmallVec<[&mut [u8]; 32]> = block
-            .parity
-            .chunks_mut(SHARD_CAP)
-            .map(|p| &mut p[..shard.len()])
-            .collect();
-        self.rs
-            .encode_single_sep(index, shard, &mut parity)
-            .expect("index < k and equal shard lengths by construction");
         BlockPos {
             block: self.base.wrapping_add(b as u32),
             index: index as u8,
@@ -154,18 +179,53 @@ impl FecEncoder {
                 k: self.k as u8,
                 m: self.m as u8,
             };
-            let start = j * SHARD_CAP;
-            emit(pos, &meta, &block.parity[start..start + block.len]);
+            emit(pos, &meta, &block.parity.get(j)[..block.len]);
         }
         for block in &mut self.blocks {
-            for p in block.parity.chunks_mut(SHARD_CAP) {
-                p[..block.len].fill(0);
-            }
             block.len = 0;
             block.sources = 0;
         }
         self.base = self.base.wrapping_add(self.depth as u32);
         self.in_group = 0;
         self.opened = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incremental_parity_equals_the_crates_block_encode() {
+        let (k, m) = (5, 3);
+        let lens = [40, 100, 7, 100, 64];
+        let shards: Vec<Vec<u8>> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|b| (b * 13 + i * 101) as u8).collect())
+            .collect();
+        let mut enc = FecEncoder::new(k, m, 1, Duration::from_secs(1)).unwrap();
+        // Run two blocks so the second starts on the first's leftovers.
+        for _ in 0..2 {
+            for s in &shards {
+                enc.add_source(Time::ZERO, 0, s);
+            }
+            let mut ours = Vec::new();
+            enc.close(Time::ZERO, &mut |_, _, p| ours.push(p.to_vec()));
+            let padded: Vec<Vec<u8>> = shards
+                .iter()
+                .map(|s| {
+                    let mut v = s.clone();
+                    v.resize(100, 0);
+                    v
+                })
+                .collect();
+            let mut parity = vec![vec![0u8; 100]; m];
+            ReedSolomon::new(k, m)
+                .unwrap()
+                .encode_sep(&padded, &mut parity)
+                .unwrap();
+            assert_eq!(ours, parity);
+        }
     }
 }

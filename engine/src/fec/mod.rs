@@ -7,6 +7,7 @@
 mod codec;
 mod decoder;
 mod encoder;
+mod shards;
 
 pub use codec::{CodecCache, FecError};
 pub use decoder::{DecoderStats, FecDecoder};
