@@ -43,7 +43,9 @@ mod sealed {
 
 /// A number type applications hand samples in: `i16`, `i32` (full-scale
 /// PCM), `f32`, `f64` (normalised audio or sensor values).
-pub trait Sample: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {
+pub trait Sample:
+    sealed::Sealed + Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static
+{
     #[doc(hidden)]
     fn from_full_scale(v: i32) -> Self;
     #[doc(hidden)]

@@ -16,6 +16,7 @@ pub mod encoding;
 pub mod error;
 pub mod format;
 pub mod mask;
+pub mod wav;
 
 pub use error::{Error, Result};
 pub use format::{
