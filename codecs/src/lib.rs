@@ -12,6 +12,7 @@
 //! - [`frame`]: interleaved buffers with their format, for applications;
 //! - [`signal`] and [`quality`]: deterministic test signals and SNR.
 
+pub mod csv;
 pub mod encoding;
 pub mod error;
 pub mod format;
