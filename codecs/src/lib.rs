@@ -12,11 +12,14 @@
 //! - [`frame`]: interleaved buffers with their format, for applications;
 //! - [`signal`] and [`quality`]: deterministic test signals and SNR.
 
+pub mod conceal;
 pub mod csv;
 pub mod encoding;
 pub mod error;
 pub mod format;
 pub mod mask;
+pub mod quality;
+pub mod signal;
 pub mod wav;
 
 pub use error::{Error, Result};
