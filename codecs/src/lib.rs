@@ -17,13 +17,16 @@ pub mod csv;
 pub mod encoding;
 pub mod error;
 pub mod format;
+pub mod frame;
 pub mod mask;
 pub mod quality;
 pub mod signal;
 pub mod wav;
 
+pub use conceal::{Concealer, Method};
 pub use error::{Error, Result};
 pub use format::{
     CsvLayout, Encoding, FormatError, Origin, Rate, StreamFormat, TimeColumn, WavLayout,
 };
+pub use frame::Frame;
 pub use mask::SampleMask;

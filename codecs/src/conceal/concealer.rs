@@ -23,9 +23,8 @@ pub struct Concealer {
     pub(super) hist_len: usize,
     /// `[history | frame | look-ahead]`, interleaved f64.
     pub(super) work: Vec<f64>,
-    /// Look-ahead samples decoded into `work` after the frame, and which of
-    /// them arrived.
-    pub(super) ahead: [bool; LOOKAHEAD],
+    /// Which look-ahead samples (decoded into `work` after the frame) arrived.
+    pub(super) ahead: Vec<bool>,
     pub(super) timing: WaveTiming,
     pub(super) pitch: PitchSearch,
     pub(super) wave: Wave,
@@ -39,26 +38,34 @@ pub struct Concealer {
     stats: ConcealStats,
 }
 
-/// Look-ahead samples the audio methods use (two for cubic interpolation).
-pub(super) const LOOKAHEAD: usize = 2;
-
 impl Concealer {
     /// A concealer for frames of at most `max_frame` samples of `format`.
     /// All memory is allocated here.
     pub fn new(method: Method, format: StreamFormat, max_frame: usize) -> Self {
         let rate = format.rate.as_f64();
         let timing = WaveTiming::new(rate);
-        let pitch = PitchSearch::new(rate, timing.min_lag, timing.max_lag, timing.window);
         let channels = format.channels as usize;
         let audio = method == Method::Waveform;
         // Enough for the pitch search context plus the repeated segment.
         let hist_cap = if audio {
-            pitch.context() + timing.max_source + 2
+            timing.max_lag + timing.window + timing.max_source + 2
         } else {
             2
         };
+        let pitch = if audio {
+            PitchSearch::new(
+                rate,
+                (timing.min_lag, timing.max_lag, timing.window),
+                hist_cap + max_frame,
+                timing.match_len,
+            )
+        } else {
+            PitchSearch::new(rate, (1, 1, 1), 0, 0)
+        };
+        // Look-ahead: one repeated segment, to continue the waveform backwards.
+        let lookahead = if audio { timing.max_source } else { 0 };
         let work_len = if audio {
-            (hist_cap + max_frame + LOOKAHEAD) * channels
+            (hist_cap + max_frame + lookahead) * channels
         } else {
             0
         };
@@ -70,7 +77,7 @@ impl Concealer {
             hist_cap,
             hist_len: 0,
             work: vec![0.0; work_len],
-            ahead: [false; LOOKAHEAD],
+            ahead: vec![false; lookahead],
             wave: Wave::new(if audio { timing.max_source } else { 0 }, channels),
             timing,
             pitch,
@@ -240,10 +247,11 @@ impl Concealer {
                 dst.fill(0.0);
             }
         }
-        self.ahead = [false; LOOKAHEAD];
+        self.ahead.fill(false);
         if let Some(la) = next {
             let base = base + n * ch;
-            for (k, sample) in la.bytes.chunks_exact(w * ch).take(LOOKAHEAD).enumerate() {
+            let take = self.ahead.len();
+            for (k, sample) in la.bytes.chunks_exact(w * ch).take(take).enumerate() {
                 if la.mask.present(k) {
                     self.ahead[k] = true;
                     encoding::decode(

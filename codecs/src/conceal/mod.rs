@@ -31,10 +31,15 @@ use crate::mask::SampleMask;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Method {
     /// Audio (the default): short gaps (the lost lanes of sample
-    /// interleaving, a few samples) are interpolated from both neighbours;
-    /// longer gaps and lost frames continue the recent waveform, repeated at
-    /// its pitch period with cross-fades in and out, fading to silence over
-    /// 50 ms after the first 10 ms.
+    /// interleaving, up to 4 samples) are interpolated from two neighbours
+    /// on each side; longer gaps and lost frames continue the recent
+    /// waveform: the last stretch is repeated at the lag (2 to 50 ms) where
+    /// the signal best repeats itself, cross-faded in from the real signal,
+    /// scaled by how well it repeated, held for 10 ms then faded to silence
+    /// over 50 ms. When real signal follows the gap (later in the frame or in
+    /// the [`Lookahead`]), the past stretch that best leads into it is
+    /// cross-faded in towards the gap's end, so the fill meets it without a
+    /// click.
     #[default]
     Waveform,
     /// Audio: zeros, the plain option.
