@@ -289,3 +289,57 @@ fn bad_calls_are_errors_not_panics() {
             .contains("loud")
     );
 }
+
+/// No clicks: the fill joins the signal before it (and, with look-ahead,
+/// after it) with steps no larger than the music itself takes.
+#[test]
+fn fills_join_the_signal_without_jumps() {
+    let f = audio(Encoding::F32);
+    let frames = 40;
+    let wire = signal(f, frames, FRAME);
+    let mut x = vec![0f64; frames * FRAME * 2];
+    encoding::decode(Encoding::F32, &wire, &mut x);
+    let left: Vec<f64> = x.iter().step_by(2).copied().collect();
+    let natural = left
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f64::max);
+    let full = mask_words(FRAME, |_| false);
+    let none = mask_words(FRAME, |_| true);
+    for lookahead in [false, true] {
+        let mut c = Concealer::new(Method::Waveform, f, FRAME);
+        let mut out = wire.clone();
+        let stride = f.stride();
+        for i in 0..frames {
+            let (a, b) = (i * FRAME * stride, (i + 1) * FRAME * stride);
+            let lost = i % 10 == 7;
+            let mask = SampleMask::new(if lost { &none } else { &full }, FRAME);
+            let next = (lookahead && i + 1 < frames).then(|| Lookahead {
+                bytes: &wire[b..b + FRAME * stride],
+                mask: SampleMask::new(&full, FRAME),
+            });
+            let (_, rest) = out.split_at_mut(a);
+            c.conceal_with(&mut rest[..FRAME * stride], mask, next)
+                .unwrap();
+        }
+        let mut y = vec![0f64; x.len()];
+        encoding::decode(Encoding::F32, &out, &mut y);
+        let yl: Vec<f64> = y.iter().step_by(2).copied().collect();
+        for lost in (7..frames).step_by(10) {
+            let s = lost * FRAME;
+            let end = if lookahead {
+                s + FRAME + 1
+            } else {
+                s + FRAME - 1
+            };
+            let worst = yl[s - 1..end]
+                .windows(2)
+                .map(|w| (w[1] - w[0]).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                worst <= 1.5 * natural,
+                "look-ahead {lookahead}, frame {lost}: step {worst:.4} vs natural {natural:.4}"
+            );
+        }
+    }
+}

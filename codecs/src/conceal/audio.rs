@@ -105,6 +105,8 @@ pub(crate) struct Wave {
     /// a jump.
     offset: Vec<f64>,
     last: Vec<f64>,
+    /// Per channel: what the blended fill predicts for the sample after it.
+    next: Vec<f64>,
     channels: usize,
 }
 
@@ -119,6 +121,7 @@ impl Wave {
             src: vec![0.0; max_source * channels],
             offset: vec![0.0; channels],
             last: vec![0.0; channels],
+            next: vec![0.0; channels],
             channels,
         }
     }
@@ -234,13 +237,17 @@ impl Concealer {
             }
             self.wave.pos += 1;
         }
-        if right_run >= t.min_match && self.match_right(s, e, right_run.min(t.match_len)) {
-            return;
-        }
+        let matched =
+            right_run >= t.min_match && self.match_right(s, e, right_run.min(t.match_len));
         if right_run > 0 {
+            // Bend the end of the fill so that it meets the first real sample.
             let m = (e - s).min(t.xfade_out);
             for c in 0..self.channels {
-                let predicted = self.wave.value(self.wave.pos, c, &t);
+                let predicted = if matched {
+                    self.wave.next[c]
+                } else {
+                    self.wave.value(self.wave.pos, c, &t)
+                };
                 let delta = self.work[self.at(e as isize, c)] - predicted;
                 for k in 0..m {
                     let w = 0.5 - 0.5 * (PI * (k + 1) as f64 / (m + 1) as f64).cos();
@@ -272,6 +279,11 @@ impl Concealer {
         };
         let gain = corr.clamp(0.0, 1.0);
         let t = self.timing;
+        // What the matched history would put at `e`, to meet the real sample.
+        let at_e = first + p as isize;
+        for c in 0..ch {
+            self.wave.next[c] = gain * self.work[self.at(at_e, c)];
+        }
         for j in s..e {
             let w = 0.5 - 0.5 * (PI * (j - s + 1) as f64 / (len + 1) as f64).cos();
             let g = w * gain * t.level(e - 1 - j);
