@@ -7,7 +7,12 @@ use serde::{Deserialize, Serialize};
 pub enum FormatError {
     /// A zero numerator or denominator.
     #[error("sample rate {num}/{den} Hz is not positive")]
-    BadRate { num: u32, den: u32 },
+    BadRate {
+        /// The numerator given.
+        num: u32,
+        /// The denominator given.
+        den: u32,
+    },
     /// Zero channels.
     #[error("a stream needs at least one channel")]
     NoChannels,
@@ -99,9 +104,15 @@ pub enum Encoding {
     /// G.711 A-law, 8 bits per sample (lossy 2:1 against L16).
     ALaw,
     /// Signed 16-bit integer holding `value * 10^decimals`, big-endian.
-    Scaled16 { decimals: u8 },
+    Scaled16 {
+        /// Decimal places kept (the value is multiplied by `10^decimals`).
+        decimals: u8,
+    },
     /// Signed 32-bit integer holding `value * 10^decimals`, big-endian.
-    Scaled32 { decimals: u8 },
+    Scaled32 {
+        /// Decimal places kept (the value is multiplied by `10^decimals`).
+        decimals: u8,
+    },
 }
 
 impl Encoding {

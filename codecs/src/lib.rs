@@ -12,6 +12,8 @@
 //! - [`frame`]: interleaved buffers with their format, for applications;
 //! - [`signal`] and [`quality`]: deterministic test signals and SNR.
 
+#![warn(missing_docs)]
+
 pub mod conceal;
 pub mod csv;
 pub mod encoding;

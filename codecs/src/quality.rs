@@ -127,7 +127,7 @@ pub fn score_concealment(
             }
         }
     }
-    let mut concealer = Concealer::new(method, format, frame);
+    let mut concealer = Concealer::new(method, format, frame)?;
     let mut out = lossy.clone();
     for f in 0..frames {
         let (a, b) = (f * frame, (f * frame + frame).min(samples));

@@ -46,7 +46,7 @@ fn run(
     missing: &dyn Fn(usize) -> bool,
 ) -> (Vec<u8>, Vec<Concealed>) {
     let stride = format.stride();
-    let mut c = Concealer::new(method, format, frame);
+    let mut c = Concealer::new(method, format, frame).unwrap();
     let mut out = wire.to_vec();
     let full = mask_words(frame, |_| false);
     let lossy = mask_words(frame, missing);
@@ -193,7 +193,7 @@ fn sensor_methods_hold_and_draw_lines() {
         (Method::Hold, [1.0, 1.0, 1.0, 1.0, 1.0, 6.0]),
         (Method::Linear, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
     ] {
-        let mut c = Concealer::new(method, f, 6);
+        let mut c = Concealer::new(method, f, 6).unwrap();
         let mut frame = wire.clone();
         let r = c.conceal(&mut frame, SampleMask::new(&words, 6)).unwrap();
         assert_eq!(
@@ -209,7 +209,7 @@ fn sensor_methods_hold_and_draw_lines() {
     }
     // Linear across a whole lost frame, with the next frame as look-ahead:
     // last value 2 at index 1, next value 8 at index 4.
-    let mut c = Concealer::new(Method::Linear, f, 2);
+    let mut c = Concealer::new(Method::Linear, f, 2).unwrap();
     let mut a = vec![0u8; 16];
     encoding::encode(Encoding::F64, &[1.0, 2.0], &mut a);
     c.conceal(&mut a, SampleMask::new(&[0b11], 2)).unwrap();
@@ -235,7 +235,7 @@ fn sensor_methods_hold_and_draw_lines() {
 #[test]
 fn events_span_frames_and_stats_add_up() {
     let f = audio(Encoding::L16);
-    let mut c = Concealer::new(Method::Waveform, f, FRAME);
+    let mut c = Concealer::new(Method::Waveform, f, FRAME).unwrap();
     let wire = signal(f, 10, FRAME);
     let full = mask_words(FRAME, |_| false);
     let none = mask_words(FRAME, |_| true);
@@ -261,7 +261,7 @@ fn events_span_frames_and_stats_add_up() {
 #[test]
 fn bad_calls_are_errors_not_panics() {
     let f = audio(Encoding::L16);
-    let mut c = Concealer::new(Method::Waveform, f, 100);
+    let mut c = Concealer::new(Method::Waveform, f, 100).unwrap();
     let words = [u64::MAX; 4];
     let mut short = vec![0u8; 10];
     assert!(c.conceal(&mut short, SampleMask::new(&words, 100)).is_err());
@@ -280,6 +280,9 @@ fn bad_calls_are_errors_not_panics() {
         c.conceal(&mut [], SampleMask::new(&[], 0)).unwrap(),
         Concealed::default()
     );
+    assert!(Concealer::new(Method::Waveform, f, usize::MAX).is_err());
+    assert!(Concealer::for_frame_duration(Method::Hold, f, u64::MAX).is_err());
+    assert!(Concealer::for_frame_duration(Method::Waveform, f, 20_000).is_ok());
     assert_eq!("Linear".parse::<Method>().unwrap(), Method::Linear);
     assert!(
         "loud"
@@ -307,7 +310,7 @@ fn fills_join_the_signal_without_jumps() {
     let full = mask_words(FRAME, |_| false);
     let none = mask_words(FRAME, |_| true);
     for lookahead in [false, true] {
-        let mut c = Concealer::new(Method::Waveform, f, FRAME);
+        let mut c = Concealer::new(Method::Waveform, f, FRAME).unwrap();
         let mut out = wire.clone();
         let stride = f.stride();
         for i in 0..frames {

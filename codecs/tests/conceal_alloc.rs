@@ -47,7 +47,7 @@ fn concealing_does_not_allocate() {
             let full = [u64::MAX; 7];
             let none = [0u64; 7];
             let some = [0xf0f0_f0f0_f0f0_f0f0u64; 7];
-            let mut c = Concealer::new(method, format, FRAME);
+            let mut c = Concealer::new(method, format, FRAME).unwrap();
             let stride = format.stride();
             let chunks: Vec<&mut [u8]> = wire.chunks_mut(FRAME * stride).collect();
             let next = vec![0u8; FRAME * stride];

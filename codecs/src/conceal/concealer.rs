@@ -39,9 +39,13 @@ pub struct Concealer {
 }
 
 impl Concealer {
+    /// Values of history and scratch one concealer may hold (256 MiB of f64),
+    /// so a hostile catalog cannot make it allocate without bound.
+    pub const MAX_VALUES: usize = 1 << 25;
+
     /// A concealer for frames of at most `max_frame` samples of `format`.
-    /// All memory is allocated here.
-    pub fn new(method: Method, format: StreamFormat, max_frame: usize) -> Self {
+    /// All memory is allocated here; refused beyond [`Self::MAX_VALUES`].
+    pub fn new(method: Method, format: StreamFormat, max_frame: usize) -> Result<Self> {
         let rate = format.rate.as_f64();
         let timing = WaveTiming::new(rate);
         let channels = format.channels as usize;
@@ -52,6 +56,21 @@ impl Concealer {
         } else {
             2
         };
+        // Look-ahead: one repeated segment, to continue the waveform backwards.
+        let lookahead = if audio { timing.max_source } else { 0 };
+        let values = hist_cap
+            .checked_add(max_frame)
+            .and_then(|v| v.checked_add(lookahead))
+            .and_then(|v| v.checked_mul(channels))
+            .filter(|&v| v <= Self::MAX_VALUES);
+        let Some(values) = values else {
+            return Err(Error::Size {
+                what: "concealer memory in values (frame length x channels)",
+                expected: Self::MAX_VALUES,
+                found: max_frame.saturating_mul(channels),
+            });
+        };
+        let work_len = if audio { values } else { 0 };
         let pitch = if audio {
             PitchSearch::new(
                 rate,
@@ -62,14 +81,7 @@ impl Concealer {
         } else {
             PitchSearch::new(rate, (1, 1, 1), 0, 0)
         };
-        // Look-ahead: one repeated segment, to continue the waveform backwards.
-        let lookahead = if audio { timing.max_source } else { 0 };
-        let work_len = if audio {
-            (hist_cap + max_frame + lookahead) * channels
-        } else {
-            0
-        };
-        Self {
+        Ok(Self {
             method,
             format,
             channels,
@@ -86,13 +98,15 @@ impl Concealer {
             position: 0,
             run_open: false,
             stats: ConcealStats::default(),
-        }
+        })
     }
 
     /// A concealer for frames of `frame_us` microseconds (frames of a
     /// fractional sample count alternate; this takes the longer).
-    pub fn for_frame_duration(method: Method, format: StreamFormat, frame_us: u64) -> Self {
-        let max = format.rate.samples_before(frame_us) as usize + 1;
+    pub fn for_frame_duration(method: Method, format: StreamFormat, frame_us: u64) -> Result<Self> {
+        let max = usize::try_from(format.rate.samples_before(frame_us))
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
         Self::new(method, format, max)
     }
 
