@@ -153,6 +153,17 @@ fn extra_chunks_before_and_after_the_data_are_skipped() {
 fn odd_sized_8_bit_data_reads_back() {
     // 8-bit mono with an odd sample count: the data chunk gets a pad byte.
     round_trip("odd", Fmt::pcm(1, 8_000, 8, false), &[], &id3(), 1001, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("odd.wav");
+    let f = StreamFormat::new(Encoding::U8, 1, Rate::hz(8_000).unwrap()).unwrap();
+    let mut w = WavWriter::create(&p, f, &Origin::Raw).unwrap();
+    w.write(&[1, 2, 3]).unwrap();
+    w.finish().unwrap();
+    let bytes = std::fs::read(&p).unwrap();
+    assert_eq!(bytes.len(), 44 + 3 + 1, "pad byte after odd data");
+    let riff = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    assert_eq!(riff + 8, bytes.len(), "RIFF size counts the pad byte");
+    assert_eq!(WavReader::open(&p).unwrap().total_samples(), 3);
 }
 
 #[test]

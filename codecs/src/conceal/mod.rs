@@ -1,8 +1,8 @@
 //! What to play for samples that never arrived.
 //!
 //! A [`Concealer`] is built once per substream and sees every frame in
-//! order, in place on the wire bytes, with the frame's [`SampleMask`]
-//! (`crate::SampleMask`). Complete frames pass untouched (they only feed its
+//! order, in place on the wire bytes, with the frame's [`SampleMask`].
+//! Complete frames pass untouched (they only feed its
 //! history); missing samples are filled by the substream's [`Method`] and
 //! counted. It does not allocate after construction, so it can run on the
 //! playout thread.

@@ -1,7 +1,7 @@
 //! Writing wire bytes to a WAV file that is valid at every moment.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::header::{self, FileLayout};
@@ -44,6 +44,7 @@ pub struct WavWriter {
     unflushed: u64,
     flush_every: u64,
     max_samples: u64,
+    header_len: u64,
 }
 
 impl std::fmt::Debug for WavWriter {
@@ -152,8 +153,10 @@ impl WavWriter {
             written: 0,
             unflushed: 0,
             flush_every: layout.rate.max(1) as u64,
-            // The RIFF size field (u32) counts everything after its first 8 bytes.
-            max_samples: (u32::MAX as u64 - header.len() as u64) / block,
+            // The RIFF size field (u32) counts everything after its first 8
+            // bytes, and a pad byte may follow odd-sized data.
+            max_samples: (u32::MAX as u64 - header.len() as u64 - 1) / block,
+            header_len: header.len() as u64,
         })
     }
 
@@ -242,25 +245,39 @@ impl WavWriter {
 
     /// Completes the file; returns the samples written.
     pub fn finish(mut self) -> Result<u64> {
-        match self.sink.take() {
-            Some(sink) => sink.finalize().map_err(|e| hound_error(&self.path, e))?,
-            None => {
-                return Err(Error::Unwritable {
-                    path: self.path.clone(),
-                    what: "the writer has already failed".into(),
-                });
-            }
-        }
+        self.complete()?;
         Ok(self.written)
+    }
+
+    /// Final sizes, then the pad byte RIFF wants after odd-sized data (8-bit
+    /// mono or 3-channel with an odd sample count), counted in the RIFF size.
+    fn complete(&mut self) -> Result<()> {
+        let Some(sink) = self.sink.take() else {
+            return Ok(());
+        };
+        sink.finalize().map_err(|e| hound_error(&self.path, e))?;
+        let data = self.written * self.layout.block_align() as u64;
+        if data % 2 == 1 {
+            let io = |e| Error::io(&self.path, e);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .map_err(io)?;
+            file.seek(SeekFrom::Start(self.header_len + data))
+                .map_err(io)?;
+            file.write_all(&[0]).map_err(io)?;
+            let riff = (self.header_len - 8 + data + 1) as u32;
+            file.seek(SeekFrom::Start(4)).map_err(io)?;
+            file.write_all(&riff.to_le_bytes()).map_err(io)?;
+        }
+        Ok(())
     }
 }
 
 impl Drop for WavWriter {
     fn drop(&mut self) {
-        if let Some(sink) = self.sink.take() {
-            // Nobody to report to here: the file is as complete as it can be.
-            let _ = sink.finalize();
-        }
+        // Nobody to report to here: the file is as complete as it can be.
+        let _ = self.complete();
     }
 }
 
