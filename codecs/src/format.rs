@@ -5,10 +5,18 @@ use serde::{Deserialize, Serialize};
 /// Why a format descriptor was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
+    /// A zero numerator or denominator.
     #[error("sample rate {num}/{den} Hz is not positive")]
-    BadRate { num: u32, den: u32 },
+    BadRate {
+        /// The numerator given.
+        num: u32,
+        /// The denominator given.
+        den: u32,
+    },
+    /// Zero channels.
     #[error("a stream needs at least one channel")]
     NoChannels,
+    /// A scaled encoding with more decimals than an i32 can hold.
     #[error("{0} decimal places is more than a 32-bit scaled integer can carry (at most 9)")]
     BadScale(u8),
 }
@@ -39,14 +47,17 @@ impl Rate {
         })
     }
 
+    /// Numerator in lowest terms.
     pub fn num(self) -> u32 {
         self.num
     }
 
+    /// Denominator in lowest terms.
     pub fn den(self) -> u32 {
         self.den
     }
 
+    /// The rate in hertz as a float, for display and signal maths.
     pub fn as_f64(self) -> f64 {
         self.num as f64 / self.den as f64
     }
@@ -93,9 +104,41 @@ pub enum Encoding {
     /// G.711 A-law, 8 bits per sample (lossy 2:1 against L16).
     ALaw,
     /// Signed 16-bit integer holding `value * 10^decimals`, big-endian.
-    Scaled16 { decimals: u8 },
+    Scaled16 {
+        /// Decimal places kept (the value is multiplied by `10^decimals`).
+        decimals: u8,
+    },
     /// Signed 32-bit integer holding `value * 10^decimals`, big-endian.
-    Scaled32 { decimals: u8 },
+    Scaled32 {
+        /// Decimal places kept (the value is multiplied by `10^decimals`).
+        decimals: u8,
+    },
+}
+
+impl Encoding {
+    /// IEEE floating point on the wire (F32, F64).
+    pub const fn is_float(self) -> bool {
+        matches!(self, Encoding::F32 | Encoding::F64)
+    }
+
+    /// Linear integer PCM and the bits it carries (U8, L16, L24, L32).
+    pub const fn pcm_bits(self) -> Option<u16> {
+        match self {
+            Encoding::U8 => Some(8),
+            Encoding::L16 => Some(16),
+            Encoding::L24 => Some(24),
+            Encoding::L32 => Some(32),
+            _ => None,
+        }
+    }
+
+    /// Decimal places of a scaled-integer encoding.
+    pub const fn decimals(self) -> Option<u8> {
+        match self {
+            Encoding::Scaled16 { decimals } | Encoding::Scaled32 { decimals } => Some(decimals),
+            _ => None,
+        }
+    }
 }
 
 impl Encoding {
@@ -114,12 +157,16 @@ impl Encoding {
 /// What a substream's bytes are: encoding, channel count and rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StreamFormat {
+    /// How each channel sample is written on the wire.
     pub encoding: Encoding,
+    /// Channels per sample (audio channels, or sensor value columns).
     pub channels: u16,
+    /// Samples per second.
     pub rate: Rate,
 }
 
 impl StreamFormat {
+    /// A checked format: at least one channel, scaled encodings within i32 range.
     pub fn new(encoding: Encoding, channels: u16, rate: Rate) -> Result<Self, FormatError> {
         if channels == 0 {
             return Err(FormatError::NoChannels);
@@ -175,11 +222,24 @@ pub struct CsvLayout {
     pub columns: Vec<String>,
     /// The time column, when the file had one.
     pub time: Option<TimeColumn>,
+    /// Decimal places each value column was written with (`None`: exponent
+    /// notation or unknown, printed as the shortest text that reads back
+    /// the same value). Empty means unknown for every column.
+    #[serde(default)]
+    pub decimals: Vec<Option<u8>>,
+    /// Field separator of the file (`,`, `;` or tab).
+    #[serde(default = "comma")]
+    pub delimiter: u8,
+}
+
+fn comma() -> u8 {
+    b','
 }
 
 /// A CSV time column: its name, position and how its values were written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimeColumn {
+    /// Header text of the column, as in the file.
     pub name: String,
     /// Index of the time column among all columns of the file.
     pub index: usize,

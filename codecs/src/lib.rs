@@ -3,10 +3,32 @@
 //!
 //! Nothing here knows about the network. The engine treats media as
 //! fixed-size samples described by a [`StreamFormat`]; this crate owns what
-//! those bytes mean.
+//! those bytes mean:
+//! - [`encoding`]: wire encodings (PCM, float, G.711, scaled integers) to and
+//!   from numbers;
+//! - [`wav`] and [`csv`]: files in and out, bit-exact where the encoding is
+//!   lossless;
+//! - [`conceal`]: what to play for samples that never arrived;
+//! - [`frame`]: interleaved buffers with their format, for applications;
+//! - [`signal`] and [`quality`]: deterministic test signals and SNR.
 
+#![warn(missing_docs)]
+
+pub mod conceal;
+pub mod csv;
+pub mod encoding;
+pub mod error;
 pub mod format;
+pub mod frame;
 pub mod mask;
+pub mod quality;
+pub mod signal;
+pub mod wav;
 
-pub use format::{Encoding, FormatError, Origin, Rate, StreamFormat};
+pub use conceal::{Concealer, Method};
+pub use error::{Error, Result};
+pub use format::{
+    CsvLayout, Encoding, FormatError, Origin, Rate, StreamFormat, TimeColumn, WavLayout,
+};
+pub use frame::Frame;
 pub use mask::SampleMask;

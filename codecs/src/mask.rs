@@ -22,6 +22,7 @@ impl<'a> SampleMask<'a> {
         self.len
     }
 
+    /// The mask covers no samples.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
