@@ -45,12 +45,14 @@ fn steady_state_send_and_receive_do_not_allocate() {
     let mut interleaved = stereo48k(2, ms(5));
     interleaved.sample_interleave = 4;
     let subs = vec![stereo48k(0, ms(10)), sensor200(1, ms(10)), interleaved];
-    let mut scfg = SenderConfig::default();
-    scfg.fec = FecParams {
-        k: 16,
-        m: 4,
-        depth: 2,
-        window_us: 20_000,
+    let scfg = SenderConfig {
+        fec: FecParams {
+            k: 16,
+            m: 4,
+            depth: 2,
+            window_us: 20_000,
+        },
+        ..Default::default()
     };
     let rcfg = ReceiverConfig {
         latency: ms(100),

@@ -194,13 +194,13 @@ impl Impairer {
             return Fate::DROP;
         }
         let mut depart = now;
-        if self.cfg.rate_bps > 0 {
+        if let Some(ns) = (len as u64 * 8 * 1_000_000_000).checked_div(self.cfg.rate_bps) {
             let start = self.busy_until.max(now);
             if start.saturating_since(now) > self.cfg.queue_limit {
                 self.stats.queue_drops += 1;
                 return Fate::DROP;
             }
-            let ser = Duration::from_nanos(len as u64 * 8 * 1_000_000_000 / self.cfg.rate_bps);
+            let ser = Duration::from_nanos(ns);
             depart = start + ser;
             self.busy_until = depart;
         }
