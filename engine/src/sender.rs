@@ -190,6 +190,27 @@ impl Sender {
         Ok(())
     }
 
+    /// Change the FEC code (k source + m repair shards a block) from the next
+    /// group on: the open group closes now with the old code. The receiver
+    /// follows from the parameters every packet carries. Turning FEC on or
+    /// off mid-session is not supported (the receiver sized itself at hello).
+    pub fn set_fec(&mut self, now: Time, k: u8, m: u8) -> Result<(), SenderError> {
+        if self.fec.is_none() || m == 0 {
+            return Err(SenderError::Fec(crate::fec::FecError::Params {
+                k: k as usize,
+                m: m as usize,
+            }));
+        }
+        self.close_group(now);
+        self.fec
+            .as_mut()
+            .expect("checked")
+            .set_code(k as usize, m as usize)?;
+        self.session.fec.k = k;
+        self.session.fec.m = m;
+        Ok(())
+    }
+
     /// PAUSE and RESUME from the receiver.
     pub fn on_control(&mut self, now: Time, msg: &Control) {
         match msg {

@@ -85,6 +85,19 @@ impl FecEncoder {
         })
     }
 
+    /// Switch to a new code from the next group on (closing the open group
+    /// first is the caller's job). Block numbers keep counting, so the
+    /// receiver follows the change from the `k` and `m` in each packet.
+    pub fn set_code(&mut self, k: usize, m: usize) -> Result<(), FecError> {
+        debug_assert_eq!(self.in_group, 0, "close the group before changing the code");
+        self.coef = parity_coefficients(&new_codec(k, m)?, k, m);
+        for b in &mut self.blocks {
+            b.parity.ensure(m);
+        }
+        (self.k, self.m) = (k, m);
+        Ok(())
+    }
+
     /// Repair packets produced so far.
     pub fn repairs(&self) -> u64 {
         self.repairs
