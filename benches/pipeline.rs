@@ -14,7 +14,7 @@ use isochron::engine::catalog::{MediaKind, SubstreamDesc};
 use isochron::engine::config::{ReceiverConfig, SenderConfig};
 use isochron::engine::sim::PatternSource;
 use isochron::engine::wire::control::{Control, FecParams};
-use isochron::engine::{Receiver, Sender, Time, handshake};
+use isochron::engine::{ReceiverCore, SenderCore, Time, handshake};
 
 fn stereo() -> SubstreamDesc {
     SubstreamDesc {
@@ -47,12 +47,12 @@ fn stream(secs: u64) -> u64 {
         high_water: Duration::from_millis(300),
         ..Default::default()
     };
-    let mut tx = Sender::new("bench", subs.clone(), &scfg).unwrap();
+    let mut tx = SenderCore::new("bench", subs.clone(), &scfg).unwrap();
     let Control::Hello(hello) = tx.hello(None) else {
         unreachable!()
     };
     let accept = handshake::answer(&rcfg, &hello, 1).unwrap();
-    let mut rx = Receiver::new(&rcfg, &hello.session, &accept);
+    let mut rx = ReceiverCore::new(&rcfg, &hello.session, &accept);
     let mut src = PatternSource::new(&subs, None);
     let mut now = Time::from_micros(1_000_000);
     tx.on_accept(now, &accept).unwrap();

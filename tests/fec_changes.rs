@@ -9,7 +9,7 @@ use common::{ms, stereo48k};
 use isochron::engine::config::{ReceiverConfig, SenderConfig};
 use isochron::engine::sim::{PatternCheck, PatternSource};
 use isochron::engine::wire::control::{Control, EndOfStream, FecParams};
-use isochron::engine::{Receiver, Sender, Time, handshake};
+use isochron::engine::{ReceiverCore, SenderCore, Time, handshake};
 
 #[test]
 fn receiver_follows_k_and_m_changes() {
@@ -29,12 +29,12 @@ fn receiver_follows_k_and_m_changes() {
         high_water: ms(400),
         ..Default::default()
     };
-    let mut tx = Sender::new("changes", subs.clone(), &scfg).unwrap();
+    let mut tx = SenderCore::new("changes", subs.clone(), &scfg).unwrap();
     let Control::Hello(hello) = tx.hello(None) else {
         unreachable!()
     };
     let accept = handshake::answer(&rcfg, &hello, 1).unwrap();
-    let mut rx = Receiver::new(&rcfg, &hello.session, &accept);
+    let mut rx = ReceiverCore::new(&rcfg, &hello.session, &accept);
     let mut src = PatternSource::new(&subs, None);
     let mut check = PatternCheck::new(&subs);
     let mut now = Time::from_micros(1_000_000);

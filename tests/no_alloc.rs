@@ -12,7 +12,7 @@ use common::{ms, sensor200, stereo48k};
 use isochron::engine::config::{ReceiverConfig, SenderConfig};
 use isochron::engine::sim::PatternSource;
 use isochron::engine::wire::control::{Control, FecParams};
-use isochron::engine::{Receiver, Sender, Time, handshake};
+use isochron::engine::{ReceiverCore, SenderCore, Time, handshake};
 
 struct Counting;
 
@@ -58,12 +58,12 @@ fn steady_state_send_and_receive_do_not_allocate() {
         latency: ms(100),
         ..Default::default()
     };
-    let mut tx = Sender::new("alloc", subs.clone(), &scfg).unwrap();
+    let mut tx = SenderCore::new("alloc", subs.clone(), &scfg).unwrap();
     let Control::Hello(hello) = tx.hello(None) else {
         unreachable!()
     };
     let accept = handshake::answer(&rcfg, &hello, 1).unwrap();
-    let mut rx = Receiver::new(&rcfg, &hello.session, &accept);
+    let mut rx = ReceiverCore::new(&rcfg, &hello.session, &accept);
     let mut source = PatternSource::new(&subs, None);
     let mut now = Time::from_micros(1_000_000);
     tx.on_accept(now, &accept).unwrap();

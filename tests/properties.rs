@@ -13,7 +13,7 @@ use isochron::engine::wire::control::{
     Report, SessionDesc, SubstreamTotals,
 };
 use isochron::engine::wire::packet::{self, BlockPos, Kind, SourceMeta};
-use isochron::engine::{Receiver, Time, handshake};
+use isochron::engine::{ReceiverCore, Time, handshake};
 use proptest::prelude::*;
 
 fn meta_strategy() -> impl Strategy<Value = SourceMeta> {
@@ -185,7 +185,7 @@ proptest! {
         flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40),
     ) {
         let (session, accept) = session_for_fuzz();
-        let mut rx = Receiver::new(&ReceiverConfig::default(), &session, &accept);
+        let mut rx = ReceiverCore::new(&ReceiverConfig::default(), &session, &accept);
         // A valid packet to mutate.
         let (srcs, repairs) = block(4, 2, 4, &[100], 1);
         let mut t = Time::from_micros(1_000_000);

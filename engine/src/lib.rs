@@ -2,8 +2,8 @@
 //!
 //! Every stage is a plain struct whose methods take the current [`Time`]:
 //! no sockets, tasks, threads or clocks inside. The sender core
-//! ([`Sender`]) runs source -> packetizer -> sample interleaver -> FEC
-//! encoder -> packet interleaver -> pacer; the receiver core ([`Receiver`])
+//! ([`SenderCore`]) runs source -> packetizer -> sample interleaver -> FEC
+//! encoder -> packet interleaver -> pacer; the receiver core ([`ReceiverCore`])
 //! runs validation -> FEC decoder -> jitter buffer (with sample
 //! de-interleaving) -> playout. [`sim`] runs both over a simulated network
 //! on a virtual clock, deterministically from one seed.
@@ -16,6 +16,7 @@ pub mod ingress;
 pub mod interleave;
 pub mod jitter;
 pub mod layout;
+pub mod net;
 pub mod pacer;
 pub mod packetizer;
 pub mod playout;
@@ -30,8 +31,8 @@ pub mod wire;
 pub use catalog::{MediaKind, SubstreamDesc};
 pub use config::{ConfigError, ReceiverConfig, SenderConfig};
 pub use playout::PlayedFrame;
-pub use receiver::Receiver;
-pub use sender::{FrameRead, FrameSource, Sender, SenderError};
+pub use receiver::ReceiverCore;
+pub use sender::{FrameRead, FrameSource, SenderCore, SenderError};
 pub use stats::{ReceiverStats, SenderStats};
 pub use time::Time;
 pub use wire::control::{Control, FecParams, Mode};

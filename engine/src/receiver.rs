@@ -17,13 +17,13 @@ use crate::wire::control::{Accept, Control, SessionDesc};
 /// Reports go to the sender this often.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-pub struct Receiver {
+pub struct ReceiverCore {
     ingress: Ingress,
     playout: Playout,
     next_report: Option<Time>,
 }
 
-impl Receiver {
+impl ReceiverCore {
     pub fn new(cfg: &ReceiverConfig, session: &SessionDesc, accept: &Accept) -> Self {
         let window = Duration::from_micros(accept.fec_window_us as u64);
         Self {

@@ -1,9 +1,9 @@
 //! The sender core: source -> packetizer -> FEC encoder (with packet
 //! interleaving) -> bounded queue, paced by the [`Pacer`].
 //!
-//! Sans-IO: the driver calls [`Sender::poll`] with the time and a
-//! [`FrameSource`], sends what [`Sender::poll_transmit`] hands out, and
-//! sleeps until [`Sender::next_timeout`].
+//! Sans-IO: the driver calls [`SenderCore::poll`] with the time and a
+//! [`FrameSource`], sends what [`SenderCore::poll_transmit`] hands out, and
+//! sleeps until [`SenderCore::next_timeout`].
 
 use std::time::Duration;
 
@@ -84,7 +84,7 @@ struct SubSend {
     samples: u64,
 }
 
-pub struct Sender {
+pub struct SenderCore {
     session: SessionDesc,
     subs: Vec<SubSend>,
     fec: Option<FecEncoder>,
@@ -97,7 +97,7 @@ pub struct Sender {
     stats: SenderStats,
 }
 
-impl Sender {
+impl SenderCore {
     pub fn new(
         name: &str,
         substreams: Vec<SubstreamDesc>,
@@ -364,7 +364,7 @@ impl Sender {
         self.queue.expire(now)
     }
 
-    /// When [`Sender::poll`] next has work (a frame due or a FEC group's
+    /// When [`SenderCore::poll`] next has work (a frame due or a FEC group's
     /// time budget running out). `None`: nothing until a control message
     /// (paused), new media (blocked), or ever (done).
     pub fn next_timeout(&self) -> Option<Time> {

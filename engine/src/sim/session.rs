@@ -12,8 +12,8 @@ use crate::catalog::SubstreamDesc;
 use crate::config::{ReceiverConfig, SenderConfig};
 use crate::handshake;
 use crate::playout::PlayedFrame;
-use crate::receiver::Receiver;
-use crate::sender::{FrameSource, Sender, SenderError};
+use crate::receiver::ReceiverCore;
+use crate::sender::{FrameSource, SenderCore, SenderError};
 use crate::stats::{ReceiverStats, SenderStats};
 use crate::time::Time;
 use crate::wire::control::{Accept, Control, Reject};
@@ -85,7 +85,7 @@ pub fn run(
 ) -> Result<SimOutcome, SenderError> {
     let start = Time::from_micros(1_000_000);
     let cd = cfg.control_delay;
-    let mut sender = Sender::new("sim", substreams, &cfg.sender)?;
+    let mut sender = SenderCore::new("sim", substreams, &cfg.sender)?;
     let Control::Hello(hello) = sender.hello(cfg.receiver.token.clone()) else {
         unreachable!("hello() builds a hello")
     };
@@ -107,7 +107,7 @@ pub fn run(
     let Ok(accept) = answer else {
         return Ok(out);
     };
-    let mut receiver = Receiver::new(&cfg.receiver, &hello.session, &accept);
+    let mut receiver = ReceiverCore::new(&cfg.receiver, &hello.session, &accept);
     now += cd;
     sender.on_accept(now, &accept)?;
     let mut link = SimLink::new(cfg.link.clone(), cfg.seed, now);

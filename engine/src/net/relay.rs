@@ -1,0 +1,1 @@
+//! UDP impairment relay (to be written).

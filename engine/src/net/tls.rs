@@ -1,0 +1,1 @@
+//! TLS identities and verification (to be written).
