@@ -17,6 +17,11 @@ impl<'a> SampleMask<'a> {
         Self { words, len }
     }
 
+    /// The underlying words (bits past [`len`](Self::len) are unspecified).
+    pub fn words(&self) -> &'a [u64] {
+        &self.words[..self.len.div_ceil(64)]
+    }
+
     /// Number of samples the mask covers.
     pub fn len(&self) -> usize {
         self.len

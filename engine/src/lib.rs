@@ -11,6 +11,7 @@
 pub mod catalog;
 pub mod config;
 pub mod fec;
+pub mod files;
 pub mod handshake;
 pub mod ingress;
 pub mod interleave;

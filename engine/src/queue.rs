@@ -75,6 +75,11 @@ impl SendQueue {
         self.q.push_back(Queued { buf, len, deadline });
     }
 
+    /// Length of the next datagram.
+    pub fn front_len(&self) -> Option<usize> {
+        self.q.front().map(|d| d.len)
+    }
+
     /// Deadline of the next datagram.
     pub fn front_deadline(&self) -> Option<Time> {
         self.q.front().map(|d| d.deadline)

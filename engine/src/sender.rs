@@ -354,6 +354,11 @@ impl SenderCore {
         self.queue.pop()
     }
 
+    /// Length of the next datagram, to check the transport has room first.
+    pub fn next_len(&self) -> Option<usize> {
+        self.queue.front_len()
+    }
+
     /// Datagrams waiting.
     pub fn queued(&self) -> usize {
         self.queue.len()

@@ -156,6 +156,8 @@ pub struct SubstreamStats {
     /// clock, relative delay (plus an unknown constant) otherwise.
     pub delay: Percentiles,
     pub buffer_ms: f64,
+    /// Distinct gaps concealment filled (a gap spanning frames counts once).
+    pub concealment_events: u64,
 }
 
 /// Datagrams refused before they reached a substream, by reason.
@@ -210,7 +212,52 @@ pub struct ReceiverStats {
     pub residual_loss: f64,
     /// The stream ended without its end-of-stream message.
     pub truncated: bool,
+    /// Packets dropped between the network and the playout thread because
+    /// the playout fell behind (should stay zero).
+    pub playout_queue_drops: u64,
     pub substreams: Vec<SubstreamStats>,
+}
+
+impl ReceiverStats {
+    /// Copy `o` into `self`, reusing `self`'s allocations (the playout
+    /// thread publishes without allocating once sizes are stable).
+    pub fn assign(&mut self, o: &ReceiverStats) {
+        let subs = std::mem::take(&mut self.substreams);
+        *self = ReceiverStats {
+            substreams: subs,
+            ..o.scalars()
+        };
+        self.substreams.truncate(o.substreams.len());
+        for (i, s) in o.substreams.iter().enumerate() {
+            match self.substreams.get_mut(i) {
+                Some(d) => {
+                    let name = std::mem::take(&mut d.name);
+                    *d = SubstreamStats {
+                        name,
+                        ..s.scalars()
+                    };
+                    d.name.clone_from(&s.name);
+                }
+                None => self.substreams.push(s.clone()),
+            }
+        }
+    }
+
+    fn scalars(&self) -> ReceiverStats {
+        ReceiverStats {
+            substreams: Vec::new(),
+            ..*self
+        }
+    }
+}
+
+impl SubstreamStats {
+    fn scalars(&self) -> SubstreamStats {
+        SubstreamStats {
+            name: String::new(),
+            ..*self
+        }
+    }
 }
 
 /// What the sender did.

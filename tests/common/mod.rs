@@ -63,3 +63,61 @@ pub type CheckSummary = isochron::engine::sim::media::CheckCounts;
 pub fn summary(check: &PatternCheck, i: usize) -> CheckSummary {
     check.counts(i)
 }
+
+use std::sync::{Arc, Mutex};
+
+use isochron::engine::net::{Sender, SessionEnd, Sink};
+use isochron::engine::playout::PlayedFrame;
+use isochron::engine::sim::media::fill_pattern;
+
+/// A sink that checks frames against the pattern, shareable with the test.
+#[derive(Clone)]
+pub struct CheckSink {
+    pub check: Arc<Mutex<PatternCheck>>,
+    pub end: Arc<Mutex<Option<SessionEnd>>>,
+}
+
+impl CheckSink {
+    pub fn new(subs: &[SubstreamDesc]) -> Self {
+        Self {
+            check: Arc::new(Mutex::new(PatternCheck::new(subs))),
+            end: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+impl Sink for CheckSink {
+    fn frame(&mut self, f: PlayedFrame<'_>) {
+        self.check.lock().unwrap().on_frame(&f);
+    }
+    fn end(&mut self, end: &mut SessionEnd) {
+        *self.end.lock().unwrap() = Some(end.clone());
+    }
+}
+
+/// Give each substream a length of `seconds`.
+pub fn with_length(subs: &[SubstreamDesc], seconds: f64) -> Vec<SubstreamDesc> {
+    subs.iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d.length = Some((d.format.rate.as_f64() * seconds).round() as u64);
+            d
+        })
+        .collect()
+}
+
+/// Feed every substream its pattern from reader threads, to its length.
+pub fn feed_pattern(sender: &mut Sender, subs: &[SubstreamDesc]) {
+    for (i, d) in subs.iter().enumerate() {
+        let (id, stride, total) = (d.id, d.format.stride(), d.length.expect("length set"));
+        let mut pos = 0u64;
+        sender
+            .feed_from(i, move |buf| {
+                let n = ((buf.len() / stride) as u64).min(total - pos) as usize;
+                fill_pattern(id, pos, stride, &mut buf[..n * stride]);
+                pos += n as u64;
+                Ok(n * stride)
+            })
+            .unwrap();
+    }
+}

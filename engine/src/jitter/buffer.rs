@@ -8,6 +8,7 @@
 //! are overruns. Both are counted and dropped; memory never grows.
 
 use isochron_codecs::SampleMask;
+use isochron_codecs::conceal::Lookahead;
 use thiserror::Error;
 
 use crate::catalog::SubstreamDesc;
@@ -248,23 +249,45 @@ impl FrameBuffer {
         slot.mask[at / 64] |= 1 << (at % 64);
     }
 
-    /// Play the next frame: `play` sees its bytes (missing samples zeroed,
-    /// to be concealed in place) and which samples arrived.
-    pub fn pop(&mut self, play: &mut dyn FnMut(u64, &mut [u8], SampleMask<'_>)) {
-        let n = self.next;
-        let mut samples = self.desc.frame_samples(n);
-        if let Some(total) = self.total_samples {
-            let start = self.desc.frame_start(n);
-            samples = samples.min(total.saturating_sub(start) as usize);
+    fn samples_of(&self, n: u64) -> usize {
+        let samples = self.desc.frame_samples(n);
+        match self.total_samples {
+            Some(total) => samples.min(total.saturating_sub(self.desc.frame_start(n)) as usize),
+            None => samples,
         }
-        let i = (n % self.slots.len() as u64) as usize;
-        let slot = &mut self.slots[i];
+    }
+
+    /// Play the next frame: `play` sees its bytes (missing samples zeroed,
+    /// to be concealed in place), which samples arrived, and the following
+    /// frame when some of it is already here (concealment looks ahead at no
+    /// cost in latency).
+    pub fn pop(
+        &mut self,
+        play: &mut dyn FnMut(u64, &mut [u8], SampleMask<'_>, Option<Lookahead<'_>>),
+    ) {
+        let n = self.next;
+        let samples = self.samples_of(n);
+        let next_samples = self.samples_of(n + 1);
+        let cap = self.slots.len() as u64;
+        let (i, j) = ((n % cap) as usize, ((n + 1) % cap) as usize);
+        // Capacity is at least two, so the two slots are distinct.
+        let (slot, next) = if i < j {
+            let (a, b) = self.slots.split_at_mut(j);
+            (&mut a[i], &b[0])
+        } else {
+            let (a, b) = self.slots.split_at_mut(i);
+            (&mut b[0], &a[j])
+        };
         if slot.frame != n {
             slot.mask.fill(0);
         }
         let bytes = &mut slot.data[..samples * self.stride];
         zero_missing(bytes, &slot.mask, samples, self.stride);
-        play(n, bytes, SampleMask::new(&slot.mask, samples));
+        let ahead = (next.frame == n + 1).then(|| Lookahead {
+            bytes: &next.data[..next_samples * self.stride],
+            mask: SampleMask::new(&next.mask, next_samples),
+        });
+        play(n, bytes, SampleMask::new(&slot.mask, samples), ahead);
         slot.frame = NO_FRAME;
         self.next = n + 1;
     }
@@ -323,7 +346,7 @@ mod tests {
     fn play_all(b: &mut FrameBuffer, frames: u64) -> Vec<(Vec<u8>, usize)> {
         let mut out = Vec::new();
         for _ in 0..frames {
-            b.pop(&mut |_, bytes, mask| out.push((bytes.to_vec(), mask.count_present())));
+            b.pop(&mut |_, bytes, mask, _| out.push((bytes.to_vec(), mask.count_present())));
         }
         out
     }
@@ -360,7 +383,7 @@ mod tests {
             }
         }
         let mut seen = Vec::new();
-        b.pop(&mut |_, bytes, mask| {
+        b.pop(&mut |_, bytes, mask, _| {
             seen = (0..mask.len()).map(|i| mask.present(i)).collect();
             assert!(
                 bytes[8..12].iter().all(|&x| x == 0),
@@ -376,7 +399,7 @@ mod tests {
         let d = stereo48k(1, 1_000);
         let mut b = FrameBuffer::new(&d, 4);
         let pk = packets(&d, 8, 1000);
-        b.pop(&mut |_, _, _| {});
+        b.pop(&mut |_, _, _, _| {});
         assert_eq!(b.insert(&pk[0].0, &pk[0].1).unwrap().late_frames, 1);
         assert_eq!(b.insert(&pk[7].0, &pk[7].1).unwrap().overrun_frames, 1);
         assert_eq!(
@@ -398,7 +421,7 @@ mod tests {
         let lens: Vec<usize> = (0..3)
             .map(|_| {
                 let mut l = 0;
-                b.pop(&mut |_, bytes, _| l = bytes.len() / 4);
+                b.pop(&mut |_, bytes, _, _| l = bytes.len() / 4);
                 l
             })
             .collect();

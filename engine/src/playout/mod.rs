@@ -14,6 +14,7 @@ pub mod flow;
 use std::time::Duration;
 
 use isochron_codecs::SampleMask;
+use isochron_codecs::conceal::Lookahead;
 
 use crate::config::ReceiverConfig;
 use crate::jitter::{Arrival, FrameBuffer, SequenceTracker};
@@ -38,6 +39,8 @@ pub struct PlayedFrame<'a> {
     pub data: &'a mut [u8],
     /// Which samples arrived.
     pub mask: SampleMask<'a>,
+    /// The next frame of the substream, when some of it has arrived.
+    pub next: Option<Lookahead<'a>>,
 }
 
 struct Sub {
@@ -77,6 +80,7 @@ pub struct Playout {
     flow: Option<FlowControl>,
     tick_dev: Distribution,
     jitter: Jitter,
+    delay: Distribution,
     eos: bool,
 }
 
@@ -150,6 +154,7 @@ impl Playout {
             flow,
             tick_dev: Distribution::default(),
             jitter: Jitter::default(),
+            delay: Distribution::default(),
             eos: false,
         }
     }
@@ -187,6 +192,7 @@ impl Playout {
             sub.jitter.update(transit);
             self.jitter.update(transit);
             sub.delay.record(transit.max(0) as u64);
+            self.delay.record(transit.max(0) as u64);
             if self.live {
                 self.clock.observe(arrival, meta.media_ts);
             }
@@ -355,7 +361,7 @@ impl Playout {
         let dry = !sub.buf.has_data_ahead();
         let (id, counts) = (sub.id, &mut sub.frames);
         let mut samples = 0;
-        sub.buf.pop(&mut |frame, data, mask| {
+        sub.buf.pop(&mut |frame, data, mask, next| {
             samples = mask.len();
             let present = mask.count_present();
             counts.played += 1;
@@ -371,6 +377,7 @@ impl Playout {
                 deadline,
                 data,
                 mask,
+                next,
             });
         });
         if dry && samples > 0 {
@@ -415,27 +422,30 @@ impl Playout {
         }
     }
 
-    /// Fill the playout's part of the statistics.
+    /// Fill the playout's part of the statistics, reusing `out`'s
+    /// substream entries (no allocation once they exist).
     pub fn fill_stats(&self, out: &mut ReceiverStats) {
-        let mut delay = Distribution::default();
         out.packets = PacketCounts::default();
         out.frames = FrameCounts::default();
-        out.substreams.clear();
-        for s in &self.subs {
+        out.substreams.truncate(self.subs.len());
+        for (i, s) in self.subs.iter().enumerate() {
             out.packets.add(s.seq.counts());
             out.frames.add(&s.frames);
-            delay.merge(&s.delay);
-            out.substreams.push(SubstreamStats {
-                id: s.id,
-                name: s.name.clone(),
-                packets: *s.seq.counts(),
-                frames: s.frames,
-                jitter_us: s.jitter.micros(),
-                delay: s.delay.summary(),
-                buffer_ms: s.buf.level_us() as f64 / 1e3,
-            });
+            if out.substreams.len() <= i {
+                out.substreams.push(SubstreamStats {
+                    name: s.name.clone(),
+                    ..Default::default()
+                });
+            }
+            let d = &mut out.substreams[i];
+            d.id = s.id;
+            d.packets = *s.seq.counts();
+            d.frames = s.frames;
+            d.jitter_us = s.jitter.micros();
+            d.delay = s.delay.summary();
+            d.buffer_ms = s.buf.level_us() as f64 / 1e3;
         }
-        out.delay = delay.summary();
+        out.delay = self.delay.summary();
         out.jitter_us = self.jitter.micros();
         out.tick_deviation = self.tick_dev.summary();
         let level = self.level_us();

@@ -1,0 +1,88 @@
+//! The drivers' clock.
+//!
+//! `CLOCK_MONOTONIC` in microseconds: every process on a host reads the same
+//! clock, so a sender and a receiver on one machine measure true one-way
+//! delay from the sender timestamps. A speed factor scales time for both
+//! ends (tests and benchmarks run faster than real time).
+
+use std::time::{Duration, Instant};
+
+use crate::time::Time;
+
+/// Microseconds of `CLOCK_MONOTONIC`.
+pub fn monotonic() -> Time {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own; CLOCK_MONOTONIC
+    // exists on every Linux and macOS.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    Time::from_micros(ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000)
+}
+
+/// Media time for the core: real time, scaled by `speed` from the start.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Time,
+    start_instant: Instant,
+    speed: f64,
+}
+
+impl Clock {
+    pub fn new(speed: f64) -> Self {
+        Self {
+            start: monotonic(),
+            start_instant: Instant::now(),
+            speed: if speed.is_finite() && speed > 0.0 {
+                speed
+            } else {
+                1.0
+            },
+        }
+    }
+
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    /// The core's `now`. At speed 1 this is `CLOCK_MONOTONIC` itself.
+    pub fn now(&self) -> Time {
+        if self.speed == 1.0 {
+            return monotonic();
+        }
+        let real = monotonic().saturating_since(self.start);
+        self.start + real.mul_f64(self.speed)
+    }
+
+    /// The `Instant` at which the core's clock reads `t`.
+    pub fn instant_of(&self, t: Time) -> Instant {
+        let core = t.saturating_since(self.start);
+        self.start_instant + core.div_f64(self.speed)
+    }
+
+    /// A core duration in real time.
+    pub fn real(&self, d: Duration) -> Duration {
+        d.div_f64(self.speed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speed_scales_and_instants_map_back() {
+        let c = Clock::new(10.0);
+        let t = c.now() + Duration::from_secs(10);
+        let i = c.instant_of(t);
+        let real = i.saturating_duration_since(Instant::now());
+        assert!(
+            real <= Duration::from_millis(1005) && real > Duration::from_millis(900),
+            "{real:?}"
+        );
+        let one = Clock::new(1.0);
+        let a = monotonic();
+        assert!(one.now() >= a);
+    }
+}

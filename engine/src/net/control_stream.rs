@@ -1,0 +1,79 @@
+//! The control stream: one QUIC bidirectional stream of length-prefixed
+//! control messages each way.
+
+use std::time::Duration;
+
+use quinn::{RecvStream, SendStream};
+
+use super::error::TransportError;
+use crate::wire::control::{Control, ControlDecoder};
+
+/// Reads control messages off a stream.
+pub struct ControlReader {
+    pub recv: RecvStream,
+    dec: ControlDecoder,
+    buf: Box<[u8]>,
+    /// The peer finished its side of the stream.
+    pub finished: bool,
+}
+
+impl ControlReader {
+    pub fn new(recv: RecvStream) -> Self {
+        Self {
+            recv,
+            dec: ControlDecoder::new(),
+            buf: vec![0; 16 * 1024].into_boxed_slice(),
+            finished: false,
+        }
+    }
+
+    /// A message already decoded, if any.
+    pub fn pending(&mut self) -> Result<Option<Control>, TransportError> {
+        Ok(self.dec.next_message()?)
+    }
+
+    /// Read more bytes (cancel-safe: no bytes are lost if dropped).
+    /// Returns false once the peer has finished the stream.
+    pub async fn fill(&mut self) -> Result<bool, TransportError> {
+        match self.recv.read(&mut self.buf).await {
+            Ok(Some(n)) => {
+                self.dec.push(&self.buf[..n])?;
+                Ok(true)
+            }
+            Ok(None) => {
+                self.finished = true;
+                Ok(false)
+            }
+            Err(e) => Err(TransportError::ConnectionLost(e.to_string())),
+        }
+    }
+
+    /// The next message, waiting at most `timeout`; `None` if the stream
+    /// ended first.
+    pub async fn next(&mut self, timeout: Duration) -> Result<Option<Control>, TransportError> {
+        let wait = async {
+            loop {
+                if let Some(m) = self.pending()? {
+                    return Ok(Some(m));
+                }
+                if !self.fill().await? {
+                    return self.pending();
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(TransportError::Protocol(format!(
+                "no control message within {timeout:?}"
+            ))),
+        }
+    }
+}
+
+/// Write one control message.
+pub async fn send(stream: &mut SendStream, msg: &Control) -> Result<(), TransportError> {
+    stream
+        .write_all(&msg.to_frame())
+        .await
+        .map_err(|e| TransportError::ConnectionLost(e.to_string()))
+}

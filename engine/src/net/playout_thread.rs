@@ -1,0 +1,222 @@
+//! The playout thread: one OS thread per receiving session.
+//!
+//! It owns the jitter buffer, the clock mapping, concealment and the sink.
+//! The network side talks to it only through a bounded crossbeam channel
+//! (packets in pooled buffers, end of stream, stop); it answers through a
+//! bounded channel plus a wake-up (PAUSE/RESUME, reports). It sleeps until
+//! the next frame's absolute deadline or the next packet, whichever comes
+//! first, so ticks never drift from accumulated sleeps. In steady state it
+//! does not allocate, lock (stats are offered with `try_lock`) or block.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel as cb;
+use crossbeam_queue::ArrayQueue;
+use isochron_codecs::Concealer;
+use tokio::sync::Notify;
+
+use super::clock::Clock;
+use super::sink::{SessionEnd, Sink};
+use crate::playout::Playout;
+use crate::receiver::REPORT_INTERVAL;
+use crate::stats::ReceiverStats;
+use crate::time::Time;
+use crate::wire::control::{Control, EndOfStream};
+use crate::wire::packet::SourceMeta;
+
+/// Largest payload a packet carries.
+pub const PAYLOAD_CAP: usize = crate::wire::packet::MAX_DATAGRAM;
+
+/// Stats are offered to readers this often.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
+/// A source packet in a pooled buffer.
+pub struct PacketMsg {
+    pub arrival: Time,
+    pub meta: SourceMeta,
+    pub recovered: bool,
+    pub len: usize,
+    pub buf: Box<[u8]>,
+}
+
+/// From the network side to the playout thread.
+pub enum ToPlayout {
+    Packet(PacketMsg),
+    End(EndOfStream),
+    /// The connection is gone: finish now, the stream is truncated.
+    Stop(String),
+}
+
+/// Buffers shared by the two sides: taken by the network, returned here.
+pub type Pool = Arc<ArrayQueue<Box<[u8]>>>;
+
+/// What the playout thread publishes for readers of stats.
+#[derive(Default)]
+pub struct Shared {
+    pub stats: Mutex<ReceiverStats>,
+}
+
+/// Everything the thread needs.
+pub struct PlayoutParts {
+    pub name: String,
+    pub playout: Playout,
+    pub sink: Box<dyn Sink>,
+    pub concealers: Vec<Option<Concealer>>,
+    pub clock: Clock,
+    pub rx: cb::Receiver<ToPlayout>,
+    pub to_net: cb::Sender<Control>,
+    pub wake_net: Arc<Notify>,
+    pub pool: Pool,
+    pub shared: Arc<Shared>,
+}
+
+/// Start the thread; it returns how the session ended.
+pub fn spawn(parts: PlayoutParts) -> std::io::Result<JoinHandle<SessionEnd>> {
+    std::thread::Builder::new()
+        .name(parts.name.clone())
+        .spawn(move || run(parts))
+}
+
+/// Ask the kernel to wake this thread on time (50 us of default timer slack
+/// is a tenth of the tick budget).
+fn precise_timers() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes a value and affects only this thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
+fn run(p: PlayoutParts) -> SessionEnd {
+    let PlayoutParts {
+        mut playout,
+        mut sink,
+        mut concealers,
+        clock,
+        rx,
+        to_net,
+        wake_net,
+        pool,
+        shared,
+        ..
+    } = p;
+    precise_timers();
+    let send = |c: Control| {
+        if to_net.try_send(c).is_ok() {
+            wake_net.notify_one();
+        }
+    };
+    let mut stats = ReceiverStats::default();
+    let mut next_publish = clock.now() + PUBLISH_EVERY;
+    let mut next_report = clock.now() + REPORT_INTERVAL;
+    let (truncated, reason) = 'session: loop {
+        let now = clock.now();
+        let wake = [
+            Some(next_publish),
+            Some(next_report),
+            playout.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now);
+        let mut first = match rx.recv_deadline(clock.instant_of(wake)) {
+            Ok(m) => Some(m),
+            Err(cb::RecvTimeoutError::Timeout) => None,
+            Err(cb::RecvTimeoutError::Disconnected) => {
+                break 'session (true, "the network side went away".to_owned());
+            }
+        };
+        // Take what has queued up, but keep ticking under a flood.
+        for _ in 0..1024 {
+            let Some(m) = first.take().or_else(|| rx.try_recv().ok()) else {
+                break;
+            };
+            match m {
+                ToPlayout::Packet(pk) => {
+                    let _ =
+                        playout.on_packet(pk.arrival, &pk.meta, &pk.buf[..pk.len], pk.recovered);
+                    let _ = pool.push(pk.buf);
+                }
+                ToPlayout::End(eos) => playout.on_end_of_stream(&eos),
+                ToPlayout::Stop(why) => break 'session (!playout.end_known(), why),
+            }
+        }
+        let now = clock.now();
+        playout.poll(now, &mut |f| {
+            if let Some(c) = concealers.get_mut(f.index).and_then(Option::as_mut) {
+                // Complete frames pass untouched but feed its history.
+                let _ = c.conceal_with(f.data, f.mask, f.next);
+            }
+            sink.frame(f);
+        });
+        while let Some(c) = playout.poll_flow() {
+            send(c);
+        }
+        if now >= next_report {
+            send(Control::Report(playout.report()));
+            next_report = now + REPORT_INTERVAL;
+        }
+        if now >= next_publish {
+            publish(&playout, &concealers, &mut stats, &shared, false);
+            next_publish = now + PUBLISH_EVERY;
+        }
+        if playout.is_finished() {
+            break 'session (false, "completed".to_owned());
+        }
+    };
+    publish(&playout, &concealers, &mut stats, &shared, true);
+    let mut end = SessionEnd {
+        truncated,
+        reason,
+        stats: stats.clone(),
+        files: Vec::new(),
+        errors: Vec::new(),
+    };
+    end.stats.truncated = truncated;
+    sink.end(&mut end);
+    end
+}
+
+/// Refresh the working copy and offer it to readers without waiting.
+fn publish(
+    playout: &Playout,
+    concealers: &[Option<Concealer>],
+    stats: &mut ReceiverStats,
+    shared: &Shared,
+    wait: bool,
+) {
+    playout.fill_stats(stats);
+    for (s, c) in stats.substreams.iter_mut().zip(concealers) {
+        if let Some(c) = c {
+            s.concealment_events = c.stats().events;
+        }
+    }
+    let guard = if wait {
+        Some(shared.stats.lock().unwrap_or_else(|e| e.into_inner()))
+    } else {
+        shared.stats.try_lock().ok()
+    };
+    if let Some(mut g) = guard {
+        // Keep the network side's part (ingress counters) as it is.
+        let keep = (
+            g.datagrams,
+            g.bytes,
+            g.invalid,
+            g.fec,
+            g.bitrate_bps,
+            g.fec_overhead,
+        );
+        g.assign(stats);
+        (
+            g.datagrams,
+            g.bytes,
+            g.invalid,
+            g.fec,
+            g.bitrate_bps,
+            g.fec_overhead,
+        ) = keep;
+    }
+}

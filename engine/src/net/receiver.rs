@@ -1,0 +1,539 @@
+//! The receiving side over QUIC: the receiver is the QUIC server and takes
+//! several sending sessions at once, each independent.
+//!
+//! The network thread (a current-thread tokio runtime) accepts connections,
+//! answers hellos, runs each session's ingress (validation and FEC) and its
+//! control stream. Each accepted session gets its own playout thread (see
+//! [`super::playout_thread`]), fed through a bounded channel.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel as cb;
+use crossbeam_queue::ArrayQueue;
+use isochron_codecs::{Concealer, Method};
+use quinn::{Connection, Endpoint, EndpointConfig, Incoming, TokioRuntime};
+use tokio::sync::{Notify, watch};
+
+use super::clock::Clock;
+use super::control_stream::{self, ControlReader};
+use super::error::TransportError;
+use super::playout_thread::{self, PAYLOAD_CAP, PacketMsg, PlayoutParts, Pool, Shared, ToPlayout};
+use super::sink::{SessionEnd, Sink};
+use super::tls::{self, Fingerprint, Identity};
+use super::{socket, transport};
+use crate::catalog::MediaKind;
+use crate::config::ReceiverConfig;
+use crate::handshake;
+use crate::ingress::Ingress;
+use crate::playout::Playout;
+use crate::receiver::{fec_wait, fill_ingress_stats};
+use crate::stats::ReceiverStats;
+use crate::wire::control::{Accept, Control, Reject, RejectReason, SessionDesc};
+
+/// How the receiver listens and plays.
+#[derive(Debug, Clone)]
+pub struct ReceiverOptions {
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    pub config: ReceiverConfig,
+    /// A connection silent this long is dead: its session ends truncated.
+    pub idle_timeout: Duration,
+    /// Sessions at once; more are refused.
+    pub max_sessions: usize,
+    /// Concealment for audio and sensor substreams.
+    pub conceal_audio: Method,
+    pub conceal_sensor: Method,
+}
+
+impl ReceiverOptions {
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            config: ReceiverConfig::default(),
+            idle_timeout: Duration::from_secs(5),
+            max_sessions: 256,
+            conceal_audio: Method::Waveform,
+            conceal_sensor: Method::Linear,
+        }
+    }
+}
+
+/// An accepted session.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub session: SessionDesc,
+    pub accept: Accept,
+}
+
+/// What happens on a receiver, in order.
+#[derive(Debug, Clone)]
+pub enum ReceiverEvent {
+    Started(SessionInfo),
+    Ended {
+        info: SessionInfo,
+        end: SessionEnd,
+    },
+    /// A connection or hello that was refused, and why.
+    Refused {
+        peer: SocketAddr,
+        reason: String,
+    },
+}
+
+/// Builds the sink for an accepted session, or refuses it with a reason.
+pub type MakeSink = dyn FnMut(&SessionInfo) -> Result<Box<dyn Sink>, String> + Send;
+
+struct Live {
+    info: SessionInfo,
+    shared: Arc<Shared>,
+}
+
+/// A listening receiver.
+pub struct Receiver {
+    addr: SocketAddr,
+    fingerprint: Fingerprint,
+    events: cb::Receiver<ReceiverEvent>,
+    live: Arc<Mutex<HashMap<u64, Live>>>,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Listen on `opts.listen` with `identity`; `make_sink` is called for each
+    /// accepted session (on the network thread: return quickly).
+    pub fn start<F>(
+        opts: ReceiverOptions,
+        identity: &Identity,
+        make_sink: F,
+    ) -> Result<Receiver, TransportError>
+    where
+        F: FnMut(&SessionInfo) -> Result<Box<dyn Sink>, String> + Send + 'static,
+    {
+        opts.config
+            .validate()
+            .map_err(|e| TransportError::Protocol(e.to_string()))?;
+        let transport = Arc::new(transport::config(opts.idle_timeout));
+        let server = tls::server_config(identity, transport)?;
+        let sock = socket::bind(opts.listen).map_err(|source| TransportError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+        let addr = sock.local_addr()?;
+        let (events_tx, events) = cb::unbounded();
+        let live = Arc::new(Mutex::new(HashMap::new()));
+        let (stop, stop_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = cb::bounded(1);
+        let make: Arc<Mutex<Box<MakeSink>>> = Arc::new(Mutex::new(Box::new(make_sink)));
+        let l = live.clone();
+        let thread = std::thread::Builder::new()
+            .name("isochron-recv".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let endpoint = match Endpoint::new(
+                        EndpointConfig::default(),
+                        Some(server),
+                        sock,
+                        Arc::new(TokioRuntime),
+                    ) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    accept_loop(endpoint, opts, make, events_tx, l, stop_rx).await;
+                });
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| TransportError::Protocol("the receiver thread did not start".into()))??;
+        Ok(Receiver {
+            addr,
+            fingerprint: identity.fingerprint(),
+            events,
+            live,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The identity's fingerprint, for senders to pin.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Sessions starting and ending, refusals.
+    pub fn events(&self) -> &cb::Receiver<ReceiverEvent> {
+        &self.events
+    }
+
+    /// The sessions running now, with their statistics.
+    pub fn sessions(&self) -> Vec<(SessionInfo, ReceiverStats)> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = live
+            .values()
+            .map(|l| {
+                let s = l
+                    .shared
+                    .stats
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                (l.info.clone(), s)
+            })
+            .collect();
+        v.sort_by_key(|(i, _)| i.id);
+        v
+    }
+
+    /// Stop listening; sessions in progress end (truncated) with their
+    /// outputs finalised. Returns once everything is closed.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+async fn accept_loop(
+    endpoint: Endpoint,
+    opts: ReceiverOptions,
+    make: Arc<Mutex<Box<MakeSink>>>,
+    events: cb::Sender<ReceiverEvent>,
+    live: Arc<Mutex<HashMap<u64, Live>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut next_id = 1u64;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            inc = endpoint.accept() => {
+                let Some(inc) = inc else { break };
+                if tasks.len() >= opts.max_sessions {
+                    let _ = events.send(ReceiverEvent::Refused {
+                        peer: inc.remote_address(),
+                        reason: format!("busy: {} sessions already", tasks.len()),
+                    });
+                    inc.refuse();
+                    continue;
+                }
+                let ctx = SessionCtx {
+                    id: next_id,
+                    opts: opts.clone(),
+                    make: make.clone(),
+                    events: events.clone(),
+                    live: live.clone(),
+                    stop: stop.clone(),
+                };
+                next_id += 1;
+                tasks.spawn(serve(inc, ctx));
+            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    // Sessions see the stop too; wait for them to finalise.
+    while tasks.join_next().await.is_some() {}
+    endpoint.close(0u32.into(), b"shutdown");
+    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+}
+
+struct SessionCtx {
+    id: u64,
+    opts: ReceiverOptions,
+    make: Arc<Mutex<Box<MakeSink>>>,
+    events: cb::Sender<ReceiverEvent>,
+    live: Arc<Mutex<HashMap<u64, Live>>>,
+    stop: watch::Receiver<bool>,
+}
+
+async fn serve(inc: Incoming, ctx: SessionCtx) {
+    let peer = inc.remote_address();
+    let refused = |reason: String| {
+        let _ = ctx.events.send(ReceiverEvent::Refused { peer, reason });
+    };
+    let conn = match inc.await {
+        Ok(c) => c,
+        Err(e) => return refused(tls::describe_handshake_error(&e, None)),
+    };
+    let (send, recv) = match tokio::time::timeout(Duration::from_secs(5), conn.accept_bi()).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return refused(format!("no control stream: {e}")),
+        Err(_) => {
+            conn.close(1u32.into(), b"no control stream");
+            return refused("no control stream within 5 s".into());
+        }
+    };
+    let mut reader = ControlReader::new(recv);
+    let hello = match reader.next(Duration::from_secs(5)).await {
+        Ok(Some(Control::Hello(h))) => h,
+        Ok(other) => {
+            conn.close(1u32.into(), b"expected hello");
+            return refused(format!("expected a hello, got {other:?}"));
+        }
+        Err(e) => {
+            conn.close(1u32.into(), b"bad hello");
+            return refused(format!("bad hello: {e}"));
+        }
+    };
+    let mut cfg = ctx.opts.config.clone();
+    // PAUSE/RESUME act after about a round trip: widen the loop if the
+    // network is slower than configured.
+    cfg.loop_delay = cfg.loop_delay.max(conn.rtt() * 2);
+    let accept = match handshake::answer(&cfg, &hello, ctx.id) {
+        Ok(a) => a,
+        Err(r) => return reject(conn, send, r, refused).await,
+    };
+    let info = SessionInfo {
+        id: ctx.id,
+        peer,
+        session: hello.session.clone(),
+        accept,
+    };
+    let sink = {
+        let mut make = ctx.make.lock().unwrap_or_else(|e| e.into_inner());
+        (*make)(&info)
+    };
+    let sink = match sink {
+        Ok(s) => s,
+        Err(why) => {
+            let r = Reject {
+                reason: RejectReason::Other,
+                message: why,
+            };
+            return reject(conn, send, r, refused).await;
+        }
+    };
+    run_session(conn, send, reader, info, cfg, sink, ctx).await;
+}
+
+async fn reject(
+    conn: Connection,
+    mut send: quinn::SendStream,
+    r: Reject,
+    refused: impl FnOnce(String),
+) {
+    let _ = control_stream::send(&mut send, &Control::Reject(r.clone())).await;
+    let _ = send.finish();
+    // Let the sender read the reason and close; then close anyway.
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+    conn.close(2u32.into(), b"rejected");
+    refused(format!("rejected ({:?}): {}", r.reason, r.message));
+}
+
+fn concealers(opts: &ReceiverOptions, session: &SessionDesc) -> Vec<Option<Concealer>> {
+    session
+        .substreams
+        .iter()
+        .map(|d| {
+            let method = match d.kind {
+                MediaKind::Audio => opts.conceal_audio,
+                MediaKind::Sensor => opts.conceal_sensor,
+            };
+            Concealer::for_frame_duration(method, d.format, d.frame_us as u64).ok()
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_session(
+    conn: Connection,
+    mut send: quinn::SendStream,
+    mut reader: ControlReader,
+    info: SessionInfo,
+    cfg: ReceiverConfig,
+    sink: Box<dyn Sink>,
+    ctx: SessionCtx,
+) {
+    let SessionCtx {
+        opts,
+        events,
+        live,
+        mut stop,
+        ..
+    } = ctx;
+    let session = &info.session;
+    let window = Duration::from_micros(info.accept.fec_window_us as u64);
+    let clock = Clock::new(session.speed);
+    let mut ingress = Ingress::new(session, cfg.max_fec_blocks, fec_wait(&cfg, session, window));
+    let depth = 4096;
+    let (tx, rx) = cb::bounded::<ToPlayout>(depth);
+    let (ctl_tx, ctl_rx) = cb::bounded::<Control>(64);
+    let wake = Arc::new(Notify::new());
+    let pool: Pool = Arc::new(ArrayQueue::new(depth + 64));
+    let shared = Arc::new(Shared::default());
+    let parts = PlayoutParts {
+        name: format!("isochron-playout-{}", info.id),
+        playout: Playout::new(&cfg, session, window),
+        sink,
+        concealers: concealers(&opts, session),
+        clock,
+        rx,
+        to_net: ctl_tx,
+        wake_net: wake.clone(),
+        pool: pool.clone(),
+        shared: shared.clone(),
+    };
+    let handle = match playout_thread::spawn(parts) {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = events.send(ReceiverEvent::Refused {
+                peer: info.peer,
+                reason: format!("cannot start a playout thread: {e}"),
+            });
+            return;
+        }
+    };
+    let _ = control_stream::send(&mut send, &Control::Accept(info.accept)).await;
+    live.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        info.id,
+        Live {
+            info: info.clone(),
+            shared: shared.clone(),
+        },
+    );
+    let _ = events.send(ReceiverEvent::Started(info.clone()));
+    let mut done = tokio::task::spawn_blocking(move || handle.join());
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut queue_drops = 0u64;
+    let mut stopped = false;
+    let stop_playout = |why: String| {
+        // The thread may be busy: a blocking send is fine here (bounded wait).
+        let _ = tx.send_timeout(ToPlayout::Stop(why), Duration::from_secs(1));
+    };
+    let end = loop {
+        tokio::select! {
+            dg = conn.read_datagram(), if !stopped => match dg {
+                Ok(bytes) => {
+                    let now = clock.now();
+                    ingress.on_datagram(now, &bytes, &mut |meta, payload, recovered| {
+                        let mut buf = pool.pop().unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
+                        let len = payload.len().min(PAYLOAD_CAP);
+                        buf[..len].copy_from_slice(&payload[..len]);
+                        let msg = ToPlayout::Packet(PacketMsg { arrival: now, meta: *meta, recovered, len, buf });
+                        if let Err(cb::TrySendError::Full(ToPlayout::Packet(m))) = tx.try_send(msg) {
+                            queue_drops += 1;
+                            let _ = pool.push(m.buf);
+                        }
+                    });
+                }
+                Err(e) => {
+                    stopped = true;
+                    stop_playout(connection_end(&e));
+                }
+            },
+            more = reader.fill(), if !reader.finished && !stopped => {
+                match more {
+                    Ok(_) => loop {
+                        match reader.pending() {
+                            Ok(Some(Control::EndOfStream(e))) => { let _ = tx.send(ToPlayout::End(e)); }
+                            Ok(Some(_)) => {}
+                            Ok(None) => break,
+                            Err(e) => {
+                                stopped = true;
+                                stop_playout(format!("bad control message: {e}"));
+                                break;
+                            }
+                        }
+                    },
+                    Err(e) => {
+                        stopped = true;
+                        stop_playout(e.to_string());
+                    }
+                }
+            }
+            _ = wake.notified() => {
+                while let Ok(m) = ctl_rx.try_recv() {
+                    let _ = control_stream::send(&mut send, &m).await;
+                }
+            }
+            _ = stop.changed(), if !stopped => {
+                stopped = true;
+                stop_playout("the receiver is shutting down".into());
+            }
+            _ = tick.tick() => {
+                ingress.poll(clock.now());
+                publish_ingress(&ingress, &shared, queue_drops);
+            }
+            r = &mut done => break r.ok().and_then(|j| j.ok()),
+        }
+    };
+    publish_ingress(&ingress, &shared, queue_drops);
+    let mut end = end.unwrap_or_else(|| SessionEnd {
+        truncated: true,
+        reason: "the playout thread failed".into(),
+        ..Default::default()
+    });
+    // The final stats include the network side's counters.
+    let final_stats = shared
+        .stats
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    end.stats = ReceiverStats {
+        truncated: end.truncated,
+        ..final_stats
+    };
+    if !end.truncated {
+        let _ = control_stream::send(&mut send, &Control::Bye).await;
+        let _ = send.finish();
+        // The sender closes on bye; close ourselves if it does not.
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+    }
+    conn.close(0u32.into(), b"done");
+    live.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&info.id);
+    let _ = events.send(ReceiverEvent::Ended { info, end });
+}
+
+fn publish_ingress(ingress: &Ingress, shared: &Shared, queue_drops: u64) {
+    let mut g = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
+    fill_ingress_stats(ingress, &mut g);
+    g.playout_queue_drops = queue_drops;
+}
+
+fn connection_end(e: &quinn::ConnectionError) -> String {
+    match e {
+        quinn::ConnectionError::TimedOut => "the sender went silent (idle timeout)".into(),
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            format!(
+                "the sender closed the connection ({})",
+                String::from_utf8_lossy(&c.reason)
+            )
+        }
+        other => format!("connection lost: {other}"),
+    }
+}

@@ -1,0 +1,469 @@
+//! The sending side over QUIC.
+//!
+//! [`Sender::connect`] runs the sender core on its own network thread (a
+//! current-thread tokio runtime: no cross-thread wake-ups on the packet
+//! path), performs the secure handshake and the hello, and returns once the
+//! receiver has accepted. Media then comes from [`Sender::push`] (live
+//! applications) or reader threads ([`Sender::feed_from`], files); the
+//! network thread cuts it into frames at the pace the core decides.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossbeam_channel as cb;
+use quinn::{Connection, Endpoint, EndpointConfig, TokioRuntime};
+use tokio::sync::Notify;
+
+use super::clock::Clock;
+use super::control_stream::{self, ControlReader};
+use super::error::TransportError;
+use super::source::{ChannelSource, Feed, channel_source};
+use super::tls::{self, Trust};
+use super::{socket, transport};
+use crate::catalog::SubstreamDesc;
+use crate::config::SenderConfig;
+use crate::sender::SenderCore;
+use crate::stats::SenderStats;
+use crate::wire::control::{Accept, Control, EndOfStream, Mode, Report, SessionDesc};
+
+/// How to reach a receiver and what to send.
+#[derive(Clone)]
+pub struct SenderOptions {
+    /// The receiver's address.
+    pub to: SocketAddr,
+    /// Local address (default: any, port chosen by the system).
+    pub bind: Option<SocketAddr>,
+    /// How to trust the receiver (default for the tools: a pinned fingerprint).
+    pub trust: Trust,
+    /// The receiver's shared secret, if it has one.
+    pub token: Option<String>,
+    /// A label for the session.
+    pub name: String,
+    pub config: SenderConfig,
+    /// A connection silent this long is dead (both ends).
+    pub idle_timeout: Duration,
+    /// Give up connecting after this long.
+    pub connect_timeout: Duration,
+    /// Sample chunks buffered per substream before producers block.
+    pub chunk_depth: usize,
+}
+
+impl SenderOptions {
+    pub fn new(to: SocketAddr, trust: Trust) -> Self {
+        Self {
+            to,
+            bind: None,
+            trust,
+            token: None,
+            name: "isochron".into(),
+            config: SenderConfig::default(),
+            idle_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            chunk_depth: 64,
+        }
+    }
+}
+
+/// How a sending session ended.
+#[derive(Debug, Clone)]
+pub struct SenderReport {
+    pub stats: SenderStats,
+    /// The receiver's last report.
+    pub receiver: Option<Report>,
+    /// What was sent, as told to the receiver.
+    pub end: EndOfStream,
+    /// The receiver played the stream to its end and said goodbye.
+    pub completed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    stats: SenderStats,
+    report: Option<Report>,
+}
+
+/// A connected sending session.
+pub struct Sender {
+    feeds: Vec<Feed>,
+    strides: Vec<usize>,
+    accept: Accept,
+    session: SessionDesc,
+    shared: Arc<Mutex<Shared>>,
+    net: Option<JoinHandle<Result<SenderReport, TransportError>>>,
+    readers: Vec<JoinHandle<io::Result<()>>>,
+}
+
+impl Sender {
+    /// Connect, handshake and propose `catalog`; returns once the receiver
+    /// accepted, or why not (unreachable, fingerprint mismatch, rejected
+    /// token or latency...).
+    pub fn connect(
+        opts: SenderOptions,
+        catalog: Vec<SubstreamDesc>,
+    ) -> Result<Sender, TransportError> {
+        let wake = Arc::new(Notify::new());
+        let strides: Vec<usize> = catalog.iter().map(|d| d.format.stride()).collect();
+        let (source, feeds) = channel_source(&strides, opts.chunk_depth, wake.clone());
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let (ready_tx, ready_rx) = cb::bounded(1);
+        let sh = shared.clone();
+        let net = std::thread::Builder::new()
+            .name("isochron-send".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(run(opts, catalog, source, wake, sh, ready_tx))
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok((accept, session))) => Ok(Sender {
+                feeds,
+                strides,
+                accept,
+                session,
+                shared,
+                net: Some(net),
+                readers: Vec::new(),
+            }),
+            Ok(Err(e)) => {
+                let _ = net.join();
+                Err(e)
+            }
+            Err(_) => Err(match net.join() {
+                Ok(Err(e)) => e,
+                _ => TransportError::Protocol("the network thread ended unexpectedly".into()),
+            }),
+        }
+    }
+
+    /// What the receiver agreed to.
+    pub fn accept(&self) -> &Accept {
+        &self.accept
+    }
+
+    /// The session as proposed (with the FEC window agreed).
+    pub fn session(&self) -> &SessionDesc {
+        &self.session
+    }
+
+    /// Push wire-encoded samples (whole samples) for substream `index`.
+    /// Blocks while that substream's buffer is full.
+    pub fn push(&self, index: usize, samples: Bytes) -> Result<(), TransportError> {
+        let feed = self
+            .feeds
+            .get(index)
+            .ok_or(TransportError::NoSuchSubstream(index))?;
+        if samples.len() % self.strides[index] != 0 {
+            return Err(TransportError::Protocol(format!(
+                "{} bytes is not a whole number of {}-byte samples",
+                samples.len(),
+                self.strides[index]
+            )));
+        }
+        if feed.push(samples) {
+            Ok(())
+        } else {
+            Err(TransportError::Ended)
+        }
+    }
+
+    /// Substream `index` has no more samples.
+    pub fn end(&self, index: usize) -> Result<(), TransportError> {
+        self.feeds
+            .get(index)
+            .ok_or(TransportError::NoSuchSubstream(index))?
+            .end();
+        Ok(())
+    }
+
+    /// Feed substream `index` from a reader on its own thread: `read` fills
+    /// a buffer with whole samples and returns how many bytes (0 at the end).
+    pub fn feed_from<R>(&mut self, index: usize, mut read: R) -> Result<(), TransportError>
+    where
+        R: FnMut(&mut [u8]) -> io::Result<usize> + Send + 'static,
+    {
+        let feed = self
+            .feeds
+            .get(index)
+            .ok_or(TransportError::NoSuchSubstream(index))?
+            .clone();
+        let d = &self.session.substreams[index];
+        // About 20 ms of samples a chunk.
+        let per = (d.format.rate.as_f64() / 50.0).ceil().max(1.0) as usize;
+        let size = per * d.format.stride();
+        let h = std::thread::Builder::new()
+            .name(format!("isochron-read-{index}"))
+            .spawn(move || {
+                let mut buf = vec![0u8; size];
+                loop {
+                    let n = read(&mut buf)?;
+                    if n == 0 {
+                        feed.end();
+                        return Ok(());
+                    }
+                    if !feed.push(Bytes::copy_from_slice(&buf[..n])) {
+                        return Ok(()); // session gone
+                    }
+                }
+            })?;
+        self.readers.push(h);
+        Ok(())
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SenderStats {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).stats
+    }
+
+    /// The receiver's latest report.
+    pub fn last_report(&self) -> Option<Report> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).report
+    }
+
+    /// End every substream not ended yet and wait until the receiver has
+    /// played the stream out (or the connection is lost).
+    pub fn finish(self) -> Result<SenderReport, TransportError> {
+        for f in &self.feeds {
+            f.end();
+        }
+        self.wait()
+    }
+
+    /// Wait for the session to end without ending the substreams (they end
+    /// when their readers reach the end, or on [`Sender::end`]).
+    pub fn wait(mut self) -> Result<SenderReport, TransportError> {
+        let net = self.net.take().expect("joined once");
+        let result = net
+            .join()
+            .unwrap_or_else(|_| Err(TransportError::Protocol("network thread panicked".into())));
+        for r in self.readers.drain(..) {
+            match r.join() {
+                Ok(Err(e)) if result.is_ok() => return Err(TransportError::Io(e)),
+                _ => {}
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        // Dropping a sender ends its substreams; the network thread finishes
+        // the session in the background.
+        for f in &self.feeds {
+            f.end();
+        }
+    }
+}
+
+type Ready = cb::Sender<Result<(Accept, SessionDesc), TransportError>>;
+
+async fn run(
+    opts: SenderOptions,
+    catalog: Vec<SubstreamDesc>,
+    source: ChannelSource,
+    wake: Arc<Notify>,
+    shared: Arc<Mutex<Shared>>,
+    ready: Ready,
+) -> Result<SenderReport, TransportError> {
+    let clock = Clock::new(opts.config.speed);
+    let setup = async {
+        let core = SenderCore::new(&opts.name, catalog, &opts.config)?;
+        let (endpoint, conn) = connect(&opts).await?;
+        let (mut send, recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| TransportError::ConnectionLost(e.to_string()))?;
+        control_stream::send(&mut send, &core.hello(opts.token.clone())).await?;
+        let mut reader = ControlReader::new(recv);
+        let answer = reader
+            .next(opts.connect_timeout.max(Duration::from_secs(5)))
+            .await;
+        match answer? {
+            Some(Control::Accept(a)) => Ok((core, endpoint, conn, send, reader, a)),
+            Some(Control::Reject(r)) => {
+                conn.close(0u32.into(), b"rejected");
+                Err(TransportError::Rejected {
+                    reason: r.reason,
+                    message: r.message,
+                })
+            }
+            Some(other) => Err(TransportError::Protocol(format!(
+                "expected accept or reject, got {other:?}"
+            ))),
+            None => Err(TransportError::Protocol(
+                "the receiver closed the control stream without answering".into(),
+            )),
+        }
+    };
+    let (mut core, endpoint, conn, send, reader, accept) = match setup.await {
+        Ok(v) => v,
+        Err(e) => {
+            // The caller of `connect` gets the error itself.
+            let _ = ready.send(Err(e));
+            return Err(TransportError::Ended);
+        }
+    };
+    core.on_accept(clock.now(), &accept)?;
+    let _ = ready.send(Ok((accept, core.session().clone())));
+    let result = stream(
+        &mut core, &clock, &conn, send, reader, source, &wake, &shared,
+    )
+    .await;
+    conn.close(0u32.into(), b"bye");
+    // Let the close reach the peer.
+    let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
+    result
+}
+
+async fn connect(opts: &SenderOptions) -> Result<(Endpoint, Connection), TransportError> {
+    let transport = Arc::new(transport::config(opts.idle_timeout));
+    let (client, seen) = tls::client_config(&opts.trust, transport)?;
+    let bind = opts.bind.unwrap_or_else(|| {
+        if opts.to.is_ipv6() {
+            "[::]:0".parse().expect("literal")
+        } else {
+            "0.0.0.0:0".parse().expect("literal")
+        }
+    });
+    let sock = socket::bind(bind).map_err(|source| TransportError::Bind { addr: bind, source })?;
+    let mut endpoint = Endpoint::new(
+        EndpointConfig::default(),
+        None,
+        sock,
+        Arc::new(TokioRuntime),
+    )?;
+    endpoint.set_default_client_config(client);
+    let connecting = endpoint
+        .connect(opts.to, tls::server_name(&opts.trust))
+        .map_err(|e| TransportError::Protocol(e.to_string()))?;
+    let unreachable = || TransportError::Unreachable {
+        addr: opts.to,
+        timeout: opts.connect_timeout,
+    };
+    match tokio::time::timeout(opts.connect_timeout, connecting).await {
+        Err(_) => Err(unreachable()),
+        Ok(Err(quinn::ConnectionError::TimedOut)) => Err(unreachable()),
+        Ok(Err(e)) => Err(TransportError::Handshake {
+            addr: opts.to,
+            detail: tls::describe_handshake_error(&e, Some(&seen)),
+        }),
+        Ok(Ok(c)) => Ok((endpoint, c)),
+    }
+}
+
+/// The session loop: produce, send as the transport has room, follow the
+/// receiver's flow control, then end of stream and goodbye.
+#[allow(clippy::too_many_arguments)]
+async fn stream(
+    core: &mut SenderCore,
+    clock: &Clock,
+    conn: &Connection,
+    mut send: quinn::SendStream,
+    mut reader: ControlReader,
+    mut source: ChannelSource,
+    wake: &Notify,
+    shared: &Mutex<Shared>,
+) -> Result<SenderReport, TransportError> {
+    let live = matches!(core.session().mode, Mode::Live);
+    let mut planned = conn.max_datagram_size().unwrap_or(1162);
+    core.set_max_datagram(clock.now(), planned)?;
+    let mut eos: Option<EndOfStream> = None;
+    let mut bye = false;
+    let mut report = None;
+    // After end of stream the receiver still plays its buffer out.
+    let linger = clock.real(Duration::from_secs(30));
+    let mut give_up = None;
+    loop {
+        let now = clock.now();
+        core.poll(now, &mut source)?;
+        if live {
+            core.expire(now);
+        }
+        if let Some(size) = conn.max_datagram_size()
+            && size < planned
+        {
+            planned = size;
+            core.set_max_datagram(now, size)?;
+        }
+        let mut blocked = false;
+        while let Some(len) = core.next_len() {
+            if conn.datagram_send_buffer_space() < len {
+                blocked = true;
+                break;
+            }
+            let d = core.poll_transmit().expect("next_len said one is queued");
+            if let Err(e) = conn.send_datagram(Bytes::copy_from_slice(d)) {
+                return Err(TransportError::ConnectionLost(e.to_string()));
+            }
+        }
+        {
+            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            s.stats = core.stats();
+            s.report = report;
+        }
+        if eos.is_none() && core.is_finished() {
+            let e = core.end_of_stream();
+            control_stream::send(&mut send, &Control::EndOfStream(e.clone())).await?;
+            eos = Some(e);
+            give_up = Some(tokio::time::Instant::now() + linger);
+        }
+        if bye {
+            break;
+        }
+        let mut wake_at = core
+            .next_timeout()
+            .map(|t| tokio::time::Instant::from_std(clock.instant_of(t)));
+        if blocked {
+            let soon = tokio::time::Instant::now() + Duration::from_millis(1);
+            wake_at = Some(wake_at.map_or(soon, |w| w.min(soon)));
+        }
+        if let Some(g) = give_up {
+            wake_at = Some(wake_at.map_or(g, |w| w.min(g)));
+            if tokio::time::Instant::now() >= g {
+                break;
+            }
+        }
+        let sleep = async {
+            match wake_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => {}
+            _ = wake.notified() => {}
+            more = reader.fill(), if !reader.finished => {
+                more?;
+                while let Some(m) = reader.pending()? {
+                    match m {
+                        Control::Pause | Control::Resume => core.on_control(clock.now(), &m),
+                        Control::Report(r) => report = Some(r),
+                        Control::Bye => bye = true,
+                        other => {
+                            return Err(TransportError::Protocol(format!("unexpected {other:?} from the receiver")));
+                        }
+                    }
+                }
+            }
+            e = conn.closed() => {
+                if eos.is_some() {
+                    break;
+                }
+                return Err(TransportError::ConnectionLost(e.to_string()));
+            }
+        }
+    }
+    let stats = core.stats();
+    shared.lock().unwrap_or_else(|e| e.into_inner()).stats = stats;
+    Ok(SenderReport {
+        stats,
+        receiver: report,
+        end: eos.unwrap_or_else(|| core.end_of_stream()),
+        completed: bye,
+    })
+}

@@ -1,0 +1,432 @@
+//! Where a receiving session's media goes.
+//!
+//! A [`Sink`] is called on the session's playout thread at each frame's
+//! instant, so it must not block. [`FileSink`] writes WAV and CSV files
+//! through a writer thread; [`PullSink`] hands frames to an application
+//! that prefers to pull them.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use crossbeam_channel as cb;
+use crossbeam_queue::ArrayQueue;
+use isochron_codecs::csv::CsvWriter;
+use isochron_codecs::wav::WavWriter;
+use isochron_codecs::{CsvLayout, Encoding, Origin, SampleMask, StreamFormat, WavLayout};
+
+use crate::catalog::{MediaKind, SubstreamDesc};
+use crate::playout::PlayedFrame;
+use crate::stats::ReceiverStats;
+use crate::time::Time;
+use crate::wire::control::SessionDesc;
+
+/// How a session ended.
+#[derive(Debug, Clone, Default)]
+pub struct SessionEnd {
+    /// The stream stopped before its end-of-stream (the sender vanished or
+    /// the receiver shut down): what was missing was concealed up to then.
+    pub truncated: bool,
+    /// Why it ended, for people.
+    pub reason: String,
+    /// The final statistics.
+    pub stats: ReceiverStats,
+    /// Files written, if the sink wrote any: (path, samples).
+    pub files: Vec<(PathBuf, u64)>,
+    /// Output problems (a full disk...), if any.
+    pub errors: Vec<String>,
+}
+
+/// Receives one session's frames at their playout instants.
+pub trait Sink: Send {
+    /// One frame, concealed in place; `frame.mask` says which samples really
+    /// arrived. Called on the playout thread: return quickly, never block.
+    fn frame(&mut self, frame: PlayedFrame<'_>);
+
+    /// The session is over (complete or truncated): finish outputs. Called
+    /// exactly once, after the last frame.
+    fn end(&mut self, end: &mut SessionEnd);
+}
+
+/// A file name from a catalog hint that cannot leave the output directory:
+/// the last path component, characters outside `[A-Za-z0-9._-]` replaced,
+/// no leading dots, at most 100 bytes, with the right extension.
+pub fn safe_file_name(hint: &str, fallback: &str, ext: &str) -> String {
+    let last = hint.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut name: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trimmed = name.trim_start_matches('.').to_owned();
+    name = trimmed;
+    name.truncate(100);
+    if name.is_empty() || name.chars().all(|c| c == '_') {
+        name = fallback.to_owned();
+    }
+    let want = format!(".{ext}");
+    if !name.to_ascii_lowercase().ends_with(&want) {
+        name.push_str(&want);
+    }
+    name
+}
+
+/// Claim a fresh path for `name` in `dir`: `name`, else `stem-1.ext`, ...
+/// The file is created empty (create-new), so two sessions never share one.
+pub fn claim_path(dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    static CLAIMED: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    let claimed = CLAIMED.get_or_init(Default::default);
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) => (s.to_owned(), format!(".{e}")),
+        None => (name.to_owned(), String::new()),
+    };
+    for i in 0u32.. {
+        let candidate = if i == 0 {
+            dir.join(name)
+        } else {
+            dir.join(format!("{stem}-{i}{ext}"))
+        };
+        let mut set = claimed.lock().unwrap_or_else(|e| e.into_inner());
+        if set.contains(&candidate) {
+            continue;
+        }
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(_) => {
+                set.insert(candidate.clone());
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("u32 names exhausted")
+}
+
+/// The file layout a substream is written with: its origin, or for raw
+/// application media a WAV (audio) or CSV (sensor) of its format.
+pub fn output_origin(d: &SubstreamDesc) -> Origin {
+    match &d.origin {
+        Origin::Raw => match d.kind {
+            MediaKind::Audio => {
+                let (bits, float) = match d.format.encoding {
+                    Encoding::U8 => (8, false),
+                    Encoding::L24 => (24, false),
+                    Encoding::L32 => (32, false),
+                    Encoding::F32 | Encoding::F64 => (32, true),
+                    _ => (16, false),
+                };
+                Origin::Wav(WavLayout {
+                    bits,
+                    float,
+                    channel_mask: None,
+                })
+            }
+            MediaKind::Sensor => Origin::Csv(CsvLayout {
+                columns: (0..d.format.channels).map(|c| format!("v{c}")).collect(),
+                time: None,
+                decimals: Vec::new(),
+                delimiter: b',',
+            }),
+        },
+        o => o.clone(),
+    }
+}
+
+enum Writer {
+    Wav(WavWriter),
+    Csv(CsvWriter),
+}
+
+impl Writer {
+    fn write(&mut self, data: &[u8], mask: SampleMask<'_>) -> isochron_codecs::Result<()> {
+        match self {
+            Writer::Wav(w) => w.write(data),
+            Writer::Csv(w) => w.write_frame(data, mask),
+        }
+    }
+
+    fn finish(self) -> isochron_codecs::Result<u64> {
+        match self {
+            Writer::Wav(w) => w.finish(),
+            Writer::Csv(w) => w.finish(),
+        }
+    }
+}
+
+/// A frame on its way to the writer thread (buffers are pooled).
+struct Pending {
+    index: usize,
+    data: Vec<u8>,
+    mask: Vec<u64>,
+    samples: usize,
+}
+
+/// Writes each substream to a file in a directory, on a writer thread:
+/// WAV for audio, CSV for sensors, in the layout the sender's files had.
+/// Files are valid while being written and finalised at the end, whether
+/// the session completed or not.
+pub struct FileSink {
+    tx: Option<cb::Sender<Pending>>,
+    pool: Arc<ArrayQueue<Pending>>,
+    thread: Option<JoinHandle<(Vec<(PathBuf, u64)>, Vec<String>)>>,
+    paths: Vec<PathBuf>,
+    /// Frames the writer could not keep up with, written late.
+    pub stalls: u64,
+}
+
+impl FileSink {
+    /// Create one output file per substream in `dir` (created if needed),
+    /// named after the catalog's hints but always inside `dir`.
+    pub fn create(dir: &Path, session: &SessionDesc) -> std::io::Result<FileSink> {
+        fs::create_dir_all(dir)?;
+        let mut writers = Vec::new();
+        let mut paths = Vec::new();
+        let mut max_frame = 0;
+        for d in &session.substreams {
+            let origin = output_origin(d);
+            let ext = if matches!(origin, Origin::Csv(_)) {
+                "csv"
+            } else {
+                "wav"
+            };
+            let name = safe_file_name(&d.name, &format!("substream{}", d.id), ext);
+            let path = claim_path(dir, &name)?;
+            let w = open_writer(&path, d.format, &origin)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            max_frame = max_frame.max(d.max_frame_bytes());
+            writers.push(w);
+            paths.push(path);
+        }
+        // About two seconds of frames may wait for the disk.
+        let frames_per_sec: usize = session
+            .substreams
+            .iter()
+            .map(|d| (1_000_000 / d.frame_us as usize).max(1))
+            .sum();
+        let depth = (2 * frames_per_sec).clamp(64, 8192);
+        let pool = Arc::new(ArrayQueue::new(depth + 2));
+        let max_samples = session
+            .substreams
+            .iter()
+            .map(|d| d.max_frame_samples())
+            .max()
+            .unwrap_or(1);
+        for _ in 0..depth {
+            let _ = pool.push(Pending {
+                index: 0,
+                data: Vec::with_capacity(max_frame),
+                mask: vec![0; max_samples.div_ceil(64).max(1)],
+                samples: 0,
+            });
+        }
+        let (tx, rx) = cb::bounded::<Pending>(depth);
+        let back = pool.clone();
+        let thread = std::thread::Builder::new()
+            .name("isochron-writer".into())
+            .spawn(move || write_loop(writers, rx, back))?;
+        Ok(FileSink {
+            tx: Some(tx),
+            pool,
+            thread: Some(thread),
+            paths,
+            stalls: 0,
+        })
+    }
+
+    /// The files being written, in catalog order.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+}
+
+fn open_writer(
+    path: &Path,
+    format: StreamFormat,
+    origin: &Origin,
+) -> isochron_codecs::Result<Writer> {
+    Ok(match origin {
+        Origin::Csv(_) => Writer::Csv(CsvWriter::create(path, format, origin)?),
+        _ => Writer::Wav(WavWriter::create(path, format, origin)?),
+    })
+}
+
+fn write_loop(
+    mut writers: Vec<Writer>,
+    rx: cb::Receiver<Pending>,
+    pool: Arc<ArrayQueue<Pending>>,
+) -> (Vec<(PathBuf, u64)>, Vec<String>) {
+    let mut errors = Vec::new();
+    let mut failed = vec![false; writers.len()];
+    for p in rx {
+        let i = p.index;
+        if !failed[i] {
+            let mask = SampleMask::new(&p.mask, p.samples);
+            if let Err(e) = writers[i].write(&p.data, mask) {
+                errors.push(e.to_string());
+                failed[i] = true;
+            }
+        }
+        let _ = pool.push(p);
+    }
+    let mut files = Vec::new();
+    for w in writers {
+        let path = match &w {
+            Writer::Wav(w) => w.path().to_path_buf(),
+            Writer::Csv(w) => w.path().to_path_buf(),
+        };
+        match w.finish() {
+            Ok(n) => files.push((path, n)),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    (files, errors)
+}
+
+impl Sink for FileSink {
+    fn frame(&mut self, f: PlayedFrame<'_>) {
+        let Some(tx) = &self.tx else { return };
+        let mut p = self.pool.pop().unwrap_or_else(|| Pending {
+            index: 0,
+            data: Vec::new(),
+            mask: Vec::new(),
+            samples: 0,
+        });
+        p.index = f.index;
+        p.data.clear();
+        p.data.extend_from_slice(f.data);
+        p.samples = f.mask.len();
+        p.mask.clear();
+        p.mask.extend_from_slice(f.mask.words());
+        if let Err(cb::TrySendError::Full(p)) = tx.try_send(p) {
+            // The disk is behind by seconds: wait rather than lose media.
+            self.stalls += 1;
+            let _ = tx.send(p);
+        }
+    }
+
+    fn end(&mut self, end: &mut SessionEnd) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            match t.join() {
+                Ok((files, errors)) => {
+                    end.files = files;
+                    end.errors.extend(errors);
+                }
+                Err(_) => end.errors.push("the file writer thread panicked".into()),
+            }
+        }
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        // Finalise files even if `end` was never called.
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A frame handed to a pulling application.
+#[derive(Debug, Clone)]
+pub struct ReceivedFrame {
+    /// Position of the substream in the catalog.
+    pub index: usize,
+    pub substream: u16,
+    pub frame: u64,
+    /// When it was due on the receiver's clock.
+    pub deadline: Time,
+    /// Wire-encoded samples, concealed where missing.
+    pub data: Bytes,
+    /// Samples that were concealed.
+    pub concealed: usize,
+}
+
+/// What a [`PullSink`] delivers.
+#[derive(Debug, Clone)]
+pub enum Pulled {
+    Frame(ReceivedFrame),
+    End(SessionEnd),
+}
+
+/// Hands frames to a bounded channel the application reads at its pace.
+/// Each frame is one buffer allocation; when the application falls behind
+/// by the whole channel, frames are dropped and counted rather than stall
+/// the playout.
+pub struct PullSink {
+    tx: cb::Sender<Pulled>,
+    /// Frames dropped because the application did not keep up.
+    pub dropped: u64,
+}
+
+/// A pull sink and the receiving end the application reads.
+pub fn pull_channel(capacity: usize) -> (PullSink, cb::Receiver<Pulled>) {
+    let (tx, rx) = cb::bounded(capacity.max(1));
+    (PullSink { tx, dropped: 0 }, rx)
+}
+
+impl Sink for PullSink {
+    fn frame(&mut self, f: PlayedFrame<'_>) {
+        let frame = ReceivedFrame {
+            index: f.index,
+            substream: f.substream,
+            frame: f.frame,
+            deadline: f.deadline,
+            data: Bytes::copy_from_slice(f.data),
+            concealed: f.mask.len() - f.mask.count_present(),
+        };
+        if self.tx.try_send(Pulled::Frame(frame)).is_err() {
+            self.dropped += 1;
+        }
+    }
+
+    fn end(&mut self, end: &mut SessionEnd) {
+        let _ = self.tx.send(Pulled::End(end.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_stay_inside_the_directory() {
+        assert_eq!(
+            safe_file_name("../../etc/passwd", "s0", "wav"),
+            "passwd.wav"
+        );
+        assert_eq!(
+            safe_file_name("/abs/path/take 1.wav", "s0", "wav"),
+            "take_1.wav"
+        );
+        assert_eq!(safe_file_name("..", "s3", "csv"), "s3.csv");
+        assert_eq!(safe_file_name("C:\\x\\imu.CSV", "s0", "csv"), "imu.CSV");
+        assert_eq!(safe_file_name("a\u{0}b\nc", "s0", "wav"), "a_b_c.wav");
+        assert_eq!(safe_file_name("", "s7", "wav"), "s7.wav");
+        let long = "x".repeat(500);
+        assert!(safe_file_name(&long, "s0", "wav").len() <= 104);
+    }
+
+    #[test]
+    fn claimed_paths_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = claim_path(dir.path(), "take.wav").unwrap();
+        let b = claim_path(dir.path(), "take.wav").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(b.file_name().unwrap(), "take-1.wav");
+        assert!(a.starts_with(dir.path()) && b.starts_with(dir.path()));
+    }
+}

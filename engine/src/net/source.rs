@@ -1,0 +1,152 @@
+//! Feeding the sender from other threads.
+//!
+//! Each substream has a bounded channel of sample chunks (any length, whole
+//! samples). Applications push into it; file readers run on their own
+//! threads and push into it; the network thread's [`ChannelSource`] cuts
+//! the chunks into the frames the core asks for. A full channel blocks the
+//! producer (back-pressure), never the network.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crossbeam_channel as cb;
+use tokio::sync::Notify;
+
+use crate::sender::{FrameRead, FrameSource};
+
+/// What producers send.
+pub enum Chunk {
+    Samples(Bytes),
+    End,
+}
+
+/// The producer side of one substream.
+#[derive(Clone)]
+pub struct Feed {
+    tx: cb::Sender<Chunk>,
+    wake: Arc<Notify>,
+}
+
+impl Feed {
+    /// Queue samples; blocks while the substream's buffer is full. `false`
+    /// if the session is gone.
+    pub fn push(&self, samples: Bytes) -> bool {
+        let ok = self.tx.send(Chunk::Samples(samples)).is_ok();
+        self.wake.notify_one();
+        ok
+    }
+
+    /// The substream has no more samples.
+    pub fn end(&self) {
+        let _ = self.tx.send(Chunk::End);
+        self.wake.notify_one();
+    }
+}
+
+struct Staging {
+    rx: cb::Receiver<Chunk>,
+    stride: usize,
+    chunks: VecDeque<Bytes>,
+    /// Bytes already taken from the front chunk.
+    offset: usize,
+    queued: usize,
+    ended: bool,
+}
+
+/// The network side: serves frames from the chunks that have arrived.
+pub struct ChannelSource {
+    subs: Vec<Staging>,
+}
+
+/// A source for substreams of these strides (bytes a sample) and the feeds
+/// that fill it; `depth` chunks may wait per substream. `wake` is notified
+/// on every push.
+pub fn channel_source(
+    strides: &[usize],
+    depth: usize,
+    wake: Arc<Notify>,
+) -> (ChannelSource, Vec<Feed>) {
+    let mut subs = Vec::with_capacity(strides.len());
+    let mut feeds = Vec::with_capacity(strides.len());
+    for &stride in strides {
+        let (tx, rx) = cb::bounded(depth.max(1));
+        subs.push(Staging {
+            rx,
+            stride: stride.max(1),
+            chunks: VecDeque::new(),
+            offset: 0,
+            queued: 0,
+            ended: false,
+        });
+        feeds.push(Feed {
+            tx,
+            wake: wake.clone(),
+        });
+    }
+    (ChannelSource { subs }, feeds)
+}
+
+impl FrameSource for ChannelSource {
+    fn read_frame(&mut self, index: usize, _frame: u64, out: &mut [u8]) -> FrameRead {
+        let Some(s) = self.subs.get_mut(index) else {
+            return FrameRead::End;
+        };
+        while s.queued < out.len() && !s.ended {
+            match s.rx.try_recv() {
+                Ok(Chunk::Samples(b)) => {
+                    s.queued += b.len();
+                    s.chunks.push_back(b);
+                }
+                Ok(Chunk::End) | Err(cb::TryRecvError::Disconnected) => s.ended = true,
+                Err(cb::TryRecvError::Empty) => break,
+            }
+        }
+        if s.queued < out.len() && !s.ended {
+            return FrameRead::NotReady;
+        }
+        if s.queued == 0 {
+            return FrameRead::End;
+        }
+        let take = s.queued.min(out.len());
+        let mut at = 0;
+        while at < take {
+            let front = &s.chunks[0][s.offset..];
+            let n = front.len().min(take - at);
+            out[at..at + n].copy_from_slice(&front[..n]);
+            at += n;
+            s.offset += n;
+            if s.offset == s.chunks[0].len() {
+                s.chunks.pop_front();
+                s.offset = 0;
+            }
+        }
+        s.queued -= take;
+        FrameRead::Ready(take / s.stride)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_of_any_size_become_frames() {
+        let (mut src, feeds) = channel_source(&[2], 16, Arc::new(Notify::new()));
+        let mut out = [0u8; 6];
+        assert_eq!(src.read_frame(0, 0, &mut out), FrameRead::NotReady);
+        feeds[0].push(Bytes::from_static(&[1, 2, 3, 4]));
+        assert_eq!(src.read_frame(0, 0, &mut out), FrameRead::NotReady);
+        feeds[0].push(Bytes::from_static(&[5, 6, 7, 8]));
+        assert_eq!(src.read_frame(0, 0, &mut out), FrameRead::Ready(3));
+        assert_eq!(out, [1, 2, 3, 4, 5, 6]);
+        feeds[0].end();
+        assert_eq!(
+            src.read_frame(0, 1, &mut out),
+            FrameRead::Ready(1),
+            "short last frame"
+        );
+        assert_eq!(&out[..2], &[7, 8]);
+        assert_eq!(src.read_frame(0, 2, &mut out), FrameRead::End);
+    }
+}

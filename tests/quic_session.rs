@@ -1,0 +1,243 @@
+//! Real QUIC on 127.0.0.1: secure sessions, the control protocol, water-mark
+//! flow control, the playout thread, file output.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{CheckSink, feed_pattern, ms, sensor200, stereo48k, with_length};
+use isochron::engine::catalog::SubstreamDesc;
+use isochron::engine::config::ReceiverConfig;
+use isochron::engine::net::{
+    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions,
+    SessionEnd, TransportError, Trust,
+};
+use isochron::engine::wire::control::{Mode, RejectReason};
+
+/// A receiver whose sessions each get a [`CheckSink`] (kept for the test).
+fn check_receiver(
+    cfg: ReceiverConfig,
+) -> (Receiver, Arc<Mutex<Vec<CheckSink>>>, Vec<SubstreamDesc>) {
+    let identity = Identity::ephemeral().unwrap();
+    let mut opts = ReceiverOptions::new("127.0.0.1:0".parse().unwrap());
+    opts.config = cfg;
+    let sinks = Arc::new(Mutex::new(Vec::new()));
+    let s = sinks.clone();
+    let rx = Receiver::start(opts, &identity, move |info| {
+        let sink = CheckSink::new(&info.session.substreams);
+        s.lock().unwrap().push(sink.clone());
+        Ok(Box::new(sink))
+    })
+    .unwrap();
+    (rx, sinks, Vec::new())
+}
+
+fn pinned(rx: &Receiver) -> SenderOptions {
+    SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]))
+}
+
+/// The next session end (or refusal) the receiver reports.
+fn next_end(rx: &Receiver) -> SessionEnd {
+    loop {
+        match rx
+            .events()
+            .recv_timeout(Duration::from_secs(30))
+            .expect("an event")
+        {
+            ReceiverEvent::Ended { end, .. } => return end,
+            ReceiverEvent::Refused { reason, .. } => panic!("refused: {reason}"),
+            ReceiverEvent::Started(_) => {}
+        }
+    }
+}
+
+fn next_refusal(rx: &Receiver) -> String {
+    loop {
+        match rx
+            .events()
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an event")
+        {
+            ReceiverEvent::Refused { reason, .. } => return reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn five_seconds_of_stereo_arrive_bit_exact() {
+    let (rx, sinks, _) = check_receiver(ReceiverConfig::default());
+    let subs = with_length(&[stereo48k(0, ms(10)), sensor200(1, ms(10))], 5.0);
+    let mut tx = Sender::connect(pinned(&rx), subs.clone()).unwrap();
+    feed_pattern(&mut tx, &subs);
+    let report = tx.wait().unwrap();
+    assert!(report.completed, "{report:?}");
+    let end = next_end(&rx);
+    assert!(!end.truncated, "{}", end.reason);
+    let check = sinks.lock().unwrap()[0].check.lock().unwrap().counts(0);
+    assert_eq!(check.samples, 48_000 * 5, "sample count equal");
+    assert_eq!(
+        (
+            check.missing_samples,
+            check.corrupt_frames,
+            check.out_of_order
+        ),
+        (0, 0, 0)
+    );
+    let sensor = sinks.lock().unwrap()[0].check.lock().unwrap().counts(1);
+    assert_eq!((sensor.samples, sensor.missing_samples), (1000, 0));
+    assert_eq!(end.stats.packets.unrecovered, 0);
+    assert_eq!(end.stats.packets.expected, report.stats.source_packets);
+}
+
+#[test]
+fn two_senders_at_once_both_arrive_whole() {
+    let (rx, sinks, _) = check_receiver(ReceiverConfig::default());
+    let run = |id: u16| {
+        let subs = with_length(&[stereo48k(id, ms(10))], 3.0);
+        let mut tx = Sender::connect(pinned(&rx), subs.clone()).unwrap();
+        feed_pattern(&mut tx, &subs);
+        tx
+    };
+    let a = run(7);
+    let b = run(9);
+    let (ra, rb) = (a.wait().unwrap(), b.wait().unwrap());
+    assert!(ra.completed && rb.completed);
+    let ends = [next_end(&rx), next_end(&rx)];
+    assert!(ends.iter().all(|e| !e.truncated));
+    let sinks = sinks.lock().unwrap();
+    assert_eq!(sinks.len(), 2);
+    for s in sinks.iter() {
+        let c = s.check.lock().unwrap().counts(0);
+        assert_eq!(
+            (c.samples, c.missing_samples, c.corrupt_frames),
+            (144_000, 0, 0)
+        );
+    }
+}
+
+#[test]
+fn wrong_fingerprint_is_refused_on_both_ends_and_nothing_is_written() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_path_buf();
+    let identity = Identity::ephemeral().unwrap();
+    let other = Identity::ephemeral().unwrap();
+    let rx = Receiver::start(
+        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
+        &identity,
+        move |info| {
+            Ok(Box::new(
+                FileSink::create(&dir, &info.session).map_err(|e| e.to_string())?,
+            ))
+        },
+    )
+    .unwrap();
+    let subs = with_length(&[stereo48k(0, ms(10))], 1.0);
+    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![other.fingerprint()]));
+    let err = Sender::connect(opts, subs).err().expect("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, TransportError::Handshake { .. }), "{msg}");
+    assert!(
+        msg.contains(&identity.fingerprint().to_string()),
+        "names what was presented: {msg}"
+    );
+    assert!(
+        msg.contains(&other.fingerprint().to_string()),
+        "names what was pinned: {msg}"
+    );
+    let reason = next_refusal(&rx);
+    assert!(reason.to_lowercase().contains("certificate"), "{reason}");
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn wrong_token_is_refused_with_the_reason_and_nothing_is_written() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_path_buf();
+    let identity = Identity::ephemeral().unwrap();
+    let mut ropts = ReceiverOptions::new("127.0.0.1:0".parse().unwrap());
+    ropts.config.token = Some("open sesame".into());
+    let rx = Receiver::start(ropts, &identity, move |info| {
+        Ok(Box::new(
+            FileSink::create(&dir, &info.session).map_err(|e| e.to_string())?,
+        ))
+    })
+    .unwrap();
+    let subs = with_length(&[stereo48k(0, ms(10))], 1.0);
+    for token in [None, Some("guess".to_string())] {
+        let mut opts = pinned(&rx);
+        opts.token = token;
+        match Sender::connect(opts, subs.clone()) {
+            Err(TransportError::Rejected { reason, message }) => {
+                assert_eq!(reason, RejectReason::Token);
+                assert!(message.contains("token"), "{message}");
+            }
+            other => panic!("expected a token rejection, got {:?}", other.err()),
+        }
+        assert!(next_refusal(&rx).contains("token"));
+    }
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn file_mode_pauses_and_resumes_between_the_marks() {
+    let cfg = ReceiverConfig {
+        low_water: ms(40),
+        high_water: ms(160),
+        ..Default::default()
+    };
+    let (rx, sinks, _) = check_receiver(cfg);
+    let subs = with_length(&[stereo48k(0, ms(10))], 6.0);
+    let mut opts = pinned(&rx);
+    opts.config.mode = Mode::File { fill_percent: 200 };
+    let mut tx = Sender::connect(opts, subs.clone()).unwrap();
+    feed_pattern(&mut tx, &subs);
+    // Sample the buffer level from the stats while the sender still has media.
+    let total_frames = 600;
+    let mut levels = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tx.stats().frames < total_frames && Instant::now() < deadline {
+        if let Some((_, s)) = rx.sessions().into_iter().next()
+            && s.frames.played > 0
+        {
+            levels.push(s.buffer_ms);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = tx.stats();
+    let report = tx.wait().unwrap();
+    assert!(report.completed);
+    let end = next_end(&rx);
+    assert!(sent.pauses >= 3 && sent.resumes >= 3, "{sent:?}");
+    assert!(end.stats.pauses >= 3 && end.stats.resumes >= 3);
+    assert!(levels.len() > 50, "{} samples", levels.len());
+    // After start-up (the first time the level reached the low mark).
+    let start = levels
+        .iter()
+        .position(|&l| l >= 40.0)
+        .expect("reached the low mark");
+    let after = &levels[start..];
+    let (lo, hi) = after
+        .iter()
+        .fold((f64::MAX, 0f64), |(a, b), &l| (a.min(l), b.max(l)));
+    assert!(
+        lo >= 40.0 && hi <= 160.0,
+        "buffer ranged {lo}..{hi} ms over {} samples",
+        after.len()
+    );
+    assert_eq!(end.stats.frames.underruns, 0);
+    let c = sinks.lock().unwrap()[0].check.lock().unwrap().counts(0);
+    assert_eq!(
+        (c.samples, c.missing_samples, c.corrupt_frames),
+        (288_000, 0, 0)
+    );
+}
