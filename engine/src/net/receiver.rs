@@ -208,8 +208,9 @@ impl Receiver {
     }
 
     /// Stop listening; sessions in progress end (truncated) with their
-    /// outputs finalised. Returns once everything is closed.
-    pub fn shutdown(mut self) {
+    /// outputs finalised. Returns once everything is closed; their `Ended`
+    /// events are still in [`Receiver::events`].
+    pub fn shutdown(&mut self) {
         self.stop_and_join();
     }
 

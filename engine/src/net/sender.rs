@@ -214,6 +214,12 @@ impl Sender {
         Ok(())
     }
 
+    /// The session has ended (completed, refused or lost): `wait` returns
+    /// at once.
+    pub fn is_finished(&self) -> bool {
+        self.net.as_ref().is_none_or(|h| h.is_finished())
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> SenderStats {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).stats

@@ -1,0 +1,122 @@
+//! Parsing the units people type: `80ms`, `5%`, `10mbit`, `2s@5s`, `16+4`.
+
+use std::time::Duration;
+
+/// `250us`, `80ms`, `2s`, `1.5s`, `1m` (a bare number is milliseconds).
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (try 80ms, 2s, 500us)"))?;
+    let secs = match unit.trim() {
+        "us" | "µs" => v / 1e6,
+        "" | "ms" => v / 1e3,
+        "s" => v,
+        "m" | "min" => v * 60.0,
+        other => return Err(format!("unknown time unit '{other}' in '{s}' (use us, ms, s or m)")),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `5%`, `0.5%`, or a fraction `0.05`; between 0 and 100 %.
+pub fn percent(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("'{s}' is not a percentage (try 5%)"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("'{s}' is outside 0..100 %"));
+    }
+    Ok(v)
+}
+
+/// `10mbit`, `500kbit`, `1gbit`, `64kbps`... or bits per second.
+pub fn rate(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a rate (try 10mbit)"))?;
+    let mult = match unit.trim() {
+        "" | "bit" | "bps" => 1.0,
+        "k" | "kbit" | "kbps" => 1e3,
+        "m" | "mbit" | "mbps" => 1e6,
+        "g" | "gbit" | "gbps" => 1e9,
+        other => return Err(format!("unknown rate unit '{other}' in '{s}' (use kbit, mbit, gbit)")),
+    };
+    let bps = v * mult;
+    if !(bps.is_finite() && bps >= 1000.0) {
+        return Err(format!("'{s}' is below 1 kbit/s"));
+    }
+    Ok(bps as u64)
+}
+
+/// An outage `LENGTH@START`: `2s@5s` is two seconds of nothing from second five.
+pub fn outage(s: &str) -> Result<(Duration, Duration), String> {
+    let (len, at) = s
+        .split_once('@')
+        .ok_or_else(|| format!("'{s}' is not an outage (use LENGTH@START, e.g. 2s@5s)"))?;
+    Ok((duration(len)?, duration(at)?))
+}
+
+/// `16+4` (k source + m repair packets a block) or `off`.
+pub fn fec(s: &str) -> Result<Option<(u8, u8)>, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("off") || t == "0" {
+        return Ok(None);
+    }
+    let bad = || format!("'{s}' is not a FEC code (use K+M such as 16+4, or off)");
+    let (k, m) = t.split_once('+').ok_or_else(bad)?;
+    let k: u16 = k.trim().parse().map_err(|_| bad())?;
+    let m: u16 = m.trim().parse().map_err(|_| bad())?;
+    if k == 0 || m == 0 || k + m > 256 {
+        return Err(format!("FEC {k}+{m}: need k >= 1, m >= 1 and k + m <= 256"));
+    }
+    Ok(Some((k as u8, m as u8)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(duration("80ms").unwrap(), Duration::from_millis(80));
+        assert_eq!(duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(duration("250us").unwrap(), Duration::from_micros(250));
+        assert_eq!(duration("40").unwrap(), Duration::from_millis(40));
+        assert!(duration("5 parsecs").unwrap_err().contains("unknown time unit"));
+        assert_eq!(percent("5%").unwrap(), 0.05);
+        assert_eq!(percent("0.02").unwrap(), 0.02);
+        assert!(percent("150%").is_err());
+        assert_eq!(rate("10mbit").unwrap(), 10_000_000);
+        assert_eq!(rate("500kbit").unwrap(), 500_000);
+        assert_eq!(
+            outage("2s@5s").unwrap(),
+            (Duration::from_secs(2), Duration::from_secs(5))
+        );
+        assert_eq!(fec("16+4").unwrap(), Some((16, 4)));
+        assert_eq!(fec("off").unwrap(), None);
+        assert!(fec("250+10").unwrap_err().contains("k + m <= 256"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(s in ".{0,20}") {
+            let _ = (duration(&s), percent(&s), rate(&s), outage(&s), fec(&s));
+        }
+
+        #[test]
+        fn durations_round_trip(ms in 0u64..10_000_000) {
+            proptest::prop_assert_eq!(duration(&format!("{ms}ms")).unwrap(), Duration::from_millis(ms));
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! What the tools print: one live status line, summaries, JSON.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use isochron_engine::net::{SessionEnd, SessionInfo};
+use isochron_engine::stats::ReceiverStats;
+use serde_json::json;
+
+fn pct(n: u64, of: u64) -> f64 {
+    if of == 0 { 0.0 } else { 100.0 * n as f64 / of as f64 }
+}
+
+/// One line: buffer against the marks, loss, recovery, jitter, late.
+pub fn status_line(s: &ReceiverStats) -> String {
+    let p = &s.packets;
+    format!(
+        "buffer {:>4.0} ms [{:.0}..{:.0}] | loss {:.2} % recovered {} unrecovered {} ({:.3} %) | jitter {:.1} ms | late {} | concealed {}",
+        s.buffer_ms,
+        s.low_water_ms,
+        s.high_water_ms,
+        pct(p.lost, p.expected),
+        p.recovered,
+        p.unrecovered,
+        pct(p.unrecovered, p.expected),
+        s.jitter_us / 1e3,
+        p.late,
+        s.frames.concealed,
+    )
+}
+
+/// A status line rewritten in place on a terminal; plain lines every few
+/// seconds otherwise (logs stay readable).
+pub struct Status {
+    tty: bool,
+    last: Option<Instant>,
+    shown: bool,
+}
+
+impl Status {
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            tty: !quiet && std::io::stderr().is_terminal(),
+            last: if quiet { Some(Instant::now() + Duration::from_secs(1 << 30)) } else { None },
+            shown: false,
+        }
+    }
+
+    pub fn show(&mut self, line: &str) {
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+            let _ = err.flush();
+            self.shown = true;
+        } else if self.last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            let _ = writeln!(err, "{line}");
+            self.last = Some(Instant::now());
+        }
+    }
+
+    /// End the in-place line before printing something else.
+    pub fn clear(&mut self) {
+        if self.tty && self.shown {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+}
+
+/// A few lines summing up a received session.
+pub fn session_summary(info: &SessionInfo, end: &SessionEnd) -> String {
+    let s = &end.stats;
+    let p = &s.packets;
+    let mut out = format!(
+        "session {} from {} {}: {}\n",
+        info.id,
+        info.peer,
+        if end.truncated { "TRUNCATED" } else { "completed" },
+        end.reason
+    );
+    out += &format!(
+        "  packets {} expected, lost {} ({:.2} %), recovered {}, unrecovered {} ({:.4} %), late {}, duplicate {}\n",
+        p.expected,
+        p.lost,
+        pct(p.lost, p.expected),
+        p.recovered,
+        p.unrecovered,
+        pct(p.unrecovered, p.expected),
+        p.late,
+        p.duplicate
+    );
+    out += &format!(
+        "  frames played {}, concealed {}; underruns {}, overruns {}; jitter {:.2} ms; delay p50 {:.2} ms p99 {:.2} ms\n",
+        s.frames.played,
+        s.frames.concealed,
+        s.frames.underruns,
+        s.frames.overruns,
+        s.jitter_us / 1e3,
+        s.delay.p50_us as f64 / 1e3,
+        s.delay.p99_us as f64 / 1e3,
+    );
+    for (path, samples) in &end.files {
+        out += &format!("  wrote {} ({samples} samples)\n", path.display());
+    }
+    for e in &end.errors {
+        out += &format!("  output error: {e}\n");
+    }
+    out
+}
+
+/// The JSON record of a received session.
+pub fn session_json(info: &SessionInfo, end: &SessionEnd) -> serde_json::Value {
+    json!({
+        "id": info.id,
+        "peer": info.peer.to_string(),
+        "name": info.session.name,
+        "completed": !end.truncated,
+        "truncated": end.truncated,
+        "reason": end.reason,
+        "files": end.files.iter().map(|(p, n)| json!({"path": p.display().to_string(), "samples": n})).collect::<Vec<_>>(),
+        "errors": end.errors,
+        "stats": end.stats,
+    })
+}

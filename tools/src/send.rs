@@ -1,0 +1,274 @@
+//! `isochron send`: stream files as one complex stream.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use isochron_codecs::Encoding;
+use isochron_engine::config::SenderConfig;
+use isochron_engine::files::{InputOptions, open_input};
+use isochron_engine::net::tls::Fingerprint;
+use isochron_engine::net::{Sender, SenderOptions, SenderReport, TransportError, Trust};
+use isochron_engine::wire::control::{FecParams, Mode};
+use serde_json::json;
+
+use crate::{args, interrupted, resolve, write_json};
+
+#[derive(Args)]
+pub struct SendArgs {
+    /// Files to send: WAV (any PCM or float layout) and sensor CSV; each becomes a substream
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// The receiver's address (host:port), as printed by `isochron recv`
+    #[arg(long, value_name = "ADDR")]
+    to: String,
+    /// The receiver's certificate fingerprint (sha256:HEX, printed by `isochron recv`); repeatable
+    #[arg(long, value_name = "sha256:HEX")]
+    pin: Vec<Fingerprint>,
+    /// Trust a CA-signed receiver through this CA certificate (PEM) instead of a pin
+    #[arg(long, value_name = "PEM")]
+    ca: Option<PathBuf>,
+    /// Name to verify in the receiver's CA-signed certificate (default: the host of --to)
+    #[arg(long = "server-name", value_name = "NAME")]
+    server_name: Option<String>,
+    /// Turn certificate verification OFF. Anyone on the path can read and alter the stream.
+    #[arg(long = "dangerously-skip-verification")]
+    insecure: bool,
+    /// Shared secret the receiver requires
+    #[arg(long, value_name = "T")]
+    token: Option<String>,
+    /// Frame duration: media per packet unit and per playout tick (e.g. 10ms, 2.5ms)
+    #[arg(long, default_value = "10ms", value_parser = args::duration)]
+    frame: std::time::Duration,
+    /// FEC code: K source + M repair packets a block (e.g. 16+4), or off
+    #[arg(long, default_value = "16+4", value_parser = args::fec)]
+    fec: Option<(u8, u8)>,
+    /// FEC block time budget (default: chosen by the receiver from its latency)
+    #[arg(long = "fec-window", value_parser = args::duration)]
+    fec_window: Option<Duration>,
+    /// Packet interleaving depth D: FEC blocks sent column by column (spreads bursts)
+    #[arg(long, default_value_t = 1, value_name = "D")]
+    interleave: u8,
+    /// Sample interleaving group G: a lost packet costs every G-th sample over G frames
+    #[arg(long = "sample-interleave", default_value_t = 1, value_name = "G")]
+    sample_interleave: u8,
+    /// Pace by real time (live) instead of file mode flow-controlled by the receiver's marks
+    #[arg(long)]
+    live: bool,
+    /// File mode: send at this many times real time while the receiver wants more
+    #[arg(long, default_value_t = 2.0, value_name = "X")]
+    fill: f64,
+    /// Clock speed factor for both ends (tests, quick runs)
+    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    speed: f64,
+    /// Wire encoding for audio instead of lossless PCM: mulaw or alaw (2:1)
+    #[arg(long, value_parser = audio_encoding)]
+    encoding: Option<Encoding>,
+    /// Rate of sensor CSVs that have no time column (Hz)
+    #[arg(long = "sensor-rate", value_name = "HZ")]
+    sensor_rate: Option<u32>,
+    /// Give up connecting after this long
+    #[arg(long = "connect-timeout", default_value = "5s", value_parser = args::duration)]
+    connect_timeout: Duration,
+    /// Write the final statistics here (JSON)
+    #[arg(long = "stats-json", value_name = "PATH")]
+    stats_json: Option<PathBuf>,
+    /// No progress bar or progress lines
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn audio_encoding(s: &str) -> Result<Encoding, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "mulaw" | "ulaw" | "pcmu" => Ok(Encoding::MuLaw),
+        "alaw" | "pcma" => Ok(Encoding::ALaw),
+        "l16" => Ok(Encoding::L16),
+        "f32" => Ok(Encoding::F32),
+        _ => Err(format!("'{s}': use mulaw, alaw, l16 or f32")),
+    }
+}
+
+fn trust(a: &SendArgs) -> Result<Trust> {
+    match (&a.pin[..], &a.ca, a.insecure) {
+        (pins, None, false) if !pins.is_empty() => Ok(Trust::Pinned(pins.to_vec())),
+        ([], Some(ca), false) => {
+            let host = a
+                .server_name
+                .clone()
+                .unwrap_or_else(|| a.to.rsplit_once(':').map_or(a.to.clone(), |(h, _)| h.trim_matches(['[', ']']).to_owned()));
+            Ok(Trust::Roots {
+                ca_pem: ca.clone(),
+                server_name: host,
+            })
+        }
+        ([], None, true) => {
+            eprintln!(
+                "WARNING: --dangerously-skip-verification: the receiver is NOT authenticated; \
+                 anyone on the path can read and alter this stream"
+            );
+            Ok(Trust::DangerouslyUnverified)
+        }
+        ([], None, false) => bail!(
+            "say how to trust the receiver: --pin sha256:... (the fingerprint `isochron recv` prints), \
+             or --ca FILE for a CA-signed receiver"
+        ),
+        _ => bail!("use one of --pin, --ca or --dangerously-skip-verification"),
+    }
+}
+
+pub fn run(a: SendArgs) -> Result<u8> {
+    let trust = trust(&a)?;
+    let to = resolve(&a.to)?;
+    let frame_us = u32::try_from(a.frame.as_micros()).context("--frame is too long")?;
+    let input = InputOptions {
+        frame_us,
+        sample_interleave: a.sample_interleave,
+        audio_encoding: a.encoding,
+        sensor_rate: a
+            .sensor_rate
+            .map(isochron_codecs::Rate::hz)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--sensor-rate: {e}"))?,
+        ..Default::default()
+    };
+    let mut inputs = Vec::new();
+    for (i, path) in a.files.iter().enumerate() {
+        let f = open_input(path, i as u16, &input).with_context(|| format!("{}", path.display()))?;
+        inputs.push(f);
+    }
+    let catalog: Vec<_> = inputs.iter().map(|f| f.desc.clone()).collect();
+    let total_samples: u64 = catalog.iter().filter_map(|d| d.length).sum();
+    let mut opts = SenderOptions::new(to, trust);
+    opts.token = a.token.clone();
+    opts.connect_timeout = a.connect_timeout;
+    opts.name = a
+        .files
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    opts.config = SenderConfig {
+        mode: if a.live {
+            Mode::Live
+        } else {
+            Mode::File {
+                fill_percent: (a.fill * 100.0).round().clamp(101.0, 10_000.0) as u16,
+            }
+        },
+        fec: match a.fec {
+            Some((k, m)) => FecParams {
+                k,
+                m,
+                depth: a.interleave.max(1),
+                window_us: a.fec_window.map_or(0, |w| w.as_micros() as u32),
+            },
+            None => FecParams {
+                depth: a.interleave.max(1),
+                ..FecParams::OFF
+            },
+        },
+        speed: a.speed,
+        ..Default::default()
+    };
+    let mut tx = Sender::connect(opts, catalog.clone()).map_err(explain)?;
+    let acc = tx.accept();
+    eprintln!(
+        "connected to {to}: latency {} ms, marks {}..{} ms, FEC window {} ms",
+        acc.latency_us / 1000,
+        acc.low_water_us / 1000,
+        acc.high_water_us / 1000,
+        acc.fec_window_us as f64 / 1000.0
+    );
+    for (i, f) in inputs.into_iter().enumerate() {
+        tx.feed_from(i, f.reader)?;
+    }
+    // Progress: samples produced over all substreams.
+    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| progress_bar(total_samples));
+    let interrupted = interrupted();
+    let mut last_line = std::time::Instant::now();
+    while !tx.is_finished() {
+        std::thread::sleep(Duration::from_millis(100));
+        if interrupted.load(Ordering::SeqCst) {
+            eprintln!("interrupted");
+            return Ok(crate::exit::ERROR);
+        }
+        let done = tx.stats().samples;
+        match &bar {
+            Some(b) => b.set_position(done),
+            None if !a.quiet && last_line.elapsed() >= Duration::from_secs(5) => {
+                eprintln!("sent {:.1} % ({done} of {total_samples} samples)", 100.0 * done as f64 / total_samples.max(1) as f64);
+                last_line = std::time::Instant::now();
+            }
+            None => {}
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = tx.wait().map_err(explain)?;
+    print_summary(&report);
+    if let Some(p) = &a.stats_json {
+        write_json(p, &report_json(&report))?;
+    }
+    Ok(if report.completed { 0 } else { crate::exit::ERROR })
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} sending [{elapsed_precise}] {wide_bar} {percent}% eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+/// Turn transport errors into what the user should do.
+fn explain(e: TransportError) -> anyhow::Error {
+    match e {
+        TransportError::Rejected { reason, message } => {
+            anyhow::anyhow!("the receiver refused the stream ({reason:?}): {message}")
+        }
+        other => other.into(),
+    }
+}
+
+fn print_summary(r: &SenderReport) {
+    let s = &r.stats;
+    eprintln!(
+        "{}: {} frames, {} samples; {} source + {} repair packets (FEC overhead {:.0} %); pauses {}, resumes {}; dropped {}",
+        if r.completed { "done" } else { "ended early" },
+        s.frames,
+        s.samples,
+        s.source_packets,
+        s.repair_packets,
+        s.fec_overhead * 100.0,
+        s.pauses,
+        s.resumes,
+        s.dropped_expired + s.dropped_overflow,
+    );
+    if let Some(rep) = r.receiver {
+        let expected = rep.received + rep.unrecovered;
+        eprintln!(
+            "receiver: {} received, {} lost, {} recovered, {} unrecovered ({:.4} %), jitter {:.2} ms",
+            rep.received,
+            rep.lost,
+            rep.recovered,
+            rep.unrecovered,
+            if expected == 0 { 0.0 } else { 100.0 * rep.unrecovered as f64 / expected as f64 },
+            rep.jitter_us as f64 / 1e3
+        );
+    }
+}
+
+fn report_json(r: &SenderReport) -> serde_json::Value {
+    json!({
+        "completed": r.completed,
+        "stats": r.stats,
+        "receiver": r.receiver,
+        "end": r.end,
+    })
+}
