@@ -1,1 +1,0 @@
-//! TLS identities and verification (to be written).
