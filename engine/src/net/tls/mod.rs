@@ -35,13 +35,19 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 
+mod config;
+mod describe;
 mod error;
 mod fingerprint;
 mod identity;
+mod verify;
 
+pub use config::{Trust, client_config, server_config, server_name};
+pub use describe::describe_handshake_error;
 pub use error::TlsError;
 pub use fingerprint::{Fingerprint, ParseFingerprintError};
 pub use identity::Identity;
+pub use verify::PeerSeen;
 
 /// The ALPN protocol both ends require: a peer that speaks something else
 /// fails the handshake instead of misreading our streams.
