@@ -27,6 +27,10 @@ pub fn describe_handshake_error(err: &ConnectionError, seen: Option<&PeerSeen>) 
         // We closed: our own TLS stack refused something.
         ConnectionError::TransportError(e) => match alert(e.code) {
             Some(alert) => match seen.and_then(|s| s.rejected().map(|r| (s, r))) {
+                // A refusal recorded in an earlier handshake would send its own alert.
+                Some((_, rejection)) if !sent_for(&rejection.error, alert) => {
+                    local_alert(alert, &e.reason, peer)
+                }
                 Some((seen, rejection)) => describe_rejection(seen, &rejection),
                 None => local_alert(alert, &e.reason, peer),
             },
@@ -104,7 +108,11 @@ fn describe_rejection(seen: &PeerSeen, rejection: &Rejection) -> String {
             } => format!(
                 "{cert} is not valid for the name {:?}; it names: {}",
                 expected.to_str(),
-                names.join(", ")
+                names
+                    .iter()
+                    .map(|n| plain_name(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             CertificateError::NotValidForName => {
                 format!("{cert} is not valid for the name {name:?}")
@@ -118,6 +126,14 @@ fn describe_rejection(seen: &PeerSeen, rejection: &Rejection) -> String {
             _ => format!("{cert} was rejected: {e}"),
         },
         _ => format!("{cert} was rejected: {error}"),
+    }
+}
+
+/// Whether our refusal `error` is what made rustls send `alert`.
+fn sent_for(error: &rustls::Error, alert: AlertDescription) -> bool {
+    match error {
+        rustls::Error::InvalidCertificate(e) => AlertDescription::from(e.clone()) == alert,
+        _ => true,
     }
 }
 
@@ -188,9 +204,25 @@ fn alert_name(alert: AlertDescription) -> String {
     name
 }
 
+/// "localhost" from webpki's `DnsName("localhost")` (and `IpAddress(..)`).
+fn plain_name(name: &str) -> String {
+    let inner = ["DnsName(\"", "IpAddress("]
+        .iter()
+        .find_map(|prefix| name.strip_prefix(prefix))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .map(|rest| rest.strip_suffix('"').unwrap_or(rest));
+    // The name comes from the peer's certificate.
+    inner
+        .unwrap_or(name)
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// `: "reason"` from bytes the peer sent, printable and bounded, or nothing.
 fn said(reason: &[u8]) -> String {
-    const MAX: usize = 200;
+    // Room for a pin mismatch with both fingerprints.
+    const MAX: usize = 300;
     if reason.is_empty() {
         return String::new();
     }
@@ -232,10 +264,18 @@ mod tests {
     }
 
     #[test]
+    fn webpki_names_are_plain() {
+        assert_eq!(plain_name("DnsName(\"localhost\")"), "localhost");
+        assert_eq!(plain_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(plain_name("DirectoryName"), "DirectoryName");
+        assert_eq!(plain_name("DnsName(\"a\nb\")"), "a?b");
+    }
+
+    #[test]
     fn peer_reasons_are_printable_and_bounded() {
         assert_eq!(said(b""), "");
         assert_eq!(said(b"a\"b\n"), ": \"a\\\"b?\"");
-        assert!(said(&[b'x'; 10_000]).len() < 220);
+        assert!(said(&[b'x'; 10_000]).len() < 320);
         assert!(said(&[0xff, 0xfe]).contains('\u{fffd}'));
     }
 }

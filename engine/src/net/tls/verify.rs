@@ -84,8 +84,8 @@ impl PeerSeen {
 }
 
 /// The receiver's leaf is not one of the pinned fingerprints. Travels inside
-/// `CertificateError::Other`, so rustls' own message names both.
-#[derive(Debug)]
+/// `CertificateError::Other`, which rustls prints with `Debug`, so that is
+/// readable too: the text reaches the receiver as the close reason.
 pub(super) struct PinMismatch {
     pub(super) presented: Fingerprint,
     pub(super) pinned: Vec<Fingerprint>,
@@ -99,6 +99,12 @@ impl fmt::Display for PinMismatch {
             write!(f, "{sep}{pin}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for PinMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
