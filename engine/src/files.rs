@@ -36,7 +36,7 @@ impl Default for InputOptions {
             audio_encoding: None,
             sensor_encoding: Encoding::F64,
             sensor_rate: None,
-            sensor_hold_us: 40_000,
+            sensor_hold_us: 20_000,
         }
     }
 }

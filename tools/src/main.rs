@@ -2,7 +2,7 @@
 //! QUIC with FEC, impair links, run the demo and the benchmark.
 
 mod args;
-mod demo;
+
 mod netem;
 mod output;
 mod recv;
@@ -47,8 +47,7 @@ enum Command {
     Send(send::SendArgs),
     /// A UDP relay that impairs traffic both ways (loss, delay, jitter, ...)
     Netem(netem::NetemArgs),
-    /// Stream a generated song and sensor track over an impaired link, on loopback
-    Demo(demo::DemoArgs),
+
 }
 
 fn main() -> ExitCode {
@@ -64,7 +63,6 @@ fn main() -> ExitCode {
         Command::Recv(a) => recv::run(a),
         Command::Send(a) => send::run(a),
         Command::Netem(a) => netem::run(a),
-        Command::Demo(a) => demo::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,141 @@
+//! Real QUIC through the impairment relay: loss and jitter, and a sender
+//! that vanishes mid-stream.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{CheckSink, feed_pattern, ms, stereo48k, with_length};
+use isochron::codecs::wav::WavReader;
+use isochron::engine::net::relay::{RelayConfig, RelayHandle};
+use isochron::engine::net::{
+    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SessionEnd, Trust,
+};
+use isochron::engine::sim::{Impairment, Loss};
+use isochron::engine::wire::control::FecParams;
+
+fn next_end(rx: &Receiver, within: Duration) -> SessionEnd {
+    loop {
+        match rx.events().recv_timeout(within).expect("the session ends") {
+            ReceiverEvent::Ended { end, .. } => return end,
+            ReceiverEvent::Refused { reason, .. } => panic!("refused: {reason}"),
+            ReceiverEvent::Started(_) => {}
+        }
+    }
+}
+
+#[test]
+fn five_percent_loss_with_jitter_is_repaired() {
+    let identity = Identity::ephemeral().unwrap();
+    let sinks = Arc::new(Mutex::new(Vec::new()));
+    let s = sinks.clone();
+    let rx = Receiver::start(ReceiverOptions::new("127.0.0.1:0".parse().unwrap()), &identity, move |info| {
+        let sink = CheckSink::new(&info.session.substreams);
+        s.lock().unwrap().push(sink.clone());
+        Ok(Box::new(sink))
+    })
+    .unwrap();
+    let link = Impairment {
+        loss: Loss::from_mean(0.05, 1.0),
+        delay: ms(20),
+        jitter: ms(10),
+        ..Default::default()
+    };
+    let relay = RelayHandle::start(RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        upstream: rx.local_addr(),
+        forward: link.clone(),
+        backward: link,
+        seed: 11,
+    })
+    .unwrap();
+    let subs = with_length(&[stereo48k(0, ms(10))], 10.0);
+    let mut opts = SenderOptions::new(relay.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    opts.config.fec = FecParams {
+        k: 16,
+        m: 4,
+        depth: 1,
+        window_us: 0, // the receiver picks it from its latency
+    };
+    let mut tx = Sender::connect(opts, subs.clone()).unwrap();
+    feed_pattern(&mut tx, &subs);
+    let sent = tx.wait().unwrap();
+    assert!(sent.completed);
+    let end = next_end(&rx, Duration::from_secs(30));
+    assert!(!end.truncated);
+    let p = end.stats.packets;
+    eprintln!(
+        "expected {} lost {} recovered {} unrecovered {} late {}; FEC overhead {:.0} %; link {:?}",
+        p.expected,
+        p.lost,
+        p.recovered,
+        p.unrecovered,
+        p.late,
+        end.stats.fec_overhead * 100.0,
+        relay.stats().forward
+    );
+    let loss = p.lost as f64 / p.expected as f64;
+    assert!((0.03..0.07).contains(&loss), "the link lost {loss}");
+    assert!(p.recovered > 50, "FEC rebuilt what was lost: {p:?}");
+    assert!(
+        p.unrecovered as f64 <= 1e-3 * p.expected as f64,
+        "unrecovered {} of {}",
+        p.unrecovered,
+        p.expected
+    );
+    let c = sinks.lock().unwrap()[0].check.lock().unwrap().counts(0);
+    assert_eq!(c.samples, 480_000, "sample count equal");
+    assert_eq!((c.corrupt_frames, c.out_of_order), (0, 0));
+    assert_eq!(end.stats.frames.concealed, c.concealed_frames, "concealment counted");
+}
+
+#[test]
+fn a_vanished_sender_ends_truncated_with_a_valid_file() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_path_buf();
+    let identity = Identity::ephemeral().unwrap();
+    let mut ropts = ReceiverOptions::new("127.0.0.1:0".parse().unwrap());
+    ropts.idle_timeout = Duration::from_secs(1);
+    let rx = Receiver::start(ropts, &identity, move |info| {
+        Ok(Box::new(FileSink::create(&dir, &info.session).map_err(|e| e.to_string())?))
+    })
+    .unwrap();
+    let relay = RelayHandle::start(RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        upstream: rx.local_addr(),
+        forward: Impairment::default(),
+        backward: Impairment::default(),
+        seed: 1,
+    })
+    .unwrap();
+    let subs = with_length(&[stereo48k(0, ms(10))], 30.0);
+    let mut opts = SenderOptions::new(relay.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    opts.idle_timeout = Duration::from_secs(1);
+    let mut tx = Sender::connect(opts, subs.clone()).unwrap();
+    feed_pattern(&mut tx, &subs);
+    // Two seconds in, the sender vanishes: nothing more gets through, not
+    // even a close.
+    let started = Instant::now();
+    while tx.stats().frames < 200 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    relay.stop();
+    let vanished = started.elapsed();
+    let end = next_end(&rx, Duration::from_secs(10));
+    let ended = started.elapsed();
+    assert!(end.truncated, "{}", end.reason);
+    assert!(end.stats.truncated);
+    assert!(end.reason.contains("idle"), "{}", end.reason);
+    let waited = ended - vanished;
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(4), "{waited:?}");
+    // The file is valid and finalised: it reads back, and holds what played
+    // (media up to the vanishing, then concealment up to the idle timeout).
+    assert_eq!(end.files.len(), 1);
+    let r = WavReader::open(&end.files[0].0).expect("a valid WAV");
+    let secs = r.total_samples() as f64 / 48_000.0;
+    assert_eq!(r.total_samples(), end.files[0].1);
+    assert!(secs > 2.0 && secs < ended.as_secs_f64() + 0.5, "{secs} s written");
+    assert!(end.stats.frames.concealed > 50, "concealed up to the idle timeout");
+    drop(tx);
+}
