@@ -107,14 +107,17 @@ impl Default for RelayLimits {
     }
 }
 
-/// How late packets left the relay: actual minus scheduled send time, over
-/// every packet sent so far.
+/// How late packets left the relay: from the instant the model scheduled to
+/// the return of the send call, over every packet sent so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Lateness {
     /// Packets measured.
     pub samples: u64,
+    /// Median lateness.
     pub p50: Duration,
+    /// 99th percentile lateness.
     pub p99: Duration,
+    /// Worst lateness.
     pub max: Duration,
     /// Whether the high-resolution timer is in use (else tokio's 1 ms timer).
     pub precise_timer: bool,
@@ -139,10 +142,12 @@ pub struct RelayStats {
     /// Packets the model delivered but the in-flight bound had no room for,
     /// both directions.
     pub queue_drops: u64,
-    /// Sends that failed (full socket buffer, or an ICMP error such as
-    /// connection refused from a vanished peer).
+    /// ICMP errors (port or host unreachable) reported on a socket: each says
+    /// an earlier datagram found nobody listening, e.g. the upstream is down.
+    pub unreachable: u64,
+    /// Datagrams the relay could not send (full socket buffer, no route).
     pub send_errors: u64,
-    /// Receives that failed (mostly ICMP errors: the upstream is not listening).
+    /// Other receive errors.
     pub recv_errors: u64,
     /// Packets waiting for their delivery instant now.
     pub in_flight: usize,
@@ -174,12 +179,13 @@ impl fmt::Display for RelayStats {
         write!(
             f,
             "relay: {} clients ({} seen, {} idle, {} datagrams refused), {} queue drops, \
-             {} send and {} receive errors, lateness p50 {} us p99 {} us max {} us",
+             {} unreachable, {} send and {} receive errors, lateness p50 {} us p99 {} us max {} us",
             self.clients,
             self.clients_seen,
             self.clients_evicted,
             self.refused,
             self.queue_drops,
+            self.unreachable,
             self.send_errors,
             self.recv_errors,
             us(self.lateness.p50),
@@ -255,12 +261,8 @@ impl RelayHandle {
     /// Stop the relay, wait for its thread, and return the final statistics.
     /// Packets still in flight are discarded (see [`RelayStats::in_flight`]).
     pub fn stop(mut self) -> RelayStats {
-        let in_flight = self.stats().in_flight;
         self.shutdown();
-        RelayStats {
-            in_flight,
-            ..self.stats()
-        }
+        self.stats()
     }
 
     fn shutdown(&mut self) {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
+use socket2::SockRef;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
@@ -123,6 +124,7 @@ struct Counters {
     clients_evicted: u64,
     refused: u64,
     queue_drops: u64,
+    unreachable: u64,
     send_errors: u64,
     recv_errors: u64,
 }
@@ -139,6 +141,8 @@ pub(super) struct Core {
     precise_timer: bool,
     /// One receive buffer for all sockets: the tasks take turns under the lock.
     scratch: Box<[u8]>,
+    /// The statistics at the moment the relay stopped.
+    stopped: Option<RelayStats>,
 }
 
 /// What the delivery task should wait for.
@@ -171,10 +175,14 @@ impl Core {
                 .expect("constant histogram bounds are valid"),
             precise_timer: false,
             scratch: vec![0; MAX_DATAGRAM].into_boxed_slice(),
+            stopped: None,
         }
     }
 
     pub(super) fn stats(&self) -> RelayStats {
+        if let Some(s) = self.stopped {
+            return s;
+        }
         let h = &self.lateness;
         let ns = Duration::from_nanos;
         RelayStats {
@@ -185,6 +193,7 @@ impl Core {
             clients_evicted: self.counters.clients_evicted,
             refused: self.counters.refused,
             queue_drops: self.counters.queue_drops,
+            unreachable: self.counters.unreachable,
             send_errors: self.counters.send_errors,
             recv_errors: self.counters.recv_errors,
             in_flight: self.forward.queue.len() + self.backward.queue.len(),
@@ -207,7 +216,7 @@ impl Core {
                 Ok(v) => v,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (wake, false),
                 Err(e) => {
-                    self.counters.recv_errors += 1;
+                    self.count_recv_error(&e);
                     debug!("relay: receive from clients: {e}");
                     continue;
                 }
@@ -237,9 +246,7 @@ impl Core {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (wake, false),
                 Err(e) => {
-                    // Typically an ICMP error (connection refused): the
-                    // upstream is not listening (yet). Not fatal.
-                    self.counters.recv_errors += 1;
+                    self.count_recv_error(&e);
                     debug!("relay: receive from upstream for {client}: {e}");
                     continue;
                 }
@@ -318,23 +325,26 @@ impl Core {
             if at > now {
                 return Next::At(at);
             }
+            // Straight to the kernel: tokio's `try_send` refuses until it has
+            // seen a writable event, which a fresh socket has not had yet.
             let sent = if heads[0] == Some(at) {
                 let Some((_, data, socket)) = self.forward.queue.pop_due(now) else {
                     continue;
                 };
-                socket.try_send(&data).map(drop)
+                let sock = SockRef::from(socket.as_ref());
+                self.retry_stale(|| sock.send(&data))
             } else {
                 let Some((_, data, client)) = self.backward.queue.pop_due(now) else {
                     continue;
                 };
-                ctx.listen.try_send_to(&data, client).map(drop)
+                let sock = SockRef::from(&ctx.listen);
+                self.retry_stale(|| sock.send_to(&data, &client.into()))
             };
             let late = Instant::now().saturating_duration_since(ctx.clock.instant(at));
             self.lateness
                 .saturating_record(u64::try_from(late.as_nanos()).unwrap_or(u64::MAX));
             if let Err(e) = sent {
-                // A full socket buffer, or an ICMP error from an earlier
-                // datagram (the peer vanished): count it, carry on.
+                // A full socket buffer, no route, ...: count it, carry on.
                 self.counters.send_errors += 1;
                 debug!("relay: send: {e}");
             }
@@ -342,12 +352,46 @@ impl Core {
         Next::Busy
     }
 
-    /// Drop sockets and packets while the runtime still exists.
+    /// Send, and if the kernel reports an ICMP error left by an earlier
+    /// datagram (it does so on the next send, without sending), count it and
+    /// send again: a stale error must not cost this datagram.
+    fn retry_stale(&mut self, send: impl Fn() -> io::Result<usize>) -> io::Result<usize> {
+        match send() {
+            Err(e) if is_unreachable(&e) => {
+                self.counters.unreachable += 1;
+                send()
+            }
+            sent => sent,
+        }
+    }
+
+    fn count_recv_error(&mut self, e: &io::Error) {
+        if is_unreachable(e) {
+            self.counters.unreachable += 1;
+        } else {
+            self.counters.recv_errors += 1;
+        }
+    }
+
+    /// Keep the final statistics, then drop sockets and packets while the
+    /// runtime still exists.
     fn shutdown(&mut self) {
+        self.stopped = Some(self.stats());
         self.clients.clear();
         self.forward.queue.clear();
         self.backward.queue.clear();
     }
+}
+
+/// An ICMP error reported on a socket (Linux reports them on connected UDP
+/// sockets only).
+fn is_unreachable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+    )
 }
 
 async fn forward_loop(ctx: Arc<Ctx>) {
