@@ -1,1 +1,0 @@
-//! UDP impairment relay (to be written).
