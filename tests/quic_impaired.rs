@@ -10,7 +10,8 @@ use common::{CheckSink, feed_pattern, ms, stereo48k, with_length};
 use isochron::codecs::wav::WavReader;
 use isochron::engine::net::relay::{RelayConfig, RelayHandle};
 use isochron::engine::net::{
-    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SessionEnd, Trust,
+    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions,
+    SessionEnd, Trust,
 };
 use isochron::engine::sim::{Impairment, Loss};
 use isochron::engine::wire::control::FecParams;
@@ -30,11 +31,15 @@ fn five_percent_loss_with_jitter_is_repaired() {
     let identity = Identity::ephemeral().unwrap();
     let sinks = Arc::new(Mutex::new(Vec::new()));
     let s = sinks.clone();
-    let rx = Receiver::start(ReceiverOptions::new("127.0.0.1:0".parse().unwrap()), &identity, move |info| {
-        let sink = CheckSink::new(&info.session.substreams);
-        s.lock().unwrap().push(sink.clone());
-        Ok(Box::new(sink))
-    })
+    let rx = Receiver::start(
+        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
+        &identity,
+        move |info| {
+            let sink = CheckSink::new(&info.session.substreams);
+            s.lock().unwrap().push(sink.clone());
+            Ok(Box::new(sink))
+        },
+    )
     .unwrap();
     let link = Impairment {
         loss: Loss::from_mean(0.05, 1.0),
@@ -87,7 +92,10 @@ fn five_percent_loss_with_jitter_is_repaired() {
     let c = sinks.lock().unwrap()[0].check.lock().unwrap().counts(0);
     assert_eq!(c.samples, 480_000, "sample count equal");
     assert_eq!((c.corrupt_frames, c.out_of_order), (0, 0));
-    assert_eq!(end.stats.frames.concealed, c.concealed_frames, "concealment counted");
+    assert_eq!(
+        end.stats.frames.concealed, c.concealed_frames,
+        "concealment counted"
+    );
 }
 
 #[test]
@@ -98,7 +106,9 @@ fn a_vanished_sender_ends_truncated_with_a_valid_file() {
     let mut ropts = ReceiverOptions::new("127.0.0.1:0".parse().unwrap());
     ropts.idle_timeout = Duration::from_secs(1);
     let rx = Receiver::start(ropts, &identity, move |info| {
-        Ok(Box::new(FileSink::create(&dir, &info.session).map_err(|e| e.to_string())?))
+        Ok(Box::new(
+            FileSink::create(&dir, &info.session).map_err(|e| e.to_string())?,
+        ))
     })
     .unwrap();
     let relay = RelayHandle::start(RelayConfig {
@@ -128,14 +138,23 @@ fn a_vanished_sender_ends_truncated_with_a_valid_file() {
     assert!(end.stats.truncated);
     assert!(end.reason.contains("idle"), "{}", end.reason);
     let waited = ended - vanished;
-    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(4), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
     // The file is valid and finalised: it reads back, and holds what played
     // (media up to the vanishing, then concealment up to the idle timeout).
     assert_eq!(end.files.len(), 1);
     let r = WavReader::open(&end.files[0].0).expect("a valid WAV");
     let secs = r.total_samples() as f64 / 48_000.0;
     assert_eq!(r.total_samples(), end.files[0].1);
-    assert!(secs > 2.0 && secs < ended.as_secs_f64() + 0.5, "{secs} s written");
-    assert!(end.stats.frames.concealed > 50, "concealed up to the idle timeout");
+    assert!(
+        secs > 2.0 && secs < ended.as_secs_f64() + 0.5,
+        "{secs} s written"
+    );
+    assert!(
+        end.stats.frames.concealed > 50,
+        "concealed up to the idle timeout"
+    );
     drop(tx);
 }

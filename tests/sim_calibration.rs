@@ -35,6 +35,7 @@ fn unrecovered(
         depth,
         window_us: 20_000,
     };
+    cfg.sender.fec_target = None;
     cfg.receiver.latency = ms(latency);
     cfg.receiver.high_water = ms(latency * 2);
     let (out, _) = run(&cfg, &[stereo48k(0, ms(1))], secs);

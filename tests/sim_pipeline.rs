@@ -69,6 +69,7 @@ fn residual_run(
         depth,
         window_us: 20_000, // room for 16 packets: blocks close full
     };
+    cfg.sender.fec_target = None; // measure RS(16,4) itself, not adaptation
     cfg.receiver.latency = ms(latency);
     cfg.receiver.high_water = ms(latency * 2);
     let (out, check) = run(&cfg, &[stereo48k(0, ms(1))], seconds);
@@ -300,4 +301,50 @@ fn file_mode_breathes_between_the_water_marks() {
         (out.sender.pauses, out.sender.resumes),
         (pauses.len() as u64, resumes.len() as u64)
     );
+}
+
+#[test]
+fn adaptive_fec_meets_its_target_where_the_fixed_code_does_not() {
+    use isochron::engine::FecParams;
+    use isochron::engine::sim::Loss;
+    let run_with = |target: Option<f64>| {
+        let mut cfg = SimConfig {
+            seed: 8,
+            link: Impairment {
+                loss: Loss::from_mean(0.06, 1.0),
+                delay: ms(20),
+                jitter: ms(5),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        cfg.sender.fec = FecParams {
+            k: 16,
+            m: 4,
+            depth: 1,
+            window_us: 10_000, // ~10 packets a block at 1000 packets/s
+        };
+        cfg.sender.fec_target = target;
+        let (out, check) = run(&cfg, &[stereo48k(0, ms(1))], 300.0);
+        assert!(out.finished);
+        assert_eq!(check.counts(0).samples, 48_000 * 300);
+        out
+    };
+    let fixed = run_with(None);
+    let adaptive = run_with(Some(1e-4));
+    let (f, a) = (&fixed.receiver, &adaptive.receiver);
+    eprintln!(
+        "fixed: residual {:.2e}, overhead {:.0} %; adaptive: residual {:.2e}, overhead {:.0} %",
+        f.residual_loss,
+        fixed.sender.fec_overhead * 100.0,
+        a.residual_loss,
+        adaptive.sender.fec_overhead * 100.0
+    );
+    assert!(
+        f.residual_loss > 2e-4,
+        "the fixed 16+4 code is too weak here"
+    );
+    assert!(a.residual_loss <= 1e-4, "adaptation meets its target");
+    assert!(adaptive.sender.fec_overhead > fixed.sender.fec_overhead);
+    assert!(adaptive.sender.fec_overhead < 1.0, "but not by brute force");
 }

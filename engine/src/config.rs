@@ -56,6 +56,9 @@ pub struct SenderConfig {
     /// Datagrams the sender queues before the network (bounded).
     pub queue: usize,
     pub speed: f64,
+    /// Adapt the repair shards to the measured loss, aiming for this
+    /// residual loss (never below the configured `m`); `None`: fixed code.
+    pub fec_target: Option<f64>,
 }
 
 impl Default for SenderConfig {
@@ -71,6 +74,7 @@ impl Default for SenderConfig {
             max_datagram: 1162,
             queue: 4096,
             speed: 1.0,
+            fec_target: Some(1e-4),
         }
     }
 }

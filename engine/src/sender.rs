@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use crate::catalog::{self, CatalogError, SubstreamDesc};
 use crate::config::SenderConfig;
-use crate::fec::{FecEncoder, FecError};
+use crate::fec::{FecAdapter, FecEncoder, FecError};
 use crate::pacer::Pacer;
 use crate::packetizer::{PacketizeError, Packetizer};
 use crate::queue::SendQueue;
@@ -88,6 +88,9 @@ pub struct SenderCore {
     session: SessionDesc,
     subs: Vec<SubSend>,
     fec: Option<FecEncoder>,
+    adapter: Option<FecAdapter>,
+    /// The receiver's previous report, to measure loss between reports.
+    last_report: Option<crate::wire::control::Report>,
     pacer: Pacer,
     queue: SendQueue,
     max_payload: usize,
@@ -137,6 +140,11 @@ impl SenderCore {
             },
             subs,
             fec: None,
+            adapter: cfg
+                .fec_target
+                .filter(|_| cfg.fec.enabled())
+                .map(|t| FecAdapter::new(t, cfg.fec.k, cfg.fec.m)),
+            last_report: None,
             pacer: Pacer::live(),
             queue: SendQueue::new(cfg.queue, live),
             max_payload: packet::max_payload(cfg.max_datagram),
@@ -156,6 +164,13 @@ impl SenderCore {
         &self.session
     }
 
+    /// When media time zero was on this sender's clock (set on accept):
+    /// frame `n` is complete at `started_at + media_ts(n + 1)` in live mode,
+    /// the instant end-to-end delay is measured from.
+    pub fn started_at(&self) -> Time {
+        self.deadlines.start
+    }
+
     /// The opening message.
     pub fn hello(&self, token: Option<String>) -> Control {
         Control::Hello(Hello {
@@ -170,12 +185,17 @@ impl SenderCore {
         let f = self.session.fec;
         let window = Duration::from_micros(a.fec_window_us as u64);
         if f.enabled() {
+            let m = self
+                .adapter
+                .as_ref()
+                .map_or(f.m, |a| a.choose(f.k as usize, f.depth as usize));
             self.fec = Some(FecEncoder::new(
                 f.k as usize,
-                f.m as usize,
+                m as usize,
                 f.depth as usize,
                 window,
             )?);
+            self.session.fec.m = m;
         }
         self.session.fec.window_us = a.fec_window_us;
         self.deadlines.latency = Duration::from_micros(a.latency_us as u64);
@@ -211,9 +231,43 @@ impl SenderCore {
         Ok(())
     }
 
-    /// PAUSE and RESUME from the receiver.
+    /// A loss measurement: `lost` of `total` source packets did not arrive
+    /// in time. Adaptive FEC retunes from it. (The receiver's reports feed
+    /// it; a transport's own loss detection does not, as it declares
+    /// reordered packets lost and would overstate the loss several times.)
+    pub fn observe_loss(&mut self, now: Time, lost: u64, total: u64) {
+        let Some(a) = &mut self.adapter else { return };
+        a.observe(lost, total);
+        let Some(fec) = &self.fec else { return };
+        let (k, m) = fec.code();
+        let depth = self.session.fec.depth as usize;
+        let k_eff = fec
+            .mean_sources()
+            .map_or(k, |s| s.round() as usize)
+            .clamp(1, k);
+        let want = a.choose(k_eff, depth);
+        tracing::debug!(loss = ?a.loss(), k_eff, m, want, "adaptive FEC");
+        if want as usize != m {
+            // Takes effect from the next group; the receiver follows.
+            let _ = self.set_fec(now, k as u8, want);
+        }
+    }
+
+    /// The loss estimate adaptive FEC works from, once there is one.
+    pub fn loss_estimate(&self) -> Option<f64> {
+        self.adapter.as_ref().and_then(|a| a.loss())
+    }
+
+    /// PAUSE, RESUME and reports from the receiver.
     pub fn on_control(&mut self, now: Time, msg: &Control) {
         match msg {
+            Control::Report(r) => {
+                if let Some(prev) = self.last_report.replace(*r) {
+                    let lost = r.lost.saturating_sub(prev.lost);
+                    let got = r.received.saturating_sub(prev.received);
+                    self.observe_loss(now, lost, lost + got);
+                }
+            }
             Control::Pause => {
                 self.pacer.pause(now);
                 self.stats.pauses += 1;

@@ -5,7 +5,9 @@ use std::time::Duration;
 /// `250us`, `80ms`, `2s`, `1.5s`, `1m` (a bare number is milliseconds).
 pub fn duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let v: f64 = num
         .parse()
@@ -15,7 +17,11 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         "" | "ms" => v / 1e3,
         "s" => v,
         "m" | "min" => v * 60.0,
-        other => return Err(format!("unknown time unit '{other}' in '{s}' (use us, ms, s or m)")),
+        other => {
+            return Err(format!(
+                "unknown time unit '{other}' in '{s}' (use us, ms, s or m)"
+            ));
+        }
     };
     if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 {
         return Err(format!("'{s}' is out of range"));
@@ -40,7 +46,9 @@ pub fn percent(s: &str) -> Result<f64, String> {
 /// `10mbit`, `500kbit`, `1gbit`, `64kbps`... or bits per second.
 pub fn rate(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let v: f64 = num
         .parse()
@@ -50,7 +58,11 @@ pub fn rate(s: &str) -> Result<u64, String> {
         "k" | "kbit" | "kbps" => 1e3,
         "m" | "mbit" | "mbps" => 1e6,
         "g" | "gbit" | "gbps" => 1e9,
-        other => return Err(format!("unknown rate unit '{other}' in '{s}' (use kbit, mbit, gbit)")),
+        other => {
+            return Err(format!(
+                "unknown rate unit '{other}' in '{s}' (use kbit, mbit, gbit)"
+            ));
+        }
     };
     let bps = v * mult;
     if !(bps.is_finite() && bps >= 1000.0) {
@@ -67,8 +79,16 @@ pub fn outage(s: &str) -> Result<(Duration, Duration), String> {
     Ok((duration(len)?, duration(at)?))
 }
 
+/// A FEC code from the command line: `Some((k, m))`, or `None` for off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fec(pub Option<(u8, u8)>);
+
 /// `16+4` (k source + m repair packets a block) or `off`.
-pub fn fec(s: &str) -> Result<Option<(u8, u8)>, String> {
+pub fn fec(s: &str) -> Result<Fec, String> {
+    fec_code(s).map(Fec)
+}
+
+fn fec_code(s: &str) -> Result<Option<(u8, u8)>, String> {
     let t = s.trim();
     if t.eq_ignore_ascii_case("off") || t == "0" {
         return Ok(None);
@@ -93,7 +113,11 @@ mod tests {
         assert_eq!(duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(duration("250us").unwrap(), Duration::from_micros(250));
         assert_eq!(duration("40").unwrap(), Duration::from_millis(40));
-        assert!(duration("5 parsecs").unwrap_err().contains("unknown time unit"));
+        assert!(
+            duration("5 parsecs")
+                .unwrap_err()
+                .contains("unknown time unit")
+        );
         assert_eq!(percent("5%").unwrap(), 0.05);
         assert_eq!(percent("0.02").unwrap(), 0.02);
         assert!(percent("150%").is_err());
@@ -103,8 +127,8 @@ mod tests {
             outage("2s@5s").unwrap(),
             (Duration::from_secs(2), Duration::from_secs(5))
         );
-        assert_eq!(fec("16+4").unwrap(), Some((16, 4)));
-        assert_eq!(fec("off").unwrap(), None);
+        assert_eq!(fec("16+4").unwrap(), Fec(Some((16, 4))));
+        assert_eq!(fec("off").unwrap(), Fec(None));
         assert!(fec("250+10").unwrap_err().contains("k + m <= 256"));
     }
 

@@ -15,13 +15,14 @@ use isochron_codecs::{CsvLayout, Encoding, Origin, Rate, StreamFormat, TimeColum
 use isochron_engine::files::{InputOptions, open_input};
 use isochron_engine::net::relay::{RelayConfig, RelayHandle};
 use isochron_engine::net::{
-    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SessionEnd, Trust,
+    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions,
+    SessionEnd, Trust,
 };
 use isochron_engine::sim::{Impairment, Loss};
 use isochron_engine::stats::ReceiverStats;
 use serde_json::json;
 
-use crate::{args, write_json};
+use crate::{args, say, write_json};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -107,18 +108,23 @@ pub fn run(a: DemoArgs) -> Result<u8> {
     let sent_dir = a.out.join("sent");
     let recv_dir = a.out.join("received");
     if recv_dir.exists() {
-        std::fs::remove_dir_all(&recv_dir).with_context(|| format!("clearing {}", recv_dir.display()))?;
+        std::fs::remove_dir_all(&recv_dir)
+            .with_context(|| format!("clearing {}", recv_dir.display()))?;
     }
     eprintln!("generating {secs} s of music (48 kHz stereo) and a 3-axis sensor at 200 Hz");
     let (song, imu) = write_media(&sent_dir, secs, a.seed)?;
 
     let identity = Identity::ephemeral()?;
     let dir = recv_dir.clone();
-    let rx = Receiver::start(ReceiverOptions::new("127.0.0.1:0".parse()?), &identity, move |info| {
-        FileSink::create(&dir, &info.session)
-            .map(|s| Box::new(s) as _)
-            .map_err(|e| e.to_string())
-    })?;
+    let rx = Receiver::start(
+        ReceiverOptions::new("127.0.0.1:0".parse()?),
+        &identity,
+        move |info| {
+            FileSink::create(&dir, &info.session)
+                .map(|s| Box::new(s) as _)
+                .map_err(|e| e.to_string())
+        },
+    )?;
     let link = Impairment {
         loss: Loss::from_mean(0.05, 1.0),
         delay: Duration::from_millis(20),
@@ -155,7 +161,9 @@ pub fn run(a: DemoArgs) -> Result<u8> {
     let end = loop {
         match rx.events().recv_timeout(Duration::from_secs(30)) {
             Ok(ReceiverEvent::Ended { end, .. }) => break end,
-            Ok(ReceiverEvent::Refused { reason, .. }) => bail!("the receiver refused the demo stream: {reason}"),
+            Ok(ReceiverEvent::Refused { reason, .. }) => {
+                bail!("the receiver refused the demo stream: {reason}")
+            }
             Ok(ReceiverEvent::Started(_)) => {}
             Err(_) => bail!("the demo stream did not end"),
         }
@@ -175,7 +183,7 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         .map(|(k, v)| format!("| {k} | {v} |"))
         .collect::<Vec<_>>()
         .join("\n");
-    println!("\n| measure | value |\n|---|---|\n{table}");
+    say(format!("\n| measure | value |\n|---|---|\n{table}"));
     std::fs::write(
         a.out.join("report.md"),
         format!(
@@ -199,24 +207,61 @@ pub fn run(a: DemoArgs) -> Result<u8> {
 
 fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, String)> {
     let p = &s.packets;
-    let pct = |n: u64| if p.expected == 0 { 0.0 } else { 100.0 * n as f64 / p.expected as f64 };
+    let pct = |n: u64| {
+        if p.expected == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / p.expected as f64
+        }
+    };
     vec![
         ("completed".into(), (!end.truncated).to_string()),
         (
             "one-way delay p50 / p99".into(),
-            format!("{:.1} / {:.1} ms", s.delay.p50_us as f64 / 1e3, s.delay.p99_us as f64 / 1e3),
+            format!(
+                "{:.1} / {:.1} ms",
+                s.delay.p50_us as f64 / 1e3,
+                s.delay.p99_us as f64 / 1e3
+            ),
         ),
-        ("interarrival jitter (RFC 3550)".into(), format!("{:.2} ms", s.jitter_us / 1e3)),
-        ("loss before FEC".into(), format!("{:.2} % ({} of {} packets)", pct(p.lost), p.lost, p.expected)),
+        (
+            "interarrival jitter (RFC 3550)".into(),
+            format!("{:.2} ms", s.jitter_us / 1e3),
+        ),
+        (
+            "loss before FEC".into(),
+            format!(
+                "{:.2} % ({} of {} packets)",
+                pct(p.lost),
+                p.lost,
+                p.expected
+            ),
+        ),
         ("recovered by FEC".into(), format!("{}", p.recovered)),
-        ("loss after FEC (unrecovered)".into(), format!("{:.5} % ({} packets)", pct(p.unrecovered), p.unrecovered)),
+        (
+            "loss after FEC (unrecovered)".into(),
+            format!("{:.5} % ({} packets)", pct(p.unrecovered), p.unrecovered),
+        ),
         ("late".into(), format!("{}", p.late)),
-        ("frames concealed".into(), format!("{} of {}", s.frames.concealed, s.frames.played)),
-        ("FEC overhead".into(), format!("{:.0} %", s.fec_overhead * 100.0)),
-        ("playout tick deviation p99".into(), format!("{:.3} ms", s.tick_deviation.p99_us as f64 / 1e3)),
+        (
+            "frames concealed".into(),
+            format!("{} of {}", s.frames.concealed, s.frames.played),
+        ),
+        (
+            "FEC overhead".into(),
+            format!("{:.0} %", s.fec_overhead * 100.0),
+        ),
+        (
+            "playout tick deviation p99".into(),
+            format!("{:.3} ms", s.tick_deviation.p99_us as f64 / 1e3),
+        ),
         (
             "SNR of received audio".into(),
-            if snr.is_finite() { format!("{snr:.1} dB") } else { "bit-exact".into() },
+            if snr.is_finite() {
+                format!("{snr:.1} dB")
+            } else {
+                "bit-exact".into()
+            },
         ),
     ]
 }

@@ -2,6 +2,7 @@
 //! QUIC with FEC, impair links, run the demo and the benchmark.
 
 mod args;
+mod demo;
 
 mod netem;
 mod output;
@@ -47,7 +48,8 @@ enum Command {
     Send(send::SendArgs),
     /// A UDP relay that impairs traffic both ways (loss, delay, jitter, ...)
     Netem(netem::NetemArgs),
-
+    /// Stream a generated song and sensor track over an impaired link, on loopback
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Recv(a) => recv::run(a),
         Command::Send(a) => send::run(a),
         Command::Netem(a) => netem::run(a),
+        Command::Demo(a) => demo::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -101,6 +104,13 @@ pub fn interrupted() -> &'static std::sync::atomic::AtomicBool {
         let _ = ctrlc::set_handler(|| FLAG.store(true, std::sync::atomic::Ordering::SeqCst));
     });
     &FLAG
+}
+
+/// Print a line to stdout; a reader that went away is not our problem (no
+/// broken-pipe panic).
+pub fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 pub fn ms(d: Duration) -> f64 {

@@ -11,7 +11,7 @@ use isochron_engine::net::relay::{RelayConfig, RelayHandle};
 use isochron_engine::sim::{Impairment, Loss, Outage};
 use serde_json::json;
 
-use crate::{args, interrupted, resolve, write_json};
+use crate::{args, interrupted, resolve, say, write_json};
 
 #[derive(Args, Clone)]
 pub struct NetemArgs {
@@ -93,16 +93,16 @@ pub fn run(a: NetemArgs) -> Result<u8> {
         seed: a.seed,
     })
     .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?;
-    println!("relaying {} -> {}", relay.local_addr(), a.to);
     if let Some(p) = &a.ready_file {
         write_json(p, &json!({"addr": relay.local_addr().to_string()}))?;
     }
+    say(format!("relaying {} -> {}", relay.local_addr(), a.to));
     let interrupted = interrupted();
     let started = std::time::Instant::now();
     while !interrupted.load(Ordering::SeqCst) && a.run_for.is_none_or(|d| started.elapsed() < d) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let stats = relay.stop();
-    println!("{stats}");
+    say(stats);
     Ok(0)
 }

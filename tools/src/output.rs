@@ -8,7 +8,11 @@ use isochron_engine::stats::ReceiverStats;
 use serde_json::json;
 
 fn pct(n: u64, of: u64) -> f64 {
-    if of == 0 { 0.0 } else { 100.0 * n as f64 / of as f64 }
+    if of == 0 {
+        0.0
+    } else {
+        100.0 * n as f64 / of as f64
+    }
 }
 
 /// One line: buffer against the marks, loss, recovery, jitter, late.
@@ -41,7 +45,11 @@ impl Status {
     pub fn new(quiet: bool) -> Self {
         Self {
             tty: !quiet && std::io::stderr().is_terminal(),
-            last: if quiet { Some(Instant::now() + Duration::from_secs(1 << 30)) } else { None },
+            last: if quiet {
+                Some(Instant::now() + Duration::from_secs(1 << 30))
+            } else {
+                None
+            },
             shown: false,
         }
     }
@@ -52,7 +60,10 @@ impl Status {
             let _ = write!(err, "\r\x1b[2K{line}");
             let _ = err.flush();
             self.shown = true;
-        } else if self.last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+        } else if self
+            .last
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
+        {
             let _ = writeln!(err, "{line}");
             self.last = Some(Instant::now());
         }
@@ -75,7 +86,11 @@ pub fn session_summary(info: &SessionInfo, end: &SessionEnd) -> String {
         "session {} from {} {}: {}\n",
         info.id,
         info.peer,
-        if end.truncated { "TRUNCATED" } else { "completed" },
+        if end.truncated {
+            "TRUNCATED"
+        } else {
+            "completed"
+        },
         end.reason
     );
     out += &format!(

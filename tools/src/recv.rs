@@ -10,11 +10,13 @@ use clap::Args;
 use crossbeam_channel::RecvTimeoutError;
 use isochron_codecs::conceal::Method;
 use isochron_engine::config::ReceiverConfig;
-use isochron_engine::net::{FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, TransportError};
+use isochron_engine::net::{
+    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, TransportError,
+};
 use serde_json::json;
 
 use crate::output::{Status, session_json, session_summary, status_line};
-use crate::{args, exit, interrupted, write_json};
+use crate::{args, exit, interrupted, say, write_json};
 
 #[derive(Args)]
 pub struct RecvArgs {
@@ -111,16 +113,22 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     })
     .map_err(|e| match e {
         TransportError::Bind { addr, source } if source.kind() == std::io::ErrorKind::AddrInUse => {
-            anyhow::anyhow!("address {addr} is already in use (another receiver?); pick another --listen port")
+            anyhow::anyhow!(
+                "address {addr} is already in use (another receiver?); pick another --listen port"
+            )
         }
         other => other.into(),
     })?;
     let interrupted = interrupted();
-    println!("listening on {}", rx.local_addr());
-    println!("fingerprint {}", rx.fingerprint());
+    // The ready file first: whoever sees the printed lines may read it.
     if let Some(p) = &a.ready_file {
-        write_json(p, &json!({"addr": rx.local_addr().to_string(), "fingerprint": rx.fingerprint().to_string()}))?;
+        write_json(
+            p,
+            &json!({"addr": rx.local_addr().to_string(), "fingerprint": rx.fingerprint().to_string()}),
+        )?;
     }
+    say(format!("listening on {}", rx.local_addr()));
+    say(format!("fingerprint {}", rx.fingerprint()));
     let mut status = Status::new(a.quiet);
     let mut sessions = Vec::new();
     let mut code = 0;
@@ -142,8 +150,18 @@ pub fn run(a: RecvArgs) -> Result<u8> {
         match rx.events().recv_timeout(Duration::from_millis(200)) {
             Ok(ReceiverEvent::Started(info)) => {
                 status.clear();
-                let names: Vec<&str> = info.session.substreams.iter().map(|s| s.name.as_str()).collect();
-                eprintln!("session {} from {}: {}", info.id, info.peer, names.join(", "));
+                let names: Vec<&str> = info
+                    .session
+                    .substreams
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
+                eprintln!(
+                    "session {} from {}: {}",
+                    info.id,
+                    info.peer,
+                    names.join(", ")
+                );
             }
             Ok(ReceiverEvent::Ended { info, end }) => {
                 status.clear();

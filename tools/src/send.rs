@@ -46,7 +46,7 @@ pub struct SendArgs {
     frame: std::time::Duration,
     /// FEC code: K source + M repair packets a block (e.g. 16+4), or off
     #[arg(long, default_value = "16+4", value_parser = args::fec)]
-    fec: Option<(u8, u8)>,
+    fec: args::Fec,
     /// FEC block time budget (default: chosen by the receiver from its latency)
     #[arg(long = "fec-window", value_parser = args::duration)]
     fec_window: Option<Duration>,
@@ -96,10 +96,10 @@ fn trust(a: &SendArgs) -> Result<Trust> {
     match (&a.pin[..], &a.ca, a.insecure) {
         (pins, None, false) if !pins.is_empty() => Ok(Trust::Pinned(pins.to_vec())),
         ([], Some(ca), false) => {
-            let host = a
-                .server_name
-                .clone()
-                .unwrap_or_else(|| a.to.rsplit_once(':').map_or(a.to.clone(), |(h, _)| h.trim_matches(['[', ']']).to_owned()));
+            let host = a.server_name.clone().unwrap_or_else(|| {
+                a.to.rsplit_once(':')
+                    .map_or(a.to.clone(), |(h, _)| h.trim_matches(['[', ']']).to_owned())
+            });
             Ok(Trust::Roots {
                 ca_pem: ca.clone(),
                 server_name: host,
@@ -137,7 +137,8 @@ pub fn run(a: SendArgs) -> Result<u8> {
     };
     let mut inputs = Vec::new();
     for (i, path) in a.files.iter().enumerate() {
-        let f = open_input(path, i as u16, &input).with_context(|| format!("{}", path.display()))?;
+        let f =
+            open_input(path, i as u16, &input).with_context(|| format!("{}", path.display()))?;
         inputs.push(f);
     }
     let catalog: Vec<_> = inputs.iter().map(|f| f.desc.clone()).collect();
@@ -159,7 +160,7 @@ pub fn run(a: SendArgs) -> Result<u8> {
                 fill_percent: (a.fill * 100.0).round().clamp(101.0, 10_000.0) as u16,
             }
         },
-        fec: match a.fec {
+        fec: match a.fec.0 {
             Some((k, m)) => FecParams {
                 k,
                 m,
@@ -200,7 +201,10 @@ pub fn run(a: SendArgs) -> Result<u8> {
         match &bar {
             Some(b) => b.set_position(done),
             None if !a.quiet && last_line.elapsed() >= Duration::from_secs(5) => {
-                eprintln!("sent {:.1} % ({done} of {total_samples} samples)", 100.0 * done as f64 / total_samples.max(1) as f64);
+                eprintln!(
+                    "sent {:.1} % ({done} of {total_samples} samples)",
+                    100.0 * done as f64 / total_samples.max(1) as f64
+                );
                 last_line = std::time::Instant::now();
             }
             None => {}
@@ -214,14 +218,20 @@ pub fn run(a: SendArgs) -> Result<u8> {
     if let Some(p) = &a.stats_json {
         write_json(p, &report_json(&report))?;
     }
-    Ok(if report.completed { 0 } else { crate::exit::ERROR })
+    Ok(if report.completed {
+        0
+    } else {
+        crate::exit::ERROR
+    })
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
     let pb = ProgressBar::new(total);
     pb.set_style(
-        ProgressStyle::with_template("{spinner} sending [{elapsed_precise}] {wide_bar} {percent}% eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} sending [{elapsed_precise}] {wide_bar} {percent}% eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     pb
 }
@@ -258,7 +268,11 @@ fn print_summary(r: &SenderReport) {
             rep.lost,
             rep.recovered,
             rep.unrecovered,
-            if expected == 0 { 0.0 } else { 100.0 * rep.unrecovered as f64 / expected as f64 },
+            if expected == 0 {
+                0.0
+            } else {
+                100.0 * rep.unrecovered as f64 / expected as f64
+            },
             rep.jitter_us as f64 / 1e3
         );
     }

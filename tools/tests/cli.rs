@@ -19,7 +19,11 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A running `isochron recv`, with the address and fingerprint it printed.
@@ -48,8 +52,14 @@ impl Recv {
         let fingerprint = lines.next().unwrap().unwrap();
         Recv {
             child,
-            addr: addr.strip_prefix("listening on ").expect("address line").to_owned(),
-            fingerprint: fingerprint.strip_prefix("fingerprint ").expect("fingerprint line").to_owned(),
+            addr: addr
+                .strip_prefix("listening on ")
+                .expect("address line")
+                .to_owned(),
+            fingerprint: fingerprint
+                .strip_prefix("fingerprint ")
+                .expect("fingerprint line")
+                .to_owned(),
         }
     }
 
@@ -60,7 +70,12 @@ impl Recv {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut err = String::new();
                 use std::io::Read;
-                self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
                 return (status.code().unwrap_or(-1), err);
             }
             if Instant::now() > deadline {
@@ -116,15 +131,33 @@ fn help_explains_options_with_units() {
     let o = run(&["send", "--help"]);
     let t = text(&o);
     assert!(o.status.success());
-    for needle in ["--pin", "--frame", "e.g. 10ms", "--fec", "16+4", "--interleave", "--live", "--speed"] {
+    for needle in [
+        "--pin",
+        "--frame",
+        "e.g. 10ms",
+        "--fec",
+        "16+4",
+        "--interleave",
+        "--live",
+        "--speed",
+    ] {
         assert!(t.contains(needle), "send --help lacks {needle}:\n{t}");
     }
     let t = text(&run(&["recv", "--help"]));
-    for needle in ["--latency", "80ms", "--low-water", "--high-water", "--once", "--ready-file"] {
+    for needle in [
+        "--latency",
+        "80ms",
+        "--low-water",
+        "--high-water",
+        "--once",
+        "--ready-file",
+    ] {
         assert!(t.contains(needle), "recv --help lacks {needle}");
     }
     let t = text(&run(&["netem", "--help"]));
-    for needle in ["--loss", "--burst", "--jitter", "--rate", "10mbit", "--outage", "2s@5s", "--seed"] {
+    for needle in [
+        "--loss", "--burst", "--jitter", "--rate", "10mbit", "--outage", "2s@5s", "--seed",
+    ] {
         assert!(t.contains(needle), "netem --help lacks {needle}");
     }
 }
@@ -137,7 +170,13 @@ fn send_and_recv_a_wav_bit_exact_with_ready_file_and_stats() {
     let stats = tmp.path().join("stats.json");
     let recv = Recv::start(
         &out,
-        &["--once", "--ready-file", ready.to_str().unwrap(), "--stats-json", stats.to_str().unwrap()],
+        &[
+            "--once",
+            "--ready-file",
+            ready.to_str().unwrap(),
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
     );
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
     assert_eq!(r["addr"], recv.addr.as_str());
@@ -176,30 +215,59 @@ fn send_reports_errors_a_user_can_act_on() {
             .unwrap();
         (o.status.code(), text(&o))
     };
-    let pin = ["--to", recv.addr.as_str(), "--pin", recv.fingerprint.as_str(), "--token", "right"];
+    let pin = [
+        "--to",
+        recv.addr.as_str(),
+        "--pin",
+        recv.fingerprint.as_str(),
+        "--token",
+        "right",
+    ];
     // Missing file.
     let (code, t) = send(&pin, &tmp.path().join("nope.wav"));
     assert_eq!(code, Some(1));
-    assert!(t.contains("nope.wav") && t.to_lowercase().contains("no such file"), "{t}");
+    assert!(
+        t.contains("nope.wav") && t.to_lowercase().contains("no such file"),
+        "{t}"
+    );
     // Not a WAV.
     let fake = tmp.path().join("fake.wav");
     std::fs::write(&fake, "hello, this is text").unwrap();
     let (code, t) = send(&pin, &fake);
     assert_eq!(code, Some(1));
-    assert!(t.contains("fake.wav") && t.to_lowercase().contains("wav"), "{t}");
+    assert!(
+        t.contains("fake.wav") && t.to_lowercase().contains("wav"),
+        "{t}"
+    );
     // Unreachable receiver: a timeout, not a hang.
     let started = Instant::now();
     let (code, t) = send(&["--to", "127.0.0.1:9", "--pin", &recv.fingerprint], &input);
     assert_eq!(code, Some(1));
-    assert!(t.contains("no answer") || t.to_lowercase().contains("timed out"), "{t}");
+    assert!(
+        t.contains("no answer") || t.to_lowercase().contains("timed out"),
+        "{t}"
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
     // Fingerprint mismatch.
     let wrong = format!("sha256:{}", "ab".repeat(32));
-    let (code, t) = send(&["--to", &recv.addr, "--pin", &wrong, "--token", "right"], &input);
+    let (code, t) = send(
+        &["--to", &recv.addr, "--pin", &wrong, "--token", "right"],
+        &input,
+    );
     assert_eq!(code, Some(1));
     assert!(t.contains(&wrong) && t.contains(&recv.fingerprint), "{t}");
     // Token rejected.
-    let (code, t) = send(&["--to", &recv.addr, "--pin", &recv.fingerprint, "--token", "wrong"], &input);
+    let (code, t) = send(
+        &[
+            "--to",
+            &recv.addr,
+            "--pin",
+            &recv.fingerprint,
+            "--token",
+            "wrong",
+        ],
+        &input,
+    );
     assert_eq!(code, Some(1));
     assert!(t.contains("token"), "{t}");
     // No trust given at all.
@@ -234,7 +302,14 @@ fn a_killed_sender_leaves_a_truncated_but_valid_file() {
     let mut sender = bin()
         .arg("send")
         .arg(&input)
-        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--live", "--quiet"])
+        .args([
+            "--to",
+            &recv.addr,
+            "--pin",
+            &recv.fingerprint,
+            "--live",
+            "--quiet",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -261,7 +336,18 @@ fn netem_relays_and_reports_what_it_did() {
     let ready = tmp.path().join("netem.json");
     let mut netem = bin()
         .args(["netem", "--listen", "127.0.0.1:0", "--to", &recv.addr])
-        .args(["--loss", "5%", "--delay", "5ms", "--jitter", "2ms", "--seed", "3", "--duration", "20s"])
+        .args([
+            "--loss",
+            "5%",
+            "--delay",
+            "5ms",
+            "--jitter",
+            "2ms",
+            "--seed",
+            "3",
+            "--duration",
+            "20s",
+        ])
         .arg("--ready-file")
         .arg(&ready)
         .stdout(Stdio::piped())
@@ -270,7 +356,8 @@ fn netem_relays_and_reports_what_it_did() {
     let mut lines = BufReader::new(netem.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     assert!(first.starts_with("relaying"), "{first}");
-    let relay_addr = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&ready).unwrap()).unwrap()["addr"]
+    let relay_addr = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&ready).unwrap())
+        .unwrap()["addr"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -294,7 +381,10 @@ fn netem_relays_and_reports_what_it_did() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let _ = netem.wait();
     let summary = rest.join("\n");
-    assert!(summary.contains("forward") && summary.contains("lost"), "{summary}");
+    assert!(
+        summary.contains("forward") && summary.contains("lost"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -307,14 +397,31 @@ fn demo_runs_on_defaults_and_repairs_the_link() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(took < Duration::from_secs(20), "demo took {took:?}");
     let t = text(&o);
-    for row in ["loss before FEC", "loss after FEC", "jitter", "delay", "concealed", "SNR"] {
+    for row in [
+        "loss before FEC",
+        "loss after FEC",
+        "jitter",
+        "delay",
+        "concealed",
+        "SNR",
+    ] {
         assert!(t.contains(row), "summary lacks {row}:\n{t}");
     }
-    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("stats.json")).unwrap()).unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("stats.json")).unwrap()).unwrap();
     let p = &stats["receiver"]["packets"];
-    let (unrec, expected) = (p["unrecovered"].as_f64().unwrap(), p["expected"].as_f64().unwrap());
-    assert!(expected > 2000.0 && unrec / expected < 1e-3, "{unrec} of {expected}");
-    assert!(p["lost"].as_f64().unwrap() / expected > 0.02, "the link really lost packets");
+    let (unrec, expected) = (
+        p["unrecovered"].as_f64().unwrap(),
+        p["expected"].as_f64().unwrap(),
+    );
+    assert!(
+        expected > 2000.0 && unrec / expected < 1e-3,
+        "{unrec} of {expected}"
+    );
+    assert!(
+        p["lost"].as_f64().unwrap() / expected > 0.02,
+        "the link really lost packets"
+    );
     assert!(out.join("received/song.wav").exists() && out.join("received/imu.csv").exists());
     assert!(out.join("report.md").exists());
 }

@@ -46,19 +46,88 @@ impl Hosts {
         let net = 10 + id % 200;
         let addr_a = format!("10.231.{net}.1");
         let addr_b = format!("10.231.{net}.2");
-        let h = Hosts { a: a.clone(), b: b.clone(), addr_a: addr_a.clone() };
+        let h = Hosts {
+            a: a.clone(),
+            b: b.clone(),
+            addr_a: addr_a.clone(),
+        };
         let steps: Vec<Vec<String>> = vec![
             vec!["netns".into(), "add".into(), a.clone()],
             vec!["netns".into(), "add".into(), b.clone()],
-            vec!["link".into(), "add".into(), va.clone(), "type".into(), "veth".into(), "peer".into(), "name".into(), vb.clone()],
-            vec!["link".into(), "set".into(), va.clone(), "netns".into(), a.clone()],
-            vec!["link".into(), "set".into(), vb.clone(), "netns".into(), b.clone()],
-            vec!["-n".into(), a.clone(), "addr".into(), "add".into(), format!("{addr_a}/24"), "dev".into(), va.clone()],
-            vec!["-n".into(), b.clone(), "addr".into(), "add".into(), format!("{addr_b}/24"), "dev".into(), vb.clone()],
-            vec!["-n".into(), a.clone(), "link".into(), "set".into(), va, "up".into()],
-            vec!["-n".into(), b.clone(), "link".into(), "set".into(), vb, "up".into()],
-            vec!["-n".into(), a.clone(), "link".into(), "set".into(), "lo".into(), "up".into()],
-            vec!["-n".into(), b.clone(), "link".into(), "set".into(), "lo".into(), "up".into()],
+            vec![
+                "link".into(),
+                "add".into(),
+                va.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                vb.clone(),
+            ],
+            vec![
+                "link".into(),
+                "set".into(),
+                va.clone(),
+                "netns".into(),
+                a.clone(),
+            ],
+            vec![
+                "link".into(),
+                "set".into(),
+                vb.clone(),
+                "netns".into(),
+                b.clone(),
+            ],
+            vec![
+                "-n".into(),
+                a.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("{addr_a}/24"),
+                "dev".into(),
+                va.clone(),
+            ],
+            vec![
+                "-n".into(),
+                b.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("{addr_b}/24"),
+                "dev".into(),
+                vb.clone(),
+            ],
+            vec![
+                "-n".into(),
+                a.clone(),
+                "link".into(),
+                "set".into(),
+                va,
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                b.clone(),
+                "link".into(),
+                "set".into(),
+                vb,
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                a.clone(),
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                b.clone(),
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
         ];
         for s in steps {
             let args: Vec<&str> = s.iter().map(String::as_str).collect();
@@ -87,7 +156,11 @@ fn song(dir: &Path) -> PathBuf {
     let path = dir.join("take.wav");
     let rate = Rate::hz(48_000).unwrap();
     let format = StreamFormat::new(Encoding::L16, 2, rate).unwrap();
-    let layout = WavLayout { bits: 16, float: false, channel_mask: None };
+    let layout = WavLayout {
+        bits: 16,
+        float: false,
+        channel_mask: None,
+    };
     let mut w = WavWriter::create(&path, format, &Origin::Wav(layout)).unwrap();
     let mut v = vec![0.0; 48_000 * 3 * 2];
     Music::new(9, rate).fill(&mut v);
@@ -111,7 +184,14 @@ fn stream_across(h: &Hosts, dir: &Path, input: &Path, loss: &str, tag: &str) -> 
     let out = dir.join(format!("out-{tag}"));
     let mut recv = h
         .exec(&h.a)
-        .args(["recv", "--listen", &format!("{}:0", h.addr_a), "--once", "--quiet", "--out"])
+        .args([
+            "recv",
+            "--listen",
+            &format!("{}:0", h.addr_a),
+            "--once",
+            "--quiet",
+            "--out",
+        ])
         .arg(&out)
         .arg("--identity")
         .arg(dir.join("identity"))
@@ -124,7 +204,19 @@ fn stream_across(h: &Hosts, dir: &Path, input: &Path, loss: &str, tag: &str) -> 
     let pin = lines.next().unwrap().unwrap().replace("fingerprint ", "");
     let mut netem = h
         .exec(&h.b)
-        .args(["netem", "--listen", "127.0.0.1:0", "--to", &addr, "--loss", loss, "--delay", "5ms", "--jitter", "2ms"])
+        .args([
+            "netem",
+            "--listen",
+            "127.0.0.1:0",
+            "--to",
+            &addr,
+            "--loss",
+            loss,
+            "--delay",
+            "5ms",
+            "--jitter",
+            "2ms",
+        ])
         .args(["--duration", "60s"])
         .stdout(Stdio::piped())
         .spawn()
@@ -145,7 +237,11 @@ fn stream_across(h: &Hosts, dir: &Path, input: &Path, loss: &str, tag: &str) -> 
         .args(["--to", &relay, "--pin", &pin, "--quiet"])
         .output()
         .unwrap();
-    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
     let status = recv.wait().unwrap();
     let _ = netem.kill();
     let _ = netem.wait();
@@ -171,5 +267,9 @@ fn two_hosts_across_a_veth_pair() {
     let clean = stream_across(&hosts, dir.path(), &input, "0%", "clean");
     assert!(samples(&input) == samples(&clean), "bit-exact at zero loss");
     let lossy = stream_across(&hosts, dir.path(), &input, "5%", "lossy");
-    assert_eq!(samples(&input).len(), samples(&lossy).len(), "sample count exact at 5 % loss");
+    assert_eq!(
+        samples(&input).len(),
+        samples(&lossy).len(),
+        "sample count exact at 5 % loss"
+    );
 }

@@ -55,6 +55,8 @@ pub struct FecEncoder {
     opened: Option<Time>,
     repair_seq: u32,
     repairs: u64,
+    /// Running mean of sources a closed block held (the real `k`).
+    mean_sources: Option<f64>,
 }
 
 impl FecEncoder {
@@ -82,6 +84,7 @@ impl FecEncoder {
             opened: None,
             repair_seq: 0,
             repairs: 0,
+            mean_sources: None,
         })
     }
 
@@ -96,6 +99,17 @@ impl FecEncoder {
         }
         (self.k, self.m) = (k, m);
         Ok(())
+    }
+
+    /// Sources a closed block held, on average lately: blocks close early
+    /// when the time budget runs out, so this is the code really in use.
+    pub fn mean_sources(&self) -> Option<f64> {
+        self.mean_sources
+    }
+
+    /// The code in use: (k, m).
+    pub fn code(&self) -> (usize, usize) {
+        (self.k, self.m)
     }
 
     /// Repair packets produced so far.
@@ -195,6 +209,10 @@ impl FecEncoder {
             emit(pos, &meta, &block.parity.get(j)[..block.len]);
         }
         for block in &mut self.blocks {
+            if block.sources > 0 {
+                let n = block.sources as f64;
+                self.mean_sources = Some(self.mean_sources.map_or(n, |m| 0.9 * m + 0.1 * n));
+            }
             block.len = 0;
             block.sources = 0;
         }

@@ -4,11 +4,13 @@
 //! One FEC stream covers all substreams of a session, so sparse sensor
 //! packets ride in the same blocks as audio and a block fills quickly.
 
+pub mod adapt;
 mod codec;
 mod decoder;
 mod encoder;
 mod shards;
 
+pub use adapt::FecAdapter;
 pub use codec::{CodecCache, FecError};
 pub use decoder::{DecoderStats, FecDecoder};
 pub use encoder::FecEncoder;

@@ -84,6 +84,7 @@ pub struct SenderReport {
 struct Shared {
     stats: SenderStats,
     report: Option<Report>,
+    started_at: crate::time::Time,
 }
 
 /// A connected sending session.
@@ -225,6 +226,16 @@ impl Sender {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).stats
     }
 
+    /// Media time zero on the sender's clock (`CLOCK_MONOTONIC` at speed 1,
+    /// shared by every process on the host): live frame `n` is complete at
+    /// `started_at + media_ts(n + 1)`, where end-to-end delay starts.
+    pub fn started_at(&self) -> crate::time::Time {
+        self.shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .started_at
+    }
+
     /// The receiver's latest report.
     pub fn last_report(&self) -> Option<Report> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).report
@@ -315,6 +326,7 @@ async fn run(
         }
     };
     core.on_accept(clock.now(), &accept)?;
+    shared.lock().unwrap_or_else(|e| e.into_inner()).started_at = core.started_at();
     let _ = ready.send(Ok((accept, core.session().clone())));
     let result = stream(
         &mut core, &clock, &conn, send, reader, source, &wake, &shared,
@@ -380,6 +392,7 @@ async fn stream(
     core.set_max_datagram(clock.now(), planned)?;
     let mut eos: Option<EndOfStream> = None;
     let mut bye = false;
+
     let mut report = None;
     // After end of stream the receiver still plays its buffer out.
     let linger = clock.real(Duration::from_secs(30));
@@ -448,7 +461,10 @@ async fn stream(
                 while let Some(m) = reader.pending()? {
                     match m {
                         Control::Pause | Control::Resume => core.on_control(clock.now(), &m),
-                        Control::Report(r) => report = Some(r),
+                        Control::Report(r) => {
+                            core.on_control(clock.now(), &m);
+                            report = Some(r);
+                        }
                         Control::Bye => bye = true,
                         other => {
                             return Err(TransportError::Protocol(format!("unexpected {other:?} from the receiver")));
