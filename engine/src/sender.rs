@@ -470,6 +470,7 @@ impl SenderCore {
 
     pub fn stats(&self) -> SenderStats {
         let mut s = self.stats;
+        s.fec_blocks = self.fec.as_ref().map_or(0, |f| f.blocks_closed());
         s.dropped_expired = self.queue.dropped_expired;
         s.dropped_overflow = self.queue.dropped_overflow;
         s.fec_overhead = if s.source_bytes == 0 {

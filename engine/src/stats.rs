@@ -269,6 +269,10 @@ pub struct SenderStats {
     pub repair_packets: u64,
     pub source_bytes: u64,
     pub repair_bytes: u64,
+    /// FEC blocks closed: sources / blocks and repairs / blocks give the
+    /// code really used (blocks close early at their time budget, and
+    /// adaptive FEC changes m).
+    pub fec_blocks: u64,
     /// Datagrams dropped before the network: past their deadline, or the
     /// send queue overflowed (live mode).
     pub dropped_expired: u64,

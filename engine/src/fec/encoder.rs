@@ -55,6 +55,7 @@ pub struct FecEncoder {
     opened: Option<Time>,
     repair_seq: u32,
     repairs: u64,
+    closed: u64,
     /// Running mean of sources a closed block held (the real `k`).
     mean_sources: Option<f64>,
 }
@@ -84,6 +85,7 @@ impl FecEncoder {
             opened: None,
             repair_seq: 0,
             repairs: 0,
+            closed: 0,
             mean_sources: None,
         })
     }
@@ -110,6 +112,11 @@ impl FecEncoder {
     /// The code in use: (k, m).
     pub fn code(&self) -> (usize, usize) {
         (self.k, self.m)
+    }
+
+    /// Blocks closed so far (with at least one source).
+    pub fn blocks_closed(&self) -> u64 {
+        self.closed
     }
 
     /// Repair packets produced so far.
@@ -210,6 +217,7 @@ impl FecEncoder {
         }
         for block in &mut self.blocks {
             if block.sources > 0 {
+                self.closed += 1;
                 let n = block.sources as f64;
                 self.mean_sources = Some(self.mean_sources.map_or(n, |m| 0.9 * m + 0.1 * n));
             }
