@@ -125,7 +125,7 @@ impl FecEncoder {
     }
 
     /// Place a source packet in the current group and fold its shard (bytes
-    /// 8.. of the packet, at most [`SHARD_CAP`]) into the parity. Returns the
+    /// 8.. of the packet, at most [`SHARD_CAP`](super::SHARD_CAP)) into the parity. Returns the
     /// block header fields to write.
     pub fn add_source(&mut self, now: Time, media_ts: u64, shard: &[u8]) -> BlockPos {
         debug_assert!(!shard.is_empty() && shard.len() <= super::SHARD_CAP);

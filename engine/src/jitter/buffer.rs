@@ -27,6 +27,10 @@ pub enum GeometryError {
     Length,
 }
 
+/// Receives a frame being played: its index, bytes, presence mask, and
+/// the next frame if some of it has arrived.
+pub type PlayFn<'f> = dyn FnMut(u64, &mut [u8], SampleMask<'_>, Option<Lookahead<'_>>) + 'f;
+
 /// What happened to a payload's frames.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Placed {
@@ -263,7 +267,7 @@ impl FrameBuffer {
     /// cost in latency).
     pub fn pop(
         &mut self,
-        play: &mut dyn FnMut(u64, &mut [u8], SampleMask<'_>, Option<Lookahead<'_>>),
+        play: &mut PlayFn<'_>,
     ) {
         let n = self.next;
         let samples = self.samples_of(n);

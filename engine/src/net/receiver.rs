@@ -77,7 +77,7 @@ pub enum ReceiverEvent {
     Started(SessionInfo),
     Ended {
         info: SessionInfo,
-        end: SessionEnd,
+        end: Box<SessionEnd>,
     },
     /// A connection or hello that was refused, and why.
     Refused {
@@ -517,7 +517,10 @@ async fn run_session(
     live.lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&info.id);
-    let _ = events.send(ReceiverEvent::Ended { info, end });
+    let _ = events.send(ReceiverEvent::Ended {
+        info,
+        end: Box::new(end),
+    });
 }
 
 fn publish_ingress(ingress: &Ingress, shared: &Shared, queue_drops: u64) {

@@ -165,6 +165,9 @@ impl Writer {
     }
 }
 
+/// What the writer thread returns: files written (path, samples), errors.
+type Written = (Vec<(PathBuf, u64)>, Vec<String>);
+
 /// A frame on its way to the writer thread (buffers are pooled).
 struct Pending {
     index: usize,
@@ -180,7 +183,7 @@ struct Pending {
 pub struct FileSink {
     tx: Option<cb::Sender<Pending>>,
     pool: Arc<ArrayQueue<Pending>>,
-    thread: Option<JoinHandle<(Vec<(PathBuf, u64)>, Vec<String>)>>,
+    thread: Option<JoinHandle<Written>>,
     paths: Vec<PathBuf>,
     /// Frames the writer could not keep up with, written late.
     pub stalls: u64,
@@ -266,7 +269,7 @@ fn write_loop(
     mut writers: Vec<Writer>,
     rx: cb::Receiver<Pending>,
     pool: Arc<ArrayQueue<Pending>>,
-) -> (Vec<(PathBuf, u64)>, Vec<String>) {
+) -> Written {
     let mut errors = Vec::new();
     let mut failed = vec![false; writers.len()];
     for p in rx {
@@ -359,7 +362,7 @@ pub struct ReceivedFrame {
 #[derive(Debug, Clone)]
 pub enum Pulled {
     Frame(ReceivedFrame),
-    End(SessionEnd),
+    End(Box<SessionEnd>),
 }
 
 /// Hands frames to a bounded channel the application reads at its pace.
@@ -394,7 +397,7 @@ impl Sink for PullSink {
     }
 
     fn end(&mut self, end: &mut SessionEnd) {
-        let _ = self.tx.send(Pulled::End(end.clone()));
+        let _ = self.tx.send(Pulled::End(Box::new(end.clone())));
     }
 }
 
