@@ -273,10 +273,7 @@ impl FrameBuffer {
     /// to be concealed in place), which samples arrived, and the following
     /// frame when some of it is already here (concealment looks ahead at no
     /// cost in latency).
-    pub fn pop(
-        &mut self,
-        play: &mut PlayFn<'_>,
-    ) {
+    pub fn pop(&mut self, play: &mut PlayFn<'_>) {
         let n = self.next;
         let samples = self.samples_of(n);
         let next_samples = self.samples_of(n + 1);
