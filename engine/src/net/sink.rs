@@ -348,7 +348,9 @@ impl Drop for FileSink {
 pub struct ReceivedFrame {
     /// Position of the substream in the catalog.
     pub index: usize,
+    /// Catalog id of the substream.
     pub substream: u16,
+    /// Frame number in the substream (from 0, consecutive).
     pub frame: u64,
     /// When it was due on the receiver's clock.
     pub deadline: Time,
@@ -361,7 +363,9 @@ pub struct ReceivedFrame {
 /// What a [`PullSink`] delivers.
 #[derive(Debug, Clone)]
 pub enum Pulled {
+    /// A played frame.
     Frame(ReceivedFrame),
+    /// The session is over; nothing follows.
     End(Box<SessionEnd>),
 }
 
