@@ -6,7 +6,6 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::wire::control::{FecParams, Mode, SessionDesc};
-use crate::wire::packet::{MAX_DATAGRAM, MIN_DATAGRAM};
 
 /// Receiver settings (the receiver decides latency and water marks).
 #[derive(Debug, Clone, PartialEq)]
@@ -129,13 +128,6 @@ pub enum ConfigError {
     /// The receiver's latency is zero.
     #[error("latency must be positive")]
     ZeroLatency,
-    /// The datagram size (given) is outside
-    /// [`MIN_DATAGRAM`]..=[`MAX_DATAGRAM`] bytes.
-    #[error("datagram size {0} is outside {MIN_DATAGRAM}..={MAX_DATAGRAM} bytes")]
-    Datagram(usize),
-    /// Any other problem, described in full.
-    #[error("{0}")]
-    Other(String),
 }
 
 fn ms(d: Duration) -> f64 {

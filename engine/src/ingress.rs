@@ -67,6 +67,7 @@ impl Ingress {
             packets_rebuilt: d.packets_rebuilt,
             blocks_failed: d.blocks_failed,
             inconsistent: d.inconsistent,
+            repair_unneeded: d.repair_unneeded,
         }
     }
 

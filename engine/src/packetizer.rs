@@ -27,7 +27,7 @@ pub enum PacketizeError {
     },
     /// The frame's bytes are not exactly its samples x stride (raised for
     /// short frames too, despite the message).
-    #[error("frame {frame} has {got} bytes, more than the {max} its duration allows")]
+    #[error("frame {frame} has {got} bytes where its duration holds exactly {max}")]
     FrameSize {
         /// The frame number.
         frame: u64,

@@ -225,6 +225,8 @@ pub struct FecCounts {
     /// Shards that contradict their block (code, sizes, counts) or rebuilt
     /// into garbage: counted and dropped.
     pub inconsistent: u64,
+    /// Repairs that arrived for blocks already whole or given up.
+    pub repair_unneeded: u64,
 }
 
 /// The session snapshot: everything the receiver knows.

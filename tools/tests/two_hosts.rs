@@ -265,7 +265,17 @@ fn two_hosts_across_a_veth_pair() {
     let dir = tempfile::tempdir().unwrap();
     let input = song(dir.path());
     let clean = stream_across(&hosts, dir.path(), &input, "0%", "clean");
-    assert!(samples(&input) == samples(&clean), "bit-exact at zero loss");
+    let (a, b) = (samples(&input), samples(&clean));
+    if a != b {
+        let first = a.iter().zip(&b).position(|(x, y)| x != y);
+        let stats =
+            std::fs::read_to_string(dir.path().join("stats-clean.json")).unwrap_or_default();
+        panic!(
+            "not bit-exact at zero loss: {} vs {} bytes, first difference at {first:?}\n{stats}",
+            a.len(),
+            b.len()
+        );
+    }
     let lossy = stream_across(&hosts, dir.path(), &input, "5%", "lossy");
     assert_eq!(
         samples(&input).len(),

@@ -139,6 +139,23 @@ impl FrameBuffer {
         self.newest_end.saturating_sub(self.next) * self.desc.frame_us as u64
     }
 
+    /// Media ahead of the playout position that is complete and gapless
+    /// (microseconds): what can surely be played before anything missing.
+    pub fn contiguous_us(&self) -> u64 {
+        let mut f = self.next;
+        while f < self.newest_end {
+            let samples = self.samples_of(f);
+            if samples > 0 {
+                let slot = &self.slots[(f % self.slots.len() as u64) as usize];
+                if slot.frame != f || !SampleMask::new(&slot.mask, samples).is_full() {
+                    break;
+                }
+            }
+            f += 1;
+        }
+        (f - self.next) * self.desc.frame_us as u64
+    }
+
     /// Every frame of the stream has (some) data here: nothing more to wait for.
     pub fn all_received(&self) -> bool {
         self.end_frame.is_some_and(|e| self.newest_end >= e)

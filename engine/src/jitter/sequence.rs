@@ -86,7 +86,9 @@ impl SequenceTracker {
 
     /// Widen a 32-bit sequence number next to the highest seen.
     fn extend(&self, seq: u32) -> Option<u64> {
-        let h = self.highest.unwrap_or(0);
+        let Some(h) = self.highest else {
+            return Some(seq as u64);
+        };
         let delta = seq.wrapping_sub(h as u32) as i32 as i64;
         u64::try_from(h as i64 + delta).ok()
     }
@@ -263,6 +265,17 @@ mod tests {
         assert_eq!(t.on_packet(1, 10, false, true), Arrival::New);
         assert_eq!((t.counts().unrecovered, t.counts().late), (1, 1));
         assert_eq!(t.on_packet(0, 0, false, true), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn a_first_sequence_number_in_the_upper_half_is_new() {
+        let mut t = SequenceTracker::new(64);
+        assert_eq!(t.on_packet(3_000_000_000, 0, false, false), Arrival::New);
+        assert_eq!(t.on_packet(3_000_000_001, 10, false, false), Arrival::New);
+        assert_eq!(
+            t.on_packet(3_000_000_000, 0, false, false),
+            Arrival::Duplicate
+        );
     }
 
     #[test]

@@ -163,7 +163,9 @@ fn run(p: PlayoutParts) -> SessionEnd {
                     let _ = pool.push(pk.buf);
                 }
                 ToPlayout::End(eos) => playout.on_end_of_stream(&eos),
-                ToPlayout::Stop(why) => break 'session (!playout.end_known(), why),
+                // Truncated unless every frame has played (an end-of-stream
+                // alone does not make the output whole).
+                ToPlayout::Stop(why) => break 'session (!playout.is_finished(), why),
             }
         }
         let now = clock.now();

@@ -447,11 +447,21 @@ async fn run_session(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut queue_drops = 0u64;
     let mut stopped = false;
-    let stop_playout = |why: String| {
-        // The thread may be busy: a blocking send is fine here (bounded wait).
-        let _ = tx.send_timeout(ToPlayout::Stop(why), Duration::from_secs(1));
-    };
+    // End of stream and stop must reach the playout thread, but this thread
+    // serves every session and never waits on one: they queue here and are
+    // offered after each event (the tick guarantees retries).
+    let mut urgent: std::collections::VecDeque<ToPlayout> = Default::default();
     let end = loop {
+        while let Some(m) = urgent.pop_front() {
+            match tx.try_send(m) {
+                Ok(()) => {}
+                Err(cb::TrySendError::Full(m)) => {
+                    urgent.push_front(m);
+                    break;
+                }
+                Err(cb::TrySendError::Disconnected(_)) => break,
+            }
+        }
         tokio::select! {
             dg = conn.read_datagram(), if !stopped => match dg {
                 Ok(bytes) => {
@@ -469,26 +479,26 @@ async fn run_session(
                 }
                 Err(e) => {
                     stopped = true;
-                    stop_playout(connection_end(&e));
+                    urgent.push_back(ToPlayout::Stop(connection_end(&e)));
                 }
             },
             more = reader.fill(), if !reader.finished && !stopped => {
                 match more {
                     Ok(_) => loop {
                         match reader.pending() {
-                            Ok(Some(Control::EndOfStream(e))) => { let _ = tx.send(ToPlayout::End(e)); }
+                            Ok(Some(Control::EndOfStream(e))) => urgent.push_back(ToPlayout::End(e)),
                             Ok(Some(_)) => {}
                             Ok(None) => break,
                             Err(e) => {
                                 stopped = true;
-                                stop_playout(format!("bad control message: {e}"));
+                                urgent.push_back(ToPlayout::Stop(format!("bad control message: {e}")));
                                 break;
                             }
                         }
                     },
                     Err(e) => {
                         stopped = true;
-                        stop_playout(e.to_string());
+                        urgent.push_back(ToPlayout::Stop(e.to_string()));
                     }
                 }
             }
@@ -499,7 +509,7 @@ async fn run_session(
             }
             _ = stop.changed(), if !stopped => {
                 stopped = true;
-                stop_playout("the receiver is shutting down".into());
+                urgent.push_back(ToPlayout::Stop("the receiver is shutting down".into()));
             }
             _ = tick.tick() => {
                 ingress.poll(clock.now());

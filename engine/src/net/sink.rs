@@ -179,7 +179,9 @@ struct Pending {
 /// Writes each substream to a file in a directory, on a writer thread:
 /// WAV for audio, CSV for sensors, in the layout the sender's files had.
 /// Files are valid while being written and finalised at the end, whether
-/// the session completed or not.
+/// the session completed or not. About two seconds of frames may queue for
+/// the disk; beyond that the playout waits rather than lose media (the one
+/// place a sink blocks), and the session's end reports how often.
 pub struct FileSink {
     tx: Option<cb::Sender<Pending>>,
     pool: Arc<ArrayQueue<Pending>>,
@@ -321,6 +323,12 @@ impl Sink for FileSink {
 
     fn end(&mut self, end: &mut SessionEnd) {
         self.tx = None;
+        if self.stalls > 0 {
+            end.errors.push(format!(
+                "the disk fell more than two seconds behind {} times; playout waited for it",
+                self.stalls
+            ));
+        }
         if let Some(t) = self.thread.take() {
             match t.join() {
                 Ok((files, errors)) => {

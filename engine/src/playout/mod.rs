@@ -321,6 +321,28 @@ impl Playout {
         }
     }
 
+    /// File mode: start once the low-water mark's worth is here without a
+    /// gap (reordering at start-up must not make frame 0 due before it
+    /// arrived), or once the buffer is at the high mark anyway (something
+    /// is lost for good), or everything has arrived.
+    fn ready_to_start(&self) -> bool {
+        let level = self.level_us();
+        if level == u64::MAX || level >= micros(self.high_water) {
+            return true;
+        }
+        let contiguous = self
+            .subs
+            .iter()
+            .filter(|s| s.dense && !s.buf.all_received())
+            .map(|s| {
+                let d = s.buf.desc();
+                s.buf.contiguous_us() + (d.hold_frames() - 1) * d.frame_us as u64
+            })
+            .min()
+            .unwrap_or(level);
+        contiguous >= micros(self.low_water)
+    }
+
     /// When `poll` next has something to do.
     pub fn next_deadline(&self) -> Option<Time> {
         if !self.started {
@@ -337,7 +359,7 @@ impl Playout {
     pub fn poll(&mut self, now: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
         if self.live {
             self.update_anchor(now);
-        } else if !self.started && self.level_us() >= micros(self.low_water) {
+        } else if !self.started && self.ready_to_start() {
             self.anchor = Some(now.as_micros() as i64);
         }
         if !self.started && self.anchor.is_some() {
