@@ -13,7 +13,7 @@ use isochron::codecs::wav::{WavReader, WavWriter};
 use isochron::codecs::{CsvLayout, Encoding, Origin, Rate, StreamFormat, TimeColumn, WavLayout};
 use isochron::engine::files::{InputOptions, open_input};
 use isochron::engine::net::{
-    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, Trust,
+    Identity, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, Trust,
 };
 
 fn write_wav(
@@ -135,16 +135,11 @@ fn wav_and_csv_files_arrive_bit_exact() {
     ];
     let identity = Identity::ephemeral().unwrap();
     let dir = out.path().to_path_buf();
-    let rx = Receiver::start(
+    let rx = common::file_receiver(
         ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
         &identity,
-        move |info| {
-            Ok(Box::new(
-                FileSink::create(&dir, &info.session).map_err(|e| e.to_string())?,
-            ))
-        },
-    )
-    .unwrap();
+        &dir,
+    );
     let inputs: Vec<_> = files
         .iter()
         .enumerate()

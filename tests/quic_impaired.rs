@@ -10,8 +10,7 @@ use common::{CheckSink, feed_pattern, ms, stereo48k, with_length};
 use isochron::codecs::wav::WavReader;
 use isochron::engine::net::relay::{RelayConfig, RelayHandle};
 use isochron::engine::net::{
-    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions,
-    SessionEnd, Trust,
+    Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SessionEnd, Trust,
 };
 use isochron::engine::sim::{Impairment, Loss};
 use isochron::engine::wire::control::FecParams;
@@ -105,12 +104,7 @@ fn a_vanished_sender_ends_truncated_with_a_valid_file() {
     let identity = Identity::ephemeral().unwrap();
     let mut ropts = ReceiverOptions::new("127.0.0.1:0".parse().unwrap());
     ropts.idle_timeout = Duration::from_secs(1);
-    let rx = Receiver::start(ropts, &identity, move |info| {
-        Ok(Box::new(
-            FileSink::create(&dir, &info.session).map_err(|e| e.to_string())?,
-        ))
-    })
-    .unwrap();
+    let rx = common::file_receiver(ropts, &identity, &dir);
     let relay = RelayHandle::start(RelayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         upstream: rx.local_addr(),

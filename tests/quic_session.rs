@@ -10,8 +10,8 @@ use common::{CheckSink, feed_pattern, ms, sensor200, stereo48k, with_length};
 use isochron::engine::catalog::SubstreamDesc;
 use isochron::engine::config::ReceiverConfig;
 use isochron::engine::net::{
-    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions,
-    SessionEnd, TransportError, Trust,
+    Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SessionEnd,
+    TransportError, Trust,
 };
 use isochron::engine::wire::control::{Mode, RejectReason};
 
@@ -121,16 +121,11 @@ fn wrong_fingerprint_is_refused_on_both_ends_and_nothing_is_written() {
     let dir = out.path().to_path_buf();
     let identity = Identity::ephemeral().unwrap();
     let other = Identity::ephemeral().unwrap();
-    let rx = Receiver::start(
+    let rx = common::file_receiver(
         ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
         &identity,
-        move |info| {
-            Ok(Box::new(
-                FileSink::create(&dir, &info.session).map_err(|e| e.to_string())?,
-            ))
-        },
-    )
-    .unwrap();
+        &dir,
+    );
     let subs = with_length(&[stereo48k(0, ms(10))], 1.0);
     let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![other.fingerprint()]));
     let err = Sender::connect(opts, subs).err().expect("refused");
@@ -160,12 +155,7 @@ fn wrong_token_is_refused_with_the_reason_and_nothing_is_written() {
     let identity = Identity::ephemeral().unwrap();
     let mut ropts = ReceiverOptions::new("127.0.0.1:0".parse().unwrap());
     ropts.config.token = Some("open sesame".into());
-    let rx = Receiver::start(ropts, &identity, move |info| {
-        Ok(Box::new(
-            FileSink::create(&dir, &info.session).map_err(|e| e.to_string())?,
-        ))
-    })
-    .unwrap();
+    let rx = common::file_receiver(ropts, &identity, &dir);
     let subs = with_length(&[stereo48k(0, ms(10))], 1.0);
     for token in [None, Some("guess".to_string())] {
         let mut opts = pinned(&rx);

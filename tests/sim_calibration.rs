@@ -6,10 +6,8 @@
 mod common;
 
 use common::{ms, run, stereo48k};
-use isochron::engine::FecParams;
+use isochron::engine::sim::Loss;
 use isochron::engine::sim::bound::mds_residual;
-use isochron::engine::sim::impair::Impairment;
-use isochron::engine::sim::{Loss, SimConfig};
 
 fn unrecovered(
     loss: Loss,
@@ -19,25 +17,7 @@ fn unrecovered(
     secs: f64,
     seed: u64,
 ) -> (u64, f64) {
-    let mut cfg = SimConfig {
-        seed,
-        link: Impairment {
-            loss,
-            delay: ms(20),
-            jitter: ms(jitter),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    cfg.sender.fec = FecParams {
-        k: 16,
-        m: 4,
-        depth,
-        window_us: 20_000,
-    };
-    cfg.sender.fec_target = None;
-    cfg.receiver.latency = ms(latency);
-    cfg.receiver.high_water = ms(latency * 2);
+    let cfg = common::fixed_fec_sim(loss, jitter, depth, latency, seed);
     let (out, _) = run(&cfg, &[stereo48k(0, ms(1))], secs);
     let r = &out.receiver;
     let bound = mds_residual(loss, 16, 4, depth as usize);

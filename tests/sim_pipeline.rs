@@ -51,27 +51,8 @@ fn residual_run(
     seconds: f64,
     seed: u64,
 ) -> (f64, f64, f64) {
-    use isochron::engine::FecParams;
     use isochron::engine::sim::bound::mds_residual;
-    let mut cfg = SimConfig {
-        seed,
-        link: Impairment {
-            loss,
-            delay: ms(20),
-            jitter: ms(jitter),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    cfg.sender.fec = FecParams {
-        k: 16,
-        m: 4,
-        depth,
-        window_us: 20_000, // room for 16 packets: blocks close full
-    };
-    cfg.sender.fec_target = None; // measure RS(16,4) itself, not adaptation
-    cfg.receiver.latency = ms(latency);
-    cfg.receiver.high_water = ms(latency * 2);
+    let cfg = common::fixed_fec_sim(loss, jitter, depth, latency, seed);
     let (out, check) = run(&cfg, &[stereo48k(0, ms(1))], seconds);
     assert!(out.finished);
     let c = check.counts(0);

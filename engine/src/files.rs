@@ -98,12 +98,7 @@ pub fn open_input(
         let fit = packet::max_payload(1162) / frame;
         let by_time = (opts.sensor_hold_us / opts.frame_us.max(1)) as usize;
         desc.frames_per_packet = fit.min(by_time).clamp(1, 8) as u8;
-        let stride = format.stride();
-        let reader: SampleReader = Box::new(move |buf| {
-            r.read(buf)
-                .map(|n| n * stride)
-                .map_err(|e| io::Error::other(e.to_string()))
-        });
+        let reader = sample_reader(format.stride(), move |buf| r.read(buf));
         Ok(FileInput { desc, reader })
     } else {
         let mut r = match opts.audio_encoding {
@@ -122,12 +117,19 @@ pub fn open_input(
             origin: r.origin(),
             length: Some(r.total_samples()),
         };
-        let stride = format.stride();
-        let reader: SampleReader = Box::new(move |buf| {
-            r.read(buf)
-                .map(|n| n * stride)
-                .map_err(|e| io::Error::other(e.to_string()))
-        });
+        let reader = sample_reader(format.stride(), move |buf| r.read(buf));
         Ok(FileInput { desc, reader })
     }
+}
+
+/// A reader of bytes from a codecs reader that counts samples.
+fn sample_reader<F>(stride: usize, mut read: F) -> SampleReader
+where
+    F: FnMut(&mut [u8]) -> isochron_codecs::Result<usize> + Send + 'static,
+{
+    Box::new(move |buf| {
+        read(buf)
+            .map(|n| n * stride)
+            .map_err(|e| io::Error::other(e.to_string()))
+    })
 }

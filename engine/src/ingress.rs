@@ -60,15 +60,7 @@ impl Ingress {
 
     /// The FEC decoder's counters (all 0 without FEC).
     pub fn fec_counts(&self) -> FecCounts {
-        let d = self.decoder.as_ref().map(|d| d.stats()).unwrap_or_default();
-        FecCounts {
-            repair_received: d.repair_received,
-            blocks_rebuilt: d.blocks_rebuilt,
-            packets_rebuilt: d.packets_rebuilt,
-            blocks_failed: d.blocks_failed,
-            inconsistent: d.inconsistent,
-            repair_unneeded: d.repair_unneeded,
-        }
+        self.decoder.as_ref().map(|d| d.stats()).unwrap_or_default()
     }
 
     /// Give up FEC blocks whose wait ran out.

@@ -121,3 +121,50 @@ pub fn feed_pattern(sender: &mut Sender, subs: &[SubstreamDesc]) {
             .unwrap();
     }
 }
+
+/// A receiver writing each session into files in `dir`.
+pub fn file_receiver(
+    opts: isochron::engine::net::ReceiverOptions,
+    identity: &isochron::engine::net::Identity,
+    dir: &std::path::Path,
+) -> isochron::engine::net::Receiver {
+    let dir = dir.to_path_buf();
+    isochron::engine::net::Receiver::start(opts, identity, move |info| {
+        Ok(Box::new(
+            isochron::engine::net::FileSink::create(&dir, &info.session)
+                .map_err(|e| e.to_string())?,
+        ))
+    })
+    .expect("receiver starts")
+}
+
+/// A simulated link with a fixed FEC code RS(16,4) (adaptation off) whose
+/// blocks fill completely: for measuring the code against its bound.
+pub fn fixed_fec_sim(
+    loss: isochron::engine::sim::Loss,
+    jitter: u64,
+    depth: u8,
+    latency: u64,
+    seed: u64,
+) -> SimConfig {
+    let mut cfg = SimConfig {
+        seed,
+        link: isochron::engine::sim::Impairment {
+            loss,
+            delay: ms(20),
+            jitter: ms(jitter),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    cfg.sender.fec = isochron::engine::FecParams {
+        k: 16,
+        m: 4,
+        depth,
+        window_us: 20_000, // room for 16 packets at 1000 packets/s
+    };
+    cfg.sender.fec_target = None;
+    cfg.receiver.latency = ms(latency);
+    cfg.receiver.high_water = ms(latency * 2);
+    cfg
+}

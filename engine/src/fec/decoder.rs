@@ -13,26 +13,9 @@ use smallvec::SmallVec;
 use super::SHARD_CAP;
 use super::codec::CodecCache;
 use super::shards::Shards;
+use crate::stats::FecCounts;
 use crate::time::Time;
 use crate::wire::packet::{BlockPos, SourceMeta, parse_shard};
-
-/// What the decoder did, for statistics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DecoderStats {
-    /// Repair packets offered, needed or not.
-    pub repair_received: u64,
-    /// Blocks whose missing sources were rebuilt.
-    pub blocks_rebuilt: u64,
-    /// Source packets rebuilt and handed on.
-    pub packets_rebuilt: u64,
-    /// Blocks given up (out of time or evicted) with sources still missing.
-    pub blocks_failed: u64,
-    /// Shards that contradict their block (sizes, counts) or rebuilt into
-    /// garbage: counted and dropped.
-    pub inconsistent: u64,
-    /// Repairs for blocks already finished.
-    pub repair_unneeded: u64,
-}
 
 struct Slot {
     active: bool,
@@ -153,7 +136,7 @@ pub struct FecDecoder {
     finished: Finished,
     max_wait: Duration,
     next_expiry: Time,
-    stats: DecoderStats,
+    stats: FecCounts,
 }
 
 impl FecDecoder {
@@ -169,12 +152,12 @@ impl FecDecoder {
             },
             max_wait,
             next_expiry: Time::MAX,
-            stats: DecoderStats::default(),
+            stats: FecCounts::default(),
         }
     }
 
     /// Counters so far.
-    pub fn stats(&self) -> DecoderStats {
+    pub fn stats(&self) -> FecCounts {
         self.stats
     }
 

@@ -12,7 +12,7 @@ mod shards;
 
 pub use adapt::FecAdapter;
 pub use codec::{CodecCache, FecError};
-pub use decoder::{DecoderStats, FecDecoder};
+pub use decoder::FecDecoder;
 pub use encoder::FecEncoder;
 
 use crate::wire::packet::{HEADER_LEN, MAX_DATAGRAM};
