@@ -229,3 +229,61 @@ fn file_mode_pauses_and_resumes_between_the_marks() {
         (288_000, 0, 0)
     );
 }
+
+#[test]
+fn hostile_substream_names_stay_inside_the_output_directory() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("received");
+    let identity = Identity::ephemeral().unwrap();
+    let rx = common::file_receiver(
+        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
+        &identity,
+        &dir,
+    );
+    let mut subs = with_length(&[stereo48k(0, ms(10)), stereo48k(1, ms(10))], 0.5);
+    subs[0].name = "../../escape.wav".into();
+    subs[1].name = "/etc/passwd".into();
+    let mut tx = Sender::connect(pinned(&rx), subs.clone()).unwrap();
+    feed_pattern(&mut tx, &subs);
+    assert!(tx.wait().unwrap().completed);
+    let end = next_end(&rx);
+    let names: Vec<_> = end.files.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(names, vec![dir.join("escape.wav"), dir.join("passwd.wav")]);
+    assert!(!out.path().join("escape.wav").exists());
+    // Nothing else appeared anywhere above the output directory.
+    let above: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(above, vec![std::ffi::OsString::from("received")]);
+}
+
+#[test]
+fn the_speed_factor_runs_a_live_session_faster_than_real_time() {
+    let cfg = ReceiverConfig {
+        latency: ms(200),
+        high_water: ms(400),
+        ..Default::default()
+    };
+    let (rx, sinks, _) = check_receiver(cfg);
+    let subs = with_length(&[stereo48k(0, ms(10))], 8.0);
+    let mut opts = pinned(&rx);
+    opts.config.speed = 4.0;
+    opts.config.mode = Mode::Live;
+    let started = Instant::now();
+    let mut tx = Sender::connect(opts, subs.clone()).unwrap();
+    feed_pattern(&mut tx, &subs);
+    assert!(tx.wait().unwrap().completed);
+    let end = next_end(&rx);
+    let took = started.elapsed();
+    assert!(!end.truncated);
+    assert!(
+        took < Duration::from_secs(4),
+        "8 s of media at 4x took {took:?}"
+    );
+    let c = sinks.lock().unwrap()[0].check.lock().unwrap().counts(0);
+    assert_eq!(
+        (c.samples, c.missing_samples, c.corrupt_frames),
+        (384_000, 0, 0)
+    );
+}

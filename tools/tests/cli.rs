@@ -425,3 +425,41 @@ fn demo_runs_on_defaults_and_repairs_the_link() {
     assert!(out.join("received/song.wav").exists() && out.join("received/imu.csv").exists());
     assert!(out.join("report.md").exists());
 }
+
+#[test]
+fn ctrl_c_on_recv_finalises_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let recv = Recv::start(&out, &[]);
+    let input = song(tmp.path(), 30.0);
+    let mut sender = bin()
+        .arg("send")
+        .arg(&input)
+        .args([
+            "--to",
+            &recv.addr,
+            "--pin",
+            &recv.fingerprint,
+            "--live",
+            "--quiet",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(sender.stderr.take().unwrap()).lines();
+    assert!(err.next().unwrap().unwrap().starts_with("connected"));
+    std::thread::sleep(Duration::from_millis(1500)); // some media flows
+    // SAFETY: sending SIGINT to our own child.
+    unsafe { libc::kill(recv.child.id() as i32, libc::SIGINT) };
+    let (code, text) = recv.wait(Duration::from_secs(15));
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert_eq!(code, 3, "interrupted sessions end truncated: {text}");
+    assert!(text.contains("interrupted"), "{text}");
+    let r = WavReader::open(out.join("song.wav")).expect("a valid, finalised WAV");
+    assert!(
+        r.total_samples() > 48_000 / 2,
+        "{} samples",
+        r.total_samples()
+    );
+}
