@@ -346,7 +346,8 @@ pub struct SenderStats {
     /// (live mode).
     pub dropped_expired: u64,
     /// Datagrams dropped because the send queue was full (live mode drops
-    /// the oldest).
+    /// the oldest), or because they were planned larger than the path
+    /// turned out to carry.
     pub dropped_overflow: u64,
     /// PAUSE messages received from the receiver.
     pub pauses: u64,

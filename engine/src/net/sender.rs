@@ -396,6 +396,7 @@ async fn stream(
     core.set_max_datagram(clock.now(), planned)?;
     let mut eos: Option<EndOfStream> = None;
     let mut bye = false;
+    let mut too_large = 0u64;
 
     let mut report = None;
     // After end of stream the receiver still plays its buffer out.
@@ -420,13 +421,17 @@ async fn stream(
                 break;
             }
             let d = core.poll_transmit().expect("next_len said one is queued");
-            if let Err(e) = conn.send_datagram(Bytes::copy_from_slice(d)) {
-                return Err(TransportError::ConnectionLost(e.to_string()));
+            match conn.send_datagram(Bytes::copy_from_slice(d)) {
+                Ok(()) => {}
+                // Planned before the path shrank: lost, counted, FEC's job.
+                Err(quinn::SendDatagramError::TooLarge) => too_large += 1,
+                Err(e) => return Err(TransportError::ConnectionLost(e.to_string())),
             }
         }
         {
             let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
             s.stats = core.stats();
+            s.stats.dropped_overflow += too_large;
             s.report = report;
         }
         if eos.is_none() && core.is_finished() {
@@ -484,7 +489,8 @@ async fn stream(
             }
         }
     }
-    let stats = core.stats();
+    let mut stats = core.stats();
+    stats.dropped_overflow += too_large;
     shared.lock().unwrap_or_else(|e| e.into_inner()).stats = stats;
     Ok(SenderReport {
         stats,
