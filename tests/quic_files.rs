@@ -90,7 +90,7 @@ fn wav_and_csv_files_arrive_bit_exact() {
         float,
         channel_mask: None,
     };
-    let files = vec![
+    let files = [
         write_wav(
             src.path(),
             "stereo16.wav",
@@ -159,7 +159,7 @@ fn wav_and_csv_files_arrive_bit_exact() {
     assert!(tx.wait().unwrap().completed);
     let end = loop {
         match rx.events().recv_timeout(Duration::from_secs(30)).unwrap() {
-            ReceiverEvent::Ended { end, .. } => break end,
+            ReceiverEvent::Ended { end, .. } => break *end,
             ReceiverEvent::Refused { reason, .. } => panic!("{reason}"),
             _ => {}
         }

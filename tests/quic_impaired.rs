@@ -19,7 +19,7 @@ use isochron::engine::wire::control::FecParams;
 fn next_end(rx: &Receiver, within: Duration) -> SessionEnd {
     loop {
         match rx.events().recv_timeout(within).expect("the session ends") {
-            ReceiverEvent::Ended { end, .. } => return end,
+            ReceiverEvent::Ended { end, .. } => return *end,
             ReceiverEvent::Refused { reason, .. } => panic!("refused: {reason}"),
             ReceiverEvent::Started(_) => {}
         }

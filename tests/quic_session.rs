@@ -45,7 +45,7 @@ fn next_end(rx: &Receiver) -> SessionEnd {
             .recv_timeout(Duration::from_secs(30))
             .expect("an event")
         {
-            ReceiverEvent::Ended { end, .. } => return end,
+            ReceiverEvent::Ended { end, .. } => return *end,
             ReceiverEvent::Refused { reason, .. } => panic!("refused: {reason}"),
             ReceiverEvent::Started(_) => {}
         }
@@ -53,15 +53,9 @@ fn next_end(rx: &Receiver) -> SessionEnd {
 }
 
 fn next_refusal(rx: &Receiver) -> String {
-    loop {
-        match rx
-            .events()
-            .recv_timeout(Duration::from_secs(10))
-            .expect("an event")
-        {
-            ReceiverEvent::Refused { reason, .. } => return reason,
-            other => panic!("expected a refusal, got {other:?}"),
-        }
+    match rx.events().recv_timeout(Duration::from_secs(10)).expect("an event") {
+        ReceiverEvent::Refused { reason, .. } => reason,
+        other => panic!("expected a refusal, got {other:?}"),
     }
 }
 

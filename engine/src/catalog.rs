@@ -20,13 +20,17 @@ pub const MAX_FRAGMENTS: usize = 64;
 pub const MAX_GROUP: u8 = 64;
 /// A frame larger than this is refused: it would not fit the buffers.
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
-/// Frame durations allowed (microseconds).
+/// Shortest frame duration allowed (microseconds).
 pub const MIN_FRAME_US: u32 = 250;
+/// Longest frame duration allowed (microseconds).
 pub const MAX_FRAME_US: u32 = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a substream carries; decides concealment and how the tools write it out.
 pub enum MediaKind {
+    /// Audio samples (WAV in and out).
     Audio,
+    /// Sensor readings (CSV in and out), usually sparse.
     Sensor,
 }
 
@@ -37,7 +41,9 @@ pub struct SubstreamDesc {
     pub id: u16,
     /// A hint for naming output (the receiver sanitises it).
     pub name: String,
+    /// Audio or sensor.
     pub kind: MediaKind,
+    /// Wire encoding, channel count and sample rate of the substream's bytes.
     pub format: StreamFormat,
     /// Frame duration in microseconds.
     pub frame_us: u32,
@@ -45,6 +51,8 @@ pub struct SubstreamDesc {
     pub sample_interleave: u8,
     /// Whole frames one packet may carry when they are small (1: one each).
     pub frames_per_packet: u8,
+    /// Where the samples came from (raw, WAV or CSV layout), so the receiver
+    /// can rebuild the file bit-exact.
     pub origin: Origin,
     /// Total samples, when the source knows it (files).
     pub length: Option<u64>,
@@ -53,31 +61,64 @@ pub struct SubstreamDesc {
 /// Why a catalog was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CatalogError {
+    /// The catalog lists no substreams.
     #[error("a session needs at least one substream")]
     Empty,
+    /// More than [`MAX_SUBSTREAMS`] substreams (the count given).
     #[error("{0} substreams is more than the {MAX_SUBSTREAMS} allowed")]
     TooMany(usize),
+    /// An id appears twice, or is the one reserved for repair packets.
     #[error("substream id {0} is used twice (or is the reserved 65535)")]
     DuplicateId(u16),
+    /// The name is longer than 255 bytes.
     #[error("substream {id}: name longer than 255 bytes")]
-    Name { id: u16 },
+    Name {
+        /// The offending substream.
+        id: u16,
+    },
+    /// The frame duration is outside [`MIN_FRAME_US`]..=[`MAX_FRAME_US`].
     #[error("substream {id}: frame duration {us} us is outside {MIN_FRAME_US}..={MAX_FRAME_US} us")]
-    FrameDuration { id: u16, us: u32 },
+    FrameDuration {
+        /// The offending substream.
+        id: u16,
+        /// The duration asked for, in microseconds.
+        us: u32,
+    },
+    /// The sample-interleave group is outside 1..=[`MAX_GROUP`].
     #[error("substream {id}: sample interleave group must be 1..={MAX_GROUP}")]
-    Group { id: u16 },
+    Group {
+        /// The offending substream.
+        id: u16,
+    },
+    /// Frames per packet outside 1..=[`MAX_GROUP`], or above 1 together with
+    /// sample interleaving.
     #[error(
         "substream {id}: frames per packet must be 1..={MAX_GROUP}, and 1 with sample interleaving"
     )]
-    Aggregation { id: u16 },
+    Aggregation {
+        /// The offending substream.
+        id: u16,
+    },
+    /// The largest frame is over [`MAX_FRAME_BYTES`].
     #[error(
         "substream {id}: a frame of {bytes} bytes is over the {MAX_FRAME_BYTES}-byte limit; use a shorter frame duration"
     )]
-    FrameTooLarge { id: u16, bytes: usize },
+    FrameTooLarge {
+        /// The offending substream.
+        id: u16,
+        /// Bytes in its largest frame.
+        bytes: usize,
+    },
+    /// The format has zero channels.
     #[error("substream {id}: no channels")]
-    Channels { id: u16 },
+    Channels {
+        /// The offending substream.
+        id: u16,
+    },
 }
 
 impl SubstreamDesc {
+    /// [`frame_us`](Self::frame_us) as a [`Duration`].
     pub fn frame_duration(&self) -> Duration {
         Duration::from_micros(self.frame_us as u64)
     }
@@ -102,6 +143,7 @@ impl SubstreamDesc {
         num.div_ceil(den) as usize
     }
 
+    /// Upper bound on the bytes of any frame (max samples x stride).
     pub fn max_frame_bytes(&self) -> usize {
         self.max_frame_samples() * self.format.stride()
     }
@@ -128,6 +170,8 @@ impl SubstreamDesc {
         self.frame_duration() * self.hold_frames() as u32
     }
 
+    /// Check this substream's own limits (id, name, frame duration, group,
+    /// aggregation, channels, frame size); uniqueness is [`validate`]'s job.
     pub fn validate(&self) -> Result<(), CatalogError> {
         let id = self.id;
         if id == REPAIR_SUBSTREAM {

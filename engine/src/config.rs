@@ -15,15 +15,18 @@ pub struct ReceiverConfig {
     pub latency: Duration,
     /// Playback starts (file mode) or the sender is resumed at this level.
     pub low_water: Duration,
-    /// The sender is paused (file mode) or excess is dropped at this level.
+    /// File mode: the sender is paused before the buffer reaches this level.
+    /// Live: it only widens the buffer's horizon (frames beyond about 1.5 x
+    /// `max(latency, high_water)` are dropped as overruns).
     pub high_water: Duration,
     /// Time for a PAUSE/RESUME to take effect (about a round trip plus
-    /// jitter); the driver refreshes it from the measured RTT.
+    /// jitter); the QUIC driver raises it to twice the RTT measured at the
+    /// hello.
     pub loop_delay: Duration,
     /// Fastest rate the live playout clock may slew to follow the sender
-    /// (fraction of real time).
+    /// (fraction of real time: 0.005 moves the anchor at most 5 ms a second).
     pub max_slew: f64,
-    /// Window of the minimum-delay clock offset estimate.
+    /// Window of the minimum-delay clock offset estimate (live mode).
     pub clock_window: Duration,
     /// Open FEC blocks kept at once (bounds decoder memory).
     pub max_fec_blocks: usize,
@@ -49,12 +52,17 @@ impl Default for ReceiverConfig {
 /// Sender settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SenderConfig {
+    /// Live (paced by real time) or file (read ahead under flow control).
     pub mode: Mode,
+    /// FEC code and interleaving proposed to the receiver (`m` 0: FEC off;
+    /// `window_us` 0: the receiver picks the block time budget).
     pub fec: FecParams,
     /// Largest datagram to build (quinn's `max_datagram_size()`).
     pub max_datagram: usize,
     /// Datagrams the sender queues before the network (bounded).
     pub queue: usize,
+    /// Speed factor both ends scale their clocks by (1.0: real time); for
+    /// tests and benchmarks.
     pub speed: f64,
     /// Adapt the repair shards to the measured loss, aiming for this
     /// residual loss (never below the configured `m`); `None`: fixed code.
@@ -82,26 +90,50 @@ impl Default for SenderConfig {
 /// A configuration that cannot work, with the value to change.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ConfigError {
+    /// Live mode: the receiver's latency does not cover FEC window x depth
+    /// plus the frame hold.
     #[error(
         "latency {latency_ms} ms is below what this stream needs: FEC window {window_ms} ms x interleave depth {depth} + frame hold {hold_ms} ms = {need_ms} ms; raise the receiver's latency to at least {need_ms} ms, or lower the interleave depth, the FEC window or the frame duration"
     )]
     LatencyTooSmall {
+        /// The receiver's target latency.
         latency_ms: f64,
+        /// FEC block time budget (0 when FEC is off).
         window_ms: f64,
+        /// Packet interleaving depth D.
         depth: u8,
+        /// Longest a substream's packetizer holds a frame (group or aggregate).
         hold_ms: f64,
+        /// The latency needed: `window_ms x depth + hold_ms`.
         need_ms: f64,
     },
+    /// The sender left the FEC window open, and the window the receiver would
+    /// pick, `(latency - hold) / (2 x depth)`, is under 1 ms.
     #[error(
         "latency {latency_ms} ms leaves no time for FEC after the {hold_ms} ms frame hold; raise the latency or shorten frames"
     )]
-    NoRoomForFec { latency_ms: f64, hold_ms: f64 },
+    NoRoomForFec {
+        /// The receiver's target latency.
+        latency_ms: f64,
+        /// Longest a substream's packetizer holds a frame.
+        hold_ms: f64,
+    },
+    /// The low-water mark is not below the high-water mark.
     #[error("low-water mark {low_ms} ms must be below the high-water mark {high_ms} ms")]
-    Marks { low_ms: f64, high_ms: f64 },
+    Marks {
+        /// The low-water mark.
+        low_ms: f64,
+        /// The high-water mark.
+        high_ms: f64,
+    },
+    /// The receiver's latency is zero.
     #[error("latency must be positive")]
     ZeroLatency,
+    /// The datagram size (given) is outside
+    /// [`MIN_DATAGRAM`]..=[`MAX_DATAGRAM`] bytes.
     #[error("datagram size {0} is outside {MIN_DATAGRAM}..={MAX_DATAGRAM} bytes")]
     Datagram(usize),
+    /// Any other problem, described in full.
     #[error("{0}")]
     Other(String),
 }
@@ -111,6 +143,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 impl ReceiverConfig {
+    /// Check the settings on their own: latency positive, low mark below
+    /// the high mark.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.latency.is_zero() {
             return Err(ConfigError::ZeroLatency);

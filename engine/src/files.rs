@@ -47,7 +47,9 @@ pub type SampleReader = Box<dyn FnMut(&mut [u8]) -> io::Result<usize> + Send>;
 
 /// An opened file.
 pub struct FileInput {
+    /// Its catalog entry (length known; sensors aggregate small frames).
     pub desc: SubstreamDesc,
+    /// Reads its samples, wire-encoded, from the start.
     pub reader: SampleReader,
 }
 
@@ -58,7 +60,9 @@ fn is_csv(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
 
-/// Open `path` as substream `id`.
+/// Open `path` as substream `id`: a `.csv` as a sensor substream (small
+/// frames aggregated to fit a 1162-byte datagram within `sensor_hold_us`),
+/// anything else as WAV audio. The name hint is the file name.
 pub fn open_input(
     path: &Path,
     id: u16,

@@ -13,15 +13,24 @@ use crate::wire::packet::{self, Kind, MAX_DATAGRAM, SourceMeta};
 /// Ingress counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct IngressStats {
+    /// Datagrams offered, valid or not.
     pub datagrams: u64,
+    /// Bytes of all datagrams offered.
     pub bytes: u64,
+    /// Bytes of valid source datagrams of known substreams (whole datagrams).
     pub source_bytes: u64,
+    /// Bytes of valid repair datagrams (whole datagrams).
     pub repair_bytes: u64,
+    /// Datagrams refused, by reason.
     pub invalid: InvalidCounts,
+    /// Arrival of the first datagram.
     pub first: Option<Time>,
+    /// Arrival of the latest datagram.
     pub last: Option<Time>,
 }
 
+/// The receiver's network side for one session: validation against the
+/// catalog, then the [`FecDecoder`] (when the session has FEC).
 pub struct Ingress {
     ids: Vec<u16>,
     decoder: Option<FecDecoder>,
@@ -29,7 +38,8 @@ pub struct Ingress {
 }
 
 impl Ingress {
-    /// `max_wait`: how long a FEC block may wait for its shards.
+    /// `max_blocks`: FEC blocks open at once; `max_wait`: how long a FEC
+    /// block may wait for its shards.
     pub fn new(session: &SessionDesc, max_blocks: usize, max_wait: Duration) -> Self {
         let mut ids: Vec<u16> = session.substreams.iter().map(|s| s.id).collect();
         ids.sort_unstable();
@@ -43,10 +53,12 @@ impl Ingress {
         }
     }
 
+    /// Counters so far.
     pub fn stats(&self) -> IngressStats {
         self.stats
     }
 
+    /// The FEC decoder's counters (all 0 without FEC).
     pub fn fec_counts(&self) -> FecCounts {
         let d = self.decoder.as_ref().map(|d| d.stats()).unwrap_or_default();
         FecCounts {

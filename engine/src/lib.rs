@@ -8,6 +8,8 @@
 //! de-interleaving) -> playout. [`sim`] runs both over a simulated network
 //! on a virtual clock, deterministically from one seed.
 
+#![warn(missing_docs)]
+
 pub mod catalog;
 pub mod config;
 pub mod fec;

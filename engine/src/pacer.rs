@@ -7,6 +7,7 @@
 
 use crate::time::Time;
 
+/// The sender's media allowance: how far frames may be produced by `now`.
 #[derive(Debug, Clone)]
 pub struct Pacer {
     live: bool,
@@ -19,6 +20,7 @@ pub struct Pacer {
 }
 
 impl Pacer {
+    /// Media time runs with real time from [`start`](Self::start).
     pub fn live() -> Self {
         Self {
             live: true,
@@ -43,15 +45,18 @@ impl Pacer {
         }
     }
 
+    /// Media time zero is `now`; nothing is allowed before this call.
     pub fn start(&mut self, now: Time) {
         self.start = Some(now);
         self.last = now;
     }
 
+    /// [`start`](Self::start) has been called.
     pub fn started(&self) -> bool {
         self.start.is_some()
     }
 
+    /// Paused by the receiver (file mode).
     pub fn is_paused(&self) -> bool {
         self.paused
     }
@@ -63,11 +68,13 @@ impl Pacer {
         self.last = self.last.max(now);
     }
 
+    /// Stop the allowance at `now` (file mode; live ignores pauses).
     pub fn pause(&mut self, now: Time) {
         self.advance(now);
         self.paused = true;
     }
 
+    /// Let the allowance run again from `now`.
     pub fn resume(&mut self, now: Time) {
         self.advance(now);
         self.paused = false;

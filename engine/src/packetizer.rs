@@ -14,18 +14,46 @@ use crate::interleave::sample::gather_lane;
 use crate::layout::{fragment_range, fragments_for, lane_len};
 use crate::wire::packet::SourceMeta;
 
+/// Why a frame could not be packetized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum PacketizeError {
+    /// Frames must be pushed in order, from 0, without gaps.
     #[error("frame {got} pushed where frame {expected} was due")]
-    OutOfOrder { expected: u64, got: u64 },
+    OutOfOrder {
+        /// The frame due.
+        expected: u64,
+        /// The frame pushed.
+        got: u64,
+    },
+    /// The frame's bytes are not exactly its samples x stride (raised for
+    /// short frames too, despite the message).
     #[error("frame {frame} has {got} bytes, more than the {max} its duration allows")]
-    FrameSize { frame: u64, got: usize, max: usize },
+    FrameSize {
+        /// The frame number.
+        frame: u64,
+        /// Bytes given.
+        got: usize,
+        /// Bytes the frame has.
+        max: usize,
+    },
+    /// A unit would need more than 255 fragments.
     #[error(
         "a {bytes}-byte unit needs more than 255 packets at {max_payload}-byte payloads; use shorter frames"
     )]
-    TooManyFragments { bytes: usize, max_payload: usize },
+    TooManyFragments {
+        /// Bytes of the unit (or lane).
+        bytes: usize,
+        /// Payload size in force.
+        max_payload: usize,
+    },
+    /// The payload size cannot hold a single sample.
     #[error("a payload of {max_payload} bytes cannot hold one {stride}-byte sample")]
-    PayloadTooSmall { max_payload: usize, stride: usize },
+    PayloadTooSmall {
+        /// Payload size in force.
+        max_payload: usize,
+        /// Bytes per sample.
+        stride: usize,
+    },
 }
 
 /// State for one substream.
@@ -43,6 +71,7 @@ pub struct Packetizer {
 }
 
 impl Packetizer {
+    /// A packetizer for `desc`, buffers sized for its largest unit.
     pub fn new(desc: &SubstreamDesc) -> Self {
         let hold = desc.hold_frames() as usize;
         let cap = hold * desc.max_frame_bytes();
@@ -59,6 +88,7 @@ impl Packetizer {
         }
     }
 
+    /// The substream it packetizes.
     pub fn desc(&self) -> &SubstreamDesc {
         &self.desc
     }
@@ -73,8 +103,10 @@ impl Packetizer {
         self.next_frame
     }
 
-    /// Add frame `n` (`data` holds all its samples; a short final frame is
-    /// zero-padded by the caller). Emits the packets of every completed unit.
+    /// Add frame `n` (`data` holds all its samples, exactly the frame's
+    /// size; a short final frame is zero-padded by the caller). Emits the
+    /// packets of every completed unit. `sender_ts`: microseconds on the
+    /// sender's clock, stamped on the packets.
     pub fn push(
         &mut self,
         n: u64,

@@ -16,6 +16,7 @@ struct Queued {
     deadline: Time,
 }
 
+/// A FIFO of ready datagrams, bounded in count, with a deadline each.
 pub struct SendQueue {
     q: VecDeque<Queued>,
     pool: Vec<Box<[u8]>>,
@@ -24,11 +25,16 @@ pub struct SendQueue {
     /// Live: a full queue drops its oldest; file mode never overflows (the
     /// producer stops first).
     drop_oldest: bool,
+    /// Datagrams lost to a full queue (the oldest live, the newest in file
+    /// mode).
     pub dropped_overflow: u64,
+    /// Datagrams dropped by [`expire`](Self::expire).
     pub dropped_expired: u64,
 }
 
 impl SendQueue {
+    /// At most `cap` datagrams (at least 16). `drop_oldest`: a full queue
+    /// drops its oldest (live) rather than the new one.
     pub fn new(cap: usize, drop_oldest: bool) -> Self {
         let cap = cap.max(16);
         Self {
@@ -42,19 +48,24 @@ impl SendQueue {
         }
     }
 
+    /// Datagrams queued.
     pub fn len(&self) -> usize {
         self.q.len()
     }
 
+    /// Nothing queued.
     pub fn is_empty(&self) -> bool {
         self.q.is_empty()
     }
 
+    /// Most datagrams held at once.
     pub fn capacity(&self) -> usize {
         self.cap
     }
 
-    /// Queue a datagram written by `write` (which returns its length).
+    /// Queue a datagram written by `write` into a [`MAX_DATAGRAM`]-byte
+    /// buffer (it returns the length). When the queue is full and drops the
+    /// newest, `write` is not called.
     pub fn push(&mut self, deadline: Time, write: impl FnOnce(&mut [u8]) -> usize) {
         if self.q.len() >= self.cap {
             if self.drop_oldest {
@@ -94,7 +105,9 @@ impl SendQueue {
         Some(&self.current.as_ref().expect("just set")[..d.len])
     }
 
-    /// Drop datagrams whose deadline has passed; returns how many.
+    /// Drop datagrams at the front whose deadline has passed; returns how
+    /// many. Stops at the first one still in time (deadlines are assumed to
+    /// rise along the queue).
     pub fn expire(&mut self, now: Time) -> usize {
         let mut n = 0;
         while self.q.front().is_some_and(|d| d.deadline < now) {

@@ -17,6 +17,8 @@ use crate::wire::control::{Accept, Control, SessionDesc};
 /// Reports go to the sender this often.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// One receiving session, sans-IO: feed it datagrams and control messages,
+/// poll it for played frames and for control messages to send back.
 pub struct ReceiverCore {
     ingress: Ingress,
     playout: Playout,
@@ -24,6 +26,7 @@ pub struct ReceiverCore {
 }
 
 impl ReceiverCore {
+    /// A session as accepted: `accept` carries the FEC window in force.
     pub fn new(cfg: &ReceiverConfig, session: &SessionDesc, accept: &Accept) -> Self {
         let window = Duration::from_micros(accept.fec_window_us as u64);
         Self {
@@ -70,6 +73,9 @@ impl ReceiverCore {
         None
     }
 
+    /// When the next frame or report is due (for [`poll`](Self::poll) and
+    /// [`poll_control`](Self::poll_control)); `None` until playback starts
+    /// and a first report is scheduled. Poll after each datagram as well.
     pub fn next_timeout(&self) -> Option<Time> {
         match (self.playout.next_deadline(), self.next_report) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -77,14 +83,18 @@ impl ReceiverCore {
         }
     }
 
+    /// Every substream has played its last frame (the end is known from the
+    /// catalog's lengths or the end-of-stream message).
     pub fn is_finished(&self) -> bool {
         self.playout.is_finished()
     }
 
+    /// The playout, for buffer levels and start information.
     pub fn playout(&self) -> &Playout {
         &self.playout
     }
 
+    /// A snapshot of the session's statistics (allocates).
     pub fn stats(&self) -> ReceiverStats {
         let mut s = ReceiverStats::default();
         fill_ingress_stats(&self.ingress, &mut s);

@@ -43,18 +43,30 @@ pub trait FrameSource {
     fn read_frame(&mut self, index: usize, frame: u64, out: &mut [u8]) -> FrameRead;
 }
 
+/// Why the sender core cannot go on.
 #[derive(Debug, Error)]
 pub enum SenderError {
+    /// The catalog failed validation.
     #[error("invalid catalog: {0}")]
     Catalog(#[from] CatalogError),
+    /// The FEC code cannot be built (parameters, or CPU lacking AVX2).
     #[error("FEC: {0}")]
     Fec(#[from] FecError),
+    /// A frame could not be cut into packets.
     #[error("packetizing: {0}")]
     Packetize(#[from] PacketizeError),
+    /// The datagram size (given) is outside
+    /// [`MIN_DATAGRAM`]..=[`MAX_DATAGRAM`] bytes.
     #[error("datagram size {0} is outside {MIN_DATAGRAM}..={MAX_DATAGRAM} bytes")]
     Datagram(usize),
+    /// The [`FrameSource`] claimed more samples than the frame holds.
     #[error("source gave {got} samples for a frame of {max}")]
-    SourceOverrun { got: usize, max: usize },
+    SourceOverrun {
+        /// Samples the source claimed.
+        got: usize,
+        /// Samples in the frame.
+        max: usize,
+    },
 }
 
 /// When a datagram stops being useful: its media's capture, plus the
@@ -84,6 +96,8 @@ struct SubSend {
     samples: u64,
 }
 
+/// One sending session, sans-IO: builds the hello, then produces frames as
+/// the pacer allows and hands out datagrams ready to send.
 pub struct SenderCore {
     session: SessionDesc,
     subs: Vec<SubSend>,
@@ -101,6 +115,8 @@ pub struct SenderCore {
 }
 
 impl SenderCore {
+    /// Check the catalog, datagram size and FEC parameters; nothing is sent
+    /// before [`on_accept`](Self::on_accept).
     pub fn new(
         name: &str,
         substreams: Vec<SubstreamDesc>,
@@ -160,6 +176,8 @@ impl SenderCore {
         })
     }
 
+    /// The session as proposed; after accept, with the FEC window and the
+    /// code (`k`, `m`) in force.
     pub fn session(&self) -> &SessionDesc {
         &self.session
     }
@@ -280,6 +298,7 @@ impl SenderCore {
         }
     }
 
+    /// The receiver has paused the sender (file mode).
     pub fn is_paused(&self) -> bool {
         self.pacer.is_paused()
     }
@@ -468,6 +487,7 @@ impl SenderCore {
         }
     }
 
+    /// A snapshot of the counters.
     pub fn stats(&self) -> SenderStats {
         let mut s = self.stats;
         s.fec_blocks = self.fec.as_ref().map_or(0, |f| f.blocks_closed());

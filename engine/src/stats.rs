@@ -25,6 +25,7 @@ impl Jitter {
         self.last_transit = Some(transit_us);
     }
 
+    /// The current estimate, in microseconds (0 before two packets).
     pub fn micros(&self) -> f64 {
         self.j
     }
@@ -46,14 +47,17 @@ impl Default for Distribution {
 }
 
 impl Distribution {
+    /// Add one value in microseconds (clamped to 1 us..1 h).
     pub fn record(&mut self, us: u64) {
         self.h.saturating_record(us.max(1));
     }
 
+    /// Values recorded so far.
     pub fn count(&self) -> u64 {
         self.h.len()
     }
 
+    /// Count, min, median, p99 and max; all zero when nothing was recorded.
     pub fn summary(&self) -> Percentiles {
         if self.h.is_empty() {
             return Percentiles::default();
@@ -67,6 +71,7 @@ impl Distribution {
         }
     }
 
+    /// Add every value of `other` to this distribution.
     pub fn merge(&mut self, other: &Distribution) {
         // Both share the same bounds, so adding cannot fail.
         let _ = self.h.add(&other.h);
@@ -76,10 +81,15 @@ impl Distribution {
 /// Summary of a [`Distribution`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Percentiles {
+    /// Values summarised (0: every field is 0).
     pub count: u64,
+    /// Smallest value, microseconds.
     pub min_us: u64,
+    /// Median, microseconds.
     pub p50_us: u64,
+    /// 99th percentile, microseconds.
     pub p99_us: u64,
+    /// Largest value, microseconds.
     pub max_us: u64,
 }
 
@@ -100,12 +110,16 @@ pub struct PacketCounts {
     /// Arrived after their frame was played (a subset of unrecovered, unless
     /// FEC had rebuilt them already).
     pub late: u64,
+    /// Further direct copies of a source packet already received (FEC
+    /// rebuilds, and an original arriving after its rebuild, are not counted).
     pub duplicate: u64,
-    /// Well-formed headers whose payload contradicts the catalog.
+    /// Well-formed headers whose payload contradicts the catalog (media time
+    /// off a frame boundary, layout or length wrong): dropped.
     pub invalid: u64,
 }
 
 impl PacketCounts {
+    /// Add `o`'s counts to these (to sum substreams).
     pub fn add(&mut self, o: &PacketCounts) {
         self.expected += o.expected;
         self.received += o.received;
@@ -121,18 +135,25 @@ impl PacketCounts {
 /// Playout accounting of one substream (or a session, summed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameCounts {
+    /// Frames emitted at their instant, complete or concealed.
     pub played: u64,
     /// Frames with at least one sample missing (filled by concealment).
     pub concealed: u64,
+    /// Samples in the played frames; equals the samples sent once a stream
+    /// has played to its end.
     pub samples_played: u64,
+    /// Samples that were missing from played frames (concealed).
     pub samples_concealed: u64,
-    /// Times the buffer ran dry after playback had started.
+    /// Times the buffer ran dry after playback had started: a frame with
+    /// samples was due with no data at or after it (once per dry spell).
     pub underruns: u64,
-    /// Frames dropped because they arrived beyond the buffer's horizon.
+    /// Frames dropped because they arrived beyond the buffer's horizon
+    /// (counted per packet: each fragment or lane of a frame counts).
     pub overruns: u64,
 }
 
 impl FrameCounts {
+    /// Add `o`'s counts to these (to sum substreams).
     pub fn add(&mut self, o: &FrameCounts) {
         self.played += o.played;
         self.concealed += o.concealed;
@@ -146,29 +167,44 @@ impl FrameCounts {
 /// Per-substream snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubstreamStats {
+    /// Catalog id.
     pub id: u16,
+    /// Catalog name (the sender's hint).
     pub name: String,
+    /// This substream's packet accounting.
     pub packets: PacketCounts,
+    /// This substream's playout accounting.
     pub frames: FrameCounts,
-    /// RFC 3550 interarrival jitter.
+    /// RFC 3550 interarrival jitter of this substream's packets, microseconds.
     pub jitter_us: f64,
     /// Arrival minus sender time: one-way delay when both ends share a
     /// clock, relative delay (plus an unknown constant) otherwise.
     pub delay: Percentiles,
+    /// Media buffered ahead of this substream's playout position,
+    /// milliseconds (up to the newest frame holding data).
     pub buffer_ms: f64,
     /// Distinct gaps concealment filled (a gap spanning frames counts once).
+    /// Filled by the QUIC driver, which runs concealment; 0 from
+    /// [`ReceiverCore::stats`](crate::ReceiverCore::stats).
     pub concealment_events: u64,
 }
 
 /// Datagrams refused before they reached a substream, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvalidCounts {
+    /// Datagrams that failed header checks
+    /// ([`PacketError`](crate::wire::packet::PacketError)), and repair
+    /// packets in a session without FEC.
     pub malformed: u64,
+    /// Source packets, arrived or rebuilt by FEC, of a substream id not in
+    /// the catalog.
     pub unknown_substream: u64,
+    /// Datagrams over [`MAX_DATAGRAM`](crate::wire::packet::MAX_DATAGRAM) bytes.
     pub oversized: u64,
 }
 
 impl InvalidCounts {
+    /// All refusals, whatever the reason.
     pub fn total(&self) -> u64 {
         self.malformed + self.unknown_substream + self.oversized
     }
@@ -177,36 +213,60 @@ impl InvalidCounts {
 /// FEC decoder counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FecCounts {
+    /// Valid repair packets received, needed or not.
     pub repair_received: u64,
+    /// Blocks whose missing sources were rebuilt (once per block).
     pub blocks_rebuilt: u64,
+    /// Source packets rebuilt and handed on (in time or not; see
+    /// [`PacketCounts::recovered`] for those that counted).
     pub packets_rebuilt: u64,
+    /// Blocks given up (out of time or evicted) with sources still missing.
     pub blocks_failed: u64,
+    /// Shards that contradict their block (code, sizes, counts) or rebuilt
+    /// into garbage: counted and dropped.
     pub inconsistent: u64,
 }
 
 /// The session snapshot: everything the receiver knows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReceiverStats {
+    /// Datagrams received, valid or not.
     pub datagrams: u64,
+    /// Bytes of all datagrams received (headers included).
     pub bytes: u64,
+    /// Datagrams refused before they reached a substream, by reason.
     pub invalid: InvalidCounts,
+    /// FEC decoder counters (all 0 without FEC).
     pub fec: FecCounts,
     /// Summed over substreams.
     pub packets: PacketCounts,
+    /// Summed over substreams.
     pub frames: FrameCounts,
+    /// RFC 3550 interarrival jitter over the session's source packets that
+    /// arrived (not rebuilt, not duplicates), microseconds.
     pub jitter_us: f64,
+    /// Arrival minus sender time of source packets that arrived (not rebuilt,
+    /// not duplicates), all substreams: one-way delay when both ends share a
+    /// clock, relative delay otherwise.
     pub delay: Percentiles,
-    /// Playout tick lateness (actual tick time minus deadline).
+    /// Playout tick lateness (actual tick time minus deadline), one value
+    /// per frame played, clamped at 0.
     pub tick_deviation: Percentiles,
-    /// Lowest buffer level of the substreams that carry samples every frame.
+    /// Lowest buffer level of the substreams that carry samples every frame
+    /// and still expect data, milliseconds (0 when none does).
     pub buffer_ms: f64,
+    /// The receiver's low-water mark, milliseconds.
     pub low_water_ms: f64,
+    /// The receiver's high-water mark, milliseconds.
     pub high_water_ms: f64,
+    /// PAUSE messages the receiver issued (file mode).
     pub pauses: u64,
+    /// RESUME messages the receiver issued (file mode).
     pub resumes: u64,
-    /// Received bits per second of media time played so far.
+    /// Received bits per second: every datagram byte over the time from the
+    /// first arrival to the last (receiver clock).
     pub bitrate_bps: f64,
-    /// Repair bytes over source bytes received.
+    /// Repair bytes over source bytes received (whole datagrams).
     pub fec_overhead: f64,
     /// Residual loss: unrecovered / expected.
     pub residual_loss: f64,
@@ -215,6 +275,7 @@ pub struct ReceiverStats {
     /// Packets dropped between the network and the playout thread because
     /// the playout fell behind (should stay zero).
     pub playout_queue_drops: u64,
+    /// Per substream, in catalog order.
     pub substreams: Vec<SubstreamStats>,
 }
 
@@ -263,23 +324,33 @@ impl SubstreamStats {
 /// What the sender did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct SenderStats {
+    /// Frames read from the source and packetized (a short last one too).
     pub frames: u64,
+    /// Samples the source gave (padding of a short last frame excluded).
     pub samples: u64,
+    /// Source datagrams queued (some may be dropped before sending).
     pub source_packets: u64,
+    /// Repair datagrams queued.
     pub repair_packets: u64,
+    /// Bytes of the source datagrams queued, headers included.
     pub source_bytes: u64,
+    /// Bytes of the repair datagrams queued, headers included.
     pub repair_bytes: u64,
     /// FEC blocks closed: sources / blocks and repairs / blocks give the
     /// code really used (blocks close early at their time budget, and
     /// adaptive FEC changes m).
     pub fec_blocks: u64,
-    /// Datagrams dropped before the network: past their deadline, or the
-    /// send queue overflowed (live mode).
+    /// Datagrams dropped before the network because their deadline passed
+    /// (live mode).
     pub dropped_expired: u64,
+    /// Datagrams dropped because the send queue was full (live mode drops
+    /// the oldest).
     pub dropped_overflow: u64,
+    /// PAUSE messages received from the receiver.
     pub pauses: u64,
+    /// RESUME messages received from the receiver.
     pub resumes: u64,
-    /// Repair bytes over source bytes sent.
+    /// Repair bytes over source bytes queued.
     pub fec_overhead: f64,
 }
 

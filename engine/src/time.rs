@@ -11,13 +11,17 @@ use std::time::Duration;
 pub struct Time(u64);
 
 impl Time {
+    /// The driver's epoch.
     pub const ZERO: Time = Time(0);
+    /// The latest instant; used as "never" (no deadline pending).
     pub const MAX: Time = Time(u64::MAX);
 
+    /// The instant `us` microseconds after the epoch.
     pub const fn from_micros(us: u64) -> Self {
         Time(us)
     }
 
+    /// Microseconds since the epoch.
     pub const fn as_micros(self) -> u64 {
         self.0
     }
@@ -32,6 +36,7 @@ impl Time {
         self.0 as i64 - other.0 as i64
     }
 
+    /// `self - d`, clamped at the epoch.
     pub fn saturating_sub(self, d: Duration) -> Time {
         Time(self.0.saturating_sub(micros(d)))
     }

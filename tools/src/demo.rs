@@ -160,7 +160,7 @@ pub fn run(a: DemoArgs) -> Result<u8> {
     let sent = tx.wait()?;
     let end = loop {
         match rx.events().recv_timeout(Duration::from_secs(30)) {
-            Ok(ReceiverEvent::Ended { end, .. }) => break end,
+            Ok(ReceiverEvent::Ended { end, .. }) => break *end,
             Ok(ReceiverEvent::Refused { reason, .. }) => {
                 bail!("the receiver refused the demo stream: {reason}")
             }

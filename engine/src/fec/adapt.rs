@@ -19,6 +19,7 @@ const SAFETY: f64 = 1.5;
 /// Fewest packets a measurement must cover to count.
 const MIN_SAMPLE: u64 = 50;
 
+/// Picks the repair count `m` from the receiver's loss reports.
 #[derive(Debug, Clone)]
 pub struct FecAdapter {
     target: f64,

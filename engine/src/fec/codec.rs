@@ -4,10 +4,18 @@
 use reed_solomon_erasure::galois_8::ReedSolomon;
 use thiserror::Error;
 
+/// Why a Reed-Solomon codec cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FecError {
+    /// `k` or `m` out of range.
     #[error("Reed-Solomon needs 1 <= k, 1 <= m and k + m <= 256 shards (got k={k}, m={m})")]
-    Params { k: usize, m: usize },
+    Params {
+        /// Source shards asked for.
+        k: usize,
+        /// Repair shards asked for.
+        m: usize,
+    },
+    /// The build's SIMD kernels need AVX2, which this x86_64 CPU lacks.
     #[error(
         "this build uses AVX2 Reed-Solomon (feature `simd`) but the CPU lacks AVX2; rebuild isochron-engine with default-features = false"
     )]
@@ -39,6 +47,7 @@ pub struct CodecCache {
 }
 
 impl CodecCache {
+    /// Keep at most `cap` codecs (at least 1).
     pub fn new(cap: usize) -> Self {
         Self {
             entries: Vec::with_capacity(cap),
@@ -46,6 +55,8 @@ impl CodecCache {
         }
     }
 
+    /// The codec for `(k, m)`, built (and the least recently used dropped)
+    /// if not cached.
     pub fn get(&mut self, k: usize, m: usize) -> Result<&ReedSolomon, FecError> {
         if let Some(i) = self.entries.iter().position(|e| e.0 == k && e.1 == m) {
             if i != 0 {

@@ -19,8 +19,11 @@ use crate::wire::packet::{BlockPos, SourceMeta, parse_shard};
 /// What the decoder did, for statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DecoderStats {
+    /// Repair packets offered, needed or not.
     pub repair_received: u64,
+    /// Blocks whose missing sources were rebuilt.
     pub blocks_rebuilt: u64,
+    /// Source packets rebuilt and handed on.
     pub packets_rebuilt: u64,
     /// Blocks given up (out of time or evicted) with sources still missing.
     pub blocks_failed: u64,
@@ -142,6 +145,8 @@ impl Finished {
     }
 }
 
+/// Rebuilds lost source packets from any `k'` of a block's `k' + m` shards
+/// (`k'`: the sources it really holds), with a fixed pool of block slots.
 pub struct FecDecoder {
     codecs: CodecCache,
     slots: Vec<Slot>,
@@ -168,6 +173,7 @@ impl FecDecoder {
         }
     }
 
+    /// Counters so far.
     pub fn stats(&self) -> DecoderStats {
         self.stats
     }

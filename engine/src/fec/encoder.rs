@@ -4,8 +4,9 @@
 //! so the encoder stores no sources and spreads the coding work evenly. The
 //! parity coefficients are read once from reed-solomon-erasure's encoding
 //! matrix; each packet then costs one call of its SIMD multiply-accumulate
-//! kernel per repair shard, which is all the block encoder does too. A group of `D` blocks closes when every block holds `k`
-//! sources or when its time budget (`D` block windows) runs out; a block
+//! kernel per repair shard, which is all the block encoder does too. A group
+//! of `D` blocks closes when every block holds `k` sources or when its time
+//! budget (`D` block windows) runs out; a block
 //! closed early is a shortened code: the sources it never got count as zero
 //! shards, and its repairs carry how many it really has.
 
@@ -125,7 +126,7 @@ impl FecEncoder {
     }
 
     /// Place a source packet in the current group and fold its shard (bytes
-    /// 8.. of the packet, at most [`SHARD_CAP`]) into the parity. Returns the
+    /// 8.. of the packet, at most [`SHARD_CAP`](super::SHARD_CAP)) into the parity. Returns the
     /// block header fields to write.
     pub fn add_source(&mut self, now: Time, media_ts: u64, shard: &[u8]) -> BlockPos {
         debug_assert!(!shard.is_empty() && shard.len() <= super::SHARD_CAP);

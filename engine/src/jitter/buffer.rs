@@ -19,13 +19,21 @@ use crate::wire::packet::SourceMeta;
 /// A payload that contradicts the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum GeometryError {
+    /// The media timestamp is not on a frame boundary (or absurdly far).
     #[error("media timestamp is not on a frame boundary")]
     Unaligned,
+    /// Group or frame count disagrees with the substream's interleaving or
+    /// aggregation.
     #[error("layout fields disagree with the catalog")]
     Layout,
+    /// The payload is not the byte range the geometry gives.
     #[error("payload length disagrees with the frame geometry")]
     Length,
 }
+
+/// Receives a frame being played: its index, bytes, presence mask, and
+/// the next frame if some of it has arrived.
+pub type PlayFn<'f> = dyn FnMut(u64, &mut [u8], SampleMask<'_>, Option<Lookahead<'_>>) + 'f;
 
 /// What happened to a payload's frames.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,6 +52,8 @@ struct Slot {
     mask: Vec<u64>,
 }
 
+/// The jitter buffer of one substream: a fixed ring of frame slots from the
+/// playout position forward, each with a presence bit per sample.
 pub struct FrameBuffer {
     desc: SubstreamDesc,
     stride: usize,
@@ -84,6 +94,7 @@ impl FrameBuffer {
         b
     }
 
+    /// The substream this buffer holds.
     pub fn desc(&self) -> &SubstreamDesc {
         &self.desc
     }
@@ -118,6 +129,7 @@ impl FrameBuffer {
         self.end_frame
     }
 
+    /// The last frame has been played (false while the length is unknown).
     pub fn finished(&self) -> bool {
         self.end_frame.is_some_and(|e| self.next >= e)
     }
@@ -261,10 +273,7 @@ impl FrameBuffer {
     /// to be concealed in place), which samples arrived, and the following
     /// frame when some of it is already here (concealment looks ahead at no
     /// cost in latency).
-    pub fn pop(
-        &mut self,
-        play: &mut dyn FnMut(u64, &mut [u8], SampleMask<'_>, Option<Lookahead<'_>>),
-    ) {
+    pub fn pop(&mut self, play: &mut PlayFn<'_>) {
         let n = self.next;
         let samples = self.samples_of(n);
         let next_samples = self.samples_of(n + 1);

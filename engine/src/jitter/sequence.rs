@@ -32,6 +32,8 @@ pub enum Arrival {
     Duplicate,
 }
 
+/// One substream's packet accounting ([`PacketCounts`]): a ring of recent
+/// sequence numbers, finalised as the playout passes their frames.
 #[derive(Debug)]
 pub struct SequenceTracker {
     ring: Vec<Entry>,
@@ -62,10 +64,13 @@ impl SequenceTracker {
         }
     }
 
+    /// The counts so far (`expected`, `lost` and the rest only cover
+    /// packets already final).
     pub fn counts(&self) -> &PacketCounts {
         &self.counts
     }
 
+    /// For the playout to count `invalid` packets it refused.
     pub fn counts_mut(&mut self) -> &mut PacketCounts {
         &mut self.counts
     }

@@ -30,6 +30,8 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// A clock running at `speed` times real time from now (a speed that is
+    /// not finite and positive means 1).
     pub fn new(speed: f64) -> Self {
         Self {
             start: monotonic(),
@@ -42,6 +44,7 @@ impl Clock {
         }
     }
 
+    /// The speed factor in use.
     pub fn speed(&self) -> f64 {
         self.speed
     }

@@ -10,6 +10,7 @@ use crate::wire::control::{Control, ControlDecoder};
 
 /// Reads control messages off a stream.
 pub struct ControlReader {
+    /// The QUIC stream read from.
     pub recv: RecvStream,
     dec: ControlDecoder,
     buf: Box<[u8]>,
@@ -18,6 +19,7 @@ pub struct ControlReader {
 }
 
 impl ControlReader {
+    /// Read control messages from `recv`.
     pub fn new(recv: RecvStream) -> Self {
         Self {
             recv,

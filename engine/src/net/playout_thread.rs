@@ -34,16 +34,24 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 /// A source packet in a pooled buffer.
 pub struct PacketMsg {
+    /// When the datagram arrived (or FEC rebuilt it), core clock.
     pub arrival: Time,
+    /// Its shard header.
     pub meta: SourceMeta,
+    /// Rebuilt by FEC rather than received.
     pub recovered: bool,
+    /// Payload bytes used in `buf`.
     pub len: usize,
+    /// A [`PAYLOAD_CAP`]-byte buffer from the [`Pool`]; returned there after
+    /// use.
     pub buf: Box<[u8]>,
 }
 
 /// From the network side to the playout thread.
 pub enum ToPlayout {
+    /// A source packet to place.
     Packet(PacketMsg),
+    /// The sender's end of stream: totals for the final account.
     End(EndOfStream),
     /// The connection is gone: finish now, the stream is truncated.
     Stop(String),
@@ -55,20 +63,34 @@ pub type Pool = Arc<ArrayQueue<Box<[u8]>>>;
 /// What the playout thread publishes for readers of stats.
 #[derive(Default)]
 pub struct Shared {
+    /// The latest statistics: playout part from the playout thread, ingress
+    /// part from the network side.
     pub stats: Mutex<ReceiverStats>,
 }
 
 /// Everything the thread needs.
 pub struct PlayoutParts {
+    /// The thread's name.
     pub name: String,
+    /// The session's playout core.
     pub playout: Playout,
+    /// Where played frames go.
     pub sink: Box<dyn Sink>,
+    /// One per substream in catalog order; `None`: frames pass unconcealed
+    /// (missing samples stay zero).
     pub concealers: Vec<Option<Concealer>>,
+    /// The session's clock (speed factor applied).
     pub clock: Clock,
+    /// Packets, end of stream and stop from the network side.
     pub rx: cb::Receiver<ToPlayout>,
+    /// PAUSE, RESUME and reports for the network side to send; dropped if
+    /// full (never blocks).
     pub to_net: cb::Sender<Control>,
+    /// Notified after each message put on `to_net`.
     pub wake_net: Arc<Notify>,
+    /// Where packet buffers go back.
     pub pool: Pool,
+    /// Statistics for readers.
     pub shared: Arc<Shared>,
 }
 

@@ -39,17 +39,22 @@ use crate::wire::control::{Accept, Control, Reject, RejectReason, SessionDesc};
 pub struct ReceiverOptions {
     /// Address to listen on (port 0 picks a free one).
     pub listen: SocketAddr,
+    /// Latency, water marks and limits applied to every session.
     pub config: ReceiverConfig,
     /// A connection silent this long is dead: its session ends truncated.
     pub idle_timeout: Duration,
     /// Sessions at once; more are refused.
     pub max_sessions: usize,
-    /// Concealment for audio and sensor substreams.
+    /// Concealment for audio substreams.
     pub conceal_audio: Method,
+    /// Concealment for sensor substreams.
     pub conceal_sensor: Method,
 }
 
 impl ReceiverOptions {
+    /// Defaults for listening on `listen`: default [`ReceiverConfig`], 5 s
+    /// idle timeout, 256 sessions, waveform audio and linear sensor
+    /// concealment.
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
@@ -65,23 +70,34 @@ impl ReceiverOptions {
 /// An accepted session.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
+    /// Unique on this receiver (counts from 1); also the accept's
+    /// `session_id`.
     pub id: u64,
+    /// The sender's address.
     pub peer: SocketAddr,
+    /// The session the sender proposed.
     pub session: SessionDesc,
+    /// The terms the receiver accepted it on.
     pub accept: Accept,
 }
 
 /// What happens on a receiver, in order.
 #[derive(Debug, Clone)]
 pub enum ReceiverEvent {
+    /// A session was accepted and its playout started.
     Started(SessionInfo),
+    /// A session ended (complete or truncated); its sink has finished.
     Ended {
+        /// The session.
         info: SessionInfo,
-        end: SessionEnd,
+        /// How it ended, with final statistics and files written.
+        end: Box<SessionEnd>,
     },
     /// A connection or hello that was refused, and why.
     Refused {
+        /// The peer's address.
         peer: SocketAddr,
+        /// Why, for people.
         reason: String,
     },
 }
@@ -174,6 +190,7 @@ impl Receiver {
         })
     }
 
+    /// The address bound (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -517,7 +534,10 @@ async fn run_session(
     live.lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&info.id);
-    let _ = events.send(ReceiverEvent::Ended { info, end });
+    let _ = events.send(ReceiverEvent::Ended {
+        info,
+        end: Box::new(end),
+    });
 }
 
 fn publish_ingress(ingress: &Ingress, shared: &Shared, queue_drops: u64) {

@@ -43,6 +43,7 @@ pub struct SenderOptions {
     pub token: Option<String>,
     /// A label for the session.
     pub name: String,
+    /// Mode, FEC and queue settings for the sender core.
     pub config: SenderConfig,
     /// A connection silent this long is dead (both ends).
     pub idle_timeout: Duration,
@@ -53,6 +54,8 @@ pub struct SenderOptions {
 }
 
 impl SenderOptions {
+    /// Defaults for sending to `to`: default [`SenderConfig`], no token, 5 s
+    /// idle and connect timeouts, 64 chunks per substream.
     pub fn new(to: SocketAddr, trust: Trust) -> Self {
         Self {
             to,
@@ -71,6 +74,7 @@ impl SenderOptions {
 /// How a sending session ended.
 #[derive(Debug, Clone)]
 pub struct SenderReport {
+    /// The sender's final counters.
     pub stats: SenderStats,
     /// The receiver's last report.
     pub receiver: Option<Report>,

@@ -165,6 +165,9 @@ impl Writer {
     }
 }
 
+/// What the writer thread returns: files written (path, samples), errors.
+type Written = (Vec<(PathBuf, u64)>, Vec<String>);
+
 /// A frame on its way to the writer thread (buffers are pooled).
 struct Pending {
     index: usize,
@@ -180,7 +183,7 @@ struct Pending {
 pub struct FileSink {
     tx: Option<cb::Sender<Pending>>,
     pool: Arc<ArrayQueue<Pending>>,
-    thread: Option<JoinHandle<(Vec<(PathBuf, u64)>, Vec<String>)>>,
+    thread: Option<JoinHandle<Written>>,
     paths: Vec<PathBuf>,
     /// Frames the writer could not keep up with, written late.
     pub stalls: u64,
@@ -266,7 +269,7 @@ fn write_loop(
     mut writers: Vec<Writer>,
     rx: cb::Receiver<Pending>,
     pool: Arc<ArrayQueue<Pending>>,
-) -> (Vec<(PathBuf, u64)>, Vec<String>) {
+) -> Written {
     let mut errors = Vec::new();
     let mut failed = vec![false; writers.len()];
     for p in rx {
@@ -345,7 +348,9 @@ impl Drop for FileSink {
 pub struct ReceivedFrame {
     /// Position of the substream in the catalog.
     pub index: usize,
+    /// Catalog id of the substream.
     pub substream: u16,
+    /// Frame number in the substream (from 0, consecutive).
     pub frame: u64,
     /// When it was due on the receiver's clock.
     pub deadline: Time,
@@ -358,8 +363,10 @@ pub struct ReceivedFrame {
 /// What a [`PullSink`] delivers.
 #[derive(Debug, Clone)]
 pub enum Pulled {
+    /// A played frame.
     Frame(ReceivedFrame),
-    End(SessionEnd),
+    /// The session is over; nothing follows.
+    End(Box<SessionEnd>),
 }
 
 /// Hands frames to a bounded channel the application reads at its pace.
@@ -394,7 +401,7 @@ impl Sink for PullSink {
     }
 
     fn end(&mut self, end: &mut SessionEnd) {
-        let _ = self.tx.send(Pulled::End(end.clone()));
+        let _ = self.tx.send(Pulled::End(Box::new(end.clone())));
     }
 }
 

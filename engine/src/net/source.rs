@@ -17,7 +17,9 @@ use crate::sender::{FrameRead, FrameSource};
 
 /// What producers send.
 pub enum Chunk {
+    /// Wire-encoded samples, whole samples, any count.
     Samples(Bytes),
+    /// The substream has no more samples.
     End,
 }
 

@@ -9,6 +9,7 @@ use crate::time::Time;
 
 const BUCKETS: usize = 32;
 
+/// Sliding-window minimum of (arrival - media time), in 32 buckets.
 #[derive(Debug, Clone)]
 pub struct OffsetEstimator {
     bucket_us: u64,
@@ -36,7 +37,9 @@ impl OffsetEstimator {
         }
     }
 
-    /// Minimum offset over the window ending at `now`.
+    /// Minimum offset over the window ending at `now`, microseconds (local
+    /// clock minus media time); `None` before any packet or after a silent
+    /// window.
     pub fn estimate(&self, now: Time) -> Option<i64> {
         let id = now.as_micros() / self.bucket_us;
         self.buckets

@@ -9,6 +9,8 @@ use std::time::Duration;
 use crate::time::micros;
 use crate::wire::control::Control;
 
+/// Decides PAUSE and RESUME from the buffer level, with hysteresis, and
+/// counts them.
 #[derive(Debug, Clone)]
 pub struct FlowControl {
     pause_at: u64,
@@ -57,6 +59,9 @@ impl FlowControl {
         (self.resume_at, self.pause_at)
     }
 
+    /// The buffer holds `level_us` microseconds of media: queue PAUSE if it
+    /// reached the pause threshold while running, RESUME if it fell to the
+    /// resume threshold while paused.
     pub fn update(&mut self, level_us: u64) {
         if !self.paused && level_us >= self.pause_at {
             self.paused = true;
@@ -69,10 +74,12 @@ impl FlowControl {
         }
     }
 
+    /// The message to send, once.
     pub fn poll(&mut self) -> Option<Control> {
         self.pending.take()
     }
 
+    /// PAUSE and RESUME messages issued so far.
     pub fn counts(&self) -> (u64, u64) {
         (self.pauses, self.resumes)
     }

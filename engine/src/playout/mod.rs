@@ -31,7 +31,9 @@ use flow::FlowControl;
 pub struct PlayedFrame<'a> {
     /// Position of the substream in the catalog.
     pub index: usize,
+    /// Catalog id of the substream.
     pub substream: u16,
+    /// Frame number in the substream (from 0, consecutive).
     pub frame: u64,
     /// When it was due on the local clock.
     pub deadline: Time,
@@ -61,9 +63,13 @@ struct Sub {
 /// Why a packet could not be placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
+    /// The substream id is not in the catalog.
     UnknownSubstream,
 }
 
+/// The receiver's playout for one session: a [`FrameBuffer`] and a
+/// [`SequenceTracker`] per substream, the playout clock, flow control and
+/// the statistics.
 pub struct Playout {
     live: bool,
     latency_us: i64,
@@ -85,6 +91,8 @@ pub struct Playout {
 }
 
 impl Playout {
+    /// Size the buffers from the latency, high mark, FEC window x depth and
+    /// frame hold, so memory is fixed from the start.
     pub fn new(cfg: &ReceiverConfig, session: &SessionDesc, fec_window: Duration) -> Self {
         let live = matches!(session.mode, Mode::Live);
         let hold = session
@@ -245,6 +253,8 @@ impl Playout {
         self.subs.iter().all(|s| s.buf.finished())
     }
 
+    /// Playback has started (live: the first packet set the anchor; file:
+    /// the low-water mark was reached).
     pub fn started(&self) -> bool {
         self.started
     }
@@ -280,10 +290,12 @@ impl Playout {
         Some(Time::from_micros((ts + a).max(0) as u64))
     }
 
-    /// Buffered media ahead of the playout: the lowest over substreams that
-    /// carry samples every frame and still expect data. A substream that
-    /// packs several frames a packet (or interleaves a group) receives them
-    /// in chunks, so its level counts the chunk it is known to be waiting for.
+    /// Buffered media ahead of the playout, microseconds: the lowest over
+    /// substreams that carry samples every frame and still expect data. A
+    /// substream that packs several frames a packet (or interleaves a group)
+    /// receives them in chunks, so its level counts the chunk it is known to
+    /// be waiting for. Only sparse substreams left: the highest of them;
+    /// none expecting data: `u64::MAX`.
     pub fn level_us(&self) -> u64 {
         let expecting = |s: &&Sub| !s.buf.all_received();
         let level = |s: &Sub| {

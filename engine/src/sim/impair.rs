@@ -17,16 +17,20 @@ use crate::time::{Time, micros};
 /// Random loss.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Loss {
+    /// No random loss.
     None,
     /// Each packet lost independently with this probability.
     Bernoulli {
+        /// Loss probability per packet, 0..=1.
         p: f64,
     },
     /// Two-state Markov chain, loss only in the bad state: from good to bad
     /// with `p`, from bad to good with `r`. Mean loss `p / (p + r)`, mean
     /// burst `1 / r`.
     GilbertElliott {
+        /// Probability per packet of going from good to bad.
         p: f64,
+        /// Probability per packet of going from bad to good.
         r: f64,
     },
 }
@@ -60,13 +64,16 @@ impl Loss {
 /// measured from the link's origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outage {
+    /// Offset from the link's origin.
     pub start: Duration,
+    /// How long nothing passes.
     pub duration: Duration,
 }
 
 /// Everything a link does to packets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Impairment {
+    /// Random loss model.
     pub loss: Loss,
     /// Fixed one-way delay.
     pub delay: Duration,
@@ -74,13 +81,16 @@ pub struct Impairment {
     pub jitter: Duration,
     /// Fraction of packets held back an extra `reorder_by`.
     pub reorder: f64,
+    /// Extra delay of a reordered packet.
     pub reorder_by: Duration,
     /// Fraction of packets delivered twice.
     pub duplicate: f64,
     /// Bottleneck rate in bits per second (0: unlimited).
     pub rate_bps: u64,
-    /// Bottleneck queue limit; packets beyond it are dropped.
+    /// Bottleneck queue limit, as queueing delay; a packet that would wait
+    /// longer is dropped.
     pub queue_limit: Duration,
+    /// Scheduled outages.
     pub outages: Vec<Outage>,
 }
 
@@ -103,24 +113,35 @@ impl Default for Impairment {
 /// What the link did, counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImpairStats {
+    /// Packets offered to the link.
     pub packets: u64,
+    /// Copies delivered (a duplicated packet counts twice).
     pub delivered: u64,
+    /// Dropped by the random loss model.
     pub lost: u64,
+    /// Dropped during a scheduled outage.
     pub outage_drops: u64,
+    /// Dropped because the bottleneck queue was over its limit.
     pub queue_drops: u64,
+    /// Delivered late by `reorder_by`.
     pub reordered: u64,
+    /// Delivered twice.
     pub duplicated: u64,
 }
 
 /// The fate of one packet: delivered at up to two instants, or dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fate {
+    /// Arrival instants: the packet, then a duplicate if any; `[None, None]`
+    /// when dropped.
     pub at: [Option<Time>; 2],
 }
 
 impl Fate {
+    /// The packet is lost.
     pub const DROP: Fate = Fate { at: [None, None] };
 
+    /// Nothing arrives.
     pub fn dropped(&self) -> bool {
         self.at[0].is_none()
     }
@@ -149,10 +170,12 @@ impl Impairer {
         }
     }
 
+    /// The model in use.
     pub fn config(&self) -> &Impairment {
         &self.cfg
     }
 
+    /// Counters so far.
     pub fn stats(&self) -> ImpairStats {
         self.stats
     }

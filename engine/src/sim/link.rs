@@ -7,6 +7,7 @@ use std::collections::BinaryHeap;
 use super::impair::{ImpairStats, Impairer, Impairment};
 use crate::time::Time;
 
+/// One direction of a simulated network path.
 pub struct SimLink {
     imp: Impairer,
     /// (arrival, send order, packet): ties leave in send order.
@@ -16,6 +17,8 @@ pub struct SimLink {
 }
 
 impl SimLink {
+    /// A link impaired by `cfg`, drawing from `seed`; outages count from
+    /// `origin`.
     pub fn new(cfg: Impairment, seed: u64, origin: Time) -> Self {
         Self {
             imp: Impairer::new(cfg, seed, origin),
@@ -25,6 +28,7 @@ impl SimLink {
         }
     }
 
+    /// What the impairment model did so far.
     pub fn stats(&self) -> ImpairStats {
         self.imp.stats()
     }
@@ -57,10 +61,12 @@ impl SimLink {
         self.flight.pop().map(|Reverse((_, _, b))| b)
     }
 
+    /// Return a buffer from [`recv`](Self::recv) for reuse.
     pub fn recycle(&mut self, buf: Vec<u8>) {
         self.pool.push(buf);
     }
 
+    /// Packets (and duplicates) not delivered yet.
     pub fn in_flight(&self) -> usize {
         self.flight.len()
     }

@@ -30,6 +30,8 @@ pub struct PatternSource {
 }
 
 impl PatternSource {
+    /// A source for `subs`; `length` samples each overrides the catalog's
+    /// lengths (`None` for both: endless).
     pub fn new(subs: &[SubstreamDesc], length: Option<u64>) -> Self {
         Self {
             subs: subs
@@ -60,8 +62,11 @@ impl FrameSource for PatternSource {
 /// What the checker saw on one substream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CheckCounts {
+    /// Frames played.
     pub frames: u64,
+    /// Samples in those frames.
     pub samples: u64,
+    /// Samples the mask marked missing.
     pub missing_samples: u64,
     /// Frames with a present sample that differs from the pattern.
     pub corrupt_frames: u64,
@@ -82,6 +87,7 @@ pub struct PatternCheck {
 }
 
 impl PatternCheck {
+    /// A checker for the substreams of this catalog.
     pub fn new(subs: &[SubstreamDesc]) -> Self {
         Self {
             subs: subs
@@ -95,10 +101,12 @@ impl PatternCheck {
         }
     }
 
+    /// What was seen on the substream at catalog position `index`.
     pub fn counts(&self, index: usize) -> CheckCounts {
         self.counts[index]
     }
 
+    /// Check one played frame (use it as, or inside, the sink).
     pub fn on_frame(&mut self, f: &PlayedFrame<'_>) {
         let i = f.index;
         let (id, stride, ref desc) = self.subs[i];

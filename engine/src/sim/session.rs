@@ -21,12 +21,15 @@ use crate::wire::control::{Accept, Control, Reject};
 /// A simulated session's setup.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
+    /// Seed of the media link's impairment model.
     pub seed: u64,
     /// What the media path does to datagrams.
     pub link: Impairment,
     /// One-way delay of the control stream (reliable, in order).
     pub control_delay: Duration,
+    /// The receiver's settings.
     pub receiver: ReceiverConfig,
+    /// The sender's settings.
     pub sender: SenderConfig,
     /// Stop after this much virtual time whatever happens.
     pub time_limit: Duration,
@@ -51,20 +54,28 @@ impl Default for SimConfig {
 /// A control message the receiver sent, with its buffer level then.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControlEvent {
+    /// When the receiver sent it (virtual time).
     pub at: Time,
+    /// The message.
     pub msg: Control,
+    /// The receiver's buffer level then, microseconds.
     pub level_us: u64,
 }
 
 /// What happened.
 #[derive(Debug, Clone)]
 pub struct SimOutcome {
+    /// The receiver's answer to the hello; on a reject nothing else ran.
     pub accept: Result<Accept, Reject>,
+    /// The sender's final counters.
     pub sender: SenderStats,
+    /// The receiver's final statistics.
     pub receiver: ReceiverStats,
+    /// What the media link did.
     pub link: ImpairStats,
-    /// Virtual time the session started and ended.
+    /// Virtual time the session started (the hello left).
     pub start: Time,
+    /// Virtual time the run stopped.
     pub end: Time,
     /// The receiver played its last frame (rather than the time limit).
     pub finished: bool,
@@ -76,7 +87,9 @@ pub struct SimOutcome {
     pub flow: Vec<ControlEvent>,
 }
 
-/// Run a session to its end.
+/// Run a session until the receiver has played its last frame, nothing more
+/// can happen, or `time_limit` passes; `sink` sees every played frame
+/// (unconcealed: missing samples are zero and marked in the mask).
 pub fn run(
     cfg: &SimConfig,
     substreams: Vec<SubstreamDesc>,

@@ -12,7 +12,7 @@ use crate::catalog::{self, CatalogError, SubstreamDesc};
 
 /// Control protocol version; a peer with another version is rejected.
 pub const CONTROL_VERSION: u8 = 1;
-/// Largest control frame body.
+/// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
 
 /// How the sender paces media.
@@ -22,7 +22,10 @@ pub enum Mode {
     Live,
     /// Read ahead, flow-controlled by the receiver's water marks: while
     /// resumed, the sender runs at `fill_percent` % of real time.
-    File { fill_percent: u16 },
+    File {
+        /// Sending speed while resumed, in percent of real time (101..=10000).
+        fill_percent: u16,
+    },
 }
 
 /// FEC and interleaving parameters of a session.
@@ -40,6 +43,7 @@ pub struct FecParams {
 }
 
 impl FecParams {
+    /// No FEC, no packet interleaving.
     pub const OFF: FecParams = FecParams {
         k: 0,
         m: 0,
@@ -47,6 +51,7 @@ impl FecParams {
         window_us: 0,
     };
 
+    /// FEC is on: `m > 0`.
     pub fn enabled(&self) -> bool {
         self.m > 0
     }
@@ -57,104 +62,162 @@ impl FecParams {
 pub struct SessionDesc {
     /// A label for logs and reports.
     pub name: String,
+    /// Live or file mode (file mode carries the fill rate).
     pub mode: Mode,
     /// Speed factor both ends scale their clocks by (1.0: real time).
     pub speed: f64,
+    /// FEC and packet interleaving; after accept, the code and window in
+    /// force at the start.
     pub fec: FecParams,
+    /// The catalog: every substream, in the order substream indices refer to.
     pub substreams: Vec<SubstreamDesc>,
 }
 
+/// Sender to receiver, first message: who it is and what it will send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
+    /// [`CONTROL_VERSION`] of the sender; another version is rejected.
     pub version: u8,
     /// Shared secret, when the receiver requires one.
     pub token: Option<String>,
+    /// The proposed session.
     pub session: SessionDesc,
 }
 
+/// Receiver to sender: the session is accepted, on these terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accept {
+    /// Unique among the receiver's sessions.
     pub session_id: u64,
+    /// The receiver's target latency in microseconds (live mode); the
+    /// sender's datagram deadlines are derived from it.
     pub latency_us: u32,
+    /// Low-water mark in microseconds of buffered media; in file mode the
+    /// sender sends this much at once.
     pub low_water_us: u32,
+    /// High-water mark in microseconds of buffered media.
     pub high_water_us: u32,
     /// The FEC block time budget in force (chosen by the receiver if the
     /// sender left it to it).
     pub fec_window_us: u32,
 }
 
+/// Why a receiver refused a hello (the [`Reject`] message says more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RejectReason {
+    /// The sender speaks another [`CONTROL_VERSION`].
     Version,
+    /// The token is missing or wrong.
     Token,
+    /// The catalog is invalid.
     Catalog,
+    /// The receiver's latency cannot cover the FEC window, interleaving and
+    /// frame hold (see [`ConfigError`](crate::config::ConfigError)).
     Latency,
+    /// The receiver has no room for another session.
     Busy,
+    /// Anything else (e.g. the application refused the session).
     Other,
 }
 
+/// Receiver to sender: the session is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reject {
+    /// The category, for programs.
     pub reason: RejectReason,
     /// Says what to change, for the sender to print.
     pub message: String,
 }
 
-/// Periodic receiver report (about once a second).
+/// Periodic receiver report (about once a second). Counters are cumulative
+/// since the session started, summed over substreams (see
+/// [`PacketCounts`](crate::stats::PacketCounts)); the sender's adaptive FEC
+/// uses the difference between two reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Report {
+    /// Unique source packets that arrived (on time or late).
     pub received: u64,
+    /// Source packets final and not arrived directly in time.
     pub lost: u64,
+    /// Of the lost, rebuilt by FEC in time.
     pub recovered: u64,
+    /// Of the lost, not there when due: the residual loss.
     pub unrecovered: u64,
+    /// Source packets that arrived after their frame was played.
     pub late: u64,
+    /// Frames played with at least one sample missing.
     pub concealed_frames: u64,
+    /// RFC 3550 interarrival jitter over all substreams, microseconds.
     pub jitter_us: u32,
+    /// Buffered media ahead of the playout, microseconds (the session's
+    /// level, as [`Playout::level_us`](crate::playout::Playout::level_us)).
     pub buffer_us: u32,
 }
 
 /// What the sender sent on one substream, for the receiver's final account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubstreamTotals {
+    /// The substream's catalog id.
     pub id: u16,
     /// Source packets (the next sequence number).
     pub packets: u64,
+    /// Frames produced, including a short final one.
     pub frames: u64,
+    /// Samples the source really gave (padding of the last frame excluded):
+    /// the playout stops after exactly this many.
     pub samples: u64,
 }
 
+/// Sender to receiver, once everything is queued: the final account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndOfStream {
+    /// One entry per substream, in catalog order.
     pub totals: Vec<SubstreamTotals>,
+    /// Repair packets produced over the session.
     pub repair_packets: u64,
 }
 
+/// Every control message, either way.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Control {
+    /// Sender to receiver: the opening proposal.
     Hello(Hello),
+    /// Receiver to sender: the session is on.
     Accept(Accept),
+    /// Receiver to sender: the session is refused.
     Reject(Reject),
     /// Receiver to sender: buffer at the high-water mark, stop sending.
     Pause,
     /// Receiver to sender: buffer at the low-water mark, send again.
     Resume,
+    /// Receiver to sender: periodic statistics, every
+    /// [`REPORT_INTERVAL`](crate::receiver::REPORT_INTERVAL).
     Report(Report),
+    /// Sender to receiver: all media is sent; here are the totals.
     EndOfStream(EndOfStream),
+    /// Receiver to sender: the stream was played to its end; close.
     Bye,
 }
 
+/// Why control bytes are not a valid message. The session ends on any.
 #[derive(Debug, Error)]
 pub enum ControlError {
+    /// The length prefix (given) is over [`MAX_CONTROL_FRAME`].
     #[error("control frame of {0} bytes exceeds the {MAX_CONTROL_FRAME}-byte limit")]
     TooLong(usize),
+    /// A frame with no version byte.
     #[error("control frame is empty")]
     Empty,
+    /// The frame's version byte (given) is not [`CONTROL_VERSION`].
     #[error("control protocol version {0}, this build speaks {CONTROL_VERSION}")]
     Version(u8),
+    /// postcard could not decode the body.
     #[error("malformed control message: {0}")]
     Decode(#[from] postcard::Error),
+    /// A hello's catalog failed validation.
     #[error("invalid catalog: {0}")]
     Catalog(#[from] CatalogError),
+    /// A decoded message breaks a schema limit (named).
     #[error("invalid control message: {0}")]
     Invalid(&'static str),
 }
@@ -171,6 +234,7 @@ impl Control {
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     }
 
+    /// One length-prefixed frame in a new buffer.
     pub fn to_frame(&self) -> Vec<u8> {
         let mut v = Vec::new();
         self.encode_into(&mut v);
@@ -242,13 +306,15 @@ impl Control {
     }
 }
 
-/// Splits a byte stream into control messages, holding at most one frame.
+/// Splits a byte stream into control messages. Holds at most four maximal
+/// frames of unread bytes; more is an error.
 #[derive(Debug, Default)]
 pub struct ControlDecoder {
     buf: Vec<u8>,
 }
 
 impl ControlDecoder {
+    /// An empty decoder.
     pub fn new() -> Self {
         Self::default()
     }

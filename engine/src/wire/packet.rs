@@ -31,6 +31,8 @@
 
 use thiserror::Error;
 
+/// Packet format version (the header's high nibble); other versions are
+/// dropped as malformed.
 pub const VERSION: u8 = 1;
 /// Header bytes before the payload.
 pub const HEADER_LEN: usize = 38;
@@ -52,17 +54,24 @@ pub const fn max_payload(max_datagram: usize) -> usize {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Source or repair (the header's low nibble).
 pub enum Kind {
+    /// Media samples of one substream (0).
     Source,
+    /// FEC parity over a block's source shards (1).
     Repair,
 }
 
 /// Where a packet sits in FEC: block, index, and the block's code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockPos {
+    /// FEC block number: one counter for the whole session, wrapping.
     pub block: u32,
+    /// Shard index in the block: sources `0..k`, repair `j` at `k + j`.
     pub index: u8,
+    /// Source shards a full block holds (0 with FEC off).
     pub k: u8,
+    /// Repair shards per block (0: FEC off).
     pub m: u8,
 }
 
@@ -70,33 +79,52 @@ pub struct BlockPos {
 /// payload on the timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SourceMeta {
+    /// Catalog id ([`REPAIR_SUBSTREAM`] on repair packets).
     pub substream: u16,
+    /// Per substream, from 0, wrapping (repairs: their own sequence).
     pub seq: u32,
+    /// Media time of the unit's first frame, microseconds on the session
+    /// media clock (repairs: of the block's first source).
     pub media_ts: u64,
+    /// Sender clock when the packet was made, microseconds (for jitter and
+    /// delay).
     pub sender_ts: u64,
+    /// Sample-interleave group G (1: none).
     pub group: u8,
+    /// Lane of the group this payload carries (`< group`).
     pub lane: u8,
+    /// This fragment's index (`< frag_count`).
     pub frag_index: u8,
+    /// Fragments the unit (or lane) was split into (1: whole).
     pub frag_count: u8,
     /// Frames the unit spans (aggregated frames, or the group's frames).
+    /// Repairs: the sources their block really holds.
     pub frames: u8,
 }
 
 /// Why bytes are not a valid packet. Every variant is a counted drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum PacketError {
+    /// Fewer bytes than [`HEADER_LEN`] (or a shard shorter than its header).
     #[error("shorter than the {HEADER_LEN}-byte header")]
     Short,
+    /// Version nibble (given) is not [`VERSION`].
     #[error("unknown version {0}")]
     Version(u8),
+    /// Kind nibble (given) is neither source nor repair.
     #[error("unknown packet kind {0}")]
     Kind(u8),
+    /// The payload length field disagrees with the bytes present.
     #[error("payload length field disagrees with the datagram length")]
     Length,
+    /// `k`, `m`, `index` or `block` impossible for the packet's kind.
     #[error("FEC fields out of range (k, m, index)")]
     Fec,
+    /// A source's group, lane, fragment, frames or reserved byte is invalid,
+    /// or it claims the repair substream id.
     #[error("layout fields out of range (group, lane, fragments, frames)")]
     Layout,
+    /// A repair's substream id, source count or shard length is invalid.
     #[error("repair packet fields out of range")]
     Repair,
 }
@@ -104,9 +132,14 @@ pub enum PacketError {
 /// A parsed packet borrowing its payload.
 #[derive(Debug, Clone, Copy)]
 pub struct PacketView<'a> {
+    /// Source or repair.
     pub kind: Kind,
+    /// Bytes 0..8: where it sits in FEC.
     pub pos: BlockPos,
+    /// Bytes 8..38 (for a repair, only `seq`, `media_ts`, `sender_ts` and
+    /// `frames` mean anything).
     pub meta: SourceMeta,
+    /// Bytes 38..: samples, or a repair's parity shard.
     pub payload: &'a [u8],
     /// Bytes 8.. of a source packet (the FEC shard, unpadded).
     pub shard: &'a [u8],
