@@ -53,7 +53,11 @@ fn next_end(rx: &Receiver) -> SessionEnd {
 }
 
 fn next_refusal(rx: &Receiver) -> String {
-    match rx.events().recv_timeout(Duration::from_secs(10)).expect("an event") {
+    match rx
+        .events()
+        .recv_timeout(Duration::from_secs(10))
+        .expect("an event")
+    {
         ReceiverEvent::Refused { reason, .. } => reason,
         other => panic!("expected a refusal, got {other:?}"),
     }

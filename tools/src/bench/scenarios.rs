@@ -61,7 +61,7 @@ pub const SCALE: &str = "scale";
 /// Latency of the low-latency scenario: the smallest that played 2.5 ms
 /// frames with zero concealment on loopback here (see `--min-latency` and
 /// the README's figures).
-pub const LOW_LATENCY: Duration = Duration::from_micros(7_500);
+pub const LOW_LATENCY: Duration = Duration::from_millis(7);
 
 /// Frame duration of the low-latency scenario.
 pub const LOW_LATENCY_FRAME: Duration = Duration::from_micros(2_500);
