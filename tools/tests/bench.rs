@@ -44,6 +44,7 @@ const FIELDS: &[&str] = &[
     "packets",
     "loss_before_fec",
     "residual_loss",
+    "link_loss_realised",
     "fec_code_used",
     "bound",
     "frames",
@@ -158,6 +159,12 @@ fn a_short_lossy_scenario_end_to_end() {
     let loss = num(s, "loss_before_fec");
     assert!((0.01..0.12).contains(&loss), "loss before FEC {loss}");
     assert!(num(s, "residual_loss") <= loss);
+    let realised = num(s, "link_loss_realised");
+    assert!(
+        (0.01..0.12).contains(&realised),
+        "the relay dropped {realised}"
+    );
+    assert!(num(s, "bound.effective.residual") >= 0.0);
     let bound = num(s, "bound.configured.residual");
     assert!(bound > 0.0 && bound < 0.01, "MDS bound {bound}");
     assert_eq!(num(s, "bound.configured.k"), 16.0);

@@ -15,6 +15,7 @@ use isochron_codecs::{Encoding, Origin, Rate, StreamFormat};
 use isochron_engine::catalog::{MediaKind, SubstreamDesc};
 use isochron_engine::net::Sender;
 use isochron_engine::net::clock::monotonic;
+use isochron_engine::stats::SenderStats;
 
 /// Generated media and the catalog that describes it.
 #[derive(Clone)]
@@ -93,7 +94,14 @@ pub struct Feeding {
     pub started_at: u64,
     /// Samples pushed so far, per substream.
     pos: Vec<u64>,
+    /// The sender's counters every [`STATS_EVERY`] (for the code it
+    /// really used over time).
+    pub stats: Vec<SenderStats>,
+    next_stats: u64,
 }
+
+/// How often a feeder notes each sender's counters.
+pub const STATS_EVERY: Duration = Duration::from_millis(100);
 
 impl Feeding {
     pub fn new(sender: Sender) -> Self {
@@ -103,6 +111,8 @@ impl Feeding {
             sender,
             started_at,
             pos: vec![0; n],
+            stats: Vec::with_capacity(1024),
+            next_stats: started_at,
         }
     }
 }
@@ -114,7 +124,7 @@ const CHUNK: Duration = Duration::from_millis(20);
 /// clock starts at accept, so it must be fed at once).
 pub struct Feeder {
     tx: Option<cb::Sender<Feeding>>,
-    thread: Option<JoinHandle<Vec<Sender>>>,
+    thread: Option<JoinHandle<Vec<Feeding>>>,
 }
 
 impl Feeder {
@@ -142,7 +152,7 @@ impl Feeder {
 
     /// No more senders: wait until every one has been fed to its end, and
     /// give them back.
-    pub fn finish(mut self) -> Vec<Sender> {
+    pub fn finish(mut self) -> Vec<Feeding> {
         self.tx = None;
         self.thread
             .take()
@@ -151,7 +161,7 @@ impl Feeder {
     }
 }
 
-fn feed(rx: cb::Receiver<Feeding>, media: Media, lead: Duration) -> Vec<Sender> {
+fn feed(rx: cb::Receiver<Feeding>, media: Media, lead: Duration) -> Vec<Feeding> {
     let stop = crate::interrupted();
     let descs = media.catalog.clone();
     let lead = lead.as_micros() as u64;
@@ -167,6 +177,10 @@ fn feed(rx: cb::Receiver<Feeding>, media: Media, lead: Duration) -> Vec<Sender> 
         let mut next_due = u64::MAX;
         let stopping = stop.load(std::sync::atomic::Ordering::Relaxed);
         for (it, done) in items.iter_mut().zip(ended.iter_mut()) {
+            if now >= it.next_stats && !it.sender.is_finished() {
+                it.stats.push(it.sender.stats());
+                it.next_stats += STATS_EVERY.as_micros() as u64;
+            }
             if *done {
                 continue;
             }
@@ -220,5 +234,5 @@ fn feed(rx: cb::Receiver<Feeding>, media: Media, lead: Duration) -> Vec<Sender> 
             std::thread::sleep(wait);
         }
     }
-    items.into_iter().map(|it| it.sender).collect()
+    items
 }

@@ -41,6 +41,8 @@ pub struct Outcome {
     pub levels: Vec<(f64, f64)>,
     pub receiver: ReceiverStats,
     pub sender: SenderStats,
+    /// The sender's counters every 100 ms, the final ones last.
+    pub sender_series: Vec<SenderStats>,
     pub sender_completed: bool,
     pub truncated: bool,
     pub end_reason: String,
@@ -179,12 +181,16 @@ pub fn run(
     };
     let cpu_b = cpu_b.unwrap_or_else(Snapshot::now);
     let cpu = cpu_a.map_or_else(Usage::default, |a| Usage::between(&a, &cpu_b));
-    let report = feeder
+    let fed = feeder
         .finish()
         .pop()
-        .context("the feeder lost the sender")?
+        .context("the feeder lost the sender")?;
+    let mut sender_series = fed.stats;
+    let report = fed
+        .sender
         .wait()
         .map_err(|e| anyhow::anyhow!("{}: sender: {e}", sc.name))?;
+    sender_series.push(report.stats);
     let relay_stats = relay.stop();
     drop(rx);
     let recording = recordings
@@ -197,6 +203,7 @@ pub fn run(
         levels,
         receiver: end.stats,
         sender: report.stats,
+        sender_series,
         sender_completed: report.completed,
         truncated: end.truncated,
         end_reason: end.reason,

@@ -163,8 +163,8 @@ pub fn run(
     };
     let mut sender_drops = 0;
     for f in feeders {
-        for tx in f.finish() {
-            match tx.wait() {
+        for fed in f.finish() {
+            match fed.sender.wait() {
                 Ok(r) => sender_drops += r.stats.dropped_expired + r.stats.dropped_overflow,
                 Err(e) => errors.push(format!("sender: {e}")),
             }
