@@ -56,7 +56,7 @@ pub struct BenchArgs {
     #[arg(long)]
     list: bool,
     /// Media length of each session
-    #[arg(long, default_value = "20s", value_parser = args::duration)]
+    #[arg(long, default_value = "20s", value_parser = args::duration, value_name = "TIME")]
     duration: Duration,
     /// Directory for report.md, results.json and the plots
     #[arg(long, default_value = "bench-out", value_name = "DIR")]
@@ -80,59 +80,59 @@ pub struct BenchArgs {
     #[arg(long = "min-latency")]
     min_latency: bool,
 
-    /// Custom scenario: its name
+    /// Name of the custom scenario [default: custom]
     #[arg(long, value_name = "NAME", help_heading = "Custom scenario")]
     name: Option<String>,
     /// Mean packet loss each way, e.g. 5%
-    #[arg(long, value_parser = args::percent, help_heading = "Custom scenario")]
+    #[arg(long, value_parser = args::percent, value_name = "PCT", help_heading = "Custom scenario")]
     loss: Option<f64>,
     /// Mean loss burst in packets (1: independent; more: Gilbert-Elliott)
     #[arg(long, value_name = "N", help_heading = "Custom scenario")]
     burst: Option<f64>,
     /// One-way delay each way, e.g. 20ms
-    #[arg(long, value_parser = args::duration, help_heading = "Custom scenario")]
+    #[arg(long, value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
     delay: Option<Duration>,
     /// Delay varies uniformly by up to this much either way, e.g. 10ms
-    #[arg(long, value_parser = args::duration, help_heading = "Custom scenario")]
+    #[arg(long, value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
     jitter: Option<Duration>,
     /// Share of packets held back so later ones overtake them, e.g. 1%
-    #[arg(long, value_parser = args::percent, help_heading = "Custom scenario")]
+    #[arg(long, value_parser = args::percent, value_name = "PCT", help_heading = "Custom scenario")]
     reorder: Option<f64>,
     /// How long reordered packets are held back [default: 5ms]
-    #[arg(long = "reorder-by", value_parser = args::duration, help_heading = "Custom scenario")]
+    #[arg(long = "reorder-by", value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
     reorder_by: Option<Duration>,
     /// Share of packets delivered twice, e.g. 1%
-    #[arg(long, value_parser = args::percent, help_heading = "Custom scenario")]
+    #[arg(long, value_parser = args::percent, value_name = "PCT", help_heading = "Custom scenario")]
     duplicate: Option<f64>,
     /// Bottleneck rate each way, e.g. 10mbit
-    #[arg(long, value_parser = args::rate, help_heading = "Custom scenario")]
+    #[arg(long, value_parser = args::rate, value_name = "RATE", help_heading = "Custom scenario")]
     rate: Option<u64>,
     /// Bottleneck queue: packets waiting longer are dropped [default: 200ms]
-    #[arg(long = "queue-limit", value_parser = args::duration, help_heading = "Custom scenario")]
+    #[arg(long = "queue-limit", value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
     queue_limit: Option<Duration>,
     /// Outage LENGTH@START from the link's start, e.g. 2s@5s; repeatable
-    #[arg(long, value_parser = args::outage, help_heading = "Custom scenario")]
+    #[arg(long, value_parser = args::outage, value_name = "LEN@START", help_heading = "Custom scenario")]
     outage: Vec<(Duration, Duration)>,
     /// Receiver's target latency [default: 80ms]
-    #[arg(long, value_parser = args::duration, help_heading = "Custom scenario")]
+    #[arg(long, value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
     latency: Option<Duration>,
     /// Low-water mark [default: 40ms]
-    #[arg(long = "low-water", value_parser = args::duration, help_heading = "Custom scenario")]
+    #[arg(long = "low-water", value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
     low_water: Option<Duration>,
     /// High-water mark [default: 160ms]
-    #[arg(long = "high-water", value_parser = args::duration, help_heading = "Custom scenario")]
+    #[arg(long = "high-water", value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
     high_water: Option<Duration>,
     /// Frame duration, e.g. 10ms, 5ms, 2.5ms [default: 10ms]
-    #[arg(long, value_parser = args::duration, help_heading = "Custom scenario")]
+    #[arg(long, value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
     frame: Option<Duration>,
     /// FEC code K+M, or off [default: 16+4]
-    #[arg(long, value_parser = args::fec, help_heading = "Custom scenario")]
+    #[arg(long, value_parser = args::fec, value_name = "K+M", help_heading = "Custom scenario")]
     fec: Option<args::Fec>,
     /// Packet interleaving depth D [default: 1]
     #[arg(long, value_name = "D", help_heading = "Custom scenario")]
     interleave: Option<u8>,
     /// FEC block time budget [default: chosen by the receiver from its latency]
-    #[arg(long = "fec-window", value_parser = args::duration, help_heading = "Custom scenario")]
+    #[arg(long = "fec-window", value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
     fec_window: Option<Duration>,
     /// Keep the FEC code fixed (no adaptation to the measured loss)
     #[arg(long = "fixed-fec", help_heading = "Custom scenario")]

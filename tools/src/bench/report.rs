@@ -240,7 +240,12 @@ QUIC on 127.0.0.1, so both ends read one `CLOCK_MONOTONIC`: delays are true valu
 time in 20 ms chunks (the sender's pacer releases each frame at its real-time instant).
 - **e2e delay** of audio frame n: its playout instant (read in the sink, on the playout \
 thread) minus the instant it was complete at the sender, `started_at + (n + 1) x frame`. \
-**Overhead** = e2e delay minus the configured latency.
+**Overhead** = e2e delay minus the configured latency. The playout anchors on the fastest \
+path, so on a link with a fixed delay (the jitter scenarios) the overhead includes the \
+link's minimum one-way delay; there the p99 also holds a start-up transient: the clock \
+mapping starts from the first packet's delay and slews toward the fastest path at 0.5 % \
+of real time. The jitter scenarios keep the default 80 ms latency: `jitter-40` spreads \
+delay over 80 ms, as wide as the latency, to show what happens at the edge.
 - **jitter**: RFC 3550 interarrival jitter. **tick dev.**: playout tick lateness (tick \
 instant minus deadline), from the engine's statistics.
 - **loss before FEC**: source packets that did not arrive directly in time, over expected. \
