@@ -2,8 +2,8 @@
 //! QUIC with FEC, impair links, run the demo and the benchmark.
 
 mod args;
+mod bench;
 mod demo;
-
 mod netem;
 mod output;
 mod recv;
@@ -50,6 +50,8 @@ enum Command {
     Netem(netem::NetemArgs),
     /// Stream a generated song and sensor track over an impaired link, on loopback
     Demo(demo::DemoArgs),
+    /// Measure delay, jitter, loss and quality across a matrix of impaired links
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Send(a) => send::run(a),
         Command::Netem(a) => netem::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

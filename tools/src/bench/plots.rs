@@ -1,0 +1,226 @@
+//! SVG plots of a scenario: end-to-end delay over time, buffer level over
+//! time against the water marks, and the distribution of end-to-end delay.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+
+const SIZE: (u32, u32) = (900, 420);
+const DELAY: RGBColor = RGBColor(31, 119, 180);
+const MARK: RGBColor = RGBColor(214, 39, 40);
+const TARGET: RGBColor = RGBColor(44, 160, 44);
+const LOW: RGBColor = RGBColor(255, 127, 14);
+
+fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("plotting: {e}")
+}
+
+/// A range that holds every value with a margin (and is never empty).
+fn span(values: impl Iterator<Item = f64>, extra: &[f64]) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+    for v in values
+        .chain(extra.iter().copied())
+        .filter(|v| v.is_finite())
+    {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(0.05);
+    (
+        (lo - pad).max(if lo >= 0.0 { 0.0 } else { f64::MIN }),
+        hi + pad,
+    )
+}
+
+/// End-to-end delay of every frame against time, with the configured latency.
+pub fn delay_over_time(
+    path: &Path,
+    title: &str,
+    points: &[(f64, f64)],
+    latency_ms: f64,
+) -> Result<()> {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let x = span(points.iter().map(|p| p.0), &[0.0]);
+    let y = span(points.iter().map(|p| p.1), &[latency_ms, 0.0]);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x.0..x.1, y.0..y.1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since media start (s)")
+        .y_desc("end-to-end delay (ms)")
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(
+            [(x.0, latency_ms), (x.1, latency_ms)],
+            TARGET.stroke_width(1),
+        ))
+        .map_err(err)?
+        .label(format!("configured latency {latency_ms} ms"))
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], TARGET));
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().copied(),
+            DELAY.stroke_width(1),
+        ))
+        .map_err(err)?
+        .label("audio frames, in playout order")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], DELAY));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Buffer level against time, with the low and high water marks.
+pub fn buffer_over_time(
+    path: &Path,
+    title: &str,
+    points: &[(f64, f64)],
+    low_ms: f64,
+    high_ms: f64,
+) -> Result<()> {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let x = span(points.iter().map(|p| p.0), &[0.0]);
+    let y = span(points.iter().map(|p| p.1), &[0.0, low_ms, high_ms]);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x.0..x.1, y.0..y.1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since media start (s)")
+        .y_desc("buffered media (ms)")
+        .draw()
+        .map_err(err)?;
+    for (v, name, color) in [
+        (high_ms, "high-water mark", MARK),
+        (low_ms, "low-water mark", LOW),
+    ] {
+        chart
+            .draw_series(LineSeries::new([(x.0, v), (x.1, v)], color.stroke_width(1)))
+            .map_err(err)?
+            .label(format!("{name} {v} ms"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+    }
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().copied(),
+            DELAY.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label("buffer level")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], DELAY.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Histogram of end-to-end delay (counts of frames per bin).
+pub fn delay_histogram(path: &Path, title: &str, values: &[f64], latency_ms: f64) -> Result<()> {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let (lo, hi) = span(values.iter().copied(), &[latency_ms]);
+    let bins = 80usize;
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0u64; bins];
+    for &v in values.iter().filter(|v| v.is_finite()) {
+        let i = (((v - lo) / width) as usize).min(bins - 1);
+        counts[i] += 1;
+    }
+    let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(lo..hi, 0.0..top)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("end-to-end delay (ms)")
+        .y_desc("frames")
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(
+            counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c > 0)
+                .map(|(i, &c)| {
+                    let x0 = lo + i as f64 * width;
+                    Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], DELAY.filled())
+                }),
+        )
+        .map_err(err)?
+        .label(format!("{} frames", values.len()))
+        .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 12, y + 4)], DELAY.filled()));
+    chart
+        .draw_series(LineSeries::new(
+            [(latency_ms, 0.0), (latency_ms, top)],
+            TARGET.stroke_width(1),
+        ))
+        .map_err(err)?
+        .label(format!("configured latency {latency_ms} ms"))
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], TARGET));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_svg() {
+        let dir = tempfile::tempdir().unwrap();
+        let pts: Vec<(f64, f64)> = (0..500)
+            .map(|i| (i as f64 / 100.0, 80.1 + (i % 7) as f64 * 0.01))
+            .collect();
+        let p = dir.path().join("d.svg");
+        delay_over_time(&p, "t", &pts, 80.0).unwrap();
+        buffer_over_time(&dir.path().join("b.svg"), "t", &pts, 40.0, 160.0).unwrap();
+        let v: Vec<f64> = pts.iter().map(|p| p.1).collect();
+        delay_histogram(&dir.path().join("h.svg"), "t", &v, 80.0).unwrap();
+        let s = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            s.starts_with("<svg") && s.contains("</svg>"),
+            "{}",
+            &s[..80]
+        );
+        delay_histogram(&dir.path().join("e.svg"), "empty", &[], 80.0).unwrap();
+    }
+}

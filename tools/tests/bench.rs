@@ -1,0 +1,227 @@
+//! `isochron bench` end to end: one short scenario over real QUIC through
+//! the impairment relay, its results.json, report.md and plots.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(out: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_isochron"))
+        .arg("bench")
+        .args(["--duration", "3s", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("isochron runs")
+}
+
+fn num(v: &Value, path: &str) -> f64 {
+    let mut x = v;
+    for k in path.split('.') {
+        x = x
+            .get(k)
+            .unwrap_or_else(|| panic!("results.json lacks {path} (at {k}): {v}"));
+    }
+    x.as_f64()
+        .unwrap_or_else(|| panic!("{path} is not a number: {x}"))
+}
+
+/// Every field a scenario object must have.
+const FIELDS: &[&str] = &[
+    "name",
+    "about",
+    "duration_s",
+    "config",
+    "link",
+    "completed",
+    "truncated",
+    "e2e_delay_ms",
+    "overhead_ms",
+    "one_way_delay_ms",
+    "jitter_ms",
+    "tick_deviation_ms",
+    "packets",
+    "loss_before_fec",
+    "residual_loss",
+    "link_loss_realised",
+    "fec_code_used",
+    "bound",
+    "frames",
+    "samples_sent",
+    "samples_played",
+    "pauses",
+    "resumes",
+    "bitrate_bps",
+    "fec_overhead",
+    "sender_drops",
+    "cpu",
+    "snr_db",
+    "bit_exact",
+    "frames_differing",
+    "buffer_ms",
+    "plots",
+    "relay",
+    "receiver_stats",
+    "sender_stats",
+];
+
+#[test]
+fn a_short_lossy_scenario_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = bench(
+        &out,
+        &[
+            "--name", "lossy", "--loss", "5%", "--jitter", "2ms", "--delay", "3ms",
+        ],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert!(
+        v["command"].as_str().unwrap().contains("--loss 5%"),
+        "{}",
+        v["command"]
+    );
+    let scenarios = v["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 1, "only the custom scenario ran");
+    let s = &scenarios[0];
+    for f in FIELDS {
+        assert!(s.get(*f).is_some(), "results.json lacks {f}");
+    }
+    for d in [
+        "e2e_delay_ms",
+        "overhead_ms",
+        "one_way_delay_ms",
+        "tick_deviation_ms",
+    ] {
+        for q in ["count", "min", "p50", "p99", "max"] {
+            num(s, &format!("{d}.{q}"));
+        }
+    }
+    for f in [
+        "expected",
+        "received",
+        "lost",
+        "recovered",
+        "unrecovered",
+        "late",
+        "duplicate",
+        "invalid",
+    ] {
+        num(s, &format!("packets.{f}"));
+    }
+    for f in [
+        "played",
+        "concealed",
+        "samples_played",
+        "samples_concealed",
+        "underruns",
+        "overruns",
+    ] {
+        num(s, &format!("frames.{f}"));
+    }
+    assert_eq!(s["name"], "lossy");
+    assert_eq!(s["completed"], true, "{s}");
+    assert_eq!(s["config"]["fec"], "16+4");
+
+    // Delay: never below the configured latency plus the link's 1 ms floor,
+    // the median within a few ms of it (the relay adds 3 +- 2 ms).
+    let latency = num(s, "config.latency_ms");
+    assert_eq!(latency, 80.0);
+    let e2e_min = num(s, "e2e_delay_ms.min");
+    let e2e_p50 = num(s, "e2e_delay_ms.p50");
+    assert!(e2e_min > latency, "e2e min {e2e_min} ms");
+    assert!(e2e_p50 < latency + 15.0, "e2e p50 {e2e_p50} ms");
+    assert!(
+        (num(s, "overhead_ms.p50") - (e2e_p50 - latency)).abs() < 1e-6,
+        "overhead = e2e - latency"
+    );
+    assert!(
+        num(s, "one_way_delay_ms.min") >= 1.0,
+        "the link's 3 - 2 ms floor"
+    );
+
+    // Loss: the relay dropped about 5 %, FEC rebuilt what it could, and the
+    // accounting adds up.
+    let p = |f: &str| num(s, &format!("packets.{f}"));
+    assert!(p("expected") > 500.0, "{}", s["packets"]);
+    assert!(p("lost") > 0.0, "5 % loss must show: {}", s["packets"]);
+    assert!(p("unrecovered") <= p("lost"));
+    assert_eq!(p("recovered") + p("unrecovered"), p("lost"));
+    let loss = num(s, "loss_before_fec");
+    assert!((0.01..0.12).contains(&loss), "loss before FEC {loss}");
+    assert!(num(s, "residual_loss") <= loss);
+    let realised = num(s, "link_loss_realised");
+    assert!(
+        (0.01..0.12).contains(&realised),
+        "the relay dropped {realised}"
+    );
+    assert!(num(s, "bound.effective.residual") >= 0.0);
+    let bound = num(s, "bound.configured.residual");
+    assert!(bound > 0.0 && bound < 0.01, "MDS bound {bound}");
+    assert_eq!(num(s, "bound.configured.k"), 16.0);
+    assert!(num(s, "fec_code_used.k_eff") >= 1.0);
+
+    // Samples: everything sent was played, concealed or not.
+    let sent = num(s, "samples_sent");
+    assert_eq!(sent, 48_000.0 * 3.0);
+    assert_eq!(num(s, "samples_played"), sent);
+    assert_eq!(num(s, "frames.samples_played"), sent);
+    assert_eq!(num(s, "frames.played"), 300.0);
+    assert_eq!(num(s, "e2e_delay_ms.count"), 300.0, "every frame timed");
+    assert!(num(s, "frames.samples_concealed") <= sent);
+    if s["bit_exact"] == true {
+        assert!(s["snr_db"].is_null());
+        assert_eq!(num(s, "frames.concealed"), 0.0);
+    } else {
+        assert!(num(s, "snr_db") > 0.0);
+    }
+    let cpu = num(s, "cpu.total_percent");
+    assert!(cpu > 0.0 && cpu < 200.0, "cpu {cpu}");
+    assert!(num(s, "tick_deviation_ms.p99") < 20.0);
+    assert!(num(s, "fec_overhead") > 0.0);
+
+    // Plots exist and are SVG.
+    for k in ["delay", "buffer", "histogram"] {
+        let name = s["plots"][k].as_str().unwrap();
+        let svg = std::fs::read_to_string(out.join(name)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| lossy |"), "{md}");
+    assert!(md.contains("isochron bench --duration 3s"), "{md}");
+}
+
+#[test]
+fn lists_and_refuses_unknown_scenarios() {
+    let o = Command::new(env!("CARGO_BIN_EXE_isochron"))
+        .args(["bench", "--list"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let list = String::from_utf8_lossy(&o.stdout);
+    for n in [
+        "clean",
+        "clean-lowlatency",
+        "ge-5-b10",
+        "outage-1s",
+        "scale",
+    ] {
+        assert!(list.contains(n), "{list}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = bench(dir.path(), &["--scenario", "nope"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no scenario 'nope'"));
+}
