@@ -105,6 +105,8 @@ pub struct SenderCore {
     adapter: Option<FecAdapter>,
     /// The receiver's previous report, to measure loss between reports.
     last_report: Option<crate::wire::control::Report>,
+    /// Adaptive FEC has seen the real block size once.
+    sized: bool,
     pacer: Pacer,
     queue: SendQueue,
     max_payload: usize,
@@ -161,6 +163,7 @@ impl SenderCore {
                 .filter(|_| cfg.fec.enabled())
                 .map(|t| FecAdapter::new(t, cfg.fec.k, cfg.fec.m)),
             last_report: None,
+            sized: false,
             pacer: Pacer::live(),
             queue: SendQueue::new(cfg.queue, live),
             max_payload: packet::max_payload(cfg.max_datagram),
@@ -256,7 +259,14 @@ impl SenderCore {
     pub fn observe_loss(&mut self, now: Time, lost: u64, total: u64) {
         let Some(a) = &mut self.adapter else { return };
         a.observe(lost, total);
-        let Some(fec) = &self.fec else { return };
+        self.retune(now);
+    }
+
+    /// Pick the repair count for the blocks really being built.
+    fn retune(&mut self, now: Time) {
+        let (Some(a), Some(fec)) = (&self.adapter, &self.fec) else {
+            return;
+        };
         let (k, m) = fec.code();
         let depth = self.session.fec.depth as usize;
         let k_eff = fec
@@ -362,6 +372,17 @@ impl SenderCore {
         if self.subs.iter().all(|s| s.done) {
             self.close_group(now);
             self.produced_all = true;
+        }
+        // Once the first blocks show their real size, size the start-up
+        // protection to them (before any loss has been measured).
+        if !self.sized
+            && self
+                .fec
+                .as_ref()
+                .is_some_and(|f| f.mean_sources().is_some())
+        {
+            self.sized = true;
+            self.retune(now);
         }
         Ok(())
     }

@@ -5,8 +5,11 @@
 //! keeps an estimate of the loss rate (fast to rise, slow to fall) and picks
 //! the smallest `m` whose exact MDS residual loss, for the blocks the sender
 //! really builds (`k` as the time budget lets them fill) and the
-//! interleaving depth, meets a target, never below the configured `m`.
-//! Until the first measurement it protects with twice the configured `m`.
+//! interleaving depth, meets a target. The configured code sets the floor
+//! as a ratio: a block the time budget closes at half of `k` keeps at least
+//! half of `m` (and one repair), so a short latency budget does not double
+//! the overhead on a clean link. Until the first measurement it protects
+//! with twice the floor.
 
 use crate::sim::bound::mds_residual;
 use crate::sim::impair::Loss;
@@ -23,6 +26,7 @@ const MIN_SAMPLE: u64 = 50;
 #[derive(Debug, Clone)]
 pub struct FecAdapter {
     target: f64,
+    k: u8,
     floor: u8,
     cap: u8,
     loss: Option<f64>,
@@ -35,6 +39,7 @@ impl FecAdapter {
         let cap = (k as u16).min(256 - k as u16).max(floor as u16) as u8;
         Self {
             target,
+            k,
             floor,
             cap,
             loss: None,
@@ -58,17 +63,24 @@ impl FecAdapter {
         });
     }
 
+    /// The configured ratio `m / k` applied to blocks of `k` sources.
+    fn floor_for(&self, k: usize) -> u8 {
+        let scaled = (self.floor as usize * k).div_ceil(self.k.max(1) as usize);
+        scaled.clamp(1, self.floor as usize) as u8
+    }
+
     /// Repair shards for blocks of `k` sources at interleaving `depth`.
     pub fn choose(&self, k: usize, depth: usize) -> u8 {
+        let k = k.max(1);
+        let floor = self.floor_for(k);
         let Some(loss) = self.loss else {
-            return (self.floor as u16 * 2).min(self.cap as u16) as u8;
+            return (floor as u16 * 2).min(self.cap as u16) as u8;
         };
         let p = (loss * SAFETY).min(0.5);
         if p == 0.0 {
-            return self.floor;
+            return floor;
         }
-        let k = k.max(1);
-        (self.floor..=self.cap)
+        (floor..=self.cap)
             .find(|&m| mds_residual(Loss::Bernoulli { p }, k, m as usize, depth) <= self.target)
             .unwrap_or(self.cap)
     }
@@ -84,6 +96,8 @@ mod tests {
         assert_eq!(a.choose(16, 1), 8, "strong until measured");
         a.observe(0, 1000);
         assert_eq!(a.choose(16, 1), 4, "clean link: the configured floor");
+        assert_eq!(a.choose(8, 1), 2, "half-filled blocks keep the ratio");
+        assert_eq!(a.choose(2, 1), 1, "and at least one repair");
         a.observe(60, 1000); // 6 %
         let m6 = a.choose(9, 1);
         assert!(m6 > 4, "{m6}");

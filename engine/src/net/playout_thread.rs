@@ -3,9 +3,10 @@
 //! It owns the jitter buffer, the clock mapping, concealment and the sink.
 //! The network side talks to it only through a bounded crossbeam channel
 //! (packets in pooled buffers, end of stream, stop); it answers through a
-//! bounded channel plus a wake-up (PAUSE/RESUME, reports). It sleeps until
-//! the next frame's absolute deadline or the next packet, whichever comes
-//! first, so ticks never drift from accumulated sleeps. In steady state it
+//! bounded channel plus a wake-up (PAUSE/RESUME, reports). Once playing it
+//! sleeps until the next frame's absolute deadline (never drifting from
+//! accumulated sleeps) and takes the packets that arrived meanwhile, which
+//! carry their arrival times; before playback it wakes on packets. In steady state it
 //! does not allocate, lock (stats are offered with `try_lock`) or block.
 
 use std::sync::{Arc, Mutex};
@@ -135,26 +136,40 @@ fn run(p: PlayoutParts) -> SessionEnd {
     let mut next_report = clock.now() + REPORT_INTERVAL;
     let (truncated, reason) = 'session: loop {
         let now = clock.now();
-        let wake = [
-            Some(next_publish),
-            Some(next_report),
-            playout.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(now);
-        let mut first = match rx.recv_deadline(clock.instant_of(wake)) {
-            Ok(m) => Some(m),
-            Err(cb::RecvTimeoutError::Timeout) => None,
-            Err(cb::RecvTimeoutError::Disconnected) => {
-                break 'session (true, "the network side went away".to_owned());
-            }
-        };
+        let deadline = playout.next_deadline();
+        let wake = [Some(next_publish), Some(next_report), deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+        let mut first = None;
+        if deadline.is_some() {
+            // Playing: packets carry their arrival time and only matter at
+            // the next tick, so sleep to it and take what has come then (one
+            // wake-up a tick instead of one a packet).
+            let until = clock.instant_of(wake);
+            std::thread::sleep(until.saturating_duration_since(std::time::Instant::now()));
+        } else {
+            // Not playing yet: a packet may be what starts playback.
+            first = match rx.recv_deadline(clock.instant_of(wake)) {
+                Ok(m) => Some(m),
+                Err(cb::RecvTimeoutError::Timeout) => None,
+                Err(cb::RecvTimeoutError::Disconnected) => {
+                    break 'session (true, "the network side went away".to_owned());
+                }
+            };
+        }
         // Take what has queued up, but keep ticking under a flood.
-        for _ in 0..1024 {
-            let Some(m) = first.take().or_else(|| rx.try_recv().ok()) else {
-                break;
+        for _ in 0..4096 {
+            let m = match first.take() {
+                Some(m) => m,
+                None => match rx.try_recv() {
+                    Ok(m) => m,
+                    Err(cb::TryRecvError::Empty) => break,
+                    Err(cb::TryRecvError::Disconnected) => {
+                        break 'session (true, "the network side went away".to_owned());
+                    }
+                },
             };
             match m {
                 ToPlayout::Packet(pk) => {
