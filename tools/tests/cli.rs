@@ -293,15 +293,12 @@ fn recv_reports_an_address_in_use() {
     assert!(text(&o).contains("already in use"), "{}", text(&o));
 }
 
-#[test]
-fn a_killed_sender_leaves_a_truncated_but_valid_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let recv = Recv::start(&out, &["--once", "--idle-timeout", "1s"]);
-    let input = song(tmp.path(), 20.0);
+/// A live `send` of `input` to `recv`, once it has connected (it says so)
+/// and a second and a half of media has flowed.
+fn live_sender(recv: &Recv, input: &Path) -> Child {
     let mut sender = bin()
         .arg("send")
-        .arg(&input)
+        .arg(input)
         .args([
             "--to",
             &recv.addr,
@@ -313,11 +310,21 @@ fn a_killed_sender_leaves_a_truncated_but_valid_file() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until it is streaming (it says so), then kill it outright.
     let mut err = BufReader::new(sender.stderr.take().unwrap()).lines();
     let line = err.next().unwrap().unwrap();
     assert!(line.starts_with("connected"), "{line}");
-    std::thread::sleep(Duration::from_millis(1500)); // let some media flow
+    std::thread::sleep(Duration::from_millis(1500)); // media time, not synchronisation
+    sender
+}
+
+#[test]
+fn a_killed_sender_leaves_a_truncated_but_valid_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let recv = Recv::start(&out, &["--once", "--idle-timeout", "1s"]);
+    let input = song(tmp.path(), 20.0);
+    // Once media flows, kill the sender outright.
+    let mut sender = live_sender(&recv, &input);
     sender.kill().unwrap();
     let _ = sender.wait();
     let (code, err) = recv.wait(Duration::from_secs(15));
@@ -432,23 +439,7 @@ fn ctrl_c_on_recv_finalises_the_files() {
     let out = tmp.path().join("out");
     let recv = Recv::start(&out, &[]);
     let input = song(tmp.path(), 30.0);
-    let mut sender = bin()
-        .arg("send")
-        .arg(&input)
-        .args([
-            "--to",
-            &recv.addr,
-            "--pin",
-            &recv.fingerprint,
-            "--live",
-            "--quiet",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(sender.stderr.take().unwrap()).lines();
-    assert!(err.next().unwrap().unwrap().starts_with("connected"));
-    std::thread::sleep(Duration::from_millis(1500)); // some media flows
+    let mut sender = live_sender(&recv, &input);
     // SAFETY: sending SIGINT to our own child.
     unsafe { libc::kill(recv.child.id() as i32, libc::SIGINT) };
     let (code, text) = recv.wait(Duration::from_secs(15));

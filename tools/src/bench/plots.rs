@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 const SIZE: (u32, u32) = (900, 420);
@@ -36,17 +37,23 @@ fn span(values: impl Iterator<Item = f64>, extra: &[f64]) -> (f64, f64) {
     )
 }
 
-/// End-to-end delay of every frame against time, with the configured latency.
-pub fn delay_over_time(
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One chart in the shared look: a white SVG, caption, labelled axes; `draw`
+/// adds the series, then the legend is drawn and the file written.
+fn plot<F>(
     path: &Path,
     title: &str,
-    points: &[(f64, f64)],
-    latency_ms: f64,
-) -> Result<()> {
+    x: (f64, f64),
+    y: (f64, f64),
+    axes: (&str, &str),
+    draw: F,
+) -> Result<()>
+where
+    F: for<'a, 'b> FnOnce(&mut Chart<'a, 'b>) -> Result<()>,
+{
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let x = span(points.iter().map(|p| p.0), &[0.0]);
-    let y = span(points.iter().map(|p| p.1), &[latency_ms, 0.0]);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(12)
@@ -56,26 +63,11 @@ pub fn delay_over_time(
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("time since media start (s)")
-        .y_desc("end-to-end delay (ms)")
+        .x_desc(axes.0)
+        .y_desc(axes.1)
         .draw()
         .map_err(err)?;
-    chart
-        .draw_series(LineSeries::new(
-            [(x.0, latency_ms), (x.1, latency_ms)],
-            TARGET.stroke_width(1),
-        ))
-        .map_err(err)?
-        .label(format!("configured latency {latency_ms} ms"))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], TARGET));
-    chart
-        .draw_series(LineSeries::new(
-            points.iter().copied(),
-            DELAY.stroke_width(1),
-        ))
-        .map_err(err)?
-        .label("audio frames, in playout order")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], DELAY));
+    draw(&mut chart)?;
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
@@ -85,6 +77,51 @@ pub fn delay_over_time(
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
+}
+
+/// A labelled line.
+fn line(
+    chart: &mut Chart<'_, '_>,
+    points: impl IntoIterator<Item = (f64, f64)>,
+    color: RGBColor,
+    width: u32,
+    label: String,
+) -> Result<()> {
+    chart
+        .draw_series(LineSeries::new(points, color.stroke_width(width)))
+        .map_err(err)?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(width)));
+    Ok(())
+}
+
+/// End-to-end delay of every frame against time, with the configured latency.
+pub fn delay_over_time(
+    path: &Path,
+    title: &str,
+    points: &[(f64, f64)],
+    latency_ms: f64,
+) -> Result<()> {
+    let x = span(points.iter().map(|p| p.0), &[0.0]);
+    let y = span(points.iter().map(|p| p.1), &[latency_ms, 0.0]);
+    let axes = ("time since media start (s)", "end-to-end delay (ms)");
+    plot(path, title, x, y, axes, |chart| {
+        let target = format!("configured latency {latency_ms} ms");
+        line(
+            chart,
+            [(x.0, latency_ms), (x.1, latency_ms)],
+            TARGET,
+            1,
+            target,
+        )?;
+        line(
+            chart,
+            points.iter().copied(),
+            DELAY,
+            1,
+            "audio frames, in playout order".into(),
+        )
+    })
 }
 
 /// Buffer level against time, with the low and high water marks.
@@ -95,56 +132,34 @@ pub fn buffer_over_time(
     low_ms: f64,
     high_ms: f64,
 ) -> Result<()> {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
     let x = span(points.iter().map(|p| p.0), &[0.0]);
     let y = span(points.iter().map(|p| p.1), &[0.0, low_ms, high_ms]);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x.0..x.1, y.0..y.1)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("time since media start (s)")
-        .y_desc("buffered media (ms)")
-        .draw()
-        .map_err(err)?;
-    for (v, name, color) in [
-        (high_ms, "high-water mark", MARK),
-        (low_ms, "low-water mark", LOW),
-    ] {
-        chart
-            .draw_series(LineSeries::new([(x.0, v), (x.1, v)], color.stroke_width(1)))
-            .map_err(err)?
-            .label(format!("{name} {v} ms"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
-    }
-    chart
-        .draw_series(LineSeries::new(
+    let axes = ("time since media start (s)", "buffered media (ms)");
+    plot(path, title, x, y, axes, |chart| {
+        for (v, name, color) in [
+            (high_ms, "high-water mark", MARK),
+            (low_ms, "low-water mark", LOW),
+        ] {
+            line(
+                chart,
+                [(x.0, v), (x.1, v)],
+                color,
+                1,
+                format!("{name} {v} ms"),
+            )?;
+        }
+        line(
+            chart,
             points.iter().copied(),
-            DELAY.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label("buffer level")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], DELAY.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+            DELAY,
+            2,
+            "buffer level".into(),
+        )
+    })
 }
 
 /// Histogram of end-to-end delay (counts of frames per bin).
 pub fn delay_histogram(path: &Path, title: &str, values: &[f64], latency_ms: f64) -> Result<()> {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
     let (lo, hi) = span(values.iter().copied(), &[latency_ms]);
     let bins = 80usize;
     let width = (hi - lo) / bins as f64;
@@ -154,50 +169,37 @@ pub fn delay_histogram(path: &Path, title: &str, values: &[f64], latency_ms: f64
         counts[i] += 1;
     }
     let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(lo..hi, 0.0..top)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("end-to-end delay (ms)")
-        .y_desc("frames")
-        .draw()
-        .map_err(err)?;
-    chart
-        .draw_series(
-            counts
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| **c > 0)
-                .map(|(i, &c)| {
-                    let x0 = lo + i as f64 * width;
-                    Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], DELAY.filled())
-                }),
-        )
-        .map_err(err)?
-        .label(format!("{} frames", values.len()))
-        .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 12, y + 4)], DELAY.filled()));
-    chart
-        .draw_series(LineSeries::new(
-            [(latency_ms, 0.0), (latency_ms, top)],
-            TARGET.stroke_width(1),
-        ))
-        .map_err(err)?
-        .label(format!("configured latency {latency_ms} ms"))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], TARGET));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+    plot(
+        path,
+        title,
+        (lo, hi),
+        (0.0, top),
+        ("end-to-end delay (ms)", "frames"),
+        |chart| {
+            chart
+                .draw_series(
+                    counts
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| **c > 0)
+                        .map(|(i, &c)| {
+                            let x0 = lo + i as f64 * width;
+                            Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], DELAY.filled())
+                        }),
+                )
+                .map_err(err)?
+                .label(format!("{} frames", values.len()))
+                .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 12, y + 4)], DELAY.filled()));
+            let target = format!("configured latency {latency_ms} ms");
+            line(
+                chart,
+                [(latency_ms, 0.0), (latency_ms, top)],
+                TARGET,
+                1,
+                target,
+            )
+        },
+    )
 }
 
 #[cfg(test)]
