@@ -54,6 +54,23 @@ fn packets(k: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// One FEC block as datagrams: the `k` sources, then the `m` repairs.
+fn datagrams(k: usize, m: usize) -> Vec<Vec<u8>> {
+    let mut enc = FecEncoder::new(k, m, 1, Duration::from_secs(3600)).unwrap();
+    let mut wire: Vec<Vec<u8>> = Vec::new();
+    for mut p in packets(k) {
+        let pos = enc.add_source(Time::ZERO, 0, &p[packet::SHARD_OFFSET..]);
+        packet::write_block_header(&mut p[..packet::SHARD_OFFSET], Kind::Source, pos);
+        wire.push(p);
+    }
+    enc.close(Time::ZERO, &mut |pos, meta, parity| {
+        let mut buf = vec![0u8; packet::HEADER_LEN + parity.len()];
+        packet::encode(&mut buf, Kind::Repair, pos, meta, parity);
+        wire.push(buf);
+    });
+    wire
+}
+
 fn encode(c: &mut Criterion) {
     let mut g = c.benchmark_group("fec_encode");
     for (k, m) in PARAMS {
@@ -116,19 +133,7 @@ fn rebuild(c: &mut Criterion) {
             })
         });
         // The same block as datagrams: sources k.., then repairs.
-        let mut enc = FecEncoder::new(k, m, 1, Duration::from_secs(3600)).unwrap();
-        let mut wire: Vec<Vec<u8>> = Vec::new();
-        for p in &pk {
-            let mut p = p.clone();
-            let pos = enc.add_source(Time::ZERO, 0, &p[packet::SHARD_OFFSET..]);
-            packet::write_block_header(&mut p[..packet::SHARD_OFFSET], Kind::Source, pos);
-            wire.push(p);
-        }
-        enc.close(Time::ZERO, &mut |pos, meta, parity| {
-            let mut buf = vec![0u8; packet::HEADER_LEN + parity.len()];
-            packet::encode(&mut buf, Kind::Repair, pos, meta, parity);
-            wire.push(buf);
-        });
+        let wire = datagrams(k, m);
         let arriving: Vec<packet::PacketView<'_>> = wire
             .iter()
             .enumerate()
@@ -177,19 +182,7 @@ fn rebuild(c: &mut Criterion) {
     let mut g = c.benchmark_group("fec_ingest");
     for (k, m) in PARAMS {
         g.throughput(Throughput::Bytes(((k + m) * SHARD) as u64));
-        let mut enc = FecEncoder::new(k, m, 1, Duration::from_secs(3600)).unwrap();
-        let mut wire: Vec<Vec<u8>> = Vec::new();
-        for p in packets(k) {
-            let mut p = p.clone();
-            let pos = enc.add_source(Time::ZERO, 0, &p[packet::SHARD_OFFSET..]);
-            packet::write_block_header(&mut p[..packet::SHARD_OFFSET], Kind::Source, pos);
-            wire.push(p);
-        }
-        enc.close(Time::ZERO, &mut |pos, meta, parity| {
-            let mut buf = vec![0u8; packet::HEADER_LEN + parity.len()];
-            packet::encode(&mut buf, Kind::Repair, pos, meta, parity);
-            wire.push(buf);
-        });
+        let wire = datagrams(k, m);
         let views: Vec<packet::PacketView<'_>> =
             wire.iter().map(|w| packet::parse(w).unwrap()).collect();
         let mut dec = FecDecoder::new(8, Duration::from_secs(3600));

@@ -2,17 +2,21 @@
 
 use std::time::Duration;
 
-/// `250us`, `80ms`, `2s`, `1.5s`, `1m` (a bare number is milliseconds).
-pub fn duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
+/// A number and the (lowercased) unit after it: `80ms` -> (80.0, "ms").
+fn number_unit(s: &str) -> Option<(f64, String)> {
+    let t = s.trim().to_lowercase();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 80ms, 2s, 500us)"))?;
-    let secs = match unit.trim() {
+    Some((num.parse().ok()?, unit.trim().to_owned()))
+}
+
+/// `250us`, `80ms`, `2s`, `1.5s`, `1m` (a bare number is milliseconds).
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let (v, unit) =
+        number_unit(s).ok_or_else(|| format!("'{s}' is not a duration (try 80ms, 2s, 500us)"))?;
+    let secs = match unit.as_str() {
         "us" | "µs" => v / 1e6,
         "" | "ms" => v / 1e3,
         "s" => v,
@@ -45,15 +49,8 @@ pub fn percent(s: &str) -> Result<f64, String> {
 
 /// `10mbit`, `500kbit`, `1gbit`, `64kbps`... or bits per second.
 pub fn rate(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a rate (try 10mbit)"))?;
-    let mult = match unit.trim() {
+    let (v, unit) = number_unit(s).ok_or_else(|| format!("'{s}' is not a rate (try 10mbit)"))?;
+    let mult = match unit.as_str() {
         "" | "bit" | "bps" => 1.0,
         "k" | "kbit" | "kbps" => 1e3,
         "m" | "mbit" | "mbps" => 1e6,
