@@ -46,6 +46,11 @@ impl ControlReader {
                 self.finished = true;
                 Ok(false)
             }
+            // The connection's own end says why (an idle timeout, a close),
+            // whichever of the stream or the datagrams notices first.
+            Err(quinn::ReadError::ConnectionLost(e)) => {
+                Err(TransportError::ConnectionLost(connection_end(&e)))
+            }
             Err(e) => Err(TransportError::ConnectionLost(e.to_string())),
         }
     }
@@ -69,6 +74,18 @@ impl ControlReader {
                 "no control message within {timeout:?}"
             ))),
         }
+    }
+}
+
+/// How a connection ended, for people.
+pub fn connection_end(e: &quinn::ConnectionError) -> String {
+    match e {
+        quinn::ConnectionError::TimedOut => "the peer went silent (idle timeout)".into(),
+        quinn::ConnectionError::ApplicationClosed(c) => format!(
+            "the peer closed the connection ({})",
+            String::from_utf8_lossy(&c.reason)
+        ),
+        other => format!("connection lost: {other}"),
     }
 }
 

@@ -19,7 +19,7 @@ use quinn::{Connection, Endpoint, EndpointConfig, Incoming, TokioRuntime};
 use tokio::sync::{Notify, watch};
 
 use super::clock::Clock;
-use super::control_stream::{self, ControlReader};
+use super::control_stream::{self, ControlReader, connection_end};
 use super::error::TransportError;
 use super::playout_thread::{self, PAYLOAD_CAP, PacketMsg, PlayoutParts, Pool, Shared, ToPlayout};
 use super::sink::{SessionEnd, Sink};
@@ -554,17 +554,4 @@ fn publish_ingress(ingress: &Ingress, shared: &Shared, queue_drops: u64) {
     let mut g = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
     fill_ingress_stats(ingress, &mut g);
     g.playout_queue_drops = queue_drops;
-}
-
-fn connection_end(e: &quinn::ConnectionError) -> String {
-    match e {
-        quinn::ConnectionError::TimedOut => "the sender went silent (idle timeout)".into(),
-        quinn::ConnectionError::ApplicationClosed(c) => {
-            format!(
-                "the sender closed the connection ({})",
-                String::from_utf8_lossy(&c.reason)
-            )
-        }
-        other => format!("connection lost: {other}"),
-    }
 }
