@@ -1,28 +1,33 @@
-//! The transport: a thin tokio + quinn shell around the sans-IO core.
+//! The drivers: thin shells that move the sans-IO core's datagrams and
+//! control messages over a real network, on real clocks and threads.
 //!
-//! - [`sender`], [`receiver`]: the application API (sessions over QUIC),
+//! One core, two drivers:
+//! - [`quic`]: point to point over QUIC (quinn): [`Sender`] -> [`Receiver`],
+//! - `zenoh`: fan-out by name through Zenoh routers (publish / subscribe).
+//!
+//! What every driver shares:
 //! - [`playout_thread`], [`sink`]: isochronous playout and where media goes,
 //! - [`source`]: feeding a sender from application or reader threads,
-//! - [`tls`]: identities, fingerprints, pinning (secure by default),
-//! - [`transport`]: QUIC settings and media congestion control,
+//! - [`tls`]: identities and fingerprints (secure by default),
 //! - [`clock`], [`socket`]: the host clock, UDP sockets with large buffers,
-//! - [`relay`]: a UDP relay that impairs traffic with the simulation model.
+//! - [`error`]: what a driver reports.
+//!
+//! And a tool: [`relay`], a UDP relay that impairs traffic with the
+//! simulation model (`isochron netem`).
 
 pub mod clock;
-pub mod control_stream;
 pub mod error;
 pub mod playout_thread;
-pub mod receiver;
+pub mod quic;
 pub mod relay;
-pub mod sender;
 pub mod sink;
 pub mod socket;
 pub mod source;
 pub mod tls;
-pub mod transport;
 
 pub use error::TransportError;
-pub use receiver::{Receiver, ReceiverEvent, ReceiverOptions, SessionInfo};
-pub use sender::{Sender, SenderOptions, SenderReport};
+pub use quic::{
+    Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionInfo,
+};
 pub use sink::{FileSink, PullSink, Pulled, ReceivedFrame, SessionEnd, Sink, pull_channel};
 pub use tls::{Fingerprint, Identity, Trust};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use quinn::{RecvStream, SendStream};
 
-use super::error::TransportError;
+use crate::net::error::TransportError;
 use crate::wire::control::{Control, ControlDecoder};
 
 /// Reads control messages off a stream.

@@ -4,7 +4,7 @@
 //! The network thread (a current-thread tokio runtime) accepts connections,
 //! answers hellos, runs each session's ingress (validation and FEC) and its
 //! control stream. Each accepted session gets its own playout thread (see
-//! [`super::playout_thread`]), fed through a bounded channel.
+//! [`crate::net::playout_thread`]), fed through a bounded channel.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,17 +18,20 @@ use isochron_codecs::{Concealer, Method};
 use quinn::{Connection, Endpoint, EndpointConfig, Incoming, TokioRuntime};
 use tokio::sync::{Notify, watch};
 
-use super::clock::Clock;
 use super::control_stream::{self, ControlReader, connection_end};
-use super::error::TransportError;
-use super::playout_thread::{self, PAYLOAD_CAP, PacketMsg, PlayoutParts, Pool, Shared, ToPlayout};
-use super::sink::{SessionEnd, Sink};
-use super::tls::{self, Fingerprint, Identity};
-use super::{socket, transport};
+use super::transport;
 use crate::catalog::MediaKind;
 use crate::config::ReceiverConfig;
 use crate::handshake;
 use crate::ingress::Ingress;
+use crate::net::clock::Clock;
+use crate::net::error::TransportError;
+use crate::net::playout_thread::{
+    self, PAYLOAD_CAP, PacketMsg, PlayoutParts, Pool, Shared, ToPlayout,
+};
+use crate::net::sink::{SessionEnd, Sink};
+use crate::net::socket;
+use crate::net::tls::{self, Fingerprint, Identity};
 use crate::playout::Playout;
 use crate::receiver::{fec_wait, fill_ingress_stats};
 use crate::stats::ReceiverStats;
