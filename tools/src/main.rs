@@ -16,14 +16,26 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-/// Exit codes scripts can rely on.
+/// Exit codes scripts can rely on: one per cause, the same for every
+/// command (documented in the README's "Exit codes" table).
 pub mod exit {
-    /// Something went wrong (the message says what).
+    /// Something else went wrong (the message says what).
     pub const ERROR: u8 = 1;
-    /// `recv --once`: the stream ended truncated (the sender vanished).
+    /// The command line is wrong (clap's own code for usage errors).
+    pub const USAGE: u8 = 2;
+    /// The stream ended truncated (the peer vanished before its end).
     pub const TRUNCATED: u8 = 3;
-    /// `recv --once`: the stream was refused (fingerprint, token, catalog).
+    /// Refused by the peer or by us: fingerprint, authorisation, token,
+    /// catalog, latency, limits.
     pub const REFUSED: u8 = 4;
+    /// The peer could not be reached (connect timeout, no route, no router).
+    pub const UNREACHABLE: u8 = 5;
+    /// An input file or stream is missing, unreadable or malformed.
+    pub const INPUT: u8 = 6;
+    /// Output could not be written in full: disk full, output limit, I/O.
+    pub const OUTPUT: u8 = 7;
+    /// Stopped by SIGINT or SIGTERM (outputs were finalised first).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]
