@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub use crate::playout::latency::LatencyBounds;
 use crate::wire::control::{FecParams, Mode, SessionDesc};
 
 /// Receiver settings (the receiver decides latency and water marks).
@@ -31,6 +32,11 @@ pub struct ReceiverConfig {
     pub max_fec_blocks: usize,
     /// Shared secret senders must present, if any.
     pub token: Option<String>,
+    /// Adaptive latency within these bounds (live): the target follows the
+    /// measured delay. `latency` should then be the upper bound (buffers
+    /// and the sender's deadlines are sized from it); the FEC window is
+    /// chosen from the lower one.
+    pub adaptive: Option<LatencyBounds>,
 }
 
 impl Default for ReceiverConfig {
@@ -44,6 +50,7 @@ impl Default for ReceiverConfig {
             clock_window: Duration::from_secs(8),
             max_fec_blocks: 128,
             token: None,
+            adaptive: None,
         }
     }
 }
@@ -66,6 +73,23 @@ pub struct SenderConfig {
     /// Adapt the repair shards to the measured loss, aiming for this
     /// residual loss (never below the configured `m`); `None`: fixed code.
     pub fec_target: Option<f64>,
+    /// Live mode: what paces the frames (file mode ignores it).
+    pub pacing: Pacing,
+}
+
+/// What decides when a live frame may leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pacing {
+    /// The sender's clock: frame `n` leaves once `(n + 1) x F` has passed
+    /// since the session started (media pushed ahead waits for it).
+    #[default]
+    Clock,
+    /// The source's own arrival: its media clock is its sample count, so a
+    /// frame leaves as soon as its samples are in. For sources with a clock
+    /// of their own (a pipe from a recorder, a sound card): they are never
+    /// held back or dropped for running a few ppm off the system clock.
+    /// Media time zero is the first frame's arrival.
+    Arrival,
 }
 
 impl Default for SenderConfig {
@@ -82,6 +106,7 @@ impl Default for SenderConfig {
             queue: 4096,
             speed: 1.0,
             fec_target: Some(1e-4),
+            pacing: Pacing::Clock,
         }
     }
 }
@@ -153,6 +178,8 @@ impl ReceiverConfig {
     /// Check a proposed session against this receiver's latency, and pick
     /// the FEC window if the sender left it open. Returns the window.
     pub fn check_session(&self, s: &SessionDesc) -> Result<Duration, ConfigError> {
+        // Adaptive: what must fit is the lowest latency it may go to.
+        let latency = self.adaptive.map_or(self.latency, |b| b.min);
         let hold = s
             .substreams
             .iter()
@@ -160,11 +187,11 @@ impl ReceiverConfig {
             .max()
             .unwrap_or_default();
         if !s.fec.enabled() {
-            return if self.latency >= hold || !matches!(s.mode, Mode::Live) {
+            return if latency >= hold || !matches!(s.mode, Mode::Live) {
                 Ok(Duration::ZERO)
             } else {
                 Err(ConfigError::LatencyTooSmall {
-                    latency_ms: ms(self.latency),
+                    latency_ms: ms(latency),
                     window_ms: 0.0,
                     depth: s.fec.depth,
                     hold_ms: ms(hold),
@@ -176,11 +203,11 @@ impl ReceiverConfig {
         let window = if s.fec.window_us == 0 {
             // Half of what is left after the frame hold goes to FEC, the
             // other half to network jitter.
-            let room = self.latency.checked_sub(hold).unwrap_or_default();
+            let room = latency.checked_sub(hold).unwrap_or_default();
             let w = room / (2 * depth);
             if w < Duration::from_millis(1) {
                 return Err(ConfigError::NoRoomForFec {
-                    latency_ms: ms(self.latency),
+                    latency_ms: ms(latency),
                     hold_ms: ms(hold),
                 });
             }
@@ -189,9 +216,9 @@ impl ReceiverConfig {
             Duration::from_micros(s.fec.window_us as u64)
         };
         let need = window * depth + hold;
-        if matches!(s.mode, Mode::Live) && self.latency < need {
+        if matches!(s.mode, Mode::Live) && latency < need {
             return Err(ConfigError::LatencyTooSmall {
-                latency_ms: ms(self.latency),
+                latency_ms: ms(latency),
                 window_ms: ms(window),
                 depth: s.fec.depth,
                 hold_ms: ms(hold),

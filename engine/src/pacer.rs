@@ -4,6 +4,9 @@
 //! sender reads ahead at `fill` times real time while the receiver has not
 //! paused it, and stands still while paused; it starts with the low-water
 //! mark's worth at once, so playback can begin after one round trip.
+//! A live source that has its own clock (a pipe, a sound card) is paced by
+//! arrival instead: its media clock is its sample count, so every frame
+//! may leave the moment its samples are in.
 
 use crate::time::Time;
 
@@ -11,6 +14,8 @@ use crate::time::Time;
 #[derive(Debug, Clone)]
 pub struct Pacer {
     live: bool,
+    /// No allowance from the clock: the source's arrival paces it.
+    arrival: bool,
     fill: f64,
     start: Option<Time>,
     paused: bool,
@@ -24,6 +29,7 @@ impl Pacer {
     pub fn live() -> Self {
         Self {
             live: true,
+            arrival: false,
             fill: 1.0,
             start: None,
             paused: false,
@@ -32,11 +38,26 @@ impl Pacer {
         }
     }
 
+    /// Live, paced by the source's own arrival: whatever has arrived may
+    /// be produced (media time is the sample count, not the system clock).
+    pub fn arrival() -> Self {
+        Self {
+            arrival: true,
+            ..Self::live()
+        }
+    }
+
+    /// Paced by the source's arrival rather than by a clock.
+    pub fn is_arrival(&self) -> bool {
+        self.arrival
+    }
+
     /// `fill`: speed while resumed (times real time); `head_start_us`: media
     /// allowed at once.
     pub fn file(fill: f64, head_start_us: u64) -> Self {
         Self {
             live: false,
+            arrival: false,
             fill,
             start: None,
             paused: false,
@@ -83,6 +104,9 @@ impl Pacer {
     /// Media time (microseconds) up to which frames may be produced.
     pub fn allowance(&mut self, now: Time) -> u64 {
         let Some(start) = self.start else { return 0 };
+        if self.arrival {
+            return u64::MAX;
+        }
         if self.live {
             return now.saturating_since(start).as_micros() as u64;
         }
@@ -93,6 +117,10 @@ impl Pacer {
     /// When the allowance reaches `media_us`; `None` while paused.
     pub fn wake_at(&self, media_us: u64) -> Option<Time> {
         let start = self.start?;
+        if self.arrival {
+            // New media wakes the driver, not a clock.
+            return None;
+        }
         if self.live {
             return Some(Time::from_micros(start.as_micros() + media_us));
         }
@@ -120,6 +148,21 @@ mod tests {
         assert_eq!(p.wake_at(70_000), None);
         p.resume(t(50_000));
         assert_eq!(p.wake_at(70_000), Some(t(55_000)));
+    }
+
+    #[test]
+    fn arrival_allows_whatever_has_arrived() {
+        let mut p = Pacer::arrival();
+        assert_eq!(p.allowance(Time::from_micros(5)), 0, "not started");
+        p.start(Time::from_micros(1_000));
+        assert_eq!(p.allowance(Time::from_micros(1_000)), u64::MAX);
+        assert_eq!(p.wake_at(20_000), None, "new media wakes the driver");
+        p.pause(Time::from_micros(2_000));
+        assert_eq!(
+            p.allowance(Time::from_micros(3_000)),
+            u64::MAX,
+            "live ignores pauses"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::catalog::{self, CatalogError, SubstreamDesc};
-use crate::config::SenderConfig;
+use crate::config::{Pacing, SenderConfig};
 use crate::fec::{FecAdapter, FecEncoder, FecError};
 use crate::pacer::Pacer;
 use crate::packetizer::{PacketizeError, Packetizer};
@@ -111,6 +111,10 @@ pub struct SenderCore {
     queue: SendQueue,
     max_payload: usize,
     deadlines: Deadlines,
+    pacing: Pacing,
+    started_at: Time,
+    /// Arrival pacing: media time zero was set by the first frame.
+    clock_set: bool,
     blocked: bool,
     produced_all: bool,
     stats: SenderStats,
@@ -173,6 +177,9 @@ impl SenderCore {
                 latency: Duration::ZERO,
                 hold_us,
             },
+            pacing: cfg.pacing,
+            started_at: Time::ZERO,
+            clock_set: false,
             blocked: false,
             produced_all: false,
             stats: SenderStats::default(),
@@ -185,11 +192,13 @@ impl SenderCore {
         &self.session
     }
 
-    /// When media time zero was on this sender's clock (set on accept):
-    /// frame `n` is complete at `started_at + media_ts(n + 1)` in live mode,
-    /// the instant end-to-end delay is measured from.
+    /// When media time zero was on this sender's clock (set on accept, or
+    /// with [`Pacing::Arrival`] when the first frame was in): frame `n` is
+    /// complete at `started_at + media_ts(n + 1)` in live mode, the instant
+    /// end-to-end delay is measured from (arrival pacing: at the start; the
+    /// source's clock may then drift from ours).
     pub fn started_at(&self) -> Time {
-        self.deadlines.start
+        self.started_at
     }
 
     /// The opening message.
@@ -221,6 +230,7 @@ impl SenderCore {
         self.session.fec.window_us = a.fec_window_us;
         self.deadlines.latency = Duration::from_micros(a.latency_us as u64);
         self.pacer = match self.session.mode {
+            Mode::Live if self.pacing == Pacing::Arrival => Pacer::arrival(),
             Mode::Live => Pacer::live(),
             Mode::File { fill_percent } => {
                 Pacer::file(fill_percent as f64 / 100.0, a.low_water_us as u64)
@@ -228,6 +238,7 @@ impl SenderCore {
         };
         self.pacer.start(now);
         self.deadlines.start = now;
+        self.started_at = now;
         Ok(())
     }
 
@@ -414,9 +425,25 @@ impl SenderCore {
             stats,
             max_payload,
             deadlines,
+            pacing,
+            clock_set,
+            started_at,
             ..
         } = self;
-        let (sub, deadlines) = (&mut subs[i], *deadlines);
+        let sub = &mut subs[i];
+        let desc_end = sub.pk.desc().frame_ts(n + 1);
+        if got.is_some() && deadlines.live && *pacing == Pacing::Arrival {
+            // The source's clock is its sample count: this frame is complete
+            // now, and its packets' deadlines count from here (a source a few
+            // ppm slow is never expired for it).
+            let complete = desc_end;
+            deadlines.start = Time::from_micros(now.as_micros().saturating_sub(complete));
+            if !*clock_set {
+                *clock_set = true;
+                *started_at = deadlines.start;
+            }
+        }
+        let deadlines = *deadlines;
         let mut emit = |meta: &SourceMeta, payload: &[u8]| {
             enqueue_source(now, fec, queue, stats, deadlines, meta, payload);
         };
