@@ -22,6 +22,7 @@ pub mod layout;
 pub mod net;
 pub mod pacer;
 pub mod packetizer;
+pub mod pipe;
 pub mod playout;
 pub mod queue;
 pub mod receiver;
