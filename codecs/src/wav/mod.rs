@@ -9,10 +9,12 @@
 //! padded chunks, and say exactly what is wrong with a bad file.
 
 mod header;
+mod pipe_header;
 mod reader;
 mod relocate;
 mod riff;
 mod writer;
 
+pub use pipe_header::streaming_header;
 pub use reader::{WavReader, lossless_encoding};
 pub use writer::WavWriter;
