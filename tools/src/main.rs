@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod demo;
+mod devices;
 mod netem;
 mod output;
 mod recv;
@@ -60,6 +61,8 @@ enum Command {
     Send(send::SendArgs),
     /// A UDP relay that impairs traffic both ways (loss, delay, jitter, ...)
     Netem(netem::NetemArgs),
+    /// List the sound devices `send --device` and `recv --play` can use
+    Devices(devices::DevicesArgs),
     /// Stream a generated song and sensor track over an impaired link, on loopback
     Demo(demo::DemoArgs),
     /// Measure delay, jitter, loss and quality across a matrix of impaired links
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Send(a) => send::run(a),
         Command::Netem(a) => netem::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Devices(a) => devices::run(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {
