@@ -350,7 +350,7 @@ pub fn run(a: SendArgs) -> Result<u8> {
 /// Open a file, or standard input for `-`.
 fn open_one(
     pipe: Option<PipeFormat>,
-    path: &PathBuf,
+    path: &std::path::Path,
     id: u16,
     opts: &InputOptions,
 ) -> Result<FileInput> {

@@ -11,6 +11,9 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_isochron"))
 }
 
+/// What came out of `recv --stdout`, and (bytes so far, when) after each read.
+type Media = (Vec<u8>, Vec<(usize, Instant)>);
+
 /// `isochron recv --stdout`, its address and fingerprint read from stderr
 /// (stdout carries the media), and a thread collecting the media.
 struct Recv {
@@ -18,7 +21,7 @@ struct Recv {
     addr: String,
     fingerprint: String,
     /// The media, and (bytes so far, when) after each read.
-    media: Option<JoinHandle<(Vec<u8>, Vec<(usize, Instant)>)>>,
+    media: Option<JoinHandle<Media>>,
     log: Option<JoinHandle<String>>,
 }
 

@@ -24,6 +24,10 @@ use crate::time::Time;
 pub trait SampleQueue {
     /// Values waiting.
     fn len(&self) -> usize;
+    /// Nothing waiting.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Move the first `out.len()` values into `out`; false (and nothing
     /// moved) if fewer are waiting.
     fn pop_exact(&mut self, out: &mut [f32]) -> bool;
