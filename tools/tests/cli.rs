@@ -225,7 +225,7 @@ fn send_reports_errors_a_user_can_act_on() {
     ];
     // Missing file.
     let (code, t) = send(&pin, &tmp.path().join("nope.wav"));
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(6), "exit::INPUT");
     assert!(
         t.contains("nope.wav") && t.to_lowercase().contains("no such file"),
         "{t}"
@@ -234,7 +234,7 @@ fn send_reports_errors_a_user_can_act_on() {
     let fake = tmp.path().join("fake.wav");
     std::fs::write(&fake, "hello, this is text").unwrap();
     let (code, t) = send(&pin, &fake);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(6), "exit::INPUT");
     assert!(
         t.contains("fake.wav") && t.to_lowercase().contains("wav"),
         "{t}"
