@@ -1,18 +1,27 @@
 //! Receive streams into WAV (and CSV) files.
 //!
 //! ```sh
-//! cargo run --example receive_wav -- out/
+//! cargo run --example receive_wav -- out/ [sha256:SENDER...]
 //! ```
+//!
+//! Admits the senders listed in `~/.config/isochron/authorized_senders`
+//! (`isochron trust add`) and those given after the directory.
 
 use std::path::PathBuf;
 
-use isochron::engine::net::{FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions};
+use isochron::engine::net::tls::AuthorizedSenders;
+use isochron::engine::net::{
+    Admission, FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "received".into()));
-    // A persistent identity: the fingerprint senders pin stays the same.
-    let identity = Identity::load_or_create(&out.join(".identity"))?;
-    let opts = ReceiverOptions::new("127.0.0.1:0".parse()?);
+    let mut args = std::env::args().skip(1);
+    let out = PathBuf::from(args.next().unwrap_or_else(|| "received".into()));
+    let allow = args.map(|a| a.parse()).collect::<Result<Vec<_>, _>>()?;
+    // This user's persistent identity: the fingerprint senders pin stays the same.
+    let identity = Identity::load_or_create(&Identity::default_dir())?;
+    let admission = Admission::file(AuthorizedSenders::default_path(), allow);
+    let opts = ReceiverOptions::new("127.0.0.1:0".parse()?, admission);
     let dir = out.clone();
     let rx = Receiver::start(opts, &identity, move |info| {
         FileSink::create(&dir, &info.session)

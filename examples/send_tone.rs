@@ -4,12 +4,15 @@
 //! cargo run --example receive_wav -- out/            # prints ADDR and FINGERPRINT
 //! cargo run --example send_tone -- ADDR FINGERPRINT  # in another terminal
 //! ```
+//!
+//! The first time, the receiver refuses the tone and both ends print the
+//! command that admits this sender (`isochron trust add sha256:...`).
 
 use std::time::{Duration, Instant};
 
 use isochron::codecs::{Encoding, Frame, Origin, Rate, StreamFormat};
 use isochron::engine::catalog::{MediaKind, SubstreamDesc};
-use isochron::engine::net::{Sender, SenderOptions, Trust};
+use isochron::engine::net::{Identity, Sender, SenderOptions, Trust};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -29,7 +32,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         origin: Origin::Raw,
         length: None,
     };
-    let opts = SenderOptions::new(addr.parse()?, Trust::Pinned(vec![fingerprint.parse()?]));
+    // This user's persistent identity, presented to the receiver.
+    let me = Identity::load_or_create(&Identity::default_dir())?;
+    let trust = Trust::Pinned(vec![fingerprint.parse()?]);
+    let opts = SenderOptions::new(addr.parse()?, trust, me);
     let tx = Sender::connect(opts, vec![tone])?;
     // Push 20 ms of tone every 20 ms for three seconds, as a live app would.
     let start = Instant::now();

@@ -10,15 +10,19 @@
 //!
 //! ```
 //! use isochron::{
-//!     Encoding, Frame, Identity, MediaKind, Origin, Pulled, Rate, Receiver, ReceiverOptions,
+//!     Admission, Encoding, Frame, Identity, MediaKind, Origin, Pulled, Rate, Receiver, ReceiverOptions,
 //!     Sender, SenderOptions, StreamFormat, SubstreamDesc, Trust, pull_channel,
 //! };
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // The receiver: a self-signed identity whose fingerprint senders pin.
-//! let identity = Identity::ephemeral()?;
+//! // Each end has an identity (an application keeps one per user with
+//! // `Identity::load_or_create(&Identity::default_dir())`). Pairing: the
+//! // receiver admits the sender's fingerprint, the sender pins the receiver's.
+//! let (receiver_id, sender_id) = (Identity::ephemeral()?, Identity::ephemeral()?);
+//! let admission = Admission::only([sender_id.fingerprint()]);
 //! let (sink, frames) = pull_channel(1024);
 //! let mut sink = Some(sink);
-//! let rx = Receiver::start(ReceiverOptions::new("127.0.0.1:0".parse()?), &identity, move |_| {
+//! let opts = ReceiverOptions::new("127.0.0.1:0".parse()?, admission);
+//! let rx = Receiver::start(opts, &receiver_id, move |_| {
 //!     Ok(Box::new(sink.take().ok_or("this example takes one session")?))
 //! })?;
 //!
@@ -35,7 +39,8 @@
 //!     origin: Origin::Raw,
 //!     length: Some(4_800),
 //! };
-//! let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+//! let trust = Trust::Pinned(vec![rx.fingerprint()]);
+//! let opts = SenderOptions::new(rx.local_addr(), trust, sender_id);
 //! let tx = Sender::connect(opts, vec![audio])?;
 //! let tone: Vec<f32> = (0..9_600).map(|i| (i as f32 * 0.06).sin() * 0.2).collect();
 //! tx.push(0, Frame::from_f32(format, &tone)?.into_bytes())?;
@@ -64,7 +69,7 @@ pub use isochron_engine as engine;
 pub use codecs::{Encoding, Frame, Origin, Rate, StreamFormat};
 pub use engine::catalog::{MediaKind, SubstreamDesc};
 pub use engine::net::{
-    FileSink, Identity, PullSink, Pulled, Receiver, ReceiverEvent, ReceiverOptions, Sender,
-    SenderOptions, SessionEnd, Sink, TransportError, Trust, pull_channel,
+    Admission, FileSink, Identity, PullSink, Pulled, Receiver, ReceiverEvent, ReceiverOptions,
+    Sender, SenderOptions, SessionEnd, Sink, TransportError, Trust, pull_channel,
 };
 pub use engine::{ReceiverConfig, ReceiverStats, SenderConfig, SenderStats};

@@ -30,4 +30,4 @@ pub use quic::{
     Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionInfo,
 };
 pub use sink::{FileSink, PullSink, Pulled, ReceivedFrame, SessionEnd, Sink, pull_channel};
-pub use tls::{Fingerprint, Identity, Trust};
+pub use tls::{Admission, Fingerprint, Identity, Trust};
