@@ -98,9 +98,9 @@ pub use isochron_engine as engine;
 pub use codecs::{Encoding, Frame, Method, Origin, Rate, StreamFormat};
 pub use engine::catalog::{MediaKind, SubstreamDesc};
 pub use engine::net::{
-    Admission, FileSink, Fingerprint, Identity, PullReceiver, PullSink, Pulled, ReceivedFrame, Receiver,
-    ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionEnd, SessionInfo,
-    Sink, TransportError, Trust, pull_channel,
+    Admission, FileSink, Fingerprint, Identity, PullReceiver, PullSink, Pulled, ReceivedFrame,
+    Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionEnd,
+    SessionInfo, Sink, TransportError, Trust, pull_channel,
 };
 pub use engine::playout::PlayedFrame;
 pub use engine::stats::{FrameCounts, PacketCounts, Percentiles, SubstreamStats};

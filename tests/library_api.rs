@@ -7,9 +7,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use isochron::{
-    Accept, Admission, Encoding, Fingerprint, Frame, Identity, Mode, PlayedFrame, PullReceiver, Pulled, Rate,
-    ReceivedFrame, Receiver, ReceiverEvent, ReceiverOptions, Report, Sender, SenderOptions,
-    SenderReport, SessionEnd, SessionInfo, StreamFormat, SubstreamDesc, Trust, pull_channel,
+    Accept, Admission, Encoding, Fingerprint, Frame, Identity, Mode, PlayedFrame, PullReceiver,
+    Pulled, Rate, ReceivedFrame, Receiver, ReceiverEvent, ReceiverOptions, Report, Sender,
+    SenderOptions, SenderReport, SessionEnd, SessionInfo, StreamFormat, SubstreamDesc, Trust,
+    pull_channel,
 };
 
 fn stereo() -> StreamFormat {
@@ -46,13 +47,20 @@ fn a_pull_sink_the_application_does_not_read_never_stalls_the_session() {
     let (sink, frames): (_, PullReceiver) = pull_channel(4);
     let mut sink = Some(sink);
     let rx = Receiver::start(
-        ReceiverOptions::new("127.0.0.1:0".parse().unwrap(), Admission::only([identity.fingerprint()])),
+        ReceiverOptions::new(
+            "127.0.0.1:0".parse().unwrap(),
+            Admission::only([identity.fingerprint()]),
+        ),
         &identity,
         move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
     )
     .unwrap();
     let format = stereo();
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]), identity.clone());
+    let opts = SenderOptions::new(
+        rx.local_addr(),
+        Trust::Pinned(vec![rx.fingerprint()]),
+        identity.clone(),
+    );
     let started = Instant::now();
     let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
     push_tone(&tx, format, 1.0);
@@ -93,14 +101,21 @@ fn a_sender_reaches_a_receiver_listening_on_every_interface() {
     let (sink, frames) = pull_channel(64);
     let mut sink = Some(sink);
     let rx = Receiver::start(
-        ReceiverOptions::new("0.0.0.0:0".parse().unwrap(), Admission::only([identity.fingerprint()])),
+        ReceiverOptions::new(
+            "0.0.0.0:0".parse().unwrap(),
+            Admission::only([identity.fingerprint()]),
+        ),
         &identity,
         move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
     )
     .unwrap();
     assert!(rx.local_addr().ip().is_unspecified());
     let format = stereo();
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]), identity.clone());
+    let opts = SenderOptions::new(
+        rx.local_addr(),
+        Trust::Pinned(vec![rx.fingerprint()]),
+        identity.clone(),
+    );
     let desc = SubstreamDesc::audio(0, "a.wav", format).with_length(4_800);
     let tx = Sender::connect(opts, vec![desc]).expect("dials this host");
     push_tone(&tx, format, 0.1);
@@ -226,13 +241,20 @@ fn the_sink_and_the_ended_event_see_one_snapshot() {
     let (sink, frames) = pull_channel(256);
     let mut sink = Some(sink);
     let rx = Receiver::start(
-        ReceiverOptions::new("127.0.0.1:0".parse().unwrap(), Admission::only([identity.fingerprint()])),
+        ReceiverOptions::new(
+            "127.0.0.1:0".parse().unwrap(),
+            Admission::only([identity.fingerprint()]),
+        ),
         &identity,
         move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
     )
     .unwrap();
     let format = stereo();
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]), identity.clone());
+    let opts = SenderOptions::new(
+        rx.local_addr(),
+        Trust::Pinned(vec![rx.fingerprint()]),
+        identity.clone(),
+    );
     let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
     push_tone(&tx, format, 0.5);
     let report = tx.finish().unwrap();
