@@ -113,12 +113,15 @@ impl Header {
     ) -> Vec<Patch> {
         let riff = self.len() - 8 + data + pad;
         let mut out = Vec::with_capacity(5);
-        if !self.wide && riff > riff_limit && self.ds64_at.is_some() {
+        if let Some(at) = self.ds64_at
+            && !self.wide
+            && riff > riff_limit
+        {
             // Outgrew RIFF: become RF64 in place (JUNK -> ds64).
             self.wide = true;
             self.kind = RiffKind::Rf64;
             out.push((0, b"RF64".to_vec()));
-            out.push((self.ds64_at.expect("checked"), b"ds64".to_vec()));
+            out.push((at, b"ds64".to_vec()));
         }
         let u32_or_max = |v: u64| {
             u32::try_from(v)
