@@ -149,7 +149,17 @@ pub fn run(a: DemoArgs) -> Result<u8> {
     let accept = *tx.accept();
     let fec = tx.session().fec;
     eprintln!("streaming live for {secs} s...");
-    let sent = tx.wait()?;
+    let stop = crate::interrupted();
+    while !tx.is_finished() && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
+    let sent = if interrupted {
+        eprintln!("interrupted: stopping the demo stream");
+        tx.stop()?
+    } else {
+        tx.wait()?
+    };
     let end = loop {
         match rx.events().recv_timeout(Duration::from_secs(30)) {
             Ok(ReceiverEvent::Ended { end, .. }) => break *end,
@@ -194,7 +204,11 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         &json!({ "receiver": s, "sender": sent.stats, "link": link_stats, "snr_db": if snr.is_finite() { json!(snr) } else { json!("bit-exact") } }),
     )?;
     eprintln!("wrote {}", a.out.display());
-    Ok(0)
+    Ok(if interrupted {
+        crate::exit::INTERRUPTED
+    } else {
+        0
+    })
 }
 
 fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, String)> {
