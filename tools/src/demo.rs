@@ -42,15 +42,7 @@ fn write_media(dir: &Path, secs: f64, seed: u64) -> Result<(PathBuf, PathBuf)> {
     let rate = Rate::hz(48_000)?;
     let format = StreamFormat::new(Encoding::L16, 2, rate)?;
     let song = dir.join("song.wav");
-    let mut w = WavWriter::create(
-        &song,
-        format,
-        &Origin::Wav(WavLayout {
-            bits: 16,
-            float: false,
-            channel_mask: None,
-        }),
-    )?;
+    let mut w = WavWriter::create(&song, format, &Origin::Wav(WavLayout::pcm(16)))?;
     let n = (48_000.0 * secs) as usize;
     let mut music = Music::new(seed, rate);
     let mut buf = vec![0.0; 4800 * 2];

@@ -120,16 +120,7 @@ fn song(dir: &Path, secs: f64) -> PathBuf {
     let path = dir.join("song.wav");
     let rate = Rate::hz(48_000).unwrap();
     let format = StreamFormat::new(Encoding::L16, 2, rate).unwrap();
-    let mut w = WavWriter::create(
-        &path,
-        format,
-        &Origin::Wav(WavLayout {
-            bits: 16,
-            float: false,
-            channel_mask: None,
-        }),
-    )
-    .unwrap();
+    let mut w = WavWriter::create(&path, format, &Origin::Wav(WavLayout::pcm(16))).unwrap();
     let n = (48_000.0 * secs) as usize;
     let mut v = vec![0.0; n * 2];
     Music::new(5, rate).fill(&mut v);

@@ -12,7 +12,7 @@ use crate::catalog::{self, CatalogError, SubstreamDesc};
 
 /// Control protocol version; a peer with another version is rejected.
 /// 2: senders present a client certificate and may be refused as
-/// [`RejectReason::Unauthorized`].
+/// [`RejectReason::Unauthorized`]; WAV origins carry their coding.
 pub const CONTROL_VERSION: u8 = 2;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
