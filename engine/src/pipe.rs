@@ -14,7 +14,9 @@ use isochron_codecs::csv::CsvStream;
 use isochron_codecs::{Encoding, Origin, Rate, StreamFormat, WavLayout};
 
 use crate::catalog::{MediaKind, SubstreamDesc};
-use crate::files::{FileInput, InputOptions, SampleReader, sensor_frames_per_packet};
+use crate::files::{
+    FileInput, InputOptions, SampleReader, open_wav_stream, sensor_frames_per_packet,
+};
 
 /// One raw PCM sample layout, little-endian, as `sox -t raw -e ... -b ...`
 /// and `ffmpeg -f s16le` write it.
@@ -71,12 +73,7 @@ impl RawSample {
 
     /// The WAV layout that stores these samples as they are.
     pub fn wav_layout(self) -> WavLayout {
-        let e = self.encoding();
-        WavLayout {
-            bits: 8 * e.bytes() as u16,
-            float: e.is_float(),
-            channel_mask: None,
-        }
+        WavLayout::for_encoding(self.encoding())
     }
 }
 
@@ -212,11 +209,7 @@ fn open_boxed(
             });
             Ok(FileInput { desc, reader })
         }
-        PipeFormat::Wav => Err(bad(
-            "WAV streams on a pipe need the streaming WAV reader; send raw PCM with \
-             --format/--rate/--channels meanwhile"
-                .into(),
-        )),
+        PipeFormat::Wav => Ok(open_wav_stream(input, name, id, opts)?),
         PipeFormat::Auto => {
             let mut input = input;
             let mut head = [0u8; 4];

@@ -5,15 +5,16 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use crossbeam_channel::RecvTimeoutError;
 use isochron_codecs::conceal::Method;
 use isochron_engine::config::{LatencyBounds, ReceiverConfig};
 use isochron_engine::net::pipe_sink::pick_substream;
+use isochron_engine::net::tls::AuthorizedSenders;
 use isochron_engine::net::{
-    FileSink, Identity, PipeOutput, PipeSink, Receiver, ReceiverEvent, ReceiverOptions,
-    TransportError,
+    Admission, FileSink, Fingerprint, PipeOutput, PipeSink, Receiver, ReceiverEvent,
+    ReceiverOptions, TransportError,
 };
 use serde_json::json;
 
@@ -28,6 +29,10 @@ pub struct RecvArgs {
     /// Directory to write received files into (one file per substream)
     #[arg(long, value_name = "DIR", required_unless_present_any = ["stdout", "play"])]
     out: Option<PathBuf>,
+    /// Write one substream to standard output at its playout instants, as a WAV stream
+    /// (or raw PCM with --raw), e.g. `| aplay`; logs stay on stderr. Implies --once
+    #[arg(long, conflicts_with = "out")]
+    stdout: bool,
     /// Play one audio substream on a sound device (the default output without a NAME;
     /// `isochron devices` lists them), kept in step with the card's clock. Implies --once
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["out", "stdout"])]
@@ -36,10 +41,6 @@ pub struct RecvArgs {
     /// periods and clock drift)
     #[arg(long = "device-buffer", default_value = "20ms", value_parser = args::duration)]
     device_buffer: Duration,
-    /// Write one substream to standard output at its playout instants, as a WAV stream
-    /// (or raw PCM with --raw), e.g. `| aplay`; logs stay on stderr. Implies --once
-    #[arg(long, conflicts_with = "out")]
-    stdout: bool,
     /// With --stdout or --play: the substream to write, by name [default: the first audio one]
     #[arg(long, value_name = "NAME")]
     substream: Option<String>,
@@ -57,19 +58,35 @@ pub struct RecvArgs {
     /// High-water mark: the sender is paused at this much buffered media (ms)
     #[arg(long = "high-water", default_value = "160ms", value_parser = args::duration)]
     high_water: Duration,
-    /// Directory of the receiver's persistent self-signed identity
-    /// (default: ~/.config/isochron/identity)
+    /// Directory of this user's persistent self-signed identity
+    /// (default: ~/.config/isochron/identity, or under $XDG_CONFIG_HOME)
     #[arg(long, value_name = "DIR")]
     identity: Option<PathBuf>,
+    /// Admit this sender (its identity's fingerprint, as `isochron id` prints it) besides
+    /// those in the authorized-senders file; repeatable
+    #[arg(long, value_name = "sha256:HEX")]
+    allow: Vec<Fingerprint>,
+    /// The authorized-senders file, one `sha256:HEX [comment]` a line, managed by
+    /// `isochron trust` (default: ~/.config/isochron/authorized_senders); re-read when it changes
+    #[arg(long = "authorized-senders", value_name = "FILE")]
+    authorized_senders: Option<PathBuf>,
+    /// Admit ANY sender that reaches this receiver, without authorization: anyone can write
+    /// files into --out (a --token is then the only check)
+    #[arg(long = "dangerously-allow-any-sender", conflicts_with = "allow")]
+    allow_any: bool,
     /// Certificate chain (PEM) of a CA-signed identity, instead of the self-signed one
     #[arg(long, value_name = "PEM", requires = "key")]
     cert: Option<PathBuf>,
     /// Private key (PEM) for --cert
     #[arg(long, value_name = "PEM", requires = "cert")]
     key: Option<PathBuf>,
-    /// Shared secret senders must present
-    #[arg(long, value_name = "T")]
+    /// Shared secret senders must present, besides being authorized (visible in `ps`:
+    /// prefer --token-file or $ISOCHRON_TOKEN)
+    #[arg(long, value_name = "T", conflicts_with = "token_file")]
     token: Option<String>,
+    /// Read the shared secret from this file (one line); $ISOCHRON_TOKEN also works
+    #[arg(long = "token-file", value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// Exit after the first stream ends: 0 if it completed, 3 if truncated, 4 if refused
     #[arg(long)]
     once: bool,
@@ -93,61 +110,40 @@ pub struct RecvArgs {
     quiet: bool,
 }
 
-#[cfg(feature = "device")]
-fn open_player(
-    name: &str,
-    session: &isochron_engine::wire::control::SessionDesc,
-    index: usize,
-    target: Duration,
-) -> Result<Box<dyn isochron_engine::net::Sink>, String> {
-    use isochron_engine::net::device::playback::DeviceSink;
-    let name = (!name.is_empty()).then_some(name);
-    DeviceSink::open(name, session, index, target)
-        .map(|s| Box::new(s) as _)
-        .map_err(|e| e.to_string())
-}
-
-/// Fail at start, not at the first stream, when there is nothing to play on.
-#[cfg(feature = "device")]
-fn probe_player(name: &str) -> Result<String, String> {
-    isochron_engine::net::device::probe((!name.is_empty()).then_some(name), true)
-        .map_err(|e| e.to_string())
-}
-
-#[cfg(not(feature = "device"))]
-fn probe_player(_name: &str) -> Result<String, String> {
-    Err("this isochron was built without sound devices (feature `device`)".into())
-}
-
-#[cfg(not(feature = "device"))]
-fn open_player(
-    _name: &str,
-    _session: &isochron_engine::wire::control::SessionDesc,
-    _index: usize,
-    _target: Duration,
-) -> Result<Box<dyn isochron_engine::net::Sink>, String> {
-    Err("this isochron was built without sound devices (feature `device`)".into())
-}
-
-fn default_identity_dir() -> PathBuf {
-    match std::env::var_os("XDG_CONFIG_HOME") {
-        Some(d) => PathBuf::from(d).join("isochron/identity"),
-        None => match std::env::var_os("HOME") {
-            Some(h) => PathBuf::from(h).join(".config/isochron/identity"),
-            None => PathBuf::from(".isochron-identity"),
-        },
+/// Who may send: the authorized-senders file and `--allow`, or anyone
+/// (loudly). A file that is unusable now is an error now, not a refusal of
+/// every sender later.
+fn admission(a: &RecvArgs) -> Result<Admission> {
+    if a.allow_any {
+        eprintln!(
+            "WARNING: --dangerously-allow-any-sender: sender authorization is OFF; anyone who \
+             reaches {} can write files into {}",
+            a.listen,
+            a.out
+                .as_ref()
+                .map_or("its output".into(), |o| o.display().to_string())
+        );
+        return Ok(Admission::DangerouslyAnyone);
     }
+    let file = a
+        .authorized_senders
+        .clone()
+        .unwrap_or_else(AuthorizedSenders::default_path);
+    let listed = AuthorizedSenders::load(&file).context("the authorized-senders file")?;
+    if listed.entries().is_empty() && a.allow.is_empty() {
+        eprintln!(
+            "no sender is authorized yet ({} lists none): each is refused with the \
+             `isochron trust add` command that admits it",
+            file.display()
+        );
+    }
+    Ok(Admission::file(file, a.allow.iter().copied()))
 }
 
 pub fn run(a: RecvArgs) -> Result<u8> {
-    let identity = match (&a.cert, &a.key) {
-        (Some(c), Some(k)) => Identity::from_pem_files(c, k).context("loading --cert/--key")?,
-        _ => {
-            let dir = a.identity.clone().unwrap_or_else(default_identity_dir);
-            Identity::load_or_create(&dir)
-                .with_context(|| format!("identity in {}", dir.display()))?
-        }
-    };
+    let identity =
+        crate::identity::load(a.identity.as_deref(), a.cert.as_deref(), a.key.as_deref())?;
+    let admission = admission(&a)?;
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     }
@@ -158,7 +154,7 @@ pub fn run(a: RecvArgs) -> Result<u8> {
         eprintln!("error: {e}");
         return Ok(exit::OUTPUT);
     }
-    let mut opts = ReceiverOptions::new(a.listen);
+    let mut opts = ReceiverOptions::new(a.listen, admission);
     let (latency, adaptive) = match a.latency {
         args::Latency::Fixed(d) => (d, None),
         args::Latency::Auto(min, max) => (max, Some(LatencyBounds { min, max })),
@@ -168,14 +164,14 @@ pub fn run(a: RecvArgs) -> Result<u8> {
         adaptive,
         low_water: a.low_water,
         high_water: a.high_water,
-        token: a.token.clone(),
+        token: crate::token::resolve(a.token.as_deref(), a.token_file.as_deref())?,
         ..Default::default()
     };
     opts.idle_timeout = a.idle_timeout;
     opts.conceal_audio = a.conceal_audio;
     opts.conceal_sensor = a.conceal_sensor;
     if a.low_water >= a.high_water {
-        bail!("--low-water must be below --high-water");
+        return Err(exit::usage("--low-water must be below --high-water"));
     }
     let out = a.out.clone();
     let (to_stdout, substream) = (a.stdout, a.substream.clone());
@@ -184,23 +180,18 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     } else {
         PipeOutput::Wav
     };
-    // Standard output carries one session's media.
-    let stdout_taken = std::sync::atomic::AtomicBool::new(false);
+    // Standard output (or the sound card) carries one session's media.
+    let taken = std::sync::atomic::AtomicBool::new(false);
     let (play, device_buffer) = (a.play.clone(), a.device_buffer);
     let mut rx = Receiver::start(opts, &identity, move |info| {
-        if let Some(name) = &play {
+        if play.is_some() || to_stdout {
             let i =
                 pick_substream(&info.session, substream.as_deref()).map_err(|e| e.to_string())?;
-            if stdout_taken.swap(true, Ordering::SeqCst) {
-                return Err("the sound device already plays another stream".into());
+            if taken.swap(true, Ordering::SeqCst) {
+                return Err("this receiver's output already carries another stream".into());
             }
-            return open_player(name, &info.session, i, device_buffer);
-        }
-        if to_stdout {
-            let i =
-                pick_substream(&info.session, substream.as_deref()).map_err(|e| e.to_string())?;
-            if stdout_taken.swap(true, Ordering::SeqCst) {
-                return Err("standard output already carries another stream".into());
+            if let Some(name) = &play {
+                return open_player(name, &info.session, i, device_buffer);
             }
             return PipeSink::new(std::io::stdout(), &info.session, i, kind)
                 .map(|s| Box::new(s) as _)
@@ -240,6 +231,7 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     let mut status = Status::new(a.quiet);
     let mut sessions = Vec::new();
     let mut code = 0;
+    let mut output_failed = false;
     loop {
         if interrupted.load(Ordering::SeqCst) {
             status.clear();
@@ -250,9 +242,9 @@ pub fn run(a: RecvArgs) -> Result<u8> {
                 if let ReceiverEvent::Ended { info, end } = ev {
                     eprint!("{}", session_summary(&info, &end));
                     sessions.push(session_json(&info, &end));
-                    code = exit::TRUNCATED;
                 }
             }
+            code = exit::INTERRUPTED;
             break;
         }
         match rx.events().recv_timeout(Duration::from_millis(200)) {
@@ -275,6 +267,9 @@ pub fn run(a: RecvArgs) -> Result<u8> {
                 status.clear();
                 eprint!("{}", session_summary(&info, &end));
                 sessions.push(session_json(&info, &end));
+                if !end.errors.is_empty() {
+                    output_failed = true;
+                }
                 if once {
                     code = if end.truncated { exit::TRUNCATED } else { 0 };
                     break;
@@ -299,5 +294,47 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     if let Some(p) = &a.stats_json {
         write_json(p, &json!({ "sessions": sessions }))?;
     }
-    Ok(code)
+    // Output that could not be written in full outranks how the stream
+    // ended; an interruption outranks both.
+    Ok(match code {
+        exit::INTERRUPTED => code,
+        _ if output_failed => exit::OUTPUT,
+        _ => code,
+    })
+}
+
+#[cfg(feature = "device")]
+fn open_player(
+    name: &str,
+    session: &isochron_engine::wire::control::SessionDesc,
+    index: usize,
+    target: Duration,
+) -> Result<Box<dyn isochron_engine::net::Sink>, String> {
+    use isochron_engine::net::device::playback::DeviceSink;
+    let name = (!name.is_empty()).then_some(name);
+    DeviceSink::open(name, session, index, target)
+        .map(|s| Box::new(s) as _)
+        .map_err(|e| e.to_string())
+}
+
+/// Fail at start, not at the first stream, when there is nothing to play on.
+#[cfg(feature = "device")]
+fn probe_player(name: &str) -> Result<String, String> {
+    isochron_engine::net::device::probe((!name.is_empty()).then_some(name), true)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "device"))]
+fn probe_player(_name: &str) -> Result<String, String> {
+    Err("this isochron was built without sound devices (feature `device`)".into())
+}
+
+#[cfg(not(feature = "device"))]
+fn open_player(
+    _name: &str,
+    _session: &isochron_engine::wire::control::SessionDesc,
+    _index: usize,
+    _target: Duration,
+) -> Result<Box<dyn isochron_engine::net::Sink>, String> {
+    Err("this isochron was built without sound devices (feature `device`)".into())
 }

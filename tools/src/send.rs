@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use isochron_codecs::{Encoding, Rate};
@@ -17,32 +17,32 @@ use isochron_engine::pipe::{PipeFormat, RawSample, open_pipe};
 use isochron_engine::wire::control::{FecParams, Mode};
 use serde_json::json;
 
-use crate::{args, interrupted, resolve, write_json};
+use crate::{args, exit, interrupted, resolve, write_json};
 
 #[derive(Args)]
 pub struct SendArgs {
-    /// Files to send: WAV (any PCM or float layout) and sensor CSV; `-` reads standard
-    /// input (a WAV stream, CSV rows, or raw PCM with --format); each becomes a substream
+    /// Files to send: WAV (PCM, float, A-law/mu-law, EXTENSIBLE, RF64) and sensor CSV; each becomes a substream
+    /// (`-` reads standard input: a WAV stream, CSV rows, or raw PCM with --format)
     #[arg(required_unless_present = "device", value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Capture from a sound device as one more substream (the default input without a
-    /// NAME; `isochron devices` lists them); --rate and --channels pick its format
-    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
-    device: Option<String>,
-    /// Stop capturing from --device after this much media (e.g. 10s)
-    #[arg(long, value_parser = args::duration, requires = "device")]
-    duration: Option<Duration>,
     /// What standard input (`-`) carries: raw PCM s16le, s24le, s32le, f32le or u8 (with
     /// --rate and --channels), or wav or csv [default: WAV if it starts with a RIFF header,
     /// CSV rows otherwise]
     #[arg(long, value_name = "FORMAT", value_parser = pipe_format)]
     format: Option<StdinFormat>,
-    /// Sample rate of raw PCM on standard input (Hz)
+    /// Sample rate of raw PCM on standard input, or of --device (Hz)
     #[arg(long, value_name = "HZ")]
     rate: Option<u32>,
-    /// Channels of raw PCM on standard input
+    /// Channels of raw PCM on standard input, or of --device
     #[arg(long, value_name = "N")]
     channels: Option<u16>,
+    /// Capture from a sound device as one more substream (the default input without a
+    /// NAME; `isochron devices` lists them)
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    device: Option<String>,
+    /// Stop capturing from --device after this much media (e.g. 10s)
+    #[arg(long, value_parser = args::duration, requires = "device")]
+    duration: Option<Duration>,
     /// The receiver's address (host:port), as printed by `isochron recv`
     #[arg(long, value_name = "ADDR")]
     to: String,
@@ -58,9 +58,17 @@ pub struct SendArgs {
     /// Turn certificate verification OFF. Anyone on the path can read and alter the stream.
     #[arg(long = "dangerously-skip-verification")]
     insecure: bool,
-    /// Shared secret the receiver requires
-    #[arg(long, value_name = "T")]
+    /// Shared secret the receiver requires (visible in `ps`: prefer --token-file or
+    /// $ISOCHRON_TOKEN)
+    #[arg(long, value_name = "T", conflicts_with = "token_file")]
     token: Option<String>,
+    /// Read the shared secret from this file (one line); $ISOCHRON_TOKEN also works
+    #[arg(long = "token-file", value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Directory of this user's persistent identity, presented to the receiver, which admits
+    /// it by fingerprint (default: ~/.config/isochron/identity, or under $XDG_CONFIG_HOME)
+    #[arg(long, value_name = "DIR")]
+    identity: Option<PathBuf>,
     /// Frame duration: media per packet unit and per playout tick (e.g. 10ms, 2.5ms)
     #[arg(long, default_value = "10ms", value_parser = args::duration)]
     frame: std::time::Duration,
@@ -76,8 +84,9 @@ pub struct SendArgs {
     /// Sample interleaving group G: a lost packet costs every G-th sample over G frames
     #[arg(long = "sample-interleave", default_value_t = 1, value_name = "G")]
     sample_interleave: u8,
-    /// Pace by real time (live) instead of file mode flow-controlled by the receiver's marks;
-    /// standard input is then paced by its own arrival (its sample count is the media clock)
+    /// Pace by real time (live) instead of file mode flow-controlled by the receiver's marks
+    /// (standard input and --device are then paced by their own arrival: their sample
+    /// count is the media clock)
     #[arg(long)]
     live: bool,
     /// File mode: send at this many times real time while the receiver wants more
@@ -128,14 +137,14 @@ fn stdin_format(a: &SendArgs) -> Result<PipeFormat> {
     Ok(match a.format {
         Some(StdinFormat::Raw(sample)) => {
             let (Some(rate), Some(channels)) = (a.rate, a.channels) else {
-                bail!(
+                return Err(exit::usage(format!(
                     "raw PCM on standard input needs --rate HZ and --channels N (e.g. --format {} --rate 48000 --channels 2)",
                     sample.name()
-                );
+                )));
             };
             PipeFormat::Raw {
                 sample,
-                rate: Rate::hz(rate).map_err(|e| anyhow::anyhow!("--rate: {e}"))?,
+                rate: Rate::hz(rate).map_err(|e| exit::usage(format!("--rate: {e}")))?,
                 channels,
             }
         }
@@ -144,9 +153,9 @@ fn stdin_format(a: &SendArgs) -> Result<PipeFormat> {
             rate: a.rate.map(Rate::hz).transpose()?.or(sensor_rate),
         },
         None if a.rate.is_some() || a.channels.is_some() => {
-            bail!(
-                "--rate and --channels describe raw PCM: say which with --format s16le|s24le|s32le|f32le|u8"
-            )
+            return Err(exit::usage(
+                "--rate and --channels describe raw PCM: say which with --format s16le|s24le|s32le|f32le|u8",
+            ));
         }
         None => match sensor_rate {
             Some(r) => PipeFormat::Csv { rate: Some(r) },
@@ -185,16 +194,19 @@ fn trust(a: &SendArgs) -> Result<Trust> {
             );
             Ok(Trust::DangerouslyUnverified)
         }
-        ([], None, false) => bail!(
+        ([], None, false) => Err(exit::usage(
             "say how to trust the receiver: --pin sha256:... (the fingerprint `isochron recv` prints), \
-             or --ca FILE for a CA-signed receiver"
-        ),
-        _ => bail!("use one of --pin, --ca or --dangerously-skip-verification"),
+             or --ca FILE for a CA-signed receiver",
+        )),
+        _ => Err(exit::usage(
+            "use one of --pin, --ca or --dangerously-skip-verification",
+        )),
     }
 }
 
 pub fn run(a: SendArgs) -> Result<u8> {
     let trust = trust(&a)?;
+    let identity = crate::identity::load(a.identity.as_deref(), None, None)?;
     let to = resolve(&a.to)?;
     let frame_us = u32::try_from(a.frame.as_micros()).context("--frame is too long")?;
     let input = InputOptions {
@@ -210,52 +222,38 @@ pub fn run(a: SendArgs) -> Result<u8> {
     };
     let stdin = a.files.iter().filter(|p| p.as_os_str() == "-").count();
     if stdin > 1 {
-        bail!("standard input (-) can be sent only once");
+        return Err(exit::usage("standard input (-) can be sent only once"));
     }
     if stdin == 0
         && a.device.is_none()
         && (a.format.is_some() || a.rate.is_some() || a.channels.is_some())
     {
-        bail!("--format, --rate and --channels describe standard input: name it as `-`");
+        return Err(exit::usage(
+            "--format, --rate and --channels describe standard input: name it as `-`",
+        ));
     }
     if stdin > 0 && a.device.is_some() && (a.rate.is_some() || a.channels.is_some()) {
-        bail!("--rate and --channels cannot describe both standard input and --device");
+        return Err(exit::usage(
+            "--rate and --channels cannot describe both standard input and --device",
+        ));
     }
     let pipe = if stdin > 0 {
-        match stdin_format(&a) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return Ok(crate::exit::USAGE);
-            }
-        }
+        Some(stdin_format(&a)?)
     } else {
         None
     };
     let mut inputs = Vec::new();
     for (i, path) in a.files.iter().enumerate() {
-        match open_one(pipe, path, i as u16, &input) {
-            Ok(f) => inputs.push(f),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return Ok(crate::exit::INPUT);
-            }
-        }
+        inputs.push(open_one(pipe, path, i as u16, &input)?);
     }
     if let Some(name) = &a.device {
-        match open_device(&a, name, inputs.len() as u16, &input) {
-            Ok(f) => inputs.push(f),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return Ok(crate::exit::INPUT);
-            }
-        }
+        inputs.push(open_device(&a, name, inputs.len() as u16, &input)?);
     }
     let catalog: Vec<_> = inputs.iter().map(|f| f.desc.clone()).collect();
     let total_samples: u64 = catalog.iter().filter_map(|d| d.length).sum();
     let open_ended = catalog.iter().any(|d| d.length.is_none());
-    let mut opts = SenderOptions::new(to, trust);
-    opts.token = a.token.clone();
+    let mut opts = SenderOptions::new(to, trust, identity);
+    opts.token = crate::token::resolve(a.token.as_deref(), a.token_file.as_deref())?;
     opts.connect_timeout = a.connect_timeout;
     opts.name = a
         .files
@@ -284,7 +282,7 @@ pub fn run(a: SendArgs) -> Result<u8> {
             },
         },
         speed: a.speed,
-        // A live stream from a pipe has its own clock: its sample count.
+        // A live stream from a pipe or a card has its own clock: its sample count.
         pacing: if a.live && (stdin > 0 || a.device.is_some()) {
             Pacing::Arrival
         } else {
@@ -309,11 +307,12 @@ pub fn run(a: SendArgs) -> Result<u8> {
         .then(|| progress_bar(total_samples));
     let interrupted = interrupted();
     let mut last_line = std::time::Instant::now();
+    let mut stopped = false;
     while !tx.is_finished() {
         std::thread::sleep(Duration::from_millis(100));
         if interrupted.load(Ordering::SeqCst) {
-            eprintln!("interrupted");
-            return Ok(crate::exit::ERROR);
+            stopped = true;
+            break;
         }
         let done = tx.stats().samples;
         match &bar {
@@ -335,15 +334,28 @@ pub fn run(a: SendArgs) -> Result<u8> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let report = tx.wait().map_err(explain)?;
+    let report = if stopped {
+        // Close now: the receiver keeps what it has and ends there.
+        eprintln!("interrupted: stopping the stream");
+        tx.stop()
+    } else {
+        tx.wait()
+    }
+    .map_err(|e| match e {
+        // A reader failed: the input file broke mid-stream.
+        TransportError::Io(e) => exit::input(e),
+        other => explain(other),
+    })?;
     print_summary(&report);
     if let Some(p) = &a.stats_json {
         write_json(p, &report_json(&report))?;
     }
-    Ok(if report.completed {
+    Ok(if stopped {
+        exit::INTERRUPTED
+    } else if report.completed {
         0
     } else {
-        crate::exit::ERROR
+        exit::TRUNCATED
     })
 }
 
@@ -356,7 +368,7 @@ fn open_one(
 ) -> Result<FileInput> {
     if let (Some(fmt), true) = (pipe, path.as_os_str() == "-") {
         return open_pipe(std::io::stdin(), "stdin", id, fmt, opts)
-            .map_err(|e| anyhow::anyhow!("standard input: {e}"));
+            .map_err(|e| exit::input(anyhow::anyhow!("standard input: {e}")));
     }
     open_input(path, id, opts).with_context(|| format!("{}", path.display()))
 }
@@ -371,12 +383,14 @@ fn open_device(a: &SendArgs, name: &str, id: u16, opts: &InputOptions) -> Result
         channels: a.channels,
         duration: a.duration,
     };
-    open_capture(id, &c, opts).map_err(|e| anyhow::anyhow!("{e}"))
+    open_capture(id, &c, opts).map_err(|e| exit::input(anyhow::anyhow!("{e}")))
 }
 
 #[cfg(not(feature = "device"))]
 fn open_device(_a: &SendArgs, _name: &str, _id: u16, _opts: &InputOptions) -> Result<FileInput> {
-    bail!("this isochron was built without sound devices (feature `device`)")
+    Err(exit::input(anyhow::anyhow!(
+        "this isochron was built without sound devices (feature `device`)"
+    )))
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
@@ -393,9 +407,10 @@ fn progress_bar(total: u64) -> ProgressBar {
 /// Turn transport errors into what the user should do.
 fn explain(e: TransportError) -> anyhow::Error {
     match e {
-        TransportError::Rejected { reason, message } => {
-            anyhow::anyhow!("the receiver refused the stream ({reason:?}): {message}")
-        }
+        TransportError::Rejected { reason, message } => exit::coded(
+            exit::REFUSED,
+            format!("the receiver refused the stream ({reason:?}): {message}"),
+        ),
         other => other.into(),
     }
 }

@@ -14,8 +14,17 @@ use isochron_codecs::{Encoding, Origin, Rate, StreamFormat, WavLayout};
 
 fn bin(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_isochron"));
-    c.env("HOME", home).env_remove("ALSA_CONFIG_PATH");
+    c.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("ALSA_CONFIG_PATH");
     c
+}
+
+/// The fingerprint `send` presents from this HOME, for `recv --allow`.
+fn sender_fingerprint(home: &Path) -> String {
+    let o = bin(home).arg("id").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().trim().to_owned()
 }
 
 /// A HOME whose ALSA `default` device captures from `in.raw` and plays into
@@ -49,6 +58,7 @@ fn noise(n: usize) -> Vec<u8> {
 fn recv(home: &Path, extra: &[&str]) -> (std::process::Child, String, String) {
     let mut child = bin(home)
         .args(["recv", "--listen", "127.0.0.1:0", "--quiet", "--once"])
+        .args(["--allow", &sender_fingerprint(home)])
         .arg("--identity")
         .arg(home.join("identity"))
         .args(extra)
@@ -146,11 +156,7 @@ fn playback_through_an_alsa_plugin_opens_runs_and_closes() {
     let wav = home.path().join("tone.wav");
     {
         let format = StreamFormat::new(Encoding::L16, 2, Rate::hz(48_000).unwrap()).unwrap();
-        let origin = Origin::Wav(WavLayout {
-            bits: 16,
-            float: false,
-            channel_mask: None,
-        });
+        let origin = Origin::Wav(WavLayout::pcm(16));
         let mut w = WavWriter::create(&wav, format, &origin).unwrap();
         let mut wire = Vec::new();
         for i in 0..24_000 {

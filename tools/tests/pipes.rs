@@ -7,8 +7,27 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// One config home for every command of these tests: the sender's
+/// identity lives there, and each receiver admits it.
+fn config_home() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_isochron"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_isochron"));
+    c.env("XDG_CONFIG_HOME", config_home());
+    c
+}
+
+/// The fingerprint `send` presents (`isochron id`), for `recv --allow`.
+fn sender_fingerprint() -> &'static str {
+    static FP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FP.get_or_init(|| {
+        let o = bin().arg("id").output().unwrap();
+        assert!(o.status.success());
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    })
 }
 
 /// What came out of `recv --stdout`, and (bytes so far, when) after each read.
@@ -29,6 +48,7 @@ impl Recv {
     fn start(dir: &std::path::Path, extra: &[&str]) -> Recv {
         let mut child = bin()
             .args(["recv", "--listen", "127.0.0.1:0", "--stdout", "--quiet"])
+            .args(["--allow", sender_fingerprint()])
             .arg("--identity")
             .arg(dir.join("identity"))
             .args(extra)

@@ -15,12 +15,12 @@ use std::thread::JoinHandle;
 use crossbeam_channel as cb;
 use crossbeam_queue::ArrayQueue;
 use isochron_codecs::encoding::transcode;
-use isochron_codecs::wav::{lossless_encoding, streaming_header};
-use isochron_codecs::{Encoding, Origin, StreamFormat, WavLayout};
+use isochron_codecs::wav::WavWriter;
+use isochron_codecs::{Encoding, Origin, WavLayout};
 
 use super::sink::{SessionEnd, Sink, output_origin};
 use crate::catalog::{MediaKind, SubstreamDesc};
-use crate::pipe::{RawSample, swap_endian};
+use crate::pipe::swap_endian;
 use crate::playout::PlayedFrame;
 use crate::wire::control::SessionDesc;
 
@@ -85,29 +85,68 @@ pub fn pick_substream(session: &SessionDesc, name: Option<&str>) -> Result<usize
     }
 }
 
-/// The encoding and WAV layout samples of `d` are written with: those of
-/// its origin (the sender's file), so bytes come out as they went in.
-pub fn pipe_layout(d: &SubstreamDesc) -> (Encoding, WavLayout) {
+/// The encoding raw samples of `d` are written in: its origin's (the
+/// sender's file), so bytes come out as they went in.
+pub fn raw_encoding(d: &SubstreamDesc) -> Encoding {
     let layout = match output_origin(d) {
         Origin::Wav(l) => l,
-        _ => RawSample::of(d.format.encoding)
-            .unwrap_or(RawSample::S16le)
-            .wav_layout(),
+        _ => WavLayout::for_encoding(d.format.encoding),
     };
-    let enc = lossless_encoding(layout.bits, layout.float).unwrap_or(Encoding::L16);
-    (enc, layout)
+    layout.lossless_encoding().unwrap_or(Encoding::L16)
 }
 
 struct Pending {
     data: Vec<u8>,
 }
 
+/// The writer thread's output: a WAV stream, or bare samples.
+enum Out {
+    Wav(WavWriter),
+    Raw {
+        out: Box<dyn Write + Send>,
+        wire: Encoding,
+        enc: Encoding,
+        scratch: Vec<u8>,
+    },
+}
+
+impl Out {
+    fn write(&mut self, data: &[u8]) -> Result<(), String> {
+        match self {
+            Out::Wav(w) => w
+                .write(data)
+                .and_then(|_| w.flush())
+                .map_err(|e| e.to_string()),
+            Out::Raw {
+                out,
+                wire,
+                enc,
+                scratch,
+            } => {
+                let bytes = if wire == enc {
+                    scratch.clear();
+                    scratch.extend_from_slice(data);
+                    &mut scratch[..]
+                } else {
+                    scratch.resize(data.len() / wire.bytes() * enc.bytes(), 0);
+                    transcode(*wire, data, *enc, scratch);
+                    &mut scratch[..]
+                };
+                swap_endian(*enc, bytes);
+                // Each frame reaches the reader at its instant, not when a
+                // buffer happens to fill.
+                out.write_all(bytes)
+                    .and_then(|_| out.flush())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
 /// Writes one substream of a session to a byte stream; the others are
 /// played (and counted) but not written.
 pub struct PipeSink {
     index: usize,
-    wire: Encoding,
-    out_enc: Encoding,
     tx: Option<cb::Sender<Pending>>,
     pool: Arc<ArrayQueue<Pending>>,
     thread: Option<JoinHandle<(u64, Option<String>)>>,
@@ -124,15 +163,22 @@ impl PipeSink {
         kind: PipeOutput,
     ) -> Result<PipeSink, PipeSinkError> {
         let d = &session.substreams[index];
-        let (out_enc, layout) = pipe_layout(d);
-        let format = StreamFormat::new(out_enc, d.format.channels, d.format.rate)
-            .map_err(isochron_codecs::Error::from)?;
-        let header = match kind {
-            PipeOutput::Wav => streaming_header(format, &layout)?,
-            PipeOutput::Raw => Vec::new(),
+        let out = match kind {
+            PipeOutput::Wav => Out::Wav(WavWriter::to_stream(
+                out,
+                "<stdout>",
+                d.format,
+                &output_origin(d),
+            )?),
+            PipeOutput::Raw => Out::Raw {
+                out: Box::new(out),
+                wire: d.format.encoding,
+                enc: raw_encoding(d),
+                scratch: Vec::with_capacity(d.max_frame_samples() * d.format.stride() * 2),
+            },
         };
         let depth = (2_000_000 / d.frame_us.max(1) as usize).clamp(16, 4096);
-        let cap = d.max_frame_samples() * format.stride();
+        let cap = d.max_frame_bytes();
         let pool = Arc::new(ArrayQueue::new(depth + 2));
         for _ in 0..depth {
             let _ = pool.push(Pending {
@@ -143,11 +189,9 @@ impl PipeSink {
         let back = pool.clone();
         let thread = std::thread::Builder::new()
             .name("isochron-pipe-out".into())
-            .spawn(move || write_loop(out, header, rx, back))?;
+            .spawn(move || write_loop(out, rx, back))?;
         Ok(PipeSink {
             index,
-            wire: d.format.encoding,
-            out_enc,
             tx: Some(tx),
             pool,
             thread: Some(thread),
@@ -156,27 +200,27 @@ impl PipeSink {
     }
 }
 
-fn write_loop<W: Write>(
-    mut out: W,
-    header: Vec<u8>,
+fn write_loop(
+    mut out: Out,
     rx: cb::Receiver<Pending>,
     pool: Arc<ArrayQueue<Pending>>,
 ) -> (u64, Option<String>) {
     let mut written = 0u64;
     let mut error = None;
-    if let Err(e) = out.write_all(&header).and_then(|_| out.flush()) {
-        error = Some(e.to_string());
-    }
     for p in rx {
         if error.is_none() {
-            // Each frame reaches the reader at its instant, not when a
-            // buffer happens to fill.
-            match out.write_all(&p.data).and_then(|_| out.flush()) {
+            match out.write(&p.data) {
                 Ok(()) => written += p.data.len() as u64,
-                Err(e) => error = Some(e.to_string()),
+                Err(e) => error = Some(e),
             }
         }
         let _ = pool.push(p);
+    }
+    if let Out::Wav(w) = out
+        && error.is_none()
+        && let Err(e) = w.finish()
+    {
+        error = Some(e.to_string());
     }
     (written, error)
 }
@@ -191,14 +235,8 @@ impl Sink for PipeSink {
             self.dropped += 1;
             return;
         };
-        let values = f.data.len() / self.wire.bytes();
-        p.data.resize(values * self.out_enc.bytes(), 0);
-        if self.wire == self.out_enc {
-            p.data.copy_from_slice(f.data);
-        } else {
-            transcode(self.wire, f.data, self.out_enc, &mut p.data);
-        }
-        swap_endian(self.out_enc, &mut p.data);
+        p.data.clear();
+        p.data.extend_from_slice(f.data);
         if let Err(cb::TrySendError::Full(p)) = tx.try_send(p) {
             self.dropped += 1;
             let _ = self.pool.push(p);

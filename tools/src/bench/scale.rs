@@ -90,11 +90,11 @@ pub fn run(
     for (i, name) in names.iter().enumerate() {
         progress(format!("N={n}: connecting {}/{n}", i + 1), 0.0);
         match Sender::connect(
-            sender_options(&cfg, rx.local_addr(), &rx, name),
+            sender_options(&cfg, rx.local_addr(), &rx, identity, name),
             media.catalog.clone(),
         ) {
             Ok(tx) => {
-                started.insert(name.clone(), tx.started_at().as_micros());
+                started.insert(name.clone(), tx.start_clock().as_micros());
                 feeders[i % feeders.len()].add(Feeding::new(tx));
             }
             Err(e) => errors.push(format!("{name}: {e}")),

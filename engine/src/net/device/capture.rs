@@ -146,11 +146,7 @@ pub fn open_capture(
         frame_us: opts.frame_us,
         sample_interleave: opts.sample_interleave.max(1),
         frames_per_packet: 1,
-        origin: Origin::Wav(WavLayout {
-            bits: 16,
-            float: false,
-            channel_mask: None,
-        }),
+        origin: Origin::Wav(WavLayout::pcm(16)),
         length: None,
     };
     let mut pending: Option<(Bytes, usize)> = None;
