@@ -264,6 +264,8 @@ fn sensor_rows_from_stdin_arrive_as_they_come() {
             "127.0.0.1:0",
             "--once",
             "--quiet",
+            "--allow",
+            sender_fingerprint(),
             "--out",
         ])
         .arg(&out)
