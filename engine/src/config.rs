@@ -60,7 +60,9 @@ impl Default for ReceiverConfig {
 /// Sender settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SenderConfig {
-    /// Live (paced by real time) or file (read ahead under flow control).
+    /// Live (paced by real time) or file (read ahead under flow control);
+    /// default live, for an application that pushes what it captures (the
+    /// mode follows the source: see [`Mode`]).
     pub mode: Mode,
     /// FEC code and interleaving proposed to the receiver (`m` 0: FEC off;
     /// `window_us` 0: the receiver picks the block time budget).
@@ -88,9 +90,7 @@ impl SenderConfig {
     /// depth ([`FILE_INTERLEAVE`]); the rest as [`Default`].
     pub fn file(fill: f64) -> Self {
         let mut c = Self {
-            mode: Mode::File {
-                fill_percent: (fill * 100.0).round().clamp(101.0, 10_000.0) as u16,
-            },
+            mode: Mode::file(fill),
             ..Self::default()
         };
         c.fec.depth = FILE_INTERLEAVE;
