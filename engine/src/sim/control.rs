@@ -404,19 +404,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_lost_message_holds_back_the_next_until_resent() {
-        // The first message leaves during an outage; the second does not.
-        let link = Impairment {
+    /// 10 ms one way; nothing passes in the first 5 ms.
+    fn dark_first_5ms() -> Impairment {
+        Impairment {
             delay: ms(10),
             outages: vec![Outage {
                 start: Duration::ZERO,
                 duration: ms(5),
             }],
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn a_lost_message_holds_back_the_next_until_resent() {
+        // The first message leaves during an outage; the second does not.
         let origin = Time::ZERO;
-        let mut s = QuicStream::new(link, ms(25), 1, origin, ms(20));
+        let mut s = QuicStream::new(dark_first_5ms(), ms(25), 1, origin, ms(20));
         s.send(origin + ms(1), Control::Pause);
         s.send(origin + ms(6), Control::Resume);
         let mut got = Vec::new();
@@ -433,15 +437,7 @@ mod tests {
 
     #[test]
     fn a_lone_lost_message_waits_for_its_probe_timeout() {
-        let link = Impairment {
-            delay: ms(10),
-            outages: vec![Outage {
-                start: Duration::ZERO,
-                duration: ms(5),
-            }],
-            ..Default::default()
-        };
-        let mut s = QuicStream::new(link, ms(25), 1, Time::ZERO, ms(20));
+        let mut s = QuicStream::new(dark_first_5ms(), ms(25), 1, Time::ZERO, ms(20));
         s.send(Time::ZERO + ms(1), Control::Resume);
         let mut got = Vec::new();
         drain(&mut s, Time::ZERO, Time::ZERO + ms(500), &mut got);
