@@ -9,14 +9,14 @@
 //! media) with `cargo test --test filemode_netem -- --ignored`.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use isochron_codecs::signal::Music;
-use isochron_codecs::wav::{WavReader, WavWriter};
-use isochron_codecs::{Encoding, Origin, Rate, StreamFormat, WavLayout};
+use isochron_codecs::wav::WavReader;
 use serde_json::Value;
+
+mod common;
 
 const SEEDS: [u64; 2] = [5, 9];
 
@@ -36,22 +36,6 @@ fn bin(config: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_isochron"));
     c.env("XDG_CONFIG_HOME", config);
     c
-}
-
-/// 10 s of seeded music, 48 kHz stereo 16-bit.
-fn song(dir: &Path) -> PathBuf {
-    let path = dir.join("song.wav");
-    let rate = Rate::hz(48_000).unwrap();
-    let format = StreamFormat::new(Encoding::L16, 2, rate).unwrap();
-    let mut w = WavWriter::create(&path, format, &Origin::Wav(WavLayout::pcm(16))).unwrap();
-    let n = 480_000;
-    let mut v = vec![0.0; n * 2];
-    Music::new(5, rate).fill(&mut v);
-    let mut wire = vec![0u8; n * 4];
-    isochron_codecs::encoding::encode::<f64>(Encoding::L16, &v, &mut wire);
-    w.write(&wire).unwrap();
-    w.finish().unwrap();
-    path
 }
 
 /// Wait (bounded) for a ready file and read it.
@@ -176,7 +160,7 @@ fn session(dir: &Path, input: &Path, link: &str, seed: u64, live: bool) -> Row {
 /// Each row of `links` with each seed, file mode against live mode.
 fn table(links: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
-    let input = song(tmp.path());
+    let input = common::song(tmp.path(), 10.0);
     for (i, link) in links.iter().enumerate() {
         for seed in SEEDS {
             let run = |live: bool| {
