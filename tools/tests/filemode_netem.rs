@@ -5,6 +5,8 @@
 //! (`tests/sim_filemode.rs`). File mode must play with no late packet and
 //! no underrun, and lose no more than live mode on the same link.
 //!
+//! A session during which the host stalled the receiver itself (its playout
+//! thread ran late) runs again: that is the machine, not the link.
 //! The hardest row runs by default; the whole table (about 4 minutes of
 //! media) with `cargo test --test filemode_netem -- --ignored`.
 
@@ -71,7 +73,16 @@ struct Row {
     underruns: u64,
     residual: f64,
     flow: Value,
+    /// How late the receiver's playout thread ran at worst, microseconds.
+    tick_late_us: u64,
 }
+
+/// A playout tick this late means the host stalled the receiver (a loaded
+/// machine, a blocked disk), not the link: such a session says nothing
+/// about the path and runs again.
+const HOST_STALL_US: u64 = 100_000;
+/// Attempts per session before a stalled host fails the test.
+const ATTEMPTS: usize = 3;
 
 /// One session of `input` through `isochron netem <link> --seed <seed>`,
 /// file mode unless `live`; the receiver's statistics.
@@ -154,7 +165,25 @@ fn session(dir: &Path, input: &Path, link: &str, seed: u64, live: bool) -> Row {
         underruns: n(&s["frames"]["underruns"]),
         residual: s["residual_loss"].as_f64().unwrap(),
         flow: s["flow"].clone(),
+        tick_late_us: n(&s["tick_deviation"]["max_us"]),
     }
+}
+
+/// [`session`], again while the host stalled the receiver ([`HOST_STALL_US`]).
+fn unstalled(dir: &Path, input: &Path, link: &str, seed: u64, live: bool) -> Row {
+    for attempt in 1..=ATTEMPTS {
+        let d = dir.join(attempt.to_string());
+        std::fs::create_dir_all(&d).unwrap();
+        let row = session(&d, input, link, seed, live);
+        if row.tick_late_us <= HOST_STALL_US {
+            return row;
+        }
+        eprintln!(
+            "{link}, seed {seed}, live {live}: the receiver's playout ran {} ms late (host stall), again",
+            row.tick_late_us / 1000
+        );
+    }
+    panic!("{link}, seed {seed}: the host stalled the receiver in {ATTEMPTS} attempts");
 }
 
 /// Each row of `links` with each seed, file mode against live mode.
@@ -167,8 +196,7 @@ fn table(links: &[&str]) {
                 let dir = tmp
                     .path()
                     .join(format!("{i}-{seed}-{}", if live { "live" } else { "file" }));
-                std::fs::create_dir_all(&dir).unwrap();
-                session(&dir, &input, link, seed, live)
+                unstalled(&dir, &input, link, seed, live)
             };
             let file = run(false);
             let live = run(true);
