@@ -375,7 +375,7 @@ pub fn summarise(sc: &Scenario, duration_s: f64, o: &Outcome) -> ScenarioResult 
         duration_s,
         config: ConfigJson {
             summary: describe_config(c),
-            mode: "live",
+            mode: if c.file.is_some() { "file" } else { "live" },
             latency_ms: latency,
             adaptive_latency_ms: c.adaptive.map(|(lo, hi)| [ms(lo), ms(hi)]),
             low_water_ms: ms(c.low_water),
