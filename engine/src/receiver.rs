@@ -30,7 +30,11 @@ impl ReceiverCore {
     pub fn new(cfg: &ReceiverConfig, session: &SessionDesc, accept: &Accept) -> Self {
         let window = Duration::from_micros(accept.fec_window_us as u64);
         Self {
-            ingress: Ingress::new(session, cfg.max_fec_blocks, fec_wait(cfg, session, window)),
+            ingress: Ingress::new(
+                session,
+                fec_blocks(cfg, session, window),
+                fec_wait(cfg, session, window),
+            ),
             playout: Playout::new(cfg, session, window),
             next_report: None,
         }
@@ -107,6 +111,19 @@ impl ReceiverCore {
 /// group's span nothing it could rebuild is still due.
 pub fn fec_wait(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration) -> Duration {
     cfg.latency.max(cfg.high_water) + window * session.fec.depth.max(1) as u32
+}
+
+/// FEC blocks a session keeps open at once: those a block's wait can span
+/// (a block opens every window), the group in progress, and as much again
+/// for reordering; at most the configured `max_fec_blocks`.
+pub fn fec_blocks(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration) -> usize {
+    let wait = fec_wait(cfg, session, window);
+    let per_window = wait.as_micros() / window.as_micros().max(1);
+    let open = usize::try_from(per_window).unwrap_or(usize::MAX);
+    open.saturating_add(session.fec.depth as usize)
+        .saturating_mul(2)
+        .saturating_add(4)
+        .min(cfg.max_fec_blocks)
 }
 
 /// Fill the ingress part of the statistics.
