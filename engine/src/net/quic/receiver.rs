@@ -392,9 +392,9 @@ async fn serve(inc: Incoming, ctx: SessionCtx, mut spending: Spending) {
             }
         };
     let mut cfg = ctx.opts.config.clone();
-    // PAUSE/RESUME act after about a round trip: widen the loop if the
-    // network is slower than configured.
-    cfg.loop_delay = cfg.loop_delay.max(conn.rtt() * 2);
+    // File-mode marks allow for the round trip: the one measured now, then
+    // the transport's estimate as it moves (sent to the playout below).
+    cfg.loop_delay = cfg.loop_delay.max(conn.rtt());
     let accept = match answer_throttled(&cfg, &hello, ctx.id, peer, &ctx.attempts) {
         Ok(a) => a,
         Err(r) => {
@@ -640,7 +640,11 @@ async fn run_session(
     }
     // A session that sends no media for the idle timeout is closed, even
     // though QUIC keep-alives keep its connection up.
+    // (File mode pauses a sender while the buffer drains: never for longer
+    // than the buffer holds.)
     let mut last_media = tokio::time::Instant::now();
+    let held = cfg.latency.max(cfg.high_water).max(cfg.max_buffer);
+    let media_idle = opts.idle_timeout.max(clock.real(held) * 2);
     let end = loop {
         while let Some(m) = urgent.pop_front() {
             match tx.try_send(m) {
@@ -699,12 +703,15 @@ async fn run_session(
             _ = tick.tick() => {
                 ingress.poll(clock.now());
                 publish_ingress(&ingress, &shared, queue_drops);
-                if !stopped && last_media.elapsed() >= opts.idle_timeout {
+                if !stopped && last_media.elapsed() >= media_idle {
                     stopped = true;
                     urgent.push_back(ToPlayout::Stop(format!(
                         "no media for {} s (idle timeout)",
-                        opts.idle_timeout.as_secs_f64()
+                        media_idle.as_secs_f64()
                     )));
+                }
+                if !stopped {
+                    let _ = tx.try_send(ToPlayout::Rtt(conn.rtt()));
                 }
             }
             r = &mut done => break r.ok().and_then(|j| j.ok()),
