@@ -119,12 +119,22 @@ pub fn fec_wait(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration) -
 }
 
 /// FEC blocks a session keeps open at once: those a block's wait can span
-/// (a block opens every window), the group in progress, and as much again
-/// for reordering; at most the configured `max_fec_blocks`.
+/// (a block closes every window, or sooner once it holds `k` packets: at
+/// the smallest payloads the catalog's frames can take), the groups in
+/// progress, and as much again for reordering; at most the configured
+/// `max_fec_blocks`.
 pub fn fec_blocks(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration) -> usize {
-    let wait = fec_wait(cfg, session, window);
-    let per_window = wait.as_micros() / window.as_micros().max(1);
-    let open = usize::try_from(per_window).unwrap_or(usize::MAX);
+    let wait = fec_wait(cfg, session, window).as_micros();
+    let by_time = wait / window.as_micros().max(1) + 1;
+    let packets_per_s: u128 = session
+        .substreams
+        .iter()
+        .map(|d| {
+            (1_000_000 / d.frame_us.max(1) as u128 + 1) * (d.max_frame_bytes() as u128 / 512 + 2)
+        })
+        .sum();
+    let by_count = (packets_per_s * wait / 1_000_000).div_ceil(session.fec.k.max(1) as u128) + 1;
+    let open = usize::try_from(by_time.max(by_count)).unwrap_or(usize::MAX);
     open.saturating_add(session.fec.depth as usize)
         .saturating_mul(2)
         .saturating_add(4)
