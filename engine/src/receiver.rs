@@ -133,6 +133,18 @@ pub fn fec_blocks(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration)
             (1_000_000 / d.frame_us.max(1) as u128 + 1) * (d.max_frame_bytes() as u128 / 512 + 2)
         })
         .sum();
+    // File mode reads ahead at its fill rate, and the speed factor scales
+    // every rate: packets arrive that much faster.
+    let fill = match session.mode {
+        crate::wire::control::Mode::File { fill_percent } => fill_percent.max(100) as u128,
+        crate::wire::control::Mode::Live => 100,
+    };
+    let speed = if session.speed.is_finite() {
+        session.speed.clamp(1.0, 1e3).ceil() as u128
+    } else {
+        1
+    };
+    let packets_per_s = packets_per_s * fill * speed / 100;
     let by_count = (packets_per_s * wait / 1_000_000).div_ceil(session.fec.k.max(1) as u128) + 1;
     let open = usize::try_from(by_time.max(by_count)).unwrap_or(usize::MAX);
     open.saturating_add(session.fec.depth as usize)
