@@ -118,6 +118,10 @@ pub fn fec_wait(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration) -
     cfg.latency.max(cfg.high_water) + window * session.fec.depth.max(1) as u32
 }
 
+/// Open FEC blocks a session always may keep (margin for a receiver a
+/// loaded machine delays).
+const MIN_FEC_BLOCKS: usize = 32;
+
 /// FEC blocks a session keeps open at once: those a block's wait can span
 /// (a block closes every window, or sooner once it holds `k` packets: at
 /// the smallest payloads the catalog's frames can take), the groups in
@@ -150,6 +154,7 @@ pub fn fec_blocks(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration)
     open.saturating_add(session.fec.depth as usize)
         .saturating_mul(2)
         .saturating_add(4)
+        .max(MIN_FEC_BLOCKS)
         .min(cfg.max_fec_blocks)
 }
 

@@ -67,8 +67,8 @@ pub fn receiver_options(c: &Config, max_sessions: usize) -> ReceiverOptions {
     o.limits.max_sessions_per_source = max_sessions;
     o.limits.max_handshakes_per_source = o.limits.max_handshakes;
     // ... and their buffers may take what that many sessions need (about
-    // 1.3 MiB each for a stereo stream at the default latency).
-    o.limits.total_memory = o.limits.total_memory.max(max_sessions as u64 * (2 << 20));
+    // 4 MiB each for a stereo stream at the default latency, at most).
+    o.limits.total_memory = o.limits.total_memory.max(max_sessions as u64 * (5 << 20));
     o.limits.source_memory = o.limits.total_memory;
     o
 }
