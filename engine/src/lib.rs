@@ -25,6 +25,7 @@ pub mod packetizer;
 pub mod playout;
 pub mod queue;
 pub mod receiver;
+pub mod seal;
 pub mod sender;
 pub mod sim;
 pub mod stats;
