@@ -247,6 +247,7 @@ fn publish(
             g.fec,
             g.bitrate_bps,
             g.fec_overhead,
+            g.skipped_before_start,
         );
         g.assign(stats);
         (
@@ -256,6 +257,7 @@ fn publish(
             g.fec,
             g.bitrate_bps,
             g.fec_overhead,
+            g.skipped_before_start,
         ) = keep;
     }
 }
