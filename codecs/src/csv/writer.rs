@@ -28,6 +28,8 @@ pub struct CsvWriter {
     has_time: bool,
     line: String,
     written: u64,
+    /// Index of the first row written (a stream joined mid-way).
+    first_row: u64,
     unflushed: u64,
     flush_every: u64,
 }
@@ -102,6 +104,7 @@ impl CsvWriter {
             has_time,
             line: String::with_capacity(256),
             written: 0,
+            first_row: 0,
             unflushed: 0,
             flush_every: rate.samples_before(1_000_000).max(1),
         };
@@ -135,6 +138,13 @@ impl CsvWriter {
     /// Encoding, channels and rate of the wire bytes this writer takes.
     pub fn format(&self) -> StreamFormat {
         self.format
+    }
+
+    /// The rows written start at row `n` of the stream (a listener that
+    /// joined mid-way): times continue from that row's, so they are the
+    /// real media times. Call before the first row.
+    pub fn start_at_row(&mut self, n: u64) {
+        self.first_row = n;
     }
 
     /// Rows written so far.
@@ -192,7 +202,7 @@ impl CsvWriter {
                 }
                 if self.has_time && i == self.time.index {
                     let t = self.time.start
-                        + self.written as f64 * self.format.rate.den() as f64
+                        + (self.first_row + self.written) as f64 * self.format.rate.den() as f64
                             / self.format.rate.num() as f64;
                     push_value(&mut self.line, t, Some(self.time.decimals), false);
                     continue;

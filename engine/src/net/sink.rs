@@ -174,6 +174,9 @@ struct Pending {
     data: Vec<u8>,
     mask: Vec<u64>,
     samples: usize,
+    /// The substream's first frame: the index of its first sample (not 0
+    /// when the stream was joined mid-way).
+    first_sample: Option<u64>,
 }
 
 /// Writes each substream to a file in a directory, on a writer thread:
@@ -187,6 +190,10 @@ pub struct FileSink {
     pool: Arc<ArrayQueue<Pending>>,
     thread: Option<JoinHandle<Written>>,
     paths: Vec<PathBuf>,
+    /// Per substream: its first frame has been written.
+    started: Vec<bool>,
+    /// Per substream, to place its first frame in the stream.
+    starts: Vec<SubstreamDesc>,
     /// Frames the writer could not keep up with, written late.
     pub stalls: u64,
 }
@@ -234,6 +241,7 @@ impl FileSink {
                 data: Vec::with_capacity(max_frame),
                 mask: vec![0; max_samples.div_ceil(64).max(1)],
                 samples: 0,
+                first_sample: None,
             });
         }
         let (tx, rx) = cb::bounded::<Pending>(depth);
@@ -246,6 +254,8 @@ impl FileSink {
             pool,
             thread: Some(thread),
             paths,
+            started: vec![false; session.substreams.len()],
+            starts: session.substreams.clone(),
             stalls: 0,
         })
     }
@@ -276,6 +286,9 @@ fn write_loop(
     let mut failed = vec![false; writers.len()];
     for p in rx {
         let i = p.index;
+        if let (Some(n), Writer::Csv(w)) = (p.first_sample, &mut writers[i]) {
+            w.start_at_row(n);
+        }
         if !failed[i] {
             let mask = SampleMask::new(&p.mask, p.samples);
             if let Err(e) = writers[i].write(&p.data, mask) {
@@ -307,7 +320,11 @@ impl Sink for FileSink {
             data: Vec::new(),
             mask: Vec::new(),
             samples: 0,
+            first_sample: None,
         });
+        p.first_sample =
+            (!self.started[f.index]).then(|| self.starts[f.index].frame_start(f.frame));
+        self.started[f.index] = true;
         p.index = f.index;
         p.data.clear();
         p.data.extend_from_slice(f.data);
