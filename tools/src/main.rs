@@ -4,6 +4,8 @@
 mod args;
 mod bench;
 mod demo;
+mod fanout;
+mod media_args;
 mod netem;
 mod output;
 mod recv;
@@ -64,6 +66,14 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure delay, jitter, loss and quality across a matrix of impaired links
     Bench(bench::BenchArgs),
+    /// Publish files live under a stream name, to any number of listeners (fan-out)
+    Publish(fanout::publish::PublishArgs),
+    /// Play a published stream by name into files (fan-out)
+    Subscribe(fanout::subscribe::SubscribeArgs),
+    /// List the streams on air: name, publisher, listeners, catalog
+    Streams(fanout::streams::StreamsArgs),
+    /// Run a zenoh router with isochron's configuration (multicast scouting off)
+    Router(fanout::router::RouterArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +91,10 @@ fn main() -> ExitCode {
         Command::Netem(a) => netem::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Publish(a) => fanout::publish::run(a),
+        Command::Subscribe(a) => fanout::subscribe::run(a),
+        Command::Streams(a) => fanout::streams::run(a),
+        Command::Router(a) => fanout::router::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

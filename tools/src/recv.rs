@@ -71,7 +71,7 @@ pub struct RecvArgs {
     quiet: bool,
 }
 
-fn default_identity_dir() -> PathBuf {
+pub fn default_identity_dir() -> PathBuf {
     match std::env::var_os("XDG_CONFIG_HOME") {
         Some(d) => PathBuf::from(d).join("isochron/identity"),
         None => match std::env::var_os("HOME") {

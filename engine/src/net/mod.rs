@@ -3,10 +3,12 @@
 //!
 //! One core, two drivers:
 //! - [`quic`]: point to point over QUIC (quinn): [`Sender`] -> [`Receiver`],
-//! - `zenoh`: fan-out by name through Zenoh routers (publish / subscribe).
+//! - `zenoh` (feature `fanout`): fan-out by name through Zenoh routers
+//!   (publish / subscribe).
 //!
 //! What every driver shares:
-//! - [`playout_thread`], [`sink`]: isochronous playout and where media goes,
+//! - [`playout_start`], [`playout_thread`], [`sink`]: isochronous playout
+//!   and where media goes,
 //! - [`source`]: feeding a sender from application or reader threads,
 //! - [`tls`]: identities and fingerprints (secure by default),
 //! - [`clock`], [`socket`]: the host clock, UDP sockets with large buffers,
@@ -17,6 +19,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod playout_start;
 pub mod playout_thread;
 pub mod quic;
 pub mod relay;
@@ -24,6 +27,8 @@ pub mod sink;
 pub mod socket;
 pub mod source;
 pub mod tls;
+#[cfg(feature = "fanout")]
+pub mod zenoh;
 
 pub use error::TransportError;
 pub use quic::{

@@ -128,6 +128,38 @@ impl FrameSource for ChannelSource {
     }
 }
 
+/// Feed a substream from `read` on its own thread: `read` fills a buffer
+/// with whole samples and returns how many bytes (0 at the end); chunks are
+/// about 20 ms of `desc`'s samples. The thread ends at the end of the input,
+/// on a read error, or when the session is gone.
+pub fn spawn_reader<R>(
+    feed: Feed,
+    index: usize,
+    desc: &crate::catalog::SubstreamDesc,
+    mut read: R,
+) -> std::io::Result<std::thread::JoinHandle<std::io::Result<()>>>
+where
+    R: FnMut(&mut [u8]) -> std::io::Result<usize> + Send + 'static,
+{
+    let per = (desc.format.rate.as_f64() / 50.0).ceil().max(1.0) as usize;
+    let size = per * desc.format.stride();
+    std::thread::Builder::new()
+        .name(format!("isochron-read-{index}"))
+        .spawn(move || {
+            let mut buf = vec![0u8; size];
+            loop {
+                let n = read(&mut buf)?;
+                if n == 0 {
+                    feed.end();
+                    return Ok(());
+                }
+                if !feed.push(Bytes::copy_from_slice(&buf[..n])) {
+                    return Ok(()); // session gone
+                }
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use crate::config::SenderConfig;
 use crate::net::clock::Clock;
 use crate::net::error::TransportError;
 use crate::net::socket;
-use crate::net::source::{ChannelSource, Feed, channel_source};
+use crate::net::source::{ChannelSource, Feed, channel_source, spawn_reader};
 use crate::net::tls::{self, Trust};
 use crate::sender::SenderCore;
 use crate::stats::SenderStats;
@@ -188,7 +188,7 @@ impl Sender {
 
     /// Feed substream `index` from a reader on its own thread: `read` fills
     /// a buffer with whole samples and returns how many bytes (0 at the end).
-    pub fn feed_from<R>(&mut self, index: usize, mut read: R) -> Result<(), TransportError>
+    pub fn feed_from<R>(&mut self, index: usize, read: R) -> Result<(), TransportError>
     where
         R: FnMut(&mut [u8]) -> io::Result<usize> + Send + 'static,
     {
@@ -197,25 +197,7 @@ impl Sender {
             .get(index)
             .ok_or(TransportError::NoSuchSubstream(index))?
             .clone();
-        let d = &self.session.substreams[index];
-        // About 20 ms of samples a chunk.
-        let per = (d.format.rate.as_f64() / 50.0).ceil().max(1.0) as usize;
-        let size = per * d.format.stride();
-        let h = std::thread::Builder::new()
-            .name(format!("isochron-read-{index}"))
-            .spawn(move || {
-                let mut buf = vec![0u8; size];
-                loop {
-                    let n = read(&mut buf)?;
-                    if n == 0 {
-                        feed.end();
-                        return Ok(());
-                    }
-                    if !feed.push(Bytes::copy_from_slice(&buf[..n])) {
-                        return Ok(()); // session gone
-                    }
-                }
-            })?;
+        let h = spawn_reader(feed, index, &self.session.substreams[index], read)?;
         self.readers.push(h);
         Ok(())
     }

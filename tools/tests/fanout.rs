@@ -1,0 +1,406 @@
+//! Fan-out through real zenoh routers, each its own `isochron router`
+//! process on 127.0.0.1: publishers and subscribers as the README runs
+//! them.
+
+mod fanout_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use fanout_support::*;
+
+const NAME: &str = "studio/a/mix";
+
+#[test]
+fn fanout_commands_explain_their_options_with_units() {
+    for (cmd, needles) in [
+        (
+            "publish",
+            &[
+                "--router",
+                "--latency",
+                "e.g. 80ms",
+                "--fec",
+                "16+4",
+                "--allow",
+                "--wait-listeners",
+                "--passphrase-file",
+                "--dangerously-allow-any-listener",
+            ][..],
+        ),
+        (
+            "subscribe",
+            &[
+                "--out",
+                "--pin",
+                "--once",
+                "--ready-file",
+                "--stats-json",
+                "--latency",
+                "--low-water",
+                "--conceal-audio",
+                "--idle-timeout",
+            ][..],
+        ),
+        (
+            "streams",
+            &["PATTERN", "studio/**", "--json", "--timeout"][..],
+        ),
+        (
+            "router",
+            &[
+                "--listen",
+                "--connect",
+                "--zenoh-config",
+                "--multicast-scouting",
+                "--exit-when-idle",
+            ][..],
+        ),
+    ] {
+        let o = bin().args([cmd, "--help"]).output().unwrap();
+        let t = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{cmd} --help");
+        for n in needles {
+            assert!(t.contains(n), "{cmd} --help mentions {n}:\n{t}");
+        }
+    }
+}
+
+/// Start two routers in a chain: R1 (the publisher's) and R2 connected to
+/// it (the listeners'), optionally R2's udp link through `udp_via`.
+fn chain(udp_via: Option<u16>) -> (u16, u16, Proc, Proc) {
+    let (p1, p2) = (free_port(), free_port());
+    let r1 = router(p1, &[], &[]);
+    let connect = match udp_via {
+        Some(v) => vec![format!("tcp/127.0.0.1:{p1}"), format!("udp/127.0.0.1:{v}")],
+        None => vec![format!("127.0.0.1:{p1}")],
+    };
+    let r2 = router(p2, &connect, &[]);
+    (p1, p2, r1, r2)
+}
+
+fn done(p: Proc, what: &str) -> String {
+    let (code, err) = p.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{what} exit code:\n{err}");
+    err
+}
+
+#[test]
+fn three_subscribers_through_two_routers_are_bit_exact_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = identity(dir.path(), "identity");
+    let (song, imu) = media(&dir.path().join("sent"), 4.0);
+    let (p1, p2, _r1, _r2) = chain(None);
+    let outs: Vec<_> = (0..3).map(|i| dir.path().join(format!("rx{i}"))).collect();
+    let subs: Vec<Proc> = outs
+        .iter()
+        .map(|o| subscriber(NAME, o, p2, &id, &[]))
+        .collect();
+    let publ = publisher(
+        NAME,
+        &[song.clone(), imu.clone()],
+        p1,
+        &id,
+        &["--wait-listeners", "3"],
+    );
+    // While it plays: listed with its catalog and three listeners.
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let listing = loop {
+        let l = bin()
+            .args([
+                "streams",
+                "studio/**",
+                "--json",
+                "--router",
+                &format!("127.0.0.1:{p2}"),
+            ])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&l.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}{}",
+                String::from_utf8_lossy(&l.stdout),
+                String::from_utf8_lossy(&l.stderr)
+            )
+        });
+        if v["streams"][0]["listeners"] == 3 || std::time::Instant::now() > until {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let s = &listing["streams"][0];
+    assert_eq!(s["stream"], NAME, "{listing}");
+    assert_eq!(s["listeners"], 3, "{listing}");
+    assert!(s["publisher"].as_str().unwrap().starts_with("sha256:"));
+    let subs_json = s["catalog"]["substreams"].as_array().unwrap();
+    assert_eq!(subs_json.len(), 2);
+    assert_eq!(subs_json[0]["name"], "song.wav");
+    let table = bin()
+        .args(["streams", "--router", &format!("127.0.0.1:{p1}")])
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        t.contains(NAME) && t.contains("song.wav (audio 2ch") && t.contains("imu.csv (sensor 3ch"),
+        "{t}"
+    );
+    done(publ, "publisher");
+    for (s, o) in subs.into_iter().zip(&outs) {
+        done(s, "subscriber");
+        assert_same_from((&song, &imu), o, (0, 0));
+        let st = stream_stats(o);
+        assert_eq!(st["completed"], true);
+        assert_eq!(st["stats"]["packets"]["unrecovered"], 0, "{st}");
+        assert_eq!(st["stats"]["frames"]["underruns"], 0, "{st}");
+    }
+}
+
+#[test]
+fn five_percent_loss_and_jitter_between_routers_leave_under_1e_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = identity(dir.path(), "identity");
+    let (song, imu) = media(&dir.path().join("sent"), 8.0);
+    let p1 = free_port();
+    let relay_port = free_port();
+    let r1 = router(p1, &[], &[]);
+    let mut netem = Proc::spawn(
+        "netem",
+        bin().args([
+            "netem",
+            "--listen",
+            &format!("127.0.0.1:{relay_port}"),
+            "--to",
+            &format!("127.0.0.1:{p1}"),
+            "--loss",
+            "5%",
+            "--jitter",
+            "10ms",
+            "--delay",
+            "15ms",
+            "--seed",
+            "3",
+        ]),
+    );
+    netem.line("", Duration::from_secs(10));
+    let p2 = free_port();
+    let r2 = router(
+        p2,
+        &[
+            format!("tcp/127.0.0.1:{p1}"),
+            format!("udp/127.0.0.1:{relay_port}"),
+        ],
+        &[],
+    );
+    let outs: Vec<_> = (0..3).map(|i| dir.path().join(format!("rx{i}"))).collect();
+    let subs: Vec<Proc> = outs
+        .iter()
+        .map(|o| subscriber(NAME, o, p2, &id, &["--latency", "120ms"]))
+        .collect();
+    let publ = publisher(
+        NAME,
+        &[song.clone(), imu.clone()],
+        p1,
+        &id,
+        &["--wait-listeners", "3", "--latency", "120ms"],
+    );
+    done(publ, "publisher");
+    for (s, o) in subs.into_iter().zip(&outs) {
+        done(s, "subscriber");
+        let st = stream_stats(o);
+        let p = &st["stats"]["packets"];
+        let lost = p["lost"].as_u64().unwrap();
+        let expected = p["expected"].as_u64().unwrap();
+        assert!(
+            lost as f64 >= 0.02 * expected as f64,
+            "the link really lost packets: {p}"
+        );
+        let residual = st["stats"]["residual_loss"].as_f64().unwrap();
+        assert!(residual <= 1e-3, "residual {residual}: {p}");
+        // Sample count equal from the start point: the whole file.
+        let (fmt, a) = samples(&song);
+        let (_, b) = samples(&o.join("song.wav"));
+        assert_eq!(b.len(), a.len(), "every sample, concealed or not");
+        assert_eq!(fmt.stride(), 4);
+    }
+    drop((r1, r2, netem));
+}
+
+#[test]
+fn a_subscriber_joining_late_plays_bit_exact_from_a_known_media_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = identity(dir.path(), "identity");
+    let (song, imu) = media(&dir.path().join("sent"), 7.0);
+    let (p1, p2, _r1, _r2) = chain(None);
+    let early = dir.path().join("early");
+    let late = dir.path().join("late");
+    let s1 = subscriber(NAME, &early, p2, &id, &[]);
+    let publ = publisher(
+        NAME,
+        &[song.clone(), imu.clone()],
+        p1,
+        &id,
+        &["--wait-listeners", "1"],
+    );
+    std::thread::sleep(Duration::from_millis(3000));
+    let s2 = subscriber(NAME, &late, p2, &id, &[]);
+    done(publ, "publisher");
+    done(s1, "early subscriber");
+    done(s2, "late subscriber");
+    assert_same_from((&song, &imu), &early, (0, 0));
+    let st = stream_stats(&late);
+    let subs = st["stats"]["substreams"].as_array().unwrap();
+    let start_song = subs[0]["start_sample"].as_u64().unwrap();
+    let start_imu = subs[1]["start_sample"].as_u64().unwrap();
+    let t = st["stats"]["start_media_us"].as_u64().unwrap();
+    assert!(
+        t >= 2_500_000 && t <= 6_000_000,
+        "started about 3 s in: {t} us"
+    );
+    assert_eq!(
+        start_song,
+        t * 48_000 / 1_000_000,
+        "song starts at the start time"
+    );
+    assert!(
+        start_imu * 1_000_000 / 200 >= t - 20_000,
+        "imu starts there too: row {start_imu}"
+    );
+    assert_same_from((&song, &imu), &late, (start_song, start_imu));
+    assert_eq!(st["stats"]["packets"]["unrecovered"], 0, "{st}");
+}
+
+#[test]
+fn a_router_restarted_mid_stream_costs_a_concealed_gap_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = identity(dir.path(), "identity");
+    let (song, imu) = media(&dir.path().join("sent"), 9.0);
+    let (p1, p2, _r1, r2) = chain(None);
+    let outs: Vec<_> = (0..2).map(|i| dir.path().join(format!("rx{i}"))).collect();
+    let subs: Vec<Proc> = outs
+        .iter()
+        .map(|o| subscriber(NAME, o, p2, &id, &[]))
+        .collect();
+    let publ = publisher(
+        NAME,
+        &[song.clone(), imu.clone()],
+        p1,
+        &id,
+        &["--wait-listeners", "2"],
+    );
+    std::thread::sleep(Duration::from_millis(3000));
+    r2.kill();
+    std::thread::sleep(Duration::from_millis(700));
+    let _r2 = router(p2, &[format!("127.0.0.1:{p1}")], &[]);
+    done(publ, "publisher");
+    let (_, sent) = samples(&song);
+    for (s, o) in subs.into_iter().zip(&outs) {
+        done(s, "subscriber");
+        let st = stream_stats(o);
+        assert_eq!(st["completed"], true, "no restart of the subscriber: {st}");
+        let f = &st["stats"]["frames"];
+        assert!(
+            f["concealed"].as_u64().unwrap() >= 30,
+            "the gap is concealed and counted: {f}"
+        );
+        assert!(st["stats"]["packets"]["unrecovered"].as_u64().unwrap() > 0);
+        // Outside the gap, every sample is the sent one.
+        let (_, got) = samples(&o.join("song.wav"));
+        assert_eq!(got.len(), sent.len(), "every sample played");
+        let differ: Vec<usize> = (0..sent.len() / 4)
+            .filter(|&i| got[4 * i..4 * i + 4] != sent[4 * i..4 * i + 4])
+            .collect();
+        let (first, last) = (differ[0], differ[differ.len() - 1]);
+        assert!(
+            first > 48_000 * 2 && last < 48_000 * 7,
+            "only around the restart: {first}..{last}"
+        );
+        let gap = (last - first) as f64 / 48_000.0;
+        assert!(gap < 4.0, "one gap of {gap:.2} s");
+    }
+}
+
+fn refused(out: &Path, p: Proc, needle: &str) {
+    let (code, err) = p.wait(Duration::from_secs(60));
+    assert_eq!(code, 4, "refused exits 4:\n{err}");
+    assert!(err.contains(needle), "the reason says '{needle}':\n{err}");
+    let written: Vec<_> = std::fs::read_dir(out)
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(written.is_empty(), "nothing written: {written:?}");
+}
+
+#[test]
+fn wrong_pin_missing_key_and_wrong_passphrase_are_refused_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = identity(dir.path(), "identity");
+    let other = identity(dir.path(), "other-identity");
+    let (song, _) = media(&dir.path().join("sent"), 30.0);
+    let (p1, p2, _r1, _r2) = chain(None);
+    let mut publ = publisher(NAME, &[song.clone()], p1, &id, &[]);
+    let fp = publ.line("fingerprint ", Duration::from_secs(20))["fingerprint ".len()..].to_owned();
+    // A pin that is not the publisher's.
+    let out = dir.path().join("wrong-pin");
+    let bad_pin = format!("sha256:{}", "ab".repeat(32));
+    refused(
+        &out,
+        subscriber(NAME, &out, p2, &id, &["--pin", &bad_pin]),
+        "not pinned",
+    );
+    // The right pin, but another identity: no key for it.
+    let out = dir.path().join("not-allowed");
+    refused(
+        &out,
+        subscriber(NAME, &out, p2, &other, &["--pin", &fp]),
+        "is not authorised",
+    );
+    // A passphrase stream: without it, and with a wrong one.
+    let pass = dir.path().join("pass.txt");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let wrong = dir.path().join("wrong.txt");
+    std::fs::write(&wrong, "hunter2\n").unwrap();
+    let mut locked = publisher(
+        "studio/locked",
+        &[song.clone()],
+        p1,
+        &other,
+        &["--passphrase-file", pass.to_str().unwrap()],
+    );
+    let other_fp =
+        locked.line("fingerprint ", Duration::from_secs(20))["fingerprint ".len()..].to_owned();
+    let out = dir.path().join("no-pass");
+    refused(
+        &out,
+        subscriber("studio/locked", &out, p2, &id, &["--pin", &other_fp]),
+        "is not authorised",
+    );
+    let out = dir.path().join("wrong-pass");
+    let wrong_arg = [
+        "--pin",
+        &other_fp,
+        "--passphrase-file",
+        wrong.to_str().unwrap(),
+    ];
+    refused(
+        &out,
+        subscriber("studio/locked", &out, p2, &id, &wrong_arg),
+        "wrong passphrase",
+    );
+    // The right passphrase opens it without authorisation.
+    let out = dir.path().join("with-pass");
+    let ok_arg = [
+        "--pin",
+        &other_fp,
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ];
+    let ok = subscriber("studio/locked", &out, p2, &id, &ok_arg);
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while !out.join("song.wav").exists() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the passphrase opens the stream"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok.kill();
+}
