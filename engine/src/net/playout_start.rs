@@ -11,8 +11,10 @@ use isochron_codecs::{Concealer, Method};
 use tokio::sync::Notify;
 
 use super::clock::Clock;
-use super::playout_thread::{self, PAYLOAD_CAP, PacketMsg, PlayoutParts, Pool, Shared, ToPlayout};
-use super::sink::{SessionEnd, Sink};
+use super::playout_thread::{
+    self, Finished, PAYLOAD_CAP, PacketMsg, PlayoutParts, Pool, Shared, ToPlayout,
+};
+use super::sink::Sink;
 use crate::catalog::MediaKind;
 use crate::playout::Playout;
 use crate::time::Time;
@@ -78,15 +80,16 @@ impl PlayoutLink {
 }
 
 /// Start playing a session: `playout` core, `sink`, concealers, on the
-/// session's clock. Returns the network side's link and what ends with the
-/// session.
+/// session's clock. Returns the network side's link and the thread, which
+/// returns the finished session (its sink still to be ended with the final
+/// statistics, [`Finished::end`]).
 pub fn start(
     name: String,
     playout: Playout,
     sink: Box<dyn Sink>,
     concealers: Vec<Option<Concealer>>,
     clock: Clock,
-) -> std::io::Result<(PlayoutLink, JoinHandle<SessionEnd>)> {
+) -> std::io::Result<(PlayoutLink, JoinHandle<Finished>)> {
     let (tx, rx) = cb::bounded::<ToPlayout>(DEPTH);
     let (ctl_tx, ctl_rx) = cb::bounded::<Control>(64);
     let wake = Arc::new(Notify::new());

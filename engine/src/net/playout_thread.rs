@@ -95,8 +95,34 @@ pub struct PlayoutParts {
     pub shared: Arc<Shared>,
 }
 
-/// Start the thread; it returns how the session ended.
-pub fn spawn(parts: PlayoutParts) -> std::io::Result<JoinHandle<SessionEnd>> {
+/// A session whose playout is over, its sink not yet told: the driver
+/// completes the statistics with its network counters, then calls
+/// [`Finished::end`], so the sink and the driver's own report share one
+/// snapshot.
+pub struct Finished {
+    /// How it ended; `stats` holds the playout's part and the network
+    /// side's as last published.
+    pub end: SessionEnd,
+    /// The session's sink, still to be ended.
+    pub sink: Box<dyn Sink>,
+}
+
+impl Finished {
+    /// Put the final statistics in place and end the sink (which finalises
+    /// files: this may block for a disk flush, so call it off the network
+    /// thread). Returns what the sink saw.
+    pub fn end(mut self, stats: ReceiverStats) -> SessionEnd {
+        self.end.stats = ReceiverStats {
+            truncated: self.end.truncated,
+            ..stats
+        };
+        self.sink.end(&mut self.end);
+        self.end
+    }
+}
+
+/// Start the thread; it returns the finished session for the driver to end.
+pub fn spawn(parts: PlayoutParts) -> std::io::Result<JoinHandle<Finished>> {
     std::thread::Builder::new()
         .name(parts.name.clone())
         .spawn(move || run(parts))
@@ -112,7 +138,7 @@ fn precise_timers() {
     }
 }
 
-fn run(p: PlayoutParts) -> SessionEnd {
+fn run(p: PlayoutParts) -> Finished {
     let PlayoutParts {
         mut playout,
         mut sink,
@@ -134,6 +160,9 @@ fn run(p: PlayoutParts) -> SessionEnd {
     let mut stats = ReceiverStats::default();
     let mut next_publish = clock.now() + PUBLISH_EVERY;
     let mut next_report = clock.now() + REPORT_INTERVAL;
+    // Stopped without an end of stream: play out what has arrived, then
+    // end (truncated, and why).
+    let mut stopping: Option<(bool, String)> = None;
     let (truncated, reason) = 'session: loop {
         let now = clock.now();
         let deadline = playout.next_deadline();
@@ -155,7 +184,9 @@ fn run(p: PlayoutParts) -> SessionEnd {
                 Ok(m) => Some(m),
                 Err(cb::RecvTimeoutError::Timeout) => None,
                 Err(cb::RecvTimeoutError::Disconnected) => {
-                    break 'session (true, "the network side went away".to_owned());
+                    break 'session stopping
+                        .take()
+                        .unwrap_or((true, "the network side went away".to_owned()));
                 }
             };
         }
@@ -167,7 +198,9 @@ fn run(p: PlayoutParts) -> SessionEnd {
                     Ok(m) => m,
                     Err(cb::TryRecvError::Empty) => break,
                     Err(cb::TryRecvError::Disconnected) => {
-                        break 'session (true, "the network side went away".to_owned());
+                        break 'session stopping
+                            .take()
+                            .unwrap_or((true, "the network side went away".to_owned()));
                     }
                 },
             };
@@ -179,8 +212,14 @@ fn run(p: PlayoutParts) -> SessionEnd {
                 }
                 ToPlayout::End(eos) => playout.on_end_of_stream(&eos),
                 // Truncated unless every frame has played (an end-of-stream
-                // alone does not make the output whole).
-                ToPlayout::Stop(why) => break 'session (!playout.is_finished(), why),
+                // alone does not make the output whole). What the buffer
+                // holds still plays; nothing is concealed past it.
+                ToPlayout::Stop(why) => {
+                    if stopping.is_none() {
+                        stopping = Some((!playout.is_finished(), why));
+                        playout.end_at_received(clock.now());
+                    }
+                }
             }
         }
         let now = clock.now();
@@ -203,20 +242,31 @@ fn run(p: PlayoutParts) -> SessionEnd {
             next_publish = now + PUBLISH_EVERY;
         }
         if playout.is_finished() {
-            break 'session (false, "completed".to_owned());
+            break 'session stopping.take().unwrap_or((false, "completed".to_owned()));
         }
     };
+    if truncated {
+        playout.uncount_tail();
+    }
     publish(&playout, &concealers, &mut stats, &shared, true);
-    let mut end = SessionEnd {
-        truncated,
-        reason,
-        stats: stats.clone(),
-        files: Vec::new(),
-        errors: Vec::new(),
-    };
-    end.stats.truncated = truncated;
-    sink.end(&mut end);
-    end
+    let media_samples = (0..stats.substreams.len())
+        .map(|i| playout.media_samples(i))
+        .collect();
+    let stats = shared
+        .stats
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Finished {
+        end: SessionEnd {
+            truncated,
+            reason,
+            stats,
+            media_samples,
+            ..Default::default()
+        },
+        sink,
+    }
 }
 
 /// Refresh the working copy and offer it to readers without waiting.

@@ -3,20 +3,22 @@
 //! A [`Sink`] is called on the session's playout thread at each frame's
 //! instant, so it must not block. [`FileSink`] writes WAV and CSV files
 //! through a writer thread; [`PullSink`] hands frames to an application
-//! that prefers to pull them.
+//! that prefers to pull them, and drops (counted) rather than wait for it.
 
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::Bytes;
 use crossbeam_channel as cb;
 use crossbeam_queue::ArrayQueue;
 use isochron_codecs::csv::CsvWriter;
 use isochron_codecs::wav::WavWriter;
-use isochron_codecs::{CsvLayout, Encoding, Origin, SampleMask, StreamFormat, WavLayout};
+use isochron_codecs::{CsvLayout, Origin, SampleMask, StreamFormat};
 
 use crate::catalog::{MediaKind, SubstreamDesc};
 use crate::playout::PlayedFrame;
@@ -38,6 +40,16 @@ pub struct SessionEnd {
     pub files: Vec<(PathBuf, u64)>,
     /// Output problems (a full disk...), if any.
     pub errors: Vec<String>,
+    /// Frames the sink could not hand on and dropped (a [`PullSink`] whose
+    /// application fell behind by its whole channel).
+    pub sink_dropped: u64,
+    /// Samples of media per substream, in catalog order: the sender's
+    /// totals, or for a truncated stream up to the newest frame that held
+    /// received samples. Live playout may have played concealed frames
+    /// beyond it while it waited for more (a sender that vanished, an end
+    /// that came after a gap): they are not media, and sinks cut them
+    /// ([`FileSink`] does; a [`PullSink`] application reads this).
+    pub media_samples: Vec<u64>,
 }
 
 /// Receives one session's frames at their playout instants.
@@ -115,24 +127,13 @@ pub fn claim_path(dir: &Path, name: &str) -> std::io::Result<PathBuf> {
 }
 
 /// The file layout a substream is written with: its origin, or for raw
-/// application media a WAV (audio) or CSV (sensor) of its format.
+/// application media a WAV (audio, in the layout that holds its encoding)
+/// or CSV (sensor) of its format.
 pub fn output_origin(d: &SubstreamDesc) -> Origin {
     match &d.origin {
         Origin::Raw => match d.kind {
-            MediaKind::Audio => {
-                let (bits, float) = match d.format.encoding {
-                    Encoding::U8 => (8, false),
-                    Encoding::L24 => (24, false),
-                    Encoding::L32 => (32, false),
-                    Encoding::F32 | Encoding::F64 => (32, true),
-                    _ => (16, false),
-                };
-                Origin::Wav(WavLayout {
-                    bits,
-                    float,
-                    channel_mask: None,
-                })
-            }
+            // The WAV writer picks the layout that holds the encoding.
+            MediaKind::Audio => Origin::Raw,
             MediaKind::Sensor => Origin::Csv(CsvLayout {
                 columns: (0..d.format.channels).map(|c| format!("v{c}")).collect(),
                 time: None,
@@ -179,6 +180,18 @@ struct Pending {
     first_sample: Option<u64>,
 }
 
+/// To the writer thread: frames, then where each substream's media ends.
+enum ToWriter {
+    Frame(Pending),
+    End(Vec<u64>),
+}
+
+/// Frames with no sample present wait before they are written, up to this
+/// many seconds of them: if the stream ends during them they were
+/// concealment of media that never existed (a sender that vanished) and
+/// are cut; a frame with samples behind them shows they were a gap.
+const HOLD_SECONDS: usize = 15;
+
 /// Writes each substream to a file in a directory, on a writer thread:
 /// WAV for audio, CSV for sensors, in the layout the sender's files had.
 /// Files are valid while being written and finalised at the end, whether
@@ -186,7 +199,7 @@ struct Pending {
 /// the disk; beyond that the playout waits rather than lose media (the one
 /// place a sink blocks), and the session's end reports how often.
 pub struct FileSink {
-    tx: Option<cb::Sender<Pending>>,
+    tx: Option<cb::Sender<ToWriter>>,
     pool: Arc<ArrayQueue<Pending>>,
     thread: Option<JoinHandle<Written>>,
     paths: Vec<PathBuf>,
@@ -215,7 +228,7 @@ impl FileSink {
             };
             let name = safe_file_name(&d.name, &format!("substream{}", d.id), ext);
             let path = claim_path(dir, &name)?;
-            let w = open_writer(&path, d.format, &origin)
+            let w = open_writer(&path, d.format, &origin, d.length)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             max_frame = max_frame.max(d.max_frame_bytes());
             writers.push(w);
@@ -244,11 +257,16 @@ impl FileSink {
                 first_sample: None,
             });
         }
-        let (tx, rx) = cb::bounded::<Pending>(depth);
+        let (tx, rx) = cb::bounded::<ToWriter>(depth);
         let back = pool.clone();
+        let hold: Vec<usize> = session
+            .substreams
+            .iter()
+            .map(|d| HOLD_SECONDS * (1_000_000 / d.frame_us.max(1) as usize).max(1))
+            .collect();
         let thread = std::thread::Builder::new()
             .name("isochron-writer".into())
-            .spawn(move || write_loop(writers, rx, back))?;
+            .spawn(move || write_loop(writers, rx, back, hold))?;
         Ok(FileSink {
             tx: Some(tx),
             pool,
@@ -270,36 +288,117 @@ fn open_writer(
     path: &Path,
     format: StreamFormat,
     origin: &Origin,
+    length: Option<u64>,
 ) -> isochron_codecs::Result<Writer> {
     Ok(match origin {
         Origin::Csv(_) => Writer::Csv(CsvWriter::create(path, format, origin)?),
-        _ => Writer::Wav(WavWriter::create(path, format, origin)?),
+        _ => Writer::Wav(WavWriter::create_sized(path, format, origin, length)?),
     })
 }
 
-fn write_loop(
-    mut writers: Vec<Writer>,
-    rx: cb::Receiver<Pending>,
-    pool: Arc<ArrayQueue<Pending>>,
-) -> Written {
-    let mut errors = Vec::new();
-    let mut failed = vec![false; writers.len()];
-    for p in rx {
-        let i = p.index;
-        if let (Some(n), Writer::Csv(w)) = (p.first_sample, &mut writers[i]) {
-            w.start_at_row(n);
+/// One output file and the frames it holds back.
+struct Output {
+    writer: Writer,
+    /// Frames without a sample present, not yet written.
+    held: std::collections::VecDeque<Pending>,
+    /// At most this many held.
+    hold: usize,
+    /// Samples of the stream written so far (counted from 0 even when the
+    /// file starts mid-way, to compare with where the media ends).
+    written: u64,
+    failed: bool,
+}
+
+impl Output {
+    /// Write `p`, or just its first `keep` samples.
+    fn write(&mut self, p: &Pending, keep: usize, errors: &mut Vec<String>) {
+        if self.failed || keep == 0 {
+            return;
         }
-        if !failed[i] {
-            let mask = SampleMask::new(&p.mask, p.samples);
-            if let Err(e) = writers[i].write(&p.data, mask) {
+        let keep = keep.min(p.samples);
+        let stride = p.data.len() / p.samples.max(1);
+        let mask = SampleMask::new(&p.mask, keep);
+        match self.writer.write(&p.data[..keep * stride], mask) {
+            Ok(()) => self.written += keep as u64,
+            Err(e) => {
                 errors.push(e.to_string());
-                failed[i] = true;
+                self.failed = true;
             }
         }
+    }
+}
+
+fn write_loop(
+    writers: Vec<Writer>,
+    rx: cb::Receiver<ToWriter>,
+    pool: Arc<ArrayQueue<Pending>>,
+    hold: Vec<usize>,
+) -> Written {
+    let mut errors = Vec::new();
+    let mut outs: Vec<Output> = writers
+        .into_iter()
+        .zip(hold)
+        .map(|(writer, hold)| Output {
+            writer,
+            held: Default::default(),
+            hold,
+            written: 0,
+            failed: false,
+        })
+        .collect();
+    let mut media_end: Option<Vec<u64>> = None;
+    for msg in rx {
+        let p = match msg {
+            ToWriter::Frame(p) => p,
+            ToWriter::End(end) => {
+                media_end = Some(end);
+                break;
+            }
+        };
+        let Some(out) = outs.get_mut(p.index) else {
+            let _ = pool.push(p);
+            continue;
+        };
+        if let Some(n) = p.first_sample {
+            // Joined mid-way: the file starts at sample n of the stream.
+            if let Writer::Csv(w) = &mut out.writer {
+                w.start_at_row(n);
+            }
+            out.written = n;
+        }
+        if SampleMask::new(&p.mask, p.samples).count_present() == 0 {
+            // Nothing arrived: a gap, or past the end of the media.
+            out.held.push_back(p);
+            if out.held.len() > out.hold
+                && let Some(old) = out.held.pop_front()
+            {
+                out.write(&old, old.samples, &mut errors);
+                let _ = pool.push(old);
+            }
+            continue;
+        }
+        // Media after them: the held frames were a gap inside the stream.
+        while let Some(old) = out.held.pop_front() {
+            out.write(&old, old.samples, &mut errors);
+            let _ = pool.push(old);
+        }
+        out.write(&p, p.samples, &mut errors);
         let _ = pool.push(p);
     }
+    // Held frames up to where the media ends are a gap; the rest is cut.
+    for (i, out) in outs.iter_mut().enumerate() {
+        let end = media_end
+            .as_ref()
+            .and_then(|e| e.get(i).copied())
+            .unwrap_or(out.written);
+        while let Some(old) = out.held.pop_front() {
+            let keep = end.saturating_sub(out.written) as usize;
+            out.write(&old, keep, &mut errors);
+        }
+    }
     let mut files = Vec::new();
-    for w in writers {
+    for out in outs {
+        let w = out.writer;
         let path = match &w {
             Writer::Wav(w) => w.path().to_path_buf(),
             Writer::Csv(w) => w.path().to_path_buf(),
@@ -331,7 +430,7 @@ impl Sink for FileSink {
         p.samples = f.mask.len();
         p.mask.clear();
         p.mask.extend_from_slice(f.mask.words());
-        if let Err(cb::TrySendError::Full(p)) = tx.try_send(p) {
+        if let Err(cb::TrySendError::Full(p)) = tx.try_send(ToWriter::Frame(p)) {
             // The disk is behind by seconds: wait rather than lose media.
             self.stalls += 1;
             let _ = tx.send(p);
@@ -339,7 +438,9 @@ impl Sink for FileSink {
     }
 
     fn end(&mut self, end: &mut SessionEnd) {
-        self.tx = None;
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(ToWriter::End(end.media_samples.clone()));
+        }
         if self.stalls > 0 {
             end.errors.push(format!(
                 "the disk fell more than two seconds behind {} times; playout waited for it",
@@ -390,28 +491,114 @@ pub struct ReceivedFrame {
 pub enum Pulled {
     /// A played frame.
     Frame(ReceivedFrame),
-    /// The session is over; nothing follows.
+    /// The session is over; nothing follows. Its
+    /// [`sink_dropped`](SessionEnd::sink_dropped) says how many frames the
+    /// application did not take in time.
     End(Box<SessionEnd>),
 }
 
-/// Hands frames to a bounded channel the application reads at its pace.
-/// Each frame is one buffer allocation; when the application falls behind
-/// by the whole channel, frames are dropped and counted rather than stall
-/// the playout.
+/// Hands frames to a bounded channel the application reads at its pace
+/// (through the [`PullReceiver`] of [`pull_channel`]).
+///
+/// It never blocks the playout: when the application is behind by the
+/// whole channel, further frames are dropped and counted (readable from
+/// [`PullReceiver::dropped`] at any time, and in the session's
+/// [`SessionEnd::sink_dropped`]). One slot is kept for the end of the
+/// session, so [`Pulled::End`] always arrives and the session always ends,
+/// however far behind the application is. Each frame is one buffer
+/// allocation.
 pub struct PullSink {
     tx: cb::Sender<Pulled>,
-    /// Frames dropped because the application did not keep up.
-    pub dropped: u64,
+    capacity: usize,
+    dropped: Arc<AtomicU64>,
 }
 
-/// A pull sink and the receiving end the application reads.
-pub fn pull_channel(capacity: usize) -> (PullSink, cb::Receiver<Pulled>) {
-    let (tx, rx) = cb::bounded(capacity.max(1));
-    (PullSink { tx, dropped: 0 }, rx)
+/// The application's end of a [`PullSink`]: frames in playout order, then
+/// one [`Pulled::End`].
+pub struct PullReceiver {
+    rx: cb::Receiver<Pulled>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// A pull sink holding up to `capacity` frames (at least 1) for the
+/// application, and the receiving end the application reads.
+pub fn pull_channel(capacity: usize) -> (PullSink, PullReceiver) {
+    let capacity = capacity.max(1);
+    // One more slot than frames may take: the end always fits.
+    let (tx, rx) = cb::bounded(capacity + 1);
+    let dropped = Arc::new(AtomicU64::new(0));
+    (
+        PullSink {
+            tx,
+            capacity,
+            dropped: dropped.clone(),
+        },
+        PullReceiver { rx, dropped },
+    )
+}
+
+impl PullSink {
+    /// Frames dropped so far because the application did not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl PullReceiver {
+    /// Wait for the next frame or the end; `Err` once the end was taken (or
+    /// the session went away without one).
+    pub fn recv(&self) -> Result<Pulled, cb::RecvError> {
+        self.rx.recv()
+    }
+
+    /// [`recv`](Self::recv), waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Pulled, cb::RecvTimeoutError> {
+        self.rx.recv_timeout(timeout)
+    }
+
+    /// The next frame or the end, if one is waiting.
+    pub fn try_recv(&self) -> Result<Pulled, cb::TryRecvError> {
+        self.rx.try_recv()
+    }
+
+    /// Frames and the end, blocking for each; stops after the end.
+    pub fn iter(&self) -> impl Iterator<Item = Pulled> + '_ {
+        let mut ended = false;
+        std::iter::from_fn(move || {
+            if ended {
+                return None;
+            }
+            let p = self.rx.recv().ok()?;
+            ended = matches!(p, Pulled::End(_));
+            Some(p)
+        })
+    }
+
+    /// Frames waiting to be taken.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// Frames the sink dropped so far because the application did not take
+    /// them in time (the channel was full).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 impl Sink for PullSink {
     fn frame(&mut self, f: PlayedFrame<'_>) {
+        // The sink is the only sender: a length below capacity now leaves
+        // room for this frame and still one for the end.
+        if self.tx.len() >= self.capacity {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let frame = ReceivedFrame {
             index: f.index,
             substream: f.substream,
@@ -421,12 +608,14 @@ impl Sink for PullSink {
             concealed: f.mask.len() - f.mask.count_present(),
         };
         if self.tx.try_send(Pulled::Frame(frame)).is_err() {
-            self.dropped += 1;
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn end(&mut self, end: &mut SessionEnd) {
-        let _ = self.tx.send(Pulled::End(Box::new(end.clone())));
+        end.sink_dropped += self.dropped();
+        // Never blocks: a slot is reserved for this message.
+        let _ = self.tx.try_send(Pulled::End(Box::new(end.clone())));
     }
 }
 

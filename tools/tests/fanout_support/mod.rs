@@ -168,16 +168,7 @@ pub fn media(dir: &Path, secs: f64) -> (PathBuf, PathBuf) {
     let rate = Rate::hz(48_000).unwrap();
     let format = StreamFormat::new(Encoding::L16, 2, rate).unwrap();
     let song = dir.join("song.wav");
-    let mut w = WavWriter::create(
-        &song,
-        format,
-        &Origin::Wav(WavLayout {
-            bits: 16,
-            float: false,
-            channel_mask: None,
-        }),
-    )
-    .unwrap();
+    let mut w = WavWriter::create(&song, format, &Origin::Wav(WavLayout::pcm(16))).unwrap();
     let n = (48_000.0 * secs) as usize;
     let mut v = vec![0.0; n * 2];
     Music::new(5, rate).fill(&mut v);

@@ -8,7 +8,8 @@
 //! network thread cuts it into frames at the pace the core decides.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use crate::config::SenderConfig;
 use crate::net::clock::Clock;
 use crate::net::error::TransportError;
 use crate::net::socket;
-use crate::net::source::{ChannelSource, Feed, channel_source, spawn_reader};
+use crate::net::source::{ChannelSource, Feed, MediaClock, channel_source, spawn_reader};
 use crate::net::tls::{self, Trust};
 use crate::sender::SenderCore;
 use crate::stats::SenderStats;
@@ -34,7 +35,8 @@ use crate::wire::control::{Accept, Control, EndOfStream, Mode, Report, SessionDe
 /// How to reach a receiver and what to send.
 #[derive(Clone)]
 pub struct SenderOptions {
-    /// The receiver's address.
+    /// The receiver's address. An unspecified address (`0.0.0.0:4433`, as a
+    /// receiver listening on every interface reports it) means this host.
     pub to: SocketAddr,
     /// Local address (default: any, port chosen by the system).
     pub bind: Option<SocketAddr>,
@@ -99,6 +101,15 @@ pub struct Sender {
     accept: Accept,
     session: SessionDesc,
     shared: Arc<Mutex<Shared>>,
+    media: MediaClock,
+    /// Samples pushed so far, per substream (live lateness is checked
+    /// against them).
+    pushed: Vec<AtomicU64>,
+    /// Expired datagrams already reported by `push`.
+    reported_expired: AtomicU64,
+    /// Set by [`Sender::stop`]: the network thread ends the session now.
+    stop: Arc<AtomicBool>,
+    wake: Arc<Notify>,
     net: Option<JoinHandle<Result<SenderReport, TransportError>>>,
     readers: Vec<JoinHandle<io::Result<()>>>,
 }
@@ -111,27 +122,43 @@ impl Sender {
         opts: SenderOptions,
         catalog: Vec<SubstreamDesc>,
     ) -> Result<Sender, TransportError> {
+        crate::build_profile::warn_if_unoptimised();
         let wake = Arc::new(Notify::new());
         let strides: Vec<usize> = catalog.iter().map(|d| d.format.stride()).collect();
-        let (source, feeds) = channel_source(&strides, opts.chunk_depth, wake.clone());
+        let clock = Clock::new(opts.config.speed);
+        let media = MediaClock::new(clock);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (source, feeds) =
+            channel_source(&strides, opts.chunk_depth, wake.clone(), media.clone());
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (ready_tx, ready_rx) = cb::bounded(1);
         let sh = shared.clone();
+        let (st, wk) = (stop.clone(), wake.clone());
         let net = std::thread::Builder::new()
             .name("isochron-send".into())
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                rt.block_on(run(opts, catalog, source, wake, sh, ready_tx))
+                let ctl = SessionControl {
+                    wake: wk,
+                    stop: st,
+                    shared: sh,
+                };
+                rt.block_on(run(opts, clock, catalog, source, ctl, ready_tx))
             })?;
         match ready_rx.recv() {
             Ok(Ok((accept, session))) => Ok(Sender {
+                pushed: strides.iter().map(|_| AtomicU64::new(0)).collect(),
                 feeds,
                 strides,
                 accept,
                 session,
                 shared,
+                media,
+                reported_expired: AtomicU64::new(0),
+                stop,
+                wake,
                 net: Some(net),
                 readers: Vec::new(),
             }),
@@ -158,6 +185,17 @@ impl Sender {
 
     /// Push wire-encoded samples (whole samples) for substream `index`.
     /// Blocks while that substream's buffer is full.
+    ///
+    /// Live, the session's first push starts its media clock (unless
+    /// [`start_clock_at`](Self::start_clock_at) did): frame `n` is due
+    /// `media_ts(n + 1)` after it, so pushes may come ahead of time (they
+    /// are paced) but not later than the receiver's latency behind.
+    /// A push whose samples are already past their deadline (media time
+    /// plus the receiver's latency) returns [`TransportError::Late`]: the
+    /// samples are still taken, to keep the timeline, but are not sent, and
+    /// the receiver conceals them; datagrams that expired in the queue since
+    /// the last push are reported the same way. Both are counted in
+    /// [`SenderStats`] (`late_frames`, `dropped_expired`).
     pub fn push(&self, index: usize, samples: Bytes) -> Result<(), TransportError> {
         let feed = self
             .feeds
@@ -170,11 +208,61 @@ impl Sender {
                 self.strides[index]
             )));
         }
-        if feed.push(samples) {
-            Ok(())
-        } else {
-            Err(TransportError::Ended)
+        let n = (samples.len() / self.strides[index]) as u64;
+        if !feed.push(samples) {
+            return Err(TransportError::Ended);
         }
+        let first = self.pushed[index].fetch_add(n, Ordering::Relaxed);
+        let frames = self.late_frames_in(index, first, n);
+        let expired = self.stats().dropped_expired;
+        let expired =
+            expired.saturating_sub(self.reported_expired.swap(expired, Ordering::Relaxed));
+        if frames > 0 || expired > 0 {
+            Err(TransportError::Late { frames, expired })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Live: frames holding samples `first..first + n` of substream `index`
+    /// whose deadline has passed (the core drops them before the network).
+    fn late_frames_in(&self, index: usize, first: u64, n: u64) -> u64 {
+        let (true, Some(start), Some(d)) = (
+            self.session.mode.is_live(),
+            self.media.started(),
+            self.session.substreams.get(index),
+        ) else {
+            return 0;
+        };
+        if n == 0 {
+            return 0;
+        }
+        let frame_of = |i: u64| d.format.rate.sample_time_us(i) / d.frame_us as u64;
+        let (from, to) = (frame_of(first), frame_of(first + n - 1));
+        // Frame k's packets are due at start + latency + k F + hold.
+        let budget = self.accept.latency_us as u64 + d.unit_delay().as_micros() as u64;
+        let elapsed = self.media.clock().now().saturating_since(start).as_micros() as u64;
+        match elapsed.checked_sub(budget) {
+            // Frames 0..=k are past due, where k F < elapsed - budget.
+            Some(past) if past > 0 => {
+                let past_due = (past - 1) / d.frame_us as u64; // last frame past due
+                past_due.min(to).saturating_sub(from) + u64::from(past_due >= from)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Live: media time zero is now, unless the clock has started (the
+    /// first push starts it otherwise). Returns media time zero on the
+    /// session clock (see [`started_at`](Self::started_at)).
+    pub fn start_clock(&self) -> crate::time::Time {
+        self.media.start_now()
+    }
+
+    /// Live: media time zero is `at` (say, when the first sample was
+    /// captured), unless the clock has started. Returns media time zero.
+    pub fn start_clock_at(&self, at: std::time::Instant) -> crate::time::Time {
+        self.media.start_at(self.media.clock().time_of(at))
     }
 
     /// Substream `index` has no more samples.
@@ -215,8 +303,14 @@ impl Sender {
 
     /// Media time zero on the sender's clock (`CLOCK_MONOTONIC` at speed 1,
     /// shared by every process on the host): live frame `n` is complete at
-    /// `started_at + media_ts(n + 1)`, where end-to-end delay starts.
+    /// `started_at + media_ts(n + 1)`, where end-to-end delay starts. File
+    /// mode: the accept. Live: the first push or
+    /// [`start_clock`](Self::start_clock); [`Time::ZERO`](crate::time::Time::ZERO)
+    /// before.
     pub fn started_at(&self) -> crate::time::Time {
+        if self.session.mode.is_live() {
+            return self.media.started().unwrap_or_default();
+        }
         self.shared
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -234,6 +328,16 @@ impl Sender {
         for f in &self.feeds {
             f.end();
         }
+        self.wait()
+    }
+
+    /// End the session now, wherever the media is (an interrupted program):
+    /// the connection closes at once with reason "stopped", so the receiver
+    /// plays out what it has and ends the stream truncated there instead of
+    /// waiting for an idle timeout. The report says `completed: false`.
+    pub fn stop(self) -> Result<SenderReport, TransportError> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
         self.wait()
     }
 
@@ -266,15 +370,24 @@ impl Drop for Sender {
 
 type Ready = cb::Sender<Result<(Accept, SessionDesc), TransportError>>;
 
+/// What the application side shares with the network thread.
+struct SessionControl {
+    /// Notified on every push and on stop.
+    wake: Arc<Notify>,
+    /// End the session now.
+    stop: Arc<AtomicBool>,
+    shared: Arc<Mutex<Shared>>,
+}
+
 async fn run(
     opts: SenderOptions,
+    clock: Clock,
     catalog: Vec<SubstreamDesc>,
     source: ChannelSource,
-    wake: Arc<Notify>,
-    shared: Arc<Mutex<Shared>>,
+    ctl: SessionControl,
     ready: Ready,
 ) -> Result<SenderReport, TransportError> {
-    let clock = Clock::new(opts.config.speed);
+    let shared = &ctl.shared;
     let setup = async {
         let core = SenderCore::new(&opts.name, catalog, &opts.config)?;
         let (endpoint, conn) = connect(&opts).await?;
@@ -315,21 +428,31 @@ async fn run(
     core.on_accept(clock.now(), &accept)?;
     shared.lock().unwrap_or_else(|e| e.into_inner()).started_at = core.started_at();
     let _ = ready.send(Ok((accept, core.session().clone())));
-    let result = stream(
-        &mut core, &clock, &conn, send, reader, source, &wake, &shared,
-    )
-    .await;
-    conn.close(0u32.into(), b"bye");
+    let result = stream(&mut core, &clock, &conn, send, reader, source, &ctl).await;
+    let stopped = ctl.stop.load(Ordering::SeqCst);
+    conn.close(0u32.into(), if stopped { b"stopped" } else { b"bye" });
     // Let the close reach the peer.
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
     result
 }
 
+/// The address to dial for `to`: an unspecified address (`0.0.0.0`, `::`),
+/// which is what a receiver listening on every interface reports, means
+/// this host, as it does for `connect(2)`.
+pub fn dial_addr(to: SocketAddr) -> SocketAddr {
+    match to.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, to.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, to.port()).into(),
+        _ => to,
+    }
+}
+
 async fn connect(opts: &SenderOptions) -> Result<(Endpoint, Connection), TransportError> {
+    let to = dial_addr(opts.to);
     let transport = Arc::new(transport::config(opts.idle_timeout));
     let (client, seen) = tls::client_config(&opts.trust, transport)?;
     let bind = opts.bind.unwrap_or_else(|| {
-        if opts.to.is_ipv6() {
+        if to.is_ipv6() {
             "[::]:0".parse().expect("literal")
         } else {
             "0.0.0.0:0".parse().expect("literal")
@@ -344,7 +467,7 @@ async fn connect(opts: &SenderOptions) -> Result<(Endpoint, Connection), Transpo
     )?;
     endpoint.set_default_client_config(client);
     let connecting = endpoint
-        .connect(opts.to, tls::server_name(&opts.trust))
+        .connect(to, tls::server_name(&opts.trust))
         .map_err(|e| TransportError::Protocol(e.to_string()))?;
     let unreachable = || TransportError::Unreachable {
         addr: opts.to,
@@ -371,9 +494,9 @@ async fn stream(
     mut send: quinn::SendStream,
     mut reader: ControlReader,
     mut source: ChannelSource,
-    wake: &Notify,
-    shared: &Mutex<Shared>,
+    ctl: &SessionControl,
 ) -> Result<SenderReport, TransportError> {
+    let (wake, shared) = (&ctl.wake, &ctl.shared);
     let live = matches!(core.session().mode, Mode::Live);
     let mut planned = conn.max_datagram_size().unwrap_or(1162);
     core.set_max_datagram(clock.now(), planned)?;
@@ -386,6 +509,9 @@ async fn stream(
     let linger = clock.real(Duration::from_secs(30));
     let mut give_up = None;
     loop {
+        if ctl.stop.load(Ordering::SeqCst) {
+            break;
+        }
         let now = clock.now();
         core.poll(now, &mut source)?;
         if live {

@@ -32,7 +32,7 @@ use crate::catalog::SubstreamDesc;
 use crate::config::{ReceiverConfig, SenderConfig};
 use crate::fec::{Audience, AudiencePolicy};
 use crate::net::clock::Clock;
-use crate::net::source::{ChannelSource, Feed, channel_source, spawn_reader};
+use crate::net::source::{ChannelSource, Feed, MediaClock, channel_source, spawn_reader};
 use crate::net::tls::{Fingerprint, Identity, verify_signature};
 use crate::receiver::REPORT_INTERVAL;
 use crate::seal::derive::PASSPHRASE_ITERATIONS;
@@ -531,7 +531,6 @@ impl Publisher {
             fec_window_us: catalog.session.fec.window_us,
         };
         core.on_accept(clock.now(), &accept)?;
-        shared.lock().unwrap_or_else(|e| e.into_inner()).started_at = core.started_at();
 
         let wake = Arc::new(Notify::new());
         let strides: Vec<usize> = catalog
@@ -540,7 +539,9 @@ impl Publisher {
             .iter()
             .map(|d| d.format.stride())
             .collect();
-        let (source, feeds) = channel_source(&strides, opts.chunk_depth, wake.clone());
+        // Media time zero is the first sample pushed (or read from a file).
+        let media_clock = MediaClock::new(clock);
+        let (source, feeds) = channel_source(&strides, opts.chunk_depth, wake.clone(), media_clock);
         let net_parts = NetParts {
             core,
             clock,
@@ -642,7 +643,8 @@ impl Publisher {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).stats
     }
 
-    /// Media time zero on the publisher's clock (`CLOCK_MONOTONIC`).
+    /// Media time zero on the publisher's clock (`CLOCK_MONOTONIC`): the
+    /// first sample pushed ([`Time::ZERO`] until then).
     pub fn started_at(&self) -> Time {
         self.shared
             .lock()
@@ -773,6 +775,7 @@ async fn run(mut p: NetParts) -> Result<PublisherReport, FanoutError> {
             s.stats.sender = p.core.stats();
             s.stats.put_errors = put_errors;
             s.stats.audience_loss_ratio = p.core.loss_estimate();
+            s.started_at = p.core.started_at();
         }
         if give_up.is_some_and(|g| now >= g) {
             break;

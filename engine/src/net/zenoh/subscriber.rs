@@ -29,7 +29,7 @@ use crate::config::ReceiverConfig;
 use crate::ingress::Ingress;
 use crate::net::clock::Clock;
 use crate::net::playout_start::{self, PlayoutLink, concealers};
-use crate::net::playout_thread::{Shared, ToPlayout};
+use crate::net::playout_thread::{Finished, Shared, ToPlayout};
 use crate::net::sink::{SessionEnd, Sink};
 use crate::net::tls::{Fingerprint, Identity, verify_signature};
 use crate::playout::Playout;
@@ -533,7 +533,7 @@ struct NetLoop {
     instance: [u8; 16],
     listener: [u8; 16],
     idle_timeout: Duration,
-    handle: JoinHandle<SessionEnd>,
+    handle: JoinHandle<Finished>,
 }
 
 impl NetLoop {
@@ -601,11 +601,9 @@ impl NetLoop {
                 )));
             }
         }
-        let mut end = self.handle.join().unwrap_or_else(|_| SessionEnd {
-            truncated: true,
-            reason: "the playout thread failed".into(),
-            ..Default::default()
-        });
+        let finished = self.handle.join();
+        // One snapshot for the sink and the caller: the playout's final
+        // part with the network side's final counters.
         let m = self.media_in.lock().unwrap_or_else(|e| e.into_inner());
         m.publish();
         let stats = m
@@ -615,9 +613,14 @@ impl NetLoop {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        end.stats = ReceiverStats {
-            truncated: end.truncated,
-            ..stats
+        drop(m);
+        let end = match finished {
+            Ok(f) => f.end(stats),
+            Err(_) => SessionEnd {
+                truncated: true,
+                reason: "the playout thread failed".into(),
+                ..Default::default()
+            },
         };
         end
     }
