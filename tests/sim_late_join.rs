@@ -105,13 +105,15 @@ fn run(
             j.core.poll(now, &mut |f| {
                 let d = &subs[f.index];
                 let s = &mut seen[f.index];
-                if s.0.is_none() {
-                    s.0 = Some(f.frame);
-                    if first.is_none() {
-                        *first = Some((f.deadline, d.frame_ts(f.frame)));
+                match s.0 {
+                    None => {
+                        s.0 = Some(f.frame);
+                        if first.is_none() {
+                            *first = Some((f.deadline, d.frame_ts(f.frame)));
+                        }
                     }
-                } else if f.frame != s.0.unwrap() + s.1 {
-                    s.4 += 1;
+                    Some(f0) if f.frame != f0 + s.1 => s.4 += 1,
+                    Some(_) => {}
                 }
                 s.1 += 1;
                 s.2 += f.mask.len() as u64;

@@ -253,7 +253,7 @@ fn a_subscriber_joining_late_plays_bit_exact_from_a_known_media_time() {
     let start_imu = subs[1]["start_sample"].as_u64().unwrap();
     let t = st["stats"]["start_media_us"].as_u64().unwrap();
     assert!(
-        t >= 2_500_000 && t <= 6_000_000,
+        (2_500_000..=6_000_000).contains(&t),
         "started about 3 s in: {t} us"
     );
     assert_eq!(
@@ -336,7 +336,7 @@ fn wrong_pin_missing_key_and_wrong_passphrase_are_refused_and_write_nothing() {
     let other = identity(dir.path(), "other-identity");
     let (song, _) = media(&dir.path().join("sent"), 30.0);
     let (p1, p2, _r1, _r2) = chain(None);
-    let mut publ = publisher(NAME, &[song.clone()], p1, &id, &[]);
+    let mut publ = publisher(NAME, std::slice::from_ref(&song), p1, &id, &[]);
     let fp = publ.line("fingerprint ", Duration::from_secs(20))["fingerprint ".len()..].to_owned();
     // A pin that is not the publisher's.
     let out = dir.path().join("wrong-pin");
@@ -360,7 +360,7 @@ fn wrong_pin_missing_key_and_wrong_passphrase_are_refused_and_write_nothing() {
     std::fs::write(&wrong, "hunter2\n").unwrap();
     let mut locked = publisher(
         "studio/locked",
-        &[song.clone()],
+        std::slice::from_ref(&song),
         p1,
         &other,
         &["--passphrase-file", pass.to_str().unwrap()],
@@ -403,4 +403,153 @@ fn wrong_pin_missing_key_and_wrong_passphrase_are_refused_and_write_nothing() {
         std::thread::sleep(Duration::from_millis(50));
     }
     ok.kill();
+}
+
+#[test]
+fn routers_carry_no_plaintext_and_no_put_is_ever_fragmented() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = identity(dir.path(), "identity");
+    let (song, imu) = media(&dir.path().join("sent"), 4.0);
+    // The longest name a stream may have: the key takes the most budget.
+    let name: String = ["abcdefghijkl"; 16].join("/")[..200]
+        .trim_end_matches('/')
+        .to_owned();
+    // Routers that timestamp every sample (a stock router's default): the
+    // worst case for the budget.
+    let cfg = dir.path().join("ts.json5");
+    std::fs::write(
+        &cfg,
+        "{scouting: {multicast: {enabled: false}, gossip: {enabled: false}}, \
+         timestamping: {enabled: {router: true, peer: false, client: false}}}",
+    )
+    .unwrap();
+    let cfg_arg = ["--zenoh-config", cfg.to_str().unwrap()];
+    let p1 = free_port();
+    let _r1 = router(p1, &[], &cfg_arg);
+    let udp_log = Recorded::default();
+    let tcp_log = Recorded::default();
+    let udp = udp_recorder(p1, udp_log.clone());
+    let tcp = tcp_recorder(p1, tcp_log.clone());
+    let p2 = free_port();
+    let _r2 = router(
+        p2,
+        &[
+            format!("tcp/127.0.0.1:{tcp}"),
+            format!("udp/127.0.0.1:{udp}"),
+        ],
+        &cfg_arg,
+    );
+    let out = dir.path().join("rx");
+    let sub = subscriber(&name, &out, p2, &id, &[]);
+    let publ = publisher(
+        &name,
+        &[song.clone(), imu.clone()],
+        p1,
+        &id,
+        &["--wait-listeners", "1"],
+    );
+    done(publ, "publisher");
+    done(sub, "subscriber");
+    assert_same_from((&song, &imu), &out, (0, 0));
+    let st = stream_stats(&out);
+    let datagrams = st["stats"]["datagrams"].as_u64().unwrap();
+
+    let udp_log = udp_log.lock().unwrap().clone();
+    let tcp_log = tcp_log.lock().unwrap().clone();
+    // Zenoh transport message ids: 0x05 frame, 0x06 fragment.
+    let frames = udp_log.iter().filter(|d| d[0] & 0x1f == 0x05).count() as u64;
+    let fragments = udp_log.iter().filter(|d| d[0] & 0x1f == 0x06).count();
+    assert!(
+        frames >= datagrams,
+        "the media crossed the recorded udp link: {frames} of {datagrams}"
+    );
+    assert_eq!(fragments, 0, "no put fragmented");
+    let largest = udp_log.iter().map(|d| d.len()).max().unwrap();
+    assert!(largest <= 1452, "largest datagram {largest} bytes");
+    let (_, plain) = samples(&song);
+    let csv = std::fs::read(&imu).unwrap();
+    let all: Vec<Vec<u8>> = udp_log.into_iter().chain(tcp_log).collect();
+    assert_eq!(
+        plaintext_hits(&plain, 97, &all),
+        0,
+        "no audio in the clear on router links"
+    );
+    assert_eq!(
+        plaintext_hits(&csv, 7, &all),
+        0,
+        "no sensor rows in the clear"
+    );
+    // The detector finds plaintext where it is: in the received file.
+    let (_, got) = samples(&out.join("song.wav"));
+    assert!(plaintext_hits(&plain, 97, &[got]) > 1000);
+}
+
+/// The README's two commands: no router named, so the first of them starts
+/// one on loopback (here on a port of the test's own), which exits once
+/// idle.
+#[test]
+fn the_readme_two_commands_meet_on_a_local_router_started_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = identity(dir.path(), "identity");
+    let (song, _) = media(&dir.path().join("sent"), 2.0);
+    let local = format!("127.0.0.1:{}", free_port());
+    let out = dir.path().join("received");
+    let sub = Proc::spawn(
+        "subscriber",
+        bin()
+            .env("ISOCHRON_LOCAL_ROUTER", &local)
+            .args(["subscribe", "demo/song", "--once", "--quiet", "--out"])
+            .arg(&out)
+            .arg("--identity")
+            .arg(&id),
+    );
+    let publ = Proc::spawn(
+        "publisher",
+        bin()
+            .env("ISOCHRON_LOCAL_ROUTER", &local)
+            .args(["publish", "demo/song", "--quiet", "--wait-listeners", "1"])
+            .arg(&song)
+            .arg("--identity")
+            .arg(&id),
+    );
+    let (code, perr) = publ.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{perr}");
+    let (code, serr) = sub.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{serr}");
+    assert_eq!(
+        samples(&song).1,
+        samples(&out.join("song.wav")).1,
+        "bit-exact"
+    );
+    // One of them started the router, in a process of its own.
+    let text = format!("{perr}{serr}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("started a local router on"))
+        .unwrap_or_else(|| panic!("one started the router:\n{text}"));
+    assert_eq!(
+        text.matches("started a local router").count(),
+        1,
+        "only one:\n{text}"
+    );
+    let pid: i32 = line
+        .split("(pid ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // It exits by itself once idle (10 s); nothing is left running.
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    while unsafe { libc::kill(pid, 0) } == 0 {
+        if std::time::Instant::now() > until {
+            // SAFETY: the router this test caused to start.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the local router did not exit once idle");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -16,8 +16,16 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use isochron_engine::net::zenoh::ZenohOptions;
 
-/// Where a local router listens when no `--router` is given.
+/// Where a local router listens when no `--router` is given
+/// (`$ISOCHRON_LOCAL_ROUTER` moves it, e.g. for several users on one host).
 pub const LOCAL_ROUTER: &str = "127.0.0.1:7447";
+
+fn local_router() -> String {
+    std::env::var("ISOCHRON_LOCAL_ROUTER")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| LOCAL_ROUTER.to_owned())
+}
 
 /// How long a router started on demand outlives its last session.
 const LOCAL_IDLE: &str = "10s";
@@ -27,8 +35,8 @@ const LOCAL_IDLE: &str = "10s";
 pub struct RouterArgs {
     /// Zenoh router to attach to: host:port (tcp + udp links) or a zenoh
     /// endpoint such as tls/host:port; repeatable (the first that answers).
-    /// Default: $ISOCHRON_ROUTER, else a router on 127.0.0.1:7447, started
-    /// here if none is running
+    /// Default: $ISOCHRON_ROUTER, else a router on 127.0.0.1:7447
+    /// ($ISOCHRON_LOCAL_ROUTER), started here if none is running
     #[arg(long, value_name = "ENDPOINT")]
     router: Vec<String>,
     /// A zenoh configuration file (json5) to start from: TLS on router
@@ -53,8 +61,9 @@ impl RouterArgs {
         {
             vec![r]
         } else {
-            ensure_local_router()?;
-            vec![LOCAL_ROUTER.to_owned()]
+            let local = local_router();
+            ensure_local_router(&local)?;
+            vec![local]
         };
         Ok(ZenohOptions {
             routers,
@@ -68,27 +77,43 @@ fn listening(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
-/// Start `isochron router` on 127.0.0.1:7447 in its own process group
-/// (so Ctrl-C on whoever started it leaves it serving the others) unless
-/// something listens there; it exits by itself once idle. Never multicast:
-/// publishers and listeners on one machine meet on loopback.
-fn ensure_local_router() -> Result<()> {
-    let addr: SocketAddr = LOCAL_ROUTER.parse().expect("literal");
+/// Start `isochron router` on `local` (127.0.0.1:7447) in its own process
+/// group (so Ctrl-C on whoever started it leaves it serving the others)
+/// unless something listens there; it exits by itself once idle. Never
+/// multicast: publishers and listeners on one machine meet on loopback.
+fn ensure_local_router(local: &str) -> Result<()> {
+    let addr: SocketAddr = local
+        .parse()
+        .with_context(|| format!("the local router address '{local}' (host:port)"))?;
+    if listening(addr) {
+        return Ok(());
+    }
+    // Whoever takes the lock starts the router; the others wait for it
+    // and find it listening.
+    let lock_path = std::env::temp_dir().join(format!(
+        "isochron-router-{}.lock",
+        local.replace([':', '/', '[', ']'], "_")
+    ));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    // SAFETY: flock on a descriptor we own; released when `lock` closes.
+    #[cfg(unix)]
+    unsafe {
+        libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX);
+    }
     if listening(addr) {
         return Ok(());
     }
     let exe = std::env::current_exe().context("finding the isochron binary")?;
     let mut cmd = Command::new(exe);
-    cmd.args([
-        "router",
-        "--listen",
-        LOCAL_ROUTER,
-        "--exit-when-idle",
-        LOCAL_IDLE,
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    cmd.args(["router", "--listen", local, "--exit-when-idle", LOCAL_IDLE])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd.spawn().context("starting a local router")?;
@@ -96,14 +121,14 @@ fn ensure_local_router() -> Result<()> {
     while !listening(addr) {
         if Instant::now() >= until {
             bail!(
-                "started a local router (pid {}) but it is not listening on {LOCAL_ROUTER}",
+                "started a local router (pid {}) but it is not listening on {local}",
                 child.id()
             );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!(
-        "started a local router on {LOCAL_ROUTER} (pid {}; it exits {LOCAL_IDLE} after its last session)",
+        "started a local router on {local} (pid {}; it exits {LOCAL_IDLE} after its last session)",
         child.id()
     );
     Ok(())

@@ -254,3 +254,83 @@ pub fn assert_same_from(sent: (&Path, &Path), out: &Path, start: (u64, u64)) {
         start.1
     );
 }
+
+/// Every byte a relay forwarded, per datagram or per TCP read, both ways.
+pub type Recorded = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// A UDP relay on 127.0.0.1 to `target`, recording every datagram. Returns
+/// its port; it runs until the process ends (a thread, not a process).
+pub fn udp_recorder(target: u16, log: Recorded) -> u16 {
+    let listen = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = listen.local_addr().unwrap().port();
+    let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+    up.connect(("127.0.0.1", target)).unwrap();
+    let client = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (l2, up2, c2, log2) = (
+        listen.try_clone().unwrap(),
+        up.try_clone().unwrap(),
+        client.clone(),
+        log.clone(),
+    );
+    std::thread::spawn(move || {
+        let mut b = vec![0u8; 65536];
+        while let Ok(n) = up2.recv(&mut b) {
+            log2.lock().unwrap().push(b[..n].to_vec());
+            if let Some(a) = *c2.lock().unwrap() {
+                let _ = l2.send_to(&b[..n], a);
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let mut b = vec![0u8; 65536];
+        while let Ok((n, a)) = listen.recv_from(&mut b) {
+            *client.lock().unwrap() = Some(a);
+            log.lock().unwrap().push(b[..n].to_vec());
+            let _ = up.send(&b[..n]);
+        }
+    });
+    port
+}
+
+/// A TCP relay on 127.0.0.1 to `target`, recording every byte both ways.
+pub fn tcp_recorder(target: u16, log: Recorded) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(a) = conn else { return };
+            let Ok(b) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                return;
+            };
+            for (mut from, mut to) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)] {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    use std::io::Write;
+                    let mut buf = vec![0u8; 65536];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        log.lock().unwrap().push(buf[..n].to_vec());
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    port
+}
+
+/// How many 16-byte windows of `plain` (taken every `step` bytes, skipping
+/// runs of one byte value) appear anywhere in `haystacks`.
+pub fn plaintext_hits(plain: &[u8], step: usize, haystacks: &[Vec<u8>]) -> usize {
+    let windows: std::collections::HashSet<&[u8]> = plain
+        .windows(16)
+        .step_by(step)
+        .filter(|w| w.iter().any(|&b| b != w[0]))
+        .collect();
+    haystacks
+        .iter()
+        .map(|h| h.windows(16).filter(|w| windows.contains(w)).count())
+        .sum()
+}

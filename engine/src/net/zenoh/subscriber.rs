@@ -614,14 +614,13 @@ impl NetLoop {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         drop(m);
-        let end = match finished {
+        match finished {
             Ok(f) => f.end(stats),
             Err(_) => SessionEnd {
                 truncated: true,
                 reason: "the playout thread failed".into(),
                 ..Default::default()
             },
-        };
-        end
+        }
     }
 }
