@@ -6,11 +6,14 @@ mod bench;
 mod demo;
 mod exit;
 mod fanout;
+mod identity;
 mod media_args;
 mod netem;
 mod output;
 mod recv;
 mod send;
+mod token;
+mod trust;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +48,11 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure delay, jitter, loss and quality across a matrix of impaired links
     Bench(bench::BenchArgs),
+    /// Admit senders to this user's receivers: trust add|remove|list sha256:...
+    Trust(trust::TrustArgs),
+    /// Print this user's identity fingerprint (what receivers admit and senders pin)
+    #[command(alias = "identity")]
+    Id(identity::IdArgs),
     /// Publish files live under a stream name, to any number of listeners (fan-out)
     Publish(fanout::publish::PublishArgs),
     /// Play a published stream by name into files (fan-out)
@@ -73,6 +81,8 @@ fn main() -> ExitCode {
         Command::Netem(a) => netem::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Trust(a) => trust::run(a),
+        Command::Id(a) => identity::run(a),
         Command::Publish(a) => fanout::publish::run(a),
         Command::Subscribe(a) => fanout::subscribe::run(a),
         Command::Streams(a) => fanout::streams::run(a),
