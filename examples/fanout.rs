@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::args().nth(1).map_or(Ok(7448), |p| p.parse())?;
     let addr = format!("127.0.0.1:{port}");
     // A router of our own on loopback (udp + tcp links, no multicast).
-    let router = Router::start(&[addr.clone()], &[], None, false)?;
+    let router = Router::start(std::slice::from_ref(&addr), &[], None, false)?;
     let zenoh = ZenohOptions {
         routers: vec![addr],
         ..Default::default()

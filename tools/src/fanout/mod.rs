@@ -137,20 +137,17 @@ fn ensure_local_router(local: &str) -> Result<()> {
 /// The persistent identity in `dir` (default: the user's), created on first
 /// use. A publisher and its listeners started together may race to create
 /// it: whoever loses waits for the winner's files instead of failing.
-pub fn identity(dir: Option<&PathBuf>) -> Result<isochron_engine::net::tls::Identity> {
-    let dir = dir
-        .cloned()
-        .unwrap_or_else(crate::recv::default_identity_dir);
+pub fn identity(dir: Option<&PathBuf>) -> Result<isochron_engine::net::Identity> {
     let mut tries = 0;
     loop {
-        match isochron_engine::net::tls::Identity::load_or_create(&dir) {
+        match crate::identity::load(dir.map(|p| p.as_path()), None, None) {
             Ok(id) => return Ok(id),
             Err(e) if tries < 20 => {
                 tries += 1;
-                tracing::debug!(%e, "identity not ready yet");
+                tracing::debug!("identity not ready yet: {e:#}");
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => return Err(e).with_context(|| format!("identity in {}", dir.display())),
+            Err(e) => return Err(e),
         }
     }
 }
