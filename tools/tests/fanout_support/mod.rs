@@ -139,6 +139,9 @@ pub fn subscriber(name: &str, out: &Path, port: u16, identity: &Path, extra: &[&
         .arg(identity)
         .arg("--stats-json")
         .arg(out.with_extension("json"))
+        // A loaded 2-core machine may take more than the default 10 s to
+        // bring a publisher process up; how long is not what tests check.
+        .args(["--wait", "60s"])
         .args(extra);
     Proc::spawn(&format!("subscriber {}", out.display()), &mut cmd)
 }
