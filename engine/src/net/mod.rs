@@ -8,9 +8,10 @@
 //!
 //! What every driver shares:
 //! - [`playout_start`], [`playout_thread`], [`sink`]: isochronous playout
-//!   and where media goes,
+//!   and where media goes ([`pipe_sink`]: one substream to standard output),
 //! - [`source`]: feeding a sender from application or reader threads,
 //! - [`tls`]: identities and fingerprints (secure by default),
+//! - `device` (feature `device`): sound cards in and out through cpal,
 //! - [`clock`], [`socket`]: the host clock, UDP sockets with large buffers,
 //! - [`error`]: what a driver reports.
 //!
@@ -18,7 +19,10 @@
 //! simulation model (`isochron netem`).
 
 pub mod clock;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod error;
+pub mod pipe_sink;
 pub mod playout_start;
 pub mod playout_thread;
 pub mod quic;
@@ -31,6 +35,7 @@ pub mod tls;
 pub mod zenoh;
 
 pub use error::TransportError;
+pub use pipe_sink::{PipeOutput, PipeSink};
 pub use quic::{
     Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionInfo,
 };
