@@ -19,18 +19,28 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
-    /// The receiver's network thread and its playout threads.
+    /// The receiver's network thread and its playout threads (and fan-out
+    /// subscribers').
     Receiver,
-    /// Sender network threads and the benchmark's feeders.
+    /// Sender network threads and the benchmark's feeders (and a fan-out
+    /// publisher's network and reader threads).
     Sender,
     Relay,
     Other,
 }
 
 fn role(comm: &str) -> Role {
-    if comm.starts_with("isochron-recv") || comm.starts_with("isochron-playou") {
+    // Thread names are cut to 15 bytes ("isochron-publis").
+    if comm.starts_with("isochron-recv")
+        || comm.starts_with("isochron-playou")
+        || comm.starts_with("isochron-subsc")
+    {
         Role::Receiver
-    } else if comm.starts_with("isochron-send") || comm.starts_with("bench-feed") {
+    } else if comm.starts_with("isochron-send")
+        || comm.starts_with("bench-feed")
+        || comm.starts_with("isochron-publi")
+        || comm.starts_with("isochron-read")
+    {
         Role::Sender
     } else if comm.starts_with("isochron-relay") || comm.starts_with("relay") {
         Role::Relay

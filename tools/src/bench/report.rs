@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use super::fanout::Fanout;
 use super::measure::ScenarioResult;
 use super::scale::{ScaleRow, largest_clean};
 
@@ -65,6 +66,8 @@ pub struct Results {
     pub duration_s: f64,
     pub scenarios: Vec<ScenarioResult>,
     pub scale: Option<Scale>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fanout: Option<Fanout>,
     pub min_latency: Option<LatencySearch>,
 }
 
@@ -389,6 +392,12 @@ pub fn markdown(r: &Results) -> String {
         s.push_str("## Scale\n\n");
         let _ = writeln!(s, "{} ({} s each).\n", sc.about, sc.duration_s);
         s.push_str(&scale_table(sc));
+        s.push('\n');
+    }
+    if let Some(f) = &r.fanout {
+        s.push_str("## Fan-out\n\n");
+        let _ = writeln!(s, "{} ({} s each).\n", f.about, f.duration_s);
+        s.push_str(&super::fanout::table(f));
         s.push('\n');
     }
     if let Some(m) = &r.min_latency {

@@ -16,6 +16,8 @@
 //! - [`budget`]: datagrams planned so no put is ever fragmented,
 //! - [`router`]: a zenoh router with that configuration (`isochron router`),
 //! - [`discovery`]: what is on air (`isochron streams`),
+//! - [`tap`]: sealed datagrams as a router forwards them (the bench's
+//!   per-hop delay),
 //! - end-to-end security ([`crate::seal`]): sealed datagrams, a signed
 //!   catalog pinned like a receiver's certificate, the key wrapped to each
 //!   authorised listener.
@@ -28,6 +30,7 @@ pub mod keys;
 pub mod publisher;
 pub mod router;
 pub mod subscriber;
+pub mod tap;
 
 pub use config::ZenohOptions;
 pub use discovery::{StreamListing, list_streams};
@@ -35,6 +38,7 @@ pub use error::{FanoutError, RefusedReason};
 pub use publisher::{Publisher, PublisherOptions, PublisherReport, PublisherStats};
 pub use router::Router;
 pub use subscriber::{StreamInfo, Subscriber, SubscriberOptions};
+pub use tap::Tap;
 
 use ::zenoh::Wait;
 
