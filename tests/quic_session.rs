@@ -193,11 +193,11 @@ fn file_mode_pauses_and_resumes_between_the_marks() {
     let total_frames = 600;
     let mut levels = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tx.stats().frames < total_frames && Instant::now() < deadline {
+    while tx.stats().frames(0) < total_frames && Instant::now() < deadline {
         if let Some((_, s)) = rx.sessions().into_iter().next()
-            && s.frames.played > 0
+            && s.substreams[0].frames.played > 0
         {
-            levels.push(s.buffer_ms);
+            levels.push(s.buffer_us as f64 / 1e3);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -222,7 +222,7 @@ fn file_mode_pauses_and_resumes_between_the_marks() {
         "buffer ranged {lo}..{hi} ms over {} samples",
         after.len()
     );
-    assert_eq!(end.stats.frames.underruns, 0);
+    assert_eq!(end.stats.substreams[0].frames.underruns, 0);
     let c = sinks.lock().unwrap()[0].check.lock().unwrap().counts(0);
     assert_eq!(
         (c.samples, c.missing_samples, c.corrupt_frames),

@@ -15,21 +15,41 @@ fn pct(n: u64, of: u64) -> f64 {
     }
 }
 
-/// One line: buffer against the marks, loss, recovery, jitter, late.
+/// One line: buffer against the marks, loss, recovery, jitter, late,
+/// concealed frames per substream.
 pub fn status_line(s: &ReceiverStats) -> String {
     let p = &s.packets;
+    let concealed: Vec<String> = s
+        .substreams
+        .iter()
+        .map(|d| format!("{} {}", d.name, d.frames.concealed))
+        .collect();
     format!(
-        "buffer {:>4.0} ms [{:.0}..{:.0}] | loss {:.2} % recovered {} unrecovered {} ({:.3} %) | jitter {:.1} ms | late {} | concealed {}",
-        s.buffer_ms,
-        s.low_water_ms,
-        s.high_water_ms,
+        "buffer {:>4.0} ms [{:.0}..{:.0}] | loss {:.2} % recovered {} unrecovered {} ({:.3} %) | jitter {:.1} ms | late {} | concealed frames {}",
+        ms(s.buffer_us),
+        ms(s.low_water_us),
+        ms(s.high_water_us),
         pct(p.lost, p.expected),
         p.recovered,
         p.unrecovered,
         pct(p.unrecovered, p.expected),
-        s.jitter_us / 1e3,
+        ms(s.jitter_us),
         p.late,
-        s.frames.concealed,
+        concealed.join(", "),
+    )
+}
+
+/// Microseconds as milliseconds, for people.
+fn ms(us: u64) -> f64 {
+    us as f64 / 1e3
+}
+
+/// The packet account in the words both ends print.
+pub fn packets_line(expected: u64, lost: u64, recovered: u64, unrecovered: u64, late: u64) -> String {
+    format!(
+        "packets {expected} expected, lost {lost} ({:.2} %), recovered {recovered}, unrecovered {unrecovered} ({:.4} %), late {late}",
+        pct(lost, expected),
+        pct(unrecovered, expected),
     )
 }
 
@@ -94,26 +114,25 @@ pub fn session_summary(info: &SessionInfo, end: &SessionEnd) -> String {
         end.reason
     );
     out += &format!(
-        "  packets {} expected, lost {} ({:.2} %), recovered {}, unrecovered {} ({:.4} %), late {}, duplicate {}\n",
-        p.expected,
-        p.lost,
-        pct(p.lost, p.expected),
-        p.recovered,
-        p.unrecovered,
-        pct(p.unrecovered, p.expected),
-        p.late,
+        "  {}, duplicate {}\n",
+        packets_line(p.expected, p.lost, p.recovered, p.unrecovered, p.late),
         p.duplicate
     );
     out += &format!(
-        "  frames played {}, concealed {}; underruns {}, overruns {}; jitter {:.2} ms; delay p50 {:.2} ms p99 {:.2} ms\n",
-        s.frames.played,
-        s.frames.concealed,
-        s.frames.underruns,
-        s.frames.overruns,
-        s.jitter_us / 1e3,
-        s.delay.p50_us as f64 / 1e3,
-        s.delay.p99_us as f64 / 1e3,
+        "  jitter {:.2} ms; network delay p50 {:.2} ms p99 {:.2} ms; end-to-end delay p50 {:.2} ms p99 {:.2} ms\n",
+        ms(s.jitter_us),
+        ms(s.network_delay.p50_us),
+        ms(s.network_delay.p99_us),
+        ms(s.end_to_end_delay.p50_us),
+        ms(s.end_to_end_delay.p99_us),
     );
+    for d in &s.substreams {
+        let f = &d.frames;
+        out += &format!(
+            "  {}: frames played {}, concealed {}; samples {}; underruns {}, overruns {}\n",
+            d.name, f.played, f.concealed, f.samples_played, f.underruns, f.overruns
+        );
+    }
     for (path, samples) in &end.files {
         out += &format!("  wrote {} ({samples} samples)\n", path.display());
     }

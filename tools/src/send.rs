@@ -16,6 +16,7 @@ use isochron_engine::net::{Sender, SenderOptions, SenderReport, TransportError, 
 use isochron_engine::wire::control::{FecParams, Mode};
 use serde_json::json;
 
+use crate::output::packets_line;
 use crate::{args, exit, interrupted, resolve, write_json};
 
 #[derive(Args)]
@@ -200,7 +201,7 @@ pub fn run(a: SendArgs) -> Result<u8> {
             stopped = true;
             break;
         }
-        let done = tx.stats().samples;
+        let done: u64 = tx.stats().substreams.iter().map(|d| d.samples).sum();
         match &bar {
             Some(b) => b.set_position(done),
             None if !a.quiet && last_line.elapsed() >= Duration::from_secs(5) => {
@@ -265,33 +266,33 @@ fn explain(e: TransportError) -> anyhow::Error {
 
 fn print_summary(r: &SenderReport) {
     let s = &r.stats;
+    let frames: Vec<String> = s
+        .substreams
+        .iter()
+        .map(|d| format!("{} frames, {} samples", d.frames, d.samples))
+        .collect();
     eprintln!(
-        "{}: {} frames, {} samples; {} source + {} repair packets (FEC overhead {:.0} %); pauses {}, resumes {}; dropped {}",
+        "{}: {}; {} source + {} repair packets (FEC overhead {:.0} %); pauses {}, resumes {}; dropped {}, late frames {}",
         if r.completed { "done" } else { "ended early" },
-        s.frames,
-        s.samples,
+        frames.join("; "),
         s.source_packets,
         s.repair_packets,
-        s.fec_overhead * 100.0,
+        s.fec_overhead_ratio * 100.0,
         s.pauses,
         s.resumes,
         s.dropped_expired + s.dropped_overflow,
+        s.late_frames,
     );
-    if let Some(rep) = r.receiver {
-        let expected = rep.received + rep.unrecovered;
-        eprintln!(
-            "receiver: {} received, {} lost, {} recovered, {} unrecovered ({:.4} %), jitter {:.2} ms",
-            rep.received,
-            rep.lost,
-            rep.recovered,
-            rep.unrecovered,
-            if expected == 0 {
-                0.0
-            } else {
-                100.0 * rep.unrecovered as f64 / expected as f64
-            },
+    match r.receiver {
+        // The receiver's final account when it completed (its last
+        // periodic report otherwise).
+        Some(rep) => eprintln!(
+            "receiver{}: {}, jitter {:.2} ms",
+            if r.completed { "" } else { " (last report)" },
+            packets_line(rep.expected, rep.lost, rep.recovered, rep.unrecovered, rep.late),
             rep.jitter_us as f64 / 1e3
-        );
+        ),
+        None => eprintln!("receiver: no report received"),
     }
 }
 

@@ -296,7 +296,7 @@ fn publish(
             g.invalid,
             g.fec,
             g.bitrate_bps,
-            g.fec_overhead,
+            g.fec_overhead_ratio,
         );
         g.assign(stats);
         (
@@ -305,7 +305,7 @@ fn publish(
             g.invalid,
             g.fec,
             g.bitrate_bps,
-            g.fec_overhead,
+            g.fec_overhead_ratio,
         ) = keep;
     }
 }
