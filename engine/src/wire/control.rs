@@ -11,7 +11,9 @@ use thiserror::Error;
 use crate::catalog::{self, CatalogError, SubstreamDesc};
 
 /// Control protocol version; a peer with another version is rejected.
-/// 2: reports carry `expected`, and a final report precedes bye.
+/// 2: senders present a client certificate and may be refused as
+/// [`RejectReason::Unauthorized`]; WAV origins carry their coding;
+/// reports carry `expected`, and a final report precedes bye.
 pub const CONTROL_VERSION: u8 = 2;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
@@ -163,6 +165,9 @@ pub enum RejectReason {
     Busy,
     /// Anything else (e.g. the application refused the session).
     Other,
+    /// The receiver does not admit this sender's identity (the message
+    /// names the command that would admit it).
+    Unauthorized,
 }
 
 /// Receiver to sender: the session is refused.
