@@ -31,7 +31,10 @@ fn clean_network_is_bit_exact() {
         );
     }
     let r = &out.receiver;
-    assert!(r.substreams.iter().all(|s| s.frames.concealed == 0), "{r:?}");
+    assert!(
+        r.substreams.iter().all(|s| s.frames.concealed == 0),
+        "{r:?}"
+    );
     assert_eq!(r.packets.unrecovered, 0);
     assert_eq!(r.packets.lost, 0);
     assert_eq!(r.packets.expected, out.sender.source_packets);
@@ -327,7 +330,10 @@ fn adaptive_fec_meets_its_target_where_the_fixed_code_does_not() {
     );
     assert!(a.residual_loss_ratio <= 1e-4, "adaptation meets its target");
     assert!(adaptive.sender.fec_overhead_ratio > fixed.sender.fec_overhead_ratio);
-    assert!(adaptive.sender.fec_overhead_ratio < 1.0, "but not by brute force");
+    assert!(
+        adaptive.sender.fec_overhead_ratio < 1.0,
+        "but not by brute force"
+    );
 }
 
 #[test]

@@ -45,7 +45,13 @@ fn ms(us: u64) -> f64 {
 }
 
 /// The packet account in the words both ends print.
-pub fn packets_line(expected: u64, lost: u64, recovered: u64, unrecovered: u64, late: u64) -> String {
+pub fn packets_line(
+    expected: u64,
+    lost: u64,
+    recovered: u64,
+    unrecovered: u64,
+    late: u64,
+) -> String {
     format!(
         "packets {expected} expected, lost {lost} ({:.2} %), recovered {recovered}, unrecovered {unrecovered} ({:.4} %), late {late}",
         pct(lost, expected),

@@ -298,7 +298,13 @@ fn print_summary(r: &SenderReport) {
         Some(rep) => eprintln!(
             "receiver{}: {}, jitter {:.2} ms",
             if r.completed { "" } else { " (last report)" },
-            packets_line(rep.expected, rep.lost, rep.recovered, rep.unrecovered, rep.late),
+            packets_line(
+                rep.expected,
+                rep.lost,
+                rep.recovered,
+                rep.unrecovered,
+                rep.late
+            ),
             rep.jitter_us as f64 / 1e3
         ),
         None => eprintln!("receiver: no report received"),
