@@ -191,7 +191,7 @@ fn file_mode_pauses_and_resumes_between_the_marks() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while tx.stats().frames(0) < total_frames && Instant::now() < deadline {
         if let Some((_, s)) = rx.sessions().into_iter().next()
-            && s.substreams[0].frames.played > 0
+            && s.substreams.first().is_some_and(|d| d.frames.played > 0)
         {
             levels.push(s.buffer_us as f64 / 1e3);
         }
