@@ -24,7 +24,8 @@ pub struct SendArgs {
     /// Files to send: WAV (PCM, float, A-law/mu-law, EXTENSIBLE, RF64) and sensor CSV; each becomes a substream
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// The receiver's address (host:port), as printed by `isochron recv`
+    /// The receiver's address as printed by `isochron recv`: host or host:port, names allowed
+    /// (port 4433 by default)
     #[arg(long, value_name = "ADDR")]
     to: String,
     /// The receiver's certificate fingerprint (sha256:HEX, printed by `isochron recv`); repeatable
@@ -65,13 +66,17 @@ pub struct SendArgs {
     /// Sample interleaving group G: a lost packet costs every G-th sample over G frames
     #[arg(long = "sample-interleave", default_value_t = 1, value_name = "G")]
     sample_interleave: u8,
-    /// Pace by real time (live) instead of file mode flow-controlled by the receiver's marks
+    /// Pace by real time from the first sample (live) instead of file mode, where the sender
+    /// reads ahead and the receiver's water marks pause and resume it
     #[arg(long)]
     live: bool,
-    /// File mode: send at this many times real time while the receiver wants more
+    /// File mode: refill the receiver's buffer at up to X times real time while it is below the
+    /// high-water mark. This does not shorten the transfer: the receiver plays out in real
+    /// time, so a 10 s file takes about 10 s plus the latency whatever X is
     #[arg(long, default_value_t = 2.0, value_name = "X")]
     fill: f64,
-    /// Clock speed factor for both ends (tests, quick runs)
+    /// Clock speed factor for both ends (tests, quick runs): every duration scales, the
+    /// receiver's latency and marks too
     #[arg(long, default_value_t = 1.0, value_name = "X")]
     speed: f64,
     /// Wire encoding for audio instead of lossless PCM: mulaw or alaw (2:1)
