@@ -24,11 +24,17 @@ pub fn status_line(s: &ReceiverStats) -> String {
         .iter()
         .map(|d| format!("{} {}", d.name, d.frames.concealed))
         .collect();
+    // File mode: the marks in force (adapted to the path).
+    let (low, high) = if s.flow.lead_us > 0 {
+        (s.flow.start_level_us, s.flow.lead_us)
+    } else {
+        (s.low_water_us, s.high_water_us)
+    };
     format!(
         "buffer {:>4.0} ms [{:.0}..{:.0}] | loss {:.2} % recovered {} unrecovered {} ({:.3} %) | jitter {:.1} ms | late {} | concealed frames {}",
         ms(s.buffer_us),
-        ms(s.low_water_us),
-        ms(s.high_water_us),
+        ms(low),
+        ms(high),
         pct(p.lost, p.expected),
         p.recovered,
         p.unrecovered,
@@ -137,6 +143,19 @@ pub fn session_summary(info: &SessionInfo, end: &SessionEnd) -> String {
         out += &format!(
             "  {}: frames played {}, concealed {}; samples {}; underruns {}, overruns {}\n",
             d.name, f.played, f.concealed, f.samples_played, f.underruns, f.overruns
+        );
+    }
+    let f = &s.flow;
+    if f.credits > 0 {
+        out += &format!(
+            "  file mode: {} credits; round trip {:.1} ms, delay spread {:.1} ms -> floor {:.0} ms, start {:.0} ms, lead {:.0} ms; least early packet {:.1} ms ahead\n",
+            f.credits,
+            ms(f.rtt_us),
+            ms(f.delay_spread_us),
+            ms(f.floor_us),
+            ms(f.start_level_us),
+            ms(f.lead_us),
+            f.min_slack_us as f64 / 1e3,
         );
     }
     for (path, samples) in &end.files {
