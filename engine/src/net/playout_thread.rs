@@ -306,7 +306,7 @@ fn publish(
             g.invalid,
             g.fec,
             g.bitrate_bps,
-            g.fec_overhead,
+            g.fec_overhead_ratio,
             g.skipped_before_start,
         );
         g.assign(stats);
@@ -316,7 +316,7 @@ fn publish(
             g.invalid,
             g.fec,
             g.bitrate_bps,
-            g.fec_overhead,
+            g.fec_overhead_ratio,
             g.skipped_before_start,
         ) = keep;
     }
