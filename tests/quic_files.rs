@@ -52,14 +52,9 @@ fn write_csv(dir: &Path, secs: f64) -> PathBuf {
     let format = StreamFormat::new(Encoding::F64, 3, rate).unwrap();
     let origin = Origin::Csv(CsvLayout {
         columns: vec!["ax".into(), "ay".into(), "az".into()],
-        time: Some(TimeColumn {
-            name: "time".into(),
-            index: 0,
-            start: 0.0,
-            decimals: 3,
-        }),
+        time: Some(TimeColumn::seconds("time", 0, 0.0, 3)),
         decimals: vec![Some(5); 3],
-        delimiter: b',',
+        ..CsvLayout::new(Vec::new())
     });
     let mut w = CsvWriter::create(&path, format, &origin).unwrap();
     let mut s = Sensor::new(3, rate);
@@ -285,4 +280,40 @@ fn every_wav_variant_arrives_as_it_was() {
             input.display()
         );
     }
+}
+
+#[test]
+fn a_logger_csv_arrives_as_it_was() {
+    // ISO 8601 times jittering +-30 % around 50 Hz, NaN and empty cells,
+    // a number style per column, CR LF: the text comes out unchanged.
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut text = String::from("Timestamp (UTC);temp_C;pressure;accel\r\n");
+    let mut x = 1u64;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for i in 0..150 {
+        let ms = (i as f64 * 20.0 + (next() * 0.6 - 0.3) * 20.0).round() as i64 + 500;
+        let t = format!("2024-05-01T08:00:{:02}.{:03}Z", ms / 1000, ms % 1000);
+        let temp = match i % 13 {
+            2 => "NaN".to_owned(),
+            7 => String::new(),
+            _ => format!("{:.2}", 20.0 + next()),
+        };
+        let p = format!("{:.3E}", 101_000.0 + next() * 100.0);
+        let a = format!("{}", ((next() - 0.5) * 200.0).round() / 100.0);
+        text += &format!("{t};{temp};{p};{a}\r\n");
+    }
+    let input = src.path().join("logger.csv");
+    std::fs::write(&input, &text).unwrap();
+    let end = send_files(std::slice::from_ref(&input), out.path());
+    let got = std::fs::read_to_string(&end.files[0].0).unwrap();
+    for (i, (a, b)) in text.lines().zip(got.lines()).enumerate() {
+        assert_eq!(a, b, "line {}", i + 1);
+    }
+    assert!(got == text, "the logger CSV changed on the way");
 }

@@ -138,8 +138,9 @@ pub enum Error {
 
     /// A sensor CSV without a way to know its rate.
     #[error(
-        "{path}: no sample rate: the file has no time column (named 'time', 't' or \
-         'timestamp', in seconds){why}, and no rate was given"
+        "{path}: no sample rate: the file has no time column (named 'time', 'timestamp', \
+         'datetime'... in seconds, or holding ISO 8601 times){why}, and no rate was given; \
+         give the rows' rate with --sensor-rate HZ (isochron send) or CsvOptions::rate"
     )]
     NoRate {
         /// The file.

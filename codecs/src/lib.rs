@@ -28,8 +28,8 @@ pub mod wav;
 pub use conceal::{Concealer, Method};
 pub use error::{Error, Result};
 pub use format::{
-    CsvLayout, Encoding, FormatError, Origin, Rate, RiffKind, StreamFormat, TimeColumn, WavCoding,
-    WavLayout,
+    CsvLayout, CsvText, Encoding, FormatError, IsoTime, NumberStyle, Origin, Rate, RiffKind,
+    StreamFormat, TimeColumn, TimeStyle, WavCoding, WavLayout,
 };
 pub use frame::Frame;
 pub use mask::SampleMask;

@@ -134,20 +134,17 @@ pub fn output_origin(d: &SubstreamDesc) -> Origin {
         Origin::Raw => match d.kind {
             // The WAV writer picks the layout that holds the encoding.
             MediaKind::Audio => Origin::Raw,
-            MediaKind::Sensor => Origin::Csv(CsvLayout {
-                columns: (0..d.format.channels).map(|c| format!("v{c}")).collect(),
-                time: None,
-                decimals: Vec::new(),
-                delimiter: b',',
-            }),
+            MediaKind::Sensor => Origin::Csv(CsvLayout::new(
+                (0..d.format.channels).map(|c| format!("v{c}")).collect(),
+            )),
         },
         o => o.clone(),
     }
 }
 
 enum Writer {
-    Wav(WavWriter),
-    Csv(CsvWriter),
+    Wav(Box<WavWriter>),
+    Csv(Box<CsvWriter>),
 }
 
 impl Writer {
@@ -281,8 +278,10 @@ fn open_writer(
     length: Option<u64>,
 ) -> isochron_codecs::Result<Writer> {
     Ok(match origin {
-        Origin::Csv(_) => Writer::Csv(CsvWriter::create(path, format, origin)?),
-        _ => Writer::Wav(WavWriter::create_sized(path, format, origin, length)?),
+        Origin::Csv(_) => Writer::Csv(Box::new(CsvWriter::create(path, format, origin)?)),
+        _ => Writer::Wav(Box::new(WavWriter::create_sized(
+            path, format, origin, length,
+        )?)),
     })
 }
 
