@@ -3,6 +3,8 @@
 //! format, rate and channel layout.
 
 mod common;
+#[path = "../codecs/tests/common/flac.rs"]
+mod flac;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -163,11 +165,7 @@ fn wav_and_csv_files_arrive_bit_exact() {
 fn send_files(files: &[PathBuf], out: &Path) -> isochron::engine::net::SessionEnd {
     let identity = Identity::ephemeral().unwrap();
     let dir = out.to_path_buf();
-    let rx = common::file_receiver(
-        common::receiver_options(),
-        &identity,
-        &dir,
-    );
+    let rx = common::file_receiver(common::receiver_options(), &identity, &dir);
     let inputs: Vec<_> = files
         .iter()
         .enumerate()
@@ -314,4 +312,46 @@ fn a_logger_csv_arrives_as_it_was() {
         assert_eq!(a, b, "line {}", i + 1);
     }
     assert!(got == text, "the logger CSV changed on the way");
+}
+
+#[test]
+fn a_flac_arrives_as_its_decoded_samples() {
+    // 24-bit stereo and 16-bit 5-channel FLACs: the receiver writes WAVs
+    // holding exactly the samples the FLACs decode to (and that went in).
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut inputs = Vec::new();
+    for (name, channels, rate, bps) in [("a.flac", 2, 44_100, 24), ("b.flac", 5, 48_000, 16)] {
+        let samples = flac::flac_signal(rate as usize / 2, channels, bps, 7);
+        let path = src.path().join(name);
+        std::fs::write(
+            &path,
+            flac::flac_bytes(&samples, channels, rate, bps, 4096, [0; 16]),
+        )
+        .unwrap();
+        inputs.push(path);
+    }
+    let end = send_files(&inputs, out.path());
+    for input in &inputs {
+        let mut flac = isochron::codecs::compressed::CompressedReader::open(input).unwrap();
+        let stride = flac.format().stride();
+        let mut want = vec![0u8; flac.length().unwrap() as usize * stride];
+        assert_eq!(flac.read(&mut want).unwrap() * stride, want.len());
+        let wav = input.with_extension("wav");
+        let got = end
+            .files
+            .iter()
+            .find(|(p, _)| p.file_name() == wav.file_name())
+            .unwrap_or_else(|| panic!("no {} among {:?}", wav.display(), end.files));
+        let mut r = WavReader::open(&got.0).unwrap();
+        assert_eq!(r.format(), flac.format(), "{}", input.display());
+        let mut have = vec![0u8; want.len() + stride];
+        let n = r.read(&mut have).unwrap();
+        assert_eq!(n * stride, want.len(), "{}: sample count", input.display());
+        assert!(
+            have[..want.len()] == want[..],
+            "{}: samples differ",
+            input.display()
+        );
+    }
 }

@@ -52,6 +52,15 @@ pub enum Error {
         what: String,
     },
 
+    /// A compressed audio file (FLAC, MP3, ...) that cannot be decoded.
+    #[error("{path}: cannot decode: {what}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong, e.g. "malformed stream: ..." or "unsupported: ...".
+        what: String,
+    },
+
     /// A RIFF/WAVE file whose header is inconsistent.
     #[error("{path}: malformed WAV header: {what}")]
     MalformedWav {

@@ -8,12 +8,15 @@
 //!   from numbers;
 //! - [`wav`] and [`csv`]: files in and out, bit-exact where the encoding is
 //!   lossless;
+//! - [`compressed`]: FLAC (and Vorbis, MP3, AAC) files in, decoded by
+//!   symphonia;
 //! - [`conceal`]: what to play for samples that never arrived;
 //! - [`frame`]: interleaved buffers with their format, for applications;
 //! - [`signal`] and [`quality`]: deterministic test signals and SNR.
 
 #![warn(missing_docs)]
 
+pub mod compressed;
 pub mod conceal;
 pub mod csv;
 pub mod encoding;

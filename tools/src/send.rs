@@ -20,7 +20,7 @@ use crate::{args, exit, interrupted, resolve, write_json};
 
 #[derive(Args)]
 pub struct SendArgs {
-    /// Files to send: WAV (PCM, float, A-law/mu-law, EXTENSIBLE, RF64) and sensor CSV; each becomes a substream
+    /// Files to send: WAV (PCM, float, A-law/mu-law, EXTENSIBLE, RF64), FLAC (also Ogg Vorbis, MP3, AAC/M4A; received as WAV) and sensor CSV; each becomes a substream
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// The receiver's address (host:port), as printed by `isochron recv`
