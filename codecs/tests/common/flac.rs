@@ -91,7 +91,7 @@ fn utf8(n: u32, b: &mut Bits) {
 }
 
 fn fixed2(x: &[i64], bps: u32, b: &mut Bits) {
-    b.put(0b0_001010_0, 8); // FIXED, order 2, no wasted bits
+    b.put(0b001010 << 1, 8); // FIXED, order 2, no wasted bits
     for &w in &x[..2] {
         b.signed(w, bps);
     }
@@ -159,7 +159,7 @@ pub fn flac_bytes(
             if num % 2 == 0 && len > 2 {
                 fixed2(&x, bps, &mut f);
             } else {
-                f.put(0b0_000001_0, 8); // VERBATIM
+                f.put(0b000001 << 1, 8); // VERBATIM, no wasted bits
                 for v in x {
                     f.signed(v, bps);
                 }
