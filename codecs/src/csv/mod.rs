@@ -15,10 +15,12 @@
 
 mod number;
 mod reader;
+mod stream;
 mod text;
 mod timestamp;
 mod timing;
 mod writer;
 
 pub use reader::{CsvOptions, CsvReader, TIME_COLUMN_NAMES};
+pub use stream::CsvStream;
 pub use writer::CsvWriter;
