@@ -61,6 +61,13 @@ pub enum Error {
         what: String,
     },
 
+    /// Opus (libopus or the resamplers around it) refused.
+    #[error("Opus: {what}")]
+    Opus {
+        /// What, e.g. "creating the encoder: bad argument (-1)".
+        what: String,
+    },
+
     /// A RIFF/WAVE file whose header is inconsistent.
     #[error("{path}: malformed WAV header: {what}")]
     MalformedWav {

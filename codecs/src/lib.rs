@@ -10,6 +10,8 @@
 //!   lossless;
 //! - [`compressed`]: FLAC (and Vorbis, MP3, AAC) files in, decoded by
 //!   symphonia;
+//! - [`opus`]: Opus on the wire, codec layer (multistream, resampled to
+//!   48 kHz and back, aligned, in-band FEC and PLC);
 //! - [`conceal`]: what to play for samples that never arrived;
 //! - [`frame`]: interleaved buffers with their format, for applications;
 //! - [`signal`] and [`quality`]: deterministic test signals and SNR.
@@ -24,6 +26,7 @@ pub mod error;
 pub mod format;
 pub mod frame;
 pub mod mask;
+pub mod opus;
 pub mod quality;
 pub mod resample;
 pub mod signal;
