@@ -145,6 +145,10 @@ pub struct SenderCore {
     blocked: bool,
     produced_all: bool,
     stats: SenderStats,
+    max_pause: Duration,
+    /// The code proposed in the hello: the receiver sizes its FEC slots
+    /// for it (`k`, and `m` up to [`FecParams::max_repair`]).
+    proposed: crate::wire::control::FecParams,
 }
 
 impl SenderCore {
@@ -179,6 +183,16 @@ impl SenderCore {
             .max()
             .unwrap_or(0);
         let live = matches!(cfg.mode, Mode::Live);
+        let stats = SenderStats {
+            substreams: substreams
+                .iter()
+                .map(|d| crate::stats::SenderSubstreamStats {
+                    id: d.id,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
         Ok(Self {
             session: SessionDesc {
                 name: name.to_owned(),
@@ -189,10 +203,9 @@ impl SenderCore {
             },
             subs,
             fec: None,
-            adapter: cfg
-                .fec_target
-                .filter(|_| cfg.fec.enabled())
-                .map(|t| FecAdapter::new(t, cfg.fec.k, cfg.fec.m)),
+            adapter: cfg.fec_target.filter(|_| cfg.fec.enabled()).map(|t| {
+                FecAdapter::new(t, cfg.fec.k, cfg.fec.m).with_max_overhead(cfg.max_fec_overhead)
+            }),
             last_report: None,
             sized: false,
             pacer: Pacer::live(),
@@ -209,8 +222,16 @@ impl SenderCore {
             accepted_at: None,
             blocked: false,
             produced_all: false,
-            stats: SenderStats::default(),
+            stats,
+            max_pause: cfg.max_pause,
+            proposed: cfg.fec,
         })
+    }
+
+    /// How long a receiver may hold this sender paused
+    /// ([`SenderConfig::max_pause`]).
+    pub fn max_pause(&self) -> Duration {
+        self.max_pause
     }
 
     /// The session as proposed; after accept, with the FEC window and the
@@ -293,9 +314,15 @@ impl SenderCore {
     /// Change the FEC code (k source + m repair shards a block) from the next
     /// group on: the open group closes now with the old code. The receiver
     /// follows from the parameters every packet carries. Turning FEC on or
-    /// off mid-session is not supported (the receiver sized itself at hello).
+    /// off mid-session is not supported (the receiver sized itself at hello),
+    /// nor is a `k` above the proposed one or an `m` above
+    /// [`FecParams::max_repair`](crate::wire::control::FecParams::max_repair)
+    /// of it: the receiver's FEC slots hold no more.
     pub fn set_fec(&mut self, now: Time, k: u8, m: u8) -> Result<(), SenderError> {
-        if self.fec.is_none() || m == 0 {
+        // The receiver holds blocks of the proposed code at most: a larger
+        // one would be counted inconsistent there, so it is refused here.
+        let p = self.proposed;
+        if self.fec.is_none() || m == 0 || k > p.k || m > p.max_repair() {
             return Err(SenderError::Fec(crate::fec::FecError::Params {
                 k: k as usize,
                 m: m as usize,
@@ -332,8 +359,20 @@ impl SenderCore {
             .mean_sources()
             .map_or(k, |s| s.round() as usize)
             .clamp(1, k);
-        let want = a.choose(k_eff, depth);
-        tracing::debug!(loss = ?a.loss(), k_eff, m, want, "adaptive FEC");
+        let (want, capped) = a.choose_capped(k_eff, depth);
+        tracing::debug!(loss = ?a.loss(), k_eff, m, want, capped, "adaptive FEC");
+        if capped {
+            if self.stats.fec_capped == 0 {
+                tracing::warn!(
+                    loss = ?a.loss(),
+                    repair = want,
+                    sources = k_eff,
+                    "the receiver reports more loss than FEC within max_fec_overhead can \
+                     repair: holding FEC at the cap"
+                );
+            }
+            self.stats.fec_capped += 1;
+        }
         if want as usize != m {
             // Takes effect from the next group; the receiver follows.
             let _ = self.set_fec(now, k as u8, want);
@@ -518,8 +557,9 @@ impl SenderCore {
             }
         }
         if let Some(k) = got {
-            self.stats.samples += k as u64;
-            self.stats.frames += 1;
+            let counts = &mut self.stats.substreams[i];
+            counts.samples += k as u64;
+            counts.frames += 1;
             if self.deadlines.live {
                 // Live: how far behind its media clock the source is, and
                 // whether this frame can still be played in time.
@@ -599,18 +639,25 @@ impl SenderCore {
         }
     }
 
-    /// A snapshot of the counters.
+    /// A snapshot of the counters (allocates; drivers publishing often use
+    /// [`fill_stats`](Self::fill_stats)).
     pub fn stats(&self) -> SenderStats {
-        let mut s = self.stats;
+        let mut s = SenderStats::default();
+        self.fill_stats(&mut s);
+        s
+    }
+
+    /// Copy the counters into `s`, reusing its allocation.
+    pub fn fill_stats(&self, s: &mut SenderStats) {
+        s.assign(&self.stats);
         s.fec_blocks = self.fec.as_ref().map_or(0, |f| f.blocks_closed());
         s.dropped_expired = self.queue.dropped_expired;
         s.dropped_overflow = self.queue.dropped_overflow;
-        s.fec_overhead = if s.source_bytes == 0 {
+        s.fec_overhead_ratio = if s.source_bytes == 0 {
             0.0
         } else {
             s.repair_bytes as f64 / s.source_bytes as f64
         };
-        s
     }
 }
 

@@ -50,6 +50,22 @@ struct Slot {
     frame: u64,
     data: Vec<u8>,
     mask: Vec<u64>,
+    /// Earliest sender time of the media placed in it.
+    sent_at: u64,
+}
+
+/// The first frame that starts at or after sample `n`, in closed form (no
+/// search a peer's number could make endless): frame `f` starts at sample
+/// `ceil(f F num / (1e6 den))`, which reaches `n` once `f F num > (n - 1)
+/// 1e6 den`.
+fn first_frame_from(desc: &SubstreamDesc, n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let r = desc.format.rate;
+    let per_frame = desc.frame_us as u128 * r.num().max(1) as u128;
+    let before = (n - 1) as u128 * 1_000_000 * r.den() as u128;
+    u64::try_from(before / per_frame + 1).unwrap_or(u64::MAX)
 }
 
 /// The jitter buffer of one substream: a fixed ring of frame slots from the
@@ -64,6 +80,8 @@ pub struct FrameBuffer {
     end_frame: Option<u64>,
     total_samples: Option<u64>,
     starts: Vec<usize>,
+    /// Sender time of the payload being placed.
+    placing_sent_at: u64,
 }
 
 impl FrameBuffer {
@@ -80,6 +98,7 @@ impl FrameBuffer {
                     frame: NO_FRAME,
                     data: vec![0; max * desc.format.stride()],
                     mask: vec![0; max.div_ceil(64).max(1)],
+                    sent_at: u64::MAX,
                 })
                 .collect(),
             next: 0,
@@ -87,11 +106,22 @@ impl FrameBuffer {
             end_frame: None,
             total_samples: None,
             starts: Vec::with_capacity(desc.sample_interleave as usize + 1),
+            placing_sent_at: u64::MAX,
         };
         if let Some(n) = desc.length {
             b.set_total_samples(n);
         }
         b
+    }
+
+    /// Bytes [`new`](Self::new) allocates for `capacity` frames of `desc`.
+    pub fn memory(desc: &SubstreamDesc, capacity: usize) -> u64 {
+        let capacity = capacity.max(desc.hold_frames() as usize + 1) as u64;
+        let max = desc.max_frame_samples() as u64;
+        let per_slot = max * desc.format.stride() as u64
+            + max.div_ceil(64).max(1) * 8
+            + std::mem::size_of::<Slot>() as u64;
+        capacity * per_slot
     }
 
     /// The substream this buffer holds.
@@ -107,21 +137,7 @@ impl FrameBuffer {
     /// The stream holds `n` samples in all: playout ends after them.
     pub fn set_total_samples(&mut self, n: u64) {
         self.total_samples = Some(n);
-        // First frame that starts at or after sample n.
-        let mut lo = 0u64;
-        let mut hi = n.max(1);
-        while self.desc.frame_start(hi) < n {
-            hi *= 2;
-        }
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.desc.frame_start(mid) < n {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        self.end_frame = Some(lo);
+        self.end_frame = Some(first_frame_from(&self.desc, n));
     }
 
     /// Frames of the whole stream, when known.
@@ -191,6 +207,7 @@ impl FrameBuffer {
         }
         let n = payload.len() / self.stride;
         let mut placed = Placed::default();
+        self.placing_sent_at = meta.sender_ts;
         if self.group == 1 {
             if meta.group != 1 || frames > self.desc.frames_per_packet as u64 {
                 return Err(GeometryError::Layout);
@@ -250,6 +267,13 @@ impl FrameBuffer {
         Ok(placed)
     }
 
+    /// The earliest sender time of the media that arrived for the next
+    /// frame to play (`None`: nothing has).
+    pub fn next_sent_at(&self) -> Option<u64> {
+        let slot = &self.slots[(self.next % self.slots.len() as u64) as usize];
+        (slot.frame == self.next && slot.sent_at != u64::MAX).then_some(slot.sent_at)
+    }
+
     /// Whether frame `f` can be written; counts it late or overrun if not.
     fn admit(&mut self, f: u64, placed: &mut Placed, count: bool) -> Option<usize> {
         if f < self.next {
@@ -265,7 +289,9 @@ impl FrameBuffer {
         if slot.frame != f {
             slot.frame = f;
             slot.mask.fill(0);
+            slot.sent_at = u64::MAX;
         }
+        slot.sent_at = slot.sent_at.min(self.placing_sent_at);
         self.newest_end = self.newest_end.max(f + 1);
         Some(i)
     }
@@ -358,6 +384,32 @@ mod tests {
     use super::*;
     use crate::catalog::tests::stereo48k;
     use crate::packetizer::Packetizer;
+
+    #[test]
+    fn the_end_frame_is_exact_and_any_length_is_one_step() {
+        use isochron_codecs::Rate;
+        for (num, den, frame_us) in [
+            (48_000, 1, 10_000),
+            (22_050, 1, 10_000),
+            (30_000, 1001, 2_500),
+            (1, 3, 250_000),
+        ] {
+            let mut d = stereo48k(0, frame_us);
+            d.format.rate = Rate::new(num, den).unwrap();
+            for n in 0..500u64 {
+                // The first frame whose start is at or after n, by search.
+                let want = (0..).find(|&f| d.frame_start(f) >= n).unwrap();
+                assert_eq!(
+                    first_frame_from(&d, n),
+                    want,
+                    "{num}/{den} at {frame_us} us, n {n}"
+                );
+            }
+        }
+        // u64::MAX samples: answered at once (it used to double a bound until it wrapped).
+        let d = stereo48k(0, 250);
+        assert!(first_frame_from(&d, u64::MAX) > 1 << 50);
+    }
 
     fn frame_bytes(n: u64, len: usize) -> Vec<u8> {
         (0..len).map(|i| (i as u64 * 31 + n * 7) as u8).collect()

@@ -244,6 +244,13 @@ fn run(p: PlayoutParts) -> Finished {
             publish(&playout, &concealers, &mut stats, &shared, false);
             next_publish = now + PUBLISH_EVERY;
         }
+        if let Some(why) = sink.failed() {
+            // Nothing more can be written: end now, and the sender is told.
+            break 'session (true, why);
+        }
+        if let Some(why) = playout.gave_up() {
+            break 'session (true, why.to_owned());
+        }
         if playout.is_finished() {
             break 'session stopping.take().unwrap_or((false, "completed".to_owned()));
         }
@@ -299,7 +306,7 @@ fn publish(
             g.invalid,
             g.fec,
             g.bitrate_bps,
-            g.fec_overhead,
+            g.fec_overhead_ratio,
         );
         g.assign(stats);
         (
@@ -308,7 +315,7 @@ fn publish(
             g.invalid,
             g.fec,
             g.bitrate_bps,
-            g.fec_overhead,
+            g.fec_overhead_ratio,
         ) = keep;
     }
 }

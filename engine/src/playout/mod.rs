@@ -32,6 +32,9 @@ use clock::OffsetEstimator;
 use flow::{FlowControl, FlowParams};
 use latency::AdaptiveLatency;
 
+/// Most source packets one substream can have (more is a peer's lie).
+const MAX_PACKETS: u64 = 1 << 48;
+
 /// One frame leaving the playout at its instant.
 pub struct PlayedFrame<'a> {
     /// Position of the substream in the catalog.
@@ -53,6 +56,7 @@ pub struct PlayedFrame<'a> {
 struct Sub {
     id: u16,
     name: String,
+    kind: crate::catalog::MediaKind,
     buf: FrameBuffer,
     seq: SequenceTracker,
     frames: FrameCounts,
@@ -97,44 +101,81 @@ pub struct Playout {
     tick_dev: Distribution,
     jitter: Jitter,
     delay: Distribution,
+    /// Smallest arrival minus sender time seen (signed: the clocks may
+    /// differ by anything).
+    min_transit: Option<i64>,
+    e2e: Distribution,
+    playout_delay: Distribution,
     eos: bool,
+    /// Longest stretch of media concealed without a real sample.
+    max_concealed_us: Option<u64>,
+    /// Media time up to which some substream played real samples.
+    real_until_us: u64,
+    gave_up: Option<String>,
+}
+
+/// How far ahead frames are kept: what the latency or the high mark (in
+/// file mode, as far as the marks may adapt) can hold, plus what flow
+/// control may overshoot by, the FEC span and the frame hold.
+fn horizon(cfg: &ReceiverConfig, session: &SessionDesc, fec_window: Duration) -> Duration {
+    let hold = session
+        .substreams
+        .iter()
+        .map(|d| d.unit_delay())
+        .max()
+        .unwrap_or_default();
+    let marks_up_to = match session.mode {
+        Mode::File { .. } => cfg.high_water.max(cfg.max_buffer),
+        Mode::Live => cfg.high_water,
+    };
+    cfg.latency.max(marks_up_to) * 3 / 2 + fec_window * session.fec.depth.max(1) as u32 + hold
+}
+
+/// Frames a substream's buffer holds over `horizon`, and its sequence
+/// window: the packets a frame can take at the smallest payloads, times the
+/// frames in the horizon (the window that never finalises a packet still
+/// in flight).
+fn sizes(d: &crate::catalog::SubstreamDesc, horizon: Duration) -> (usize, usize) {
+    let cap = (micros(horizon) / d.frame_us as u64 + 4) as usize;
+    let per_frame = d.max_frame_bytes() / 512 + 2;
+    (cap, 2 * cap * per_frame)
 }
 
 impl Playout {
+    /// Bytes [`new`](Self::new) allocates for this session, computed before
+    /// anything is: what the receiver's memory limits are checked against.
+    pub fn memory_for(cfg: &ReceiverConfig, session: &SessionDesc, fec_window: Duration) -> u64 {
+        let horizon = horizon(cfg, session, fec_window);
+        let per_sub: u64 = session
+            .substreams
+            .iter()
+            .map(|d| {
+                let (cap, seq_window) = sizes(d, horizon);
+                FrameBuffer::memory(d, cap)
+                    + SequenceTracker::memory(seq_window)
+                    + Distribution::memory()
+                    + std::mem::size_of::<Sub>() as u64
+            })
+            .sum();
+        per_sub + 2 * Distribution::memory()
+    }
+
     /// Size the buffers from the latency, high mark, FEC window x depth and
     /// frame hold, so memory is fixed from the start.
     pub fn new(cfg: &ReceiverConfig, session: &SessionDesc, fec_window: Duration) -> Self {
         let live = matches!(session.mode, Mode::Live);
-        let hold = session
-            .substreams
-            .iter()
-            .map(|d| d.unit_delay())
-            .max()
-            .unwrap_or_default();
-        // How far ahead frames are kept: what the latency or the high mark
-        // (in file mode, as far as the marks may adapt) can hold, plus what
-        // flow control may overshoot by.
-        let marks_up_to = match session.mode {
-            Mode::File { .. } => cfg.high_water.max(cfg.max_buffer),
-            Mode::Live => cfg.high_water,
-        };
-        let horizon = cfg.latency.max(marks_up_to) * 3 / 2
-            + fec_window * session.fec.depth.max(1) as u32
-            + hold;
+        let horizon = horizon(cfg, session, fec_window);
         let subs = session
             .substreams
             .iter()
             .map(|d| {
-                let cap = (micros(horizon) / d.frame_us as u64 + 4) as usize;
-                // Packets a frame can take at the smallest payloads, times the
-                // frames in the horizon: the sequence window that never
-                // finalises a packet still in flight.
-                let per_frame = d.max_frame_bytes() / 512 + 2;
+                let (cap, seq_window) = sizes(d, horizon);
                 Sub {
                     id: d.id,
                     name: d.name.clone(),
+                    kind: d.kind,
                     buf: FrameBuffer::new(d, cap),
-                    seq: SequenceTracker::new(2 * cap * per_frame),
+                    seq: SequenceTracker::new(seq_window),
                     frames: FrameCounts::default(),
                     jitter: Jitter::default(),
                     delay: Distribution::default(),
@@ -185,8 +226,27 @@ impl Playout {
             tick_dev: Distribution::default(),
             jitter: Jitter::default(),
             delay: Distribution::default(),
+            min_transit: None,
+            e2e: Distribution::default(),
+            playout_delay: Distribution::default(),
             eos: false,
+            max_concealed_us: None,
+            real_until_us: 0,
+            gave_up: None,
         }
+    }
+
+    /// Give the session up once `max` of media has been concealed without
+    /// a single real sample arriving on any substream (a sender must not
+    /// make the receiver write silence for ever, or at its speed factor).
+    pub fn limit_concealment(&mut self, max: Duration) {
+        self.max_concealed_us = Some(micros(max));
+    }
+
+    /// Why the playout gave the session up, if it did
+    /// ([`limit_concealment`](Self::limit_concealment)).
+    pub fn gave_up(&self) -> Option<&str> {
+        self.gave_up.as_deref()
     }
 
     fn sub_index(&self, id: u16) -> Option<usize> {
@@ -218,11 +278,14 @@ impl Playout {
             return Ok(());
         }
         if !recovered {
-            let transit = arrival.as_micros() as i64 - meta.sender_ts as i64;
+            // The sender's timestamp is any 64-bit value a peer chose.
+            let transit = (arrival.as_micros() as i128 - meta.sender_ts as i128)
+                .clamp(-(1i128 << 62), 1i128 << 62) as i64;
             sub.jitter.update(transit);
             self.jitter.update(transit);
             sub.delay.record(transit.max(0) as u64);
             self.delay.record(transit.max(0) as u64);
+            self.min_transit = Some(self.min_transit.map_or(transit, |m| m.min(transit)));
             if let Some(f) = &mut self.flow {
                 f.on_transit(arrival, transit);
                 if let Some(a) = self.anchor.filter(|_| self.started && !self.eos) {
@@ -257,6 +320,12 @@ impl Playout {
         for t in &eos.totals {
             if let Some(i) = self.sub_index(t.id) {
                 let sub = &mut self.subs[i];
+                // A total no stream can have is ignored: that substream
+                // ends as if the end of stream had not said (at the media
+                // that arrives, or the receiver's limits).
+                if !sub.buf.desc().fits_media(t.samples) || t.packets > MAX_PACKETS {
+                    continue;
+                }
                 sub.buf.set_total_samples(t.samples);
                 sub.total_packets = Some(t.packets);
                 uncount_beyond(sub, t.samples);
@@ -487,7 +556,7 @@ impl Playout {
                 }
                 self.tick_dev
                     .record(now.diff_micros(deadline).max(0) as u64);
-                self.play_one(i, deadline, sink);
+                self.play_one(i, now, deadline, sink);
             }
             self.close_finished();
         }
@@ -511,9 +580,23 @@ impl Playout {
         }
     }
 
-    fn play_one(&mut self, i: usize, deadline: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
+    fn play_one(
+        &mut self,
+        i: usize,
+        now: Time,
+        deadline: Time,
+        sink: &mut dyn FnMut(PlayedFrame<'_>),
+    ) {
         let sub = &mut self.subs[i];
         let dry = !sub.buf.has_data_ahead();
+        if let Some(sent) = sub.buf.next_sent_at() {
+            // Sent (pushed, captured, read) to played, for frames with media.
+            let e2e = now.as_micros() as i64 - sent as i64;
+            self.e2e.record(e2e.max(0) as u64);
+            if let Some(fastest) = self.min_transit {
+                self.playout_delay.record((e2e - fastest).max(0) as u64);
+            }
+        }
         let (id, counts) = (sub.id, &mut sub.frames);
         let mut samples = 0;
         let mut real = None;
@@ -539,8 +622,20 @@ impl Playout {
                 next,
             });
         });
+        let d = sub.buf.desc();
+        let end_us = d.frame_ts(sub.buf.next_frame());
         if let Some(f) = real {
             sub.last_real = Some((f, sub.frames));
+            self.real_until_us = self.real_until_us.max(end_us);
+        } else if samples > 0
+            && let Some(max) = self.max_concealed_us
+            && end_us.saturating_sub(self.real_until_us) > max
+            && self.gave_up.is_none()
+        {
+            self.gave_up = Some(format!(
+                "{} s of media concealed without any arriving (max concealed)",
+                max as f64 / 1e6
+            ));
         }
         if dry && samples > 0 {
             if !sub.dry {
@@ -581,6 +676,7 @@ impl Playout {
             concealed_frames: f.concealed,
             jitter_us: self.jitter.micros() as u32,
             buffer_us: self.level_us().min(u32::MAX as u64) as u32,
+            expected: c.expected,
         }
     }
 
@@ -588,11 +684,9 @@ impl Playout {
     /// substream entries (no allocation once they exist).
     pub fn fill_stats(&self, out: &mut ReceiverStats) {
         out.packets = PacketCounts::default();
-        out.frames = FrameCounts::default();
         out.substreams.truncate(self.subs.len());
         for (i, s) in self.subs.iter().enumerate() {
             out.packets.add(s.seq.counts());
-            out.frames.add(&s.frames);
             if out.substreams.len() <= i {
                 out.substreams.push(SubstreamStats {
                     name: s.name.clone(),
@@ -601,32 +695,31 @@ impl Playout {
             }
             let d = &mut out.substreams[i];
             d.id = s.id;
+            d.kind = s.kind;
             d.packets = *s.seq.counts();
             d.frames = s.frames;
-            d.jitter_us = s.jitter.micros();
-            d.delay = s.delay.summary();
-            d.buffer_ms = s.buf.level_us() as f64 / 1e3;
+            d.jitter_us = s.jitter.micros().round() as u64;
+            d.network_delay = s.delay.summary();
+            d.buffer_us = s.buf.level_us();
         }
-        out.delay = self.delay.summary();
-        out.jitter_us = self.jitter.micros();
+        out.network_delay = self.delay.summary();
+        out.end_to_end_delay = self.e2e.summary();
+        out.playout_delay = self.playout_delay.summary();
+        out.jitter_us = self.jitter.micros().round() as u64;
         out.tick_deviation = self.tick_dev.summary();
         let level = self.level_us();
-        out.buffer_ms = if level == u64::MAX {
-            0.0
-        } else {
-            level as f64 / 1e3
-        };
-        out.low_water_ms = self.low_water.as_secs_f64() * 1e3;
+        out.buffer_us = if level == u64::MAX { 0 } else { level };
+        out.low_water_us = micros(self.low_water);
+        out.high_water_us = micros(self.high_water);
         out.latency_target_us = if self.live {
             self.latency_us.max(0) as u64
         } else {
             0
         };
-        out.high_water_ms = self.high_water.as_secs_f64() * 1e3;
         if let Some(f) = &self.flow {
             out.flow = f.stats();
         }
-        out.residual_loss = if out.packets.expected == 0 {
+        out.residual_loss_ratio = if out.packets.expected == 0 {
             0.0
         } else {
             out.packets.unrecovered as f64 / out.packets.expected as f64

@@ -61,7 +61,15 @@ pub fn receiver_options(c: &Config, max_sessions: usize) -> ReceiverOptions {
         high_water: c.high_water,
         ..Default::default()
     };
-    o.max_sessions = max_sessions;
+    // Every session comes from this one host, and the scale runs hold
+    // hundreds: the per-source limits are the whole receiver's here.
+    o.limits.max_sessions = max_sessions;
+    o.limits.max_sessions_per_source = max_sessions;
+    o.limits.max_handshakes_per_source = o.limits.max_handshakes;
+    // ... and their buffers may take what that many sessions need (about
+    // 4 MiB each for a stereo stream at the default latency, at most).
+    o.limits.total_memory = o.limits.total_memory.max(max_sessions as u64 * (5 << 20));
+    o.limits.source_memory = o.limits.total_memory;
     o
 }
 
@@ -217,7 +225,7 @@ pub fn run(
         }
         let t = since_start();
         if let Some((_, s)) = rx.sessions().first() {
-            levels.push((t, s.buffer_ms));
+            levels.push((t, s.buffer_us as f64 / 1e3));
         }
         if cpu_a.is_none() && t >= cpu_from {
             cpu_a = Some(Snapshot::now());
@@ -251,7 +259,7 @@ pub fn run(
     let report = sender
         .wait()
         .map_err(|e| anyhow::anyhow!("{}: sender: {e}", sc.name))?;
-    sender_series.push(report.stats);
+    sender_series.push(report.stats.clone());
     let relay_stats = relay.stop();
     drop(rx);
     let recording = recordings
