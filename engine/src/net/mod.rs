@@ -6,7 +6,8 @@
 //! - `zenoh`: fan-out by name through Zenoh routers (publish / subscribe).
 //!
 //! What every driver shares:
-//! - [`playout_thread`], [`sink`]: isochronous playout and where media goes,
+//! - [`playout_pool`], [`sink`]: isochronous playout (a few threads for every
+//!   session) and where media goes,
 //! - [`source`]: feeding a sender from application or reader threads,
 //! - [`tls`]: identities and fingerprints (secure by default),
 //! - [`clock`], [`socket`]: the host clock, UDP sockets with large buffers,
@@ -17,7 +18,7 @@
 
 pub mod clock;
 pub mod error;
-pub mod playout_thread;
+pub mod playout_pool;
 pub mod quic;
 pub mod relay;
 pub mod sink;

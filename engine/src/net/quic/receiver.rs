@@ -3,8 +3,9 @@
 //!
 //! The network thread (a current-thread tokio runtime) accepts connections,
 //! answers hellos, runs each session's ingress (validation and FEC) and its
-//! control stream. Each accepted session gets its own playout thread (see
-//! [`crate::net::playout_thread`]), fed through a bounded channel.
+//! control stream. Each accepted session is attached to the process's
+//! playout pool (see [`crate::net::playout_pool`]), fed through a bounded
+//! channel.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,8 +27,8 @@ use crate::handshake;
 use crate::ingress::Ingress;
 use crate::net::clock::Clock;
 use crate::net::error::TransportError;
-use crate::net::playout_thread::{
-    self, PAYLOAD_CAP, PacketMsg, PlayoutParts, Pool, Shared, ToPlayout,
+use crate::net::playout_pool::{
+    self, INPUT_DEPTH, PAYLOAD_CAP, PacketMsg, PlayoutParts, Pool, Shared, ToPlayout,
 };
 use crate::net::sink::{SessionEnd, Sink};
 use crate::net::socket;
@@ -409,30 +410,27 @@ async fn run_session(
     let window = Duration::from_micros(info.accept.fec_window_us as u64);
     let clock = Clock::new(session.speed);
     let mut ingress = Ingress::new(session, cfg.max_fec_blocks, fec_wait(&cfg, session, window));
-    let depth = 4096;
-    let (tx, rx) = cb::bounded::<ToPlayout>(depth);
     let (ctl_tx, ctl_rx) = cb::bounded::<Control>(64);
     let wake = Arc::new(Notify::new());
-    let pool: Pool = Arc::new(ArrayQueue::new(depth + 64));
+    let pool: Pool = Arc::new(ArrayQueue::new(INPUT_DEPTH + 64));
     let shared = Arc::new(Shared::default());
     let parts = PlayoutParts {
-        name: format!("isochron-playout-{}", info.id),
+        name: format!("session {} ({})", info.id, info.session.name),
         playout: Playout::new(&cfg, session, window),
         sink,
         concealers: concealers(&opts, session),
         clock,
-        rx,
         to_net: ctl_tx,
         wake_net: wake.clone(),
         pool: pool.clone(),
         shared: shared.clone(),
     };
-    let handle = match playout_thread::spawn(parts) {
+    let (tx, mut done) = match playout_pool::attach(parts) {
         Ok(h) => h,
         Err(e) => {
             let _ = events.send(ReceiverEvent::Refused {
                 peer: info.peer,
-                reason: format!("cannot start a playout thread: {e}"),
+                reason: format!("cannot start the playout: {e}"),
             });
             return;
         }
@@ -446,11 +444,10 @@ async fn run_session(
         },
     );
     let _ = events.send(ReceiverEvent::Started(info.clone()));
-    let mut done = tokio::task::spawn_blocking(move || handle.join());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut queue_drops = 0u64;
     let mut stopped = false;
-    // End of stream and stop must reach the playout thread, but this thread
+    // End of stream and stop must reach the playout, but this thread
     // serves every session and never waits on one: they queue here and are
     // offered after each event (the tick guarantees retries).
     let mut urgent: std::collections::VecDeque<ToPlayout> = Default::default();
@@ -518,13 +515,13 @@ async fn run_session(
                 ingress.poll(clock.now());
                 publish_ingress(&ingress, &shared, queue_drops);
             }
-            r = &mut done => break r.ok().and_then(|j| j.ok()),
+            r = &mut done => break r,
         }
     };
     publish_ingress(&ingress, &shared, queue_drops);
     let mut end = end.unwrap_or_else(|| SessionEnd {
         truncated: true,
-        reason: "the playout thread failed".into(),
+        reason: "the playout failed".into(),
         ..Default::default()
     });
     // The final stats include the network side's counters.
