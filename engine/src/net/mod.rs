@@ -28,7 +28,8 @@ pub mod tls;
 
 pub use error::TransportError;
 pub use quic::{
-    Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionInfo,
+    Receiver, ReceiverEvent, ReceiverOptions, SendNetwork, Sender, SenderOptions, SenderReport,
+    SessionInfo,
 };
 pub use sink::{FileSink, PullSink, Pulled, ReceivedFrame, SessionEnd, Sink, pull_channel};
 pub use tls::{Fingerprint, Identity, Trust};

@@ -19,6 +19,7 @@ use quinn::{Connection, Endpoint, EndpointConfig, TokioRuntime};
 use tokio::sync::Notify;
 
 use super::control_stream::{self, ControlReader};
+use super::send_network::SendNetwork;
 use super::transport;
 use crate::catalog::SubstreamDesc;
 use crate::config::SenderConfig;
@@ -52,6 +53,9 @@ pub struct SenderOptions {
     pub connect_timeout: Duration,
     /// Sample chunks buffered per substream before producers block.
     pub chunk_depth: usize,
+    /// Run on these shared network threads instead of a thread of its own
+    /// (many senders in one process).
+    pub network: Option<SendNetwork>,
 }
 
 impl SenderOptions {
@@ -68,6 +72,7 @@ impl SenderOptions {
             idle_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             chunk_depth: 64,
+            network: None,
         }
     }
 }
@@ -99,7 +104,7 @@ pub struct Sender {
     accept: Accept,
     session: SessionDesc,
     shared: Arc<Mutex<Shared>>,
-    net: Option<JoinHandle<Result<SenderReport, TransportError>>>,
+    net: Option<Net>,
     readers: Vec<JoinHandle<io::Result<()>>>,
 }
 
@@ -117,14 +122,30 @@ impl Sender {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (ready_tx, ready_rx) = cb::bounded(1);
         let sh = shared.clone();
-        let net = std::thread::Builder::new()
-            .name("isochron-send".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                rt.block_on(run(opts, catalog, source, wake, sh, ready_tx))
-            })?;
+        let net = match opts.network.clone() {
+            None => Net::Thread(
+                std::thread::Builder::new()
+                    .name("isochron-send".into())
+                    .spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?;
+                        rt.block_on(run(opts, None, catalog, source, wake, sh, ready_tx))
+                    })?,
+            ),
+            Some(network) => {
+                let (handle, endpoint) = network.pick();
+                let (tx, rx) = cb::bounded(1);
+                let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let flag = Done(done.clone());
+                handle.spawn(async move {
+                    let _flag = flag;
+                    let r = run(opts, Some(endpoint), catalog, source, wake, sh, ready_tx).await;
+                    let _ = tx.send(r);
+                });
+                Net::Task { rx, done }
+            }
+        };
         match ready_rx.recv() {
             Ok(Ok((accept, session))) => Ok(Sender {
                 feeds,
@@ -140,8 +161,8 @@ impl Sender {
                 Err(e)
             }
             Err(_) => Err(match net.join() {
-                Ok(Err(e)) => e,
-                _ => TransportError::Protocol("the network thread ended unexpectedly".into()),
+                Err(e) => e,
+                Ok(_) => TransportError::Protocol("the network thread ended unexpectedly".into()),
             }),
         }
     }
@@ -223,7 +244,10 @@ impl Sender {
     /// The session has ended (completed, refused or lost): `wait` returns
     /// at once.
     pub fn is_finished(&self) -> bool {
-        self.net.as_ref().is_none_or(|h| h.is_finished())
+        self.net.as_ref().is_none_or(|n| match n {
+            Net::Thread(h) => h.is_finished(),
+            Net::Task { done, .. } => done.load(std::sync::atomic::Ordering::SeqCst),
+        })
     }
 
     /// Counters so far.
@@ -259,9 +283,7 @@ impl Sender {
     /// when their readers reach the end, or on [`Sender::end`]).
     pub fn wait(mut self) -> Result<SenderReport, TransportError> {
         let net = self.net.take().expect("joined once");
-        let result = net
-            .join()
-            .unwrap_or_else(|_| Err(TransportError::Protocol("network thread panicked".into())));
+        let result = net.join();
         for r in self.readers.drain(..) {
             match r.join() {
                 Ok(Err(e)) if result.is_ok() => return Err(TransportError::Io(e)),
@@ -284,8 +306,39 @@ impl Drop for Sender {
 
 type Ready = cb::Sender<Result<(Accept, SessionDesc), TransportError>>;
 
+/// Where a sender's session loop runs.
+enum Net {
+    /// Its own network thread.
+    Thread(JoinHandle<Result<SenderReport, TransportError>>),
+    /// A task on a [`SendNetwork`] thread; `done` once it has returned.
+    Task {
+        rx: cb::Receiver<Result<SenderReport, TransportError>>,
+        done: Arc<std::sync::atomic::AtomicBool>,
+    },
+}
+
+impl Net {
+    fn join(self) -> Result<SenderReport, TransportError> {
+        let lost = || TransportError::Protocol("network thread panicked".into());
+        match self {
+            Net::Thread(h) => h.join().unwrap_or_else(|_| Err(lost())),
+            Net::Task { rx, .. } => rx.recv().unwrap_or_else(|_| Err(lost())),
+        }
+    }
+}
+
+/// Marks a task finished however it ends (panics included).
+struct Done(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 async fn run(
     opts: SenderOptions,
+    shared_endpoint: Option<Endpoint>,
     catalog: Vec<SubstreamDesc>,
     source: ChannelSource,
     wake: Arc<Notify>,
@@ -295,7 +348,7 @@ async fn run(
     let clock = Clock::new(opts.config.speed);
     let setup = async {
         let core = SenderCore::new(&opts.name, catalog, &opts.config)?;
-        let (endpoint, conn) = connect(&opts).await?;
+        let (endpoint, conn) = connect(&opts, shared_endpoint).await?;
         let (mut send, recv) = conn
             .open_bi()
             .await
@@ -338,14 +391,42 @@ async fn run(
     )
     .await;
     conn.close(0u32.into(), b"bye");
-    // Let the close reach the peer.
-    let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
+    // Let the close reach the peer (a shared endpoint keeps running anyway).
+    if let Some(endpoint) = endpoint {
+        let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
+    }
     result
 }
 
-async fn connect(opts: &SenderOptions) -> Result<(Endpoint, Connection), TransportError> {
+/// Connect on the shared endpoint if there is one (the endpoint is then not
+/// returned: it is not this session's to wait for), else on a new one.
+async fn connect(
+    opts: &SenderOptions,
+    shared: Option<Endpoint>,
+) -> Result<(Option<Endpoint>, Connection), TransportError> {
     let transport = Arc::new(transport::config(opts.idle_timeout));
     let (client, seen) = tls::client_config(&opts.trust, transport)?;
+    let unreachable = || TransportError::Unreachable {
+        addr: opts.to,
+        timeout: opts.connect_timeout,
+    };
+    let handshake = |e: quinn::ConnectionError| match e {
+        quinn::ConnectionError::TimedOut => unreachable(),
+        e => TransportError::Handshake {
+            addr: opts.to,
+            detail: tls::describe_handshake_error(&e, Some(&seen)),
+        },
+    };
+    if let Some(endpoint) = shared {
+        let connecting = endpoint
+            .connect_with(client, opts.to, tls::server_name(&opts.trust))
+            .map_err(|e| TransportError::Protocol(e.to_string()))?;
+        return match tokio::time::timeout(opts.connect_timeout, connecting).await {
+            Err(_) => Err(unreachable()),
+            Ok(Err(e)) => Err(handshake(e)),
+            Ok(Ok(c)) => Ok((None, c)),
+        };
+    }
     let bind = opts.bind.unwrap_or_else(|| {
         if opts.to.is_ipv6() {
             "[::]:0".parse().expect("literal")
@@ -364,18 +445,10 @@ async fn connect(opts: &SenderOptions) -> Result<(Endpoint, Connection), Transpo
     let connecting = endpoint
         .connect(opts.to, tls::server_name(&opts.trust))
         .map_err(|e| TransportError::Protocol(e.to_string()))?;
-    let unreachable = || TransportError::Unreachable {
-        addr: opts.to,
-        timeout: opts.connect_timeout,
-    };
     match tokio::time::timeout(opts.connect_timeout, connecting).await {
         Err(_) => Err(unreachable()),
-        Ok(Err(quinn::ConnectionError::TimedOut)) => Err(unreachable()),
-        Ok(Err(e)) => Err(TransportError::Handshake {
-            addr: opts.to,
-            detail: tls::describe_handshake_error(&e, Some(&seen)),
-        }),
-        Ok(Ok(c)) => Ok((endpoint, c)),
+        Ok(Err(e)) => Err(handshake(e)),
+        Ok(Ok(c)) => Ok((Some(endpoint), c)),
     }
 }
 
