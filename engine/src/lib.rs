@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod build_profile;
 pub mod catalog;
 pub mod config;
 pub mod fec;

@@ -31,5 +31,7 @@ pub use quic::{
     Receiver, ReceiverEvent, ReceiverOptions, SendNetwork, Sender, SenderOptions, SenderReport,
     SessionInfo,
 };
-pub use sink::{FileSink, PullSink, Pulled, ReceivedFrame, SessionEnd, Sink, pull_channel};
+pub use sink::{
+    FileSink, PullReceiver, PullSink, Pulled, ReceivedFrame, SessionEnd, Sink, pull_channel,
+};
 pub use tls::{Fingerprint, Identity, Trust};

@@ -14,10 +14,12 @@
 //! stream and stop, the network side nudges the worker (a lock-free queue and
 //! an unpark) so nothing waits for a timer. In steady state a worker does not
 //! allocate, lock or block; sinks are called at playout instants and must not
-//! block either. A session's end (final stats, the sink's `end`, which may
-//! finish files) runs on a separate thread, so a slow disk never delays
-//! another session's tick. A sink that panics ends its own session,
-//! truncated, and no other.
+//! block either. When playout is over the session hands its sink back
+//! ([`Finished`]) instead of ending it: the sink's `end` may finish files (a
+//! disk flush must not delay another session's tick), and the driver adds
+//! its network counters first, so the sink and the driver report one
+//! snapshot. A sink that panics ends its own session, truncated, and no
+//! other.
 
 mod heap;
 mod session;
@@ -194,21 +196,47 @@ impl Drop for PlayoutInput {
     }
 }
 
-/// Resolves with how the session ended, once its sink has finished.
+/// A session whose playout is over, its sink not yet told: the driver
+/// completes the statistics with its network counters, then calls
+/// [`Finished::end`], so the sink and the driver's own report share one
+/// snapshot.
+pub struct Finished {
+    /// How it ended; `stats` holds the playout's part and the network
+    /// side's as last published.
+    pub end: SessionEnd,
+    /// The session's sink, still to be ended.
+    pub sink: Box<dyn Sink>,
+}
+
+impl Finished {
+    /// Put the final statistics in place and end the sink (which finalises
+    /// files: this may block for a disk flush, so call it off the network
+    /// thread). Returns what the sink saw.
+    pub fn end(mut self, stats: ReceiverStats) -> SessionEnd {
+        self.end.stats = ReceiverStats {
+            truncated: self.end.truncated,
+            ..stats
+        };
+        self.sink.end(&mut self.end);
+        self.end
+    }
+}
+
+/// Resolves with the session once its playout is over.
 pub struct SessionEnded {
-    rx: oneshot::Receiver<SessionEnd>,
+    rx: oneshot::Receiver<Finished>,
 }
 
 impl SessionEnded {
     /// Wait without a runtime (do not call from async code: await instead).
-    pub fn wait(self) -> Option<SessionEnd> {
+    pub fn wait(self) -> Option<Finished> {
         self.rx.blocking_recv().ok()
     }
 }
 
 impl std::future::Future for SessionEnded {
     /// `None` if the pool lost the session (it cannot in normal operation).
-    type Output = Option<SessionEnd>;
+    type Output = Option<Finished>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
@@ -232,10 +260,9 @@ pub struct PoolStats {
     pub serves: u64,
 }
 
-/// A fixed set of playout workers and the thread that finishes sessions.
+/// A fixed set of playout workers.
 pub struct PlayoutPool {
     workers: Vec<Arc<WorkerShared>>,
-    ends: cb::Sender<worker::Finished>,
     stop: Arc<AtomicBool>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
@@ -257,16 +284,10 @@ impl PlayoutPool {
     /// A pool of `workers` playout threads (at least one).
     pub fn new(workers: usize) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (ends, ends_rx) = cb::unbounded::<worker::Finished>();
         let mut threads = Vec::new();
-        threads.push(
-            std::thread::Builder::new()
-                .name("isochron-playout-end".into())
-                .spawn(move || worker::finisher(ends_rx))?,
-        );
         let mut shared = Vec::new();
         for i in 0..workers.max(1) {
-            let (w, ws) = Worker::new(ends.clone(), stop.clone());
+            let (w, ws) = Worker::new(stop.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("isochron-playout-{i}"))
@@ -276,7 +297,6 @@ impl PlayoutPool {
         }
         Ok(Self {
             workers: shared,
-            ends,
             stop,
             threads: Mutex::new(threads),
         })
@@ -316,24 +336,15 @@ impl PlayoutPool {
 }
 
 impl Drop for PlayoutPool {
-    /// Sessions still attached end truncated ("the playout pool stopped"),
-    /// their sinks finished; then the threads exit.
+    /// Sessions still attached end truncated ("the playout pool stopped")
+    /// and are handed to their drivers; then the threads exit.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         for w in &self.workers {
             w.unpark();
         }
         let threads = std::mem::take(self.threads.get_mut().unwrap_or_else(|e| e.into_inner()));
-        let (workers, finisher): (Vec<_>, Vec<_>) =
-            threads.into_iter().enumerate().partition(|(i, _)| *i > 0);
-        for (_, t) in workers {
-            let _ = t.join();
-        }
-        // The workers' senders are gone with them; ours goes now, so the
-        // finisher drains what is left and exits.
-        let (tx, _) = cb::unbounded();
-        drop(std::mem::replace(&mut self.ends, tx));
-        for (_, t) in finisher {
+        for t in threads {
             let _ = t.join();
         }
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel as cb;
 use isochron_codecs::Concealer;
 
-use super::{PlayoutParts, Pool, Shared, Signal, ToPlayout};
+use super::{Finished, PlayoutParts, Pool, Shared, Signal, ToPlayout};
 use crate::net::clock::Clock;
 use crate::net::sink::{SessionEnd, Sink};
 use crate::playout::Playout;
@@ -37,7 +37,7 @@ pub(super) enum Step {
 pub(super) struct Session {
     pub(super) name: String,
     playout: Playout,
-    pub(super) sink: Box<dyn Sink>,
+    sink: Box<dyn Sink>,
     concealers: Vec<Option<Concealer>>,
     clock: Clock,
     rx: cb::Receiver<ToPlayout>,
@@ -149,20 +149,26 @@ impl Session {
         Step::At(self.clock.instant_of(wake))
     }
 
-    /// Final statistics and the sink's end (off the worker: sinks may
-    /// block when they finish files).
-    pub(super) fn finish(mut self, truncated: bool, reason: String) -> SessionEnd {
+    /// Publish the final statistics and hand the sink back, not ended:
+    /// the driver adds its network counters, then ends it off its network
+    /// thread (sinks may block when they finish files).
+    pub(super) fn finish(mut self, truncated: bool, reason: String) -> Finished {
         self.publish(true);
-        let mut end = SessionEnd {
-            truncated,
-            reason,
-            stats: self.stats.clone(),
-            files: Vec::new(),
-            errors: Vec::new(),
-        };
-        end.stats.truncated = truncated;
-        self.sink.end(&mut end);
-        end
+        let stats = self
+            .shared
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Finished {
+            end: SessionEnd {
+                truncated,
+                reason,
+                stats,
+                ..Default::default()
+            },
+            sink: self.sink,
+        }
     }
 
     /// Refresh the working copy and offer it to readers without waiting.

@@ -189,6 +189,12 @@ impl Fed {
     }
 }
 
+/// End the sink as a driver does (with the stats as published).
+fn end_sink(fin: Finished) -> SessionEnd {
+    let stats = fin.end.stats.clone();
+    fin.end(stats)
+}
+
 /// Pace the feeders (the network side's arrivals) until every session ended.
 fn run_all(fed: &mut [Fed]) -> Vec<SessionEnd> {
     let mut ends: Vec<Option<SessionEnd>> = fed.iter().map(|_| None).collect();
@@ -200,9 +206,9 @@ fn run_all(fed: &mut [Fed]) -> Vec<SessionEnd> {
         for (f, e) in fed.iter_mut().zip(&mut ends) {
             if e.is_none()
                 && let Some(rx) = &mut f.ended
-                && let Ok(end) = rx.rx.try_recv()
+                && let Ok(fin) = rx.rx.try_recv()
             {
-                *e = Some(end);
+                *e = Some(end_sink(fin));
                 f.input = None;
             }
         }
@@ -282,12 +288,12 @@ fn stop_and_a_vanished_network_side_end_a_session_that_never_started() {
         .try_send(ToPlayout::Stop("bye now".into()))
         .ok()
         .unwrap();
-    let end = a.ended.take().unwrap().wait().unwrap();
+    let end = end_sink(a.ended.take().unwrap().wait().unwrap());
     assert!(end.truncated);
     assert_eq!(end.reason, "bye now");
     assert!(*a.sink_ended.lock().unwrap());
     drop(b.input.take());
-    let end = b.ended.take().unwrap().wait().unwrap();
+    let end = end_sink(b.ended.take().unwrap().wait().unwrap());
     assert!(end.truncated);
     assert_eq!(end.reason, "the network side went away");
 }
@@ -312,7 +318,7 @@ fn dropping_the_pool_finishes_its_sessions() {
     let mut f = session(&pool, "left", 5.0, None);
     f.step();
     drop(pool);
-    let end = f.ended.take().unwrap().wait().unwrap();
+    let end = end_sink(f.ended.take().unwrap().wait().unwrap());
     assert!(end.truncated);
     assert_eq!(end.reason, "the playout pool stopped");
     assert!(*f.sink_ended.lock().unwrap());

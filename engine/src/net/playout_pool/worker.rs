@@ -16,20 +16,17 @@ use crossbeam_channel as cb;
 use crossbeam_queue::ArrayQueue;
 use tokio::sync::oneshot;
 
+use super::Finished;
 use super::session::{Session, Step};
 use super::{DeadlineHeap, IDLE, pack, unpack};
-use crate::net::sink::SessionEnd;
 
 /// Nudges a worker holds before they fall back to the sessions' timers.
 const NUDGES: usize = 16 * 1024;
 
-/// A session handed to the finisher: (state, truncated, reason, reply).
-pub(super) type Finished = (Box<Session>, bool, String, oneshot::Sender<SessionEnd>);
-
 /// What the other threads share with a worker.
 pub(crate) struct WorkerShared {
     pub(super) nudges: ArrayQueue<u64>,
-    attach: cb::Sender<(Box<Session>, oneshot::Sender<SessionEnd>)>,
+    attach: cb::Sender<(Box<Session>, oneshot::Sender<Finished>)>,
     thread: OnceLock<Thread>,
     /// Sessions attached (for balancing).
     pub(super) load: AtomicUsize,
@@ -48,7 +45,7 @@ impl WorkerShared {
         }
     }
 
-    pub(super) fn attach(&self, s: Session, end: oneshot::Sender<SessionEnd>) {
+    pub(super) fn attach(&self, s: Session, end: oneshot::Sender<Finished>) {
         // The worker holds the receiver for as long as the pool lives.
         let _ = self.attach.send((Box::new(s), end));
         self.unpark();
@@ -57,14 +54,13 @@ impl WorkerShared {
 
 struct Slot {
     generation: u32,
-    session: Option<(Box<Session>, oneshot::Sender<SessionEnd>)>,
+    session: Option<(Box<Session>, oneshot::Sender<Finished>)>,
 }
 
 /// The worker thread's own state.
 pub(super) struct Worker {
     shared: Arc<WorkerShared>,
-    attach: cb::Receiver<(Box<Session>, oneshot::Sender<SessionEnd>)>,
-    ends: cb::Sender<Finished>,
+    attach: cb::Receiver<(Box<Session>, oneshot::Sender<Finished>)>,
     stop: Arc<AtomicBool>,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -73,10 +69,7 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    pub(super) fn new(
-        ends: cb::Sender<Finished>,
-        stop: Arc<AtomicBool>,
-    ) -> (Self, Arc<WorkerShared>) {
+    pub(super) fn new(stop: Arc<AtomicBool>) -> (Self, Arc<WorkerShared>) {
         let (tx, rx) = cb::unbounded();
         let shared = Arc::new(WorkerShared {
             nudges: ArrayQueue::new(NUDGES),
@@ -89,7 +82,6 @@ impl Worker {
         let w = Self {
             shared: shared.clone(),
             attach: rx,
-            ends,
             stop,
             slots: Vec::with_capacity(256),
             free: Vec::with_capacity(256),
@@ -145,7 +137,7 @@ impl Worker {
         }
     }
 
-    fn register(&mut self, s: Box<Session>, end: oneshot::Sender<SessionEnd>, now: u64) {
+    fn register(&mut self, s: Box<Session>, end: oneshot::Sender<Finished>, now: u64) {
         let slot = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -172,7 +164,11 @@ impl Worker {
         self.shared.serves.fetch_add(1, Ordering::Relaxed);
         let step = match catch_unwind(AssertUnwindSafe(|| s.serve())) {
             Ok(step) => step,
-            Err(p) => Step::Done(true, format!("the playout panicked: {}", panic_text(&p))),
+            Err(p) => {
+                let why = format!("the playout panicked: {}", panic_text(&p));
+                tracing::error!(session = %s.name, "{why}");
+                Step::Done(true, why)
+            }
         };
         match step {
             Step::At(i) => {
@@ -191,7 +187,14 @@ impl Worker {
         s.signal.key.store(super::UNREGISTERED, Ordering::SeqCst);
         self.free.push(slot);
         self.shared.load.fetch_sub(1, Ordering::Relaxed);
-        let _ = self.ends.send((s, truncated, reason, reply));
+        // Not steady state: the final publish waits for the lock, and the
+        // session's memory is freed here.
+        match catch_unwind(AssertUnwindSafe(move || s.finish(truncated, reason))) {
+            Ok(f) => {
+                let _ = reply.send(f);
+            }
+            Err(p) => tracing::error!("a session's final statistics panicked: {}", panic_text(&p)),
+        }
     }
 
     fn stop_all(&mut self) {
@@ -201,24 +204,6 @@ impl Worker {
         for slot in 0..self.slots.len() as u32 {
             self.end(slot, true, "the playout pool stopped".into());
         }
-    }
-}
-
-/// Runs sessions' ends: final stats and the sink's `end`, which may block
-/// (files are finished there), then the reply.
-pub(super) fn finisher(rx: cb::Receiver<Finished>) {
-    while let Ok((s, truncated, reason, reply)) = rx.recv() {
-        let name = s.name.clone();
-        let end = match catch_unwind(AssertUnwindSafe(move || s.finish(truncated, reason))) {
-            Ok(end) => end,
-            Err(p) => SessionEnd {
-                truncated: true,
-                reason: format!("the sink panicked while finishing: {}", panic_text(&p)),
-                errors: vec![format!("session {name}: outputs may be incomplete")],
-                ..Default::default()
-            },
-        };
-        let _ = reply.send(end);
     }
 }
 
