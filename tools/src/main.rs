@@ -64,6 +64,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure delay, jitter, loss and quality across a matrix of impaired links
     Bench(bench::BenchArgs),
+    /// The scale scenario's senders (started by `bench`)
+    #[command(hide = true)]
+    BenchSenders(bench::SendersArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Netem(a) => netem::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::BenchSenders(a) => bench::run_senders(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -10,7 +10,7 @@ use crossbeam_channel::RecvTimeoutError;
 use isochron_engine::config::{ReceiverConfig, SenderConfig};
 use isochron_engine::net::relay::{RelayConfig, RelayHandle, RelayStats};
 use isochron_engine::net::{
-    Identity, Receiver, ReceiverEvent, ReceiverOptions, SenderOptions, Sink, Trust,
+    Fingerprint, Identity, Receiver, ReceiverEvent, ReceiverOptions, SenderOptions, Sink, Trust,
 };
 use isochron_engine::stats::{ReceiverStats, SenderStats};
 use isochron_engine::wire::control::{Accept, FecParams, Mode};
@@ -68,10 +68,10 @@ pub fn receiver_options(c: &Config, max_sessions: usize) -> ReceiverOptions {
 pub fn sender_options(
     c: &Config,
     to: std::net::SocketAddr,
-    rx: &Receiver,
+    pin: Fingerprint,
     name: &str,
 ) -> SenderOptions {
-    let mut o = SenderOptions::new(to, Trust::Pinned(vec![rx.fingerprint()]));
+    let mut o = SenderOptions::new(to, Trust::Pinned(vec![pin]));
     o.name = name.into();
     let window_us = c.fec_window.map_or(0, |w| w.as_micros() as u32);
     o.config = SenderConfig {
@@ -138,7 +138,7 @@ pub fn run(
     .context("starting the relay")?;
     let feeder = Feeder::spawn("bench-feeder".into(), media.clone(), set.lead)?;
     let tx = isochron_engine::net::Sender::connect(
-        sender_options(&sc.config, relay.local_addr(), &rx, &name),
+        sender_options(&sc.config, relay.local_addr(), rx.fingerprint(), &name),
         media.catalog.clone(),
     )
     .map_err(|e| anyhow::anyhow!("{}: the session did not start: {e}", sc.name))?;
