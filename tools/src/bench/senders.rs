@@ -76,7 +76,7 @@ pub fn run(a: SendersArgs) -> Result<u8> {
         opts.network = Some(network.clone());
         match Sender::connect(opts, media.catalog.clone()) {
             Ok(tx) => {
-                line(&format!("started {name} {}", tx.started_at().as_micros()));
+                line(&format!("started {name} {}", tx.start_clock().as_micros()));
                 feeders[i % feeders.len()].add(Feeding::new(tx));
                 names.push(name);
             }
