@@ -428,6 +428,7 @@ impl Drop for Done {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     opts: SenderOptions,
     clock: Clock,
