@@ -49,6 +49,9 @@ pub(super) struct Session {
     stats: ReceiverStats,
     next_publish: Time,
     next_report: Time,
+    /// Stopped without an end of stream: play out what has arrived, then
+    /// end (truncated, and why).
+    stopping: Option<(bool, String)>,
 }
 
 impl Session {
@@ -69,6 +72,7 @@ impl Session {
             stats: ReceiverStats::default(),
             next_publish: now + PUBLISH_EVERY,
             next_report: now + REPORT_INTERVAL,
+            stopping: None,
         }
     }
 
@@ -89,7 +93,11 @@ impl Session {
                 Ok(m) => m,
                 Err(cb::TryRecvError::Empty) => break,
                 Err(cb::TryRecvError::Disconnected) => {
-                    return Step::Done(true, "the network side went away".to_owned());
+                    let (truncated, why) = self
+                        .stopping
+                        .take()
+                        .unwrap_or((true, "the network side went away".to_owned()));
+                    return Step::Done(truncated, why);
                 }
             };
             drained += 1;
@@ -105,8 +113,14 @@ impl Session {
                 }
                 ToPlayout::End(eos) => self.playout.on_end_of_stream(&eos),
                 // Truncated unless every frame has played (an end-of-stream
-                // alone does not make the output whole).
-                ToPlayout::Stop(why) => return Step::Done(!self.playout.is_finished(), why),
+                // alone does not make the output whole). What the buffer
+                // holds still plays; nothing is concealed past it.
+                ToPlayout::Stop(why) => {
+                    if self.stopping.is_none() {
+                        self.stopping = Some((!self.playout.is_finished(), why));
+                        self.playout.end_at_received(self.clock.now());
+                    }
+                }
             }
         }
         let now = self.clock.now();
@@ -130,7 +144,11 @@ impl Session {
             self.next_publish = now + PUBLISH_EVERY;
         }
         if self.playout.is_finished() {
-            return Step::Done(false, "completed".to_owned());
+            let (truncated, why) = self
+                .stopping
+                .take()
+                .unwrap_or((false, "completed".to_owned()));
+            return Step::Done(truncated, why);
         }
         self.signal.set_eager(!self.playout.started());
         if drained == DRAIN_CAP {
@@ -153,7 +171,13 @@ impl Session {
     /// the driver adds its network counters, then ends it off its network
     /// thread (sinks may block when they finish files).
     pub(super) fn finish(mut self, truncated: bool, reason: String) -> Finished {
+        if truncated {
+            self.playout.uncount_tail();
+        }
         self.publish(true);
+        let media_samples = (0..self.stats.substreams.len())
+            .map(|i| self.playout.media_samples(i))
+            .collect();
         let stats = self
             .shared
             .stats
@@ -165,6 +189,7 @@ impl Session {
                 truncated,
                 reason,
                 stats,
+                media_samples,
                 ..Default::default()
             },
             sink: self.sink,
