@@ -247,10 +247,9 @@ fn many_sessions_play_bit_exact_on_two_workers() {
     }
     let s = pool.stats();
     assert_eq!(s.sessions, 0);
-    // Served once a tick (10 ms of media each, 200 ticks), not once a packet,
-    // and wake-ups shared between sessions.
-    assert!(s.serves >= (n * 200) as u64, "{s:?}");
-    assert!(s.serves < (n * 200 * 3) as u64, "{s:?}");
+    // Served at most once a tick (200 ticks of 10 ms; a late wake-up plays
+    // what is due in one serve), not once a packet (two and more a tick).
+    assert!(s.serves < (n * 200 * 3 / 2) as u64, "{s:?}");
 }
 
 #[test]
