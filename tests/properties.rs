@@ -9,8 +9,8 @@ use isochron::engine::catalog::{MediaKind, SubstreamDesc};
 use isochron::engine::config::ReceiverConfig;
 use isochron::engine::fec::{FecDecoder, FecEncoder};
 use isochron::engine::wire::control::{
-    Accept, Control, ControlDecoder, EndOfStream, FecParams, Hello, Mode, Reject, RejectReason,
-    Report, SessionDesc, SubstreamTotals,
+    Accept, CONTROL_VERSION, Control, ControlDecoder, EndOfStream, FecParams, Hello, Mode, Reject,
+    RejectReason, Report, SessionDesc, SubstreamTotals,
 };
 use isochron::engine::wire::packet::{self, BlockPos, Kind, SourceMeta};
 use isochron::engine::{ReceiverCore, Time, handshake};
@@ -231,7 +231,7 @@ fn session_for_fuzz() -> (SessionDesc, Accept) {
         substreams: vec![desc],
     };
     let hello = Hello {
-        version: 1,
+        version: CONTROL_VERSION,
         token: None,
         session: session.clone(),
     };
@@ -294,7 +294,7 @@ fn control_strategy() -> impl Strategy<Value = Control> {
                 s.id = i as u16;
             }
             Control::Hello(Hello {
-                version: 1,
+                version: CONTROL_VERSION,
                 token,
                 session: SessionDesc {
                     name,

@@ -42,15 +42,7 @@ fn write_media(dir: &Path, secs: f64, seed: u64) -> Result<(PathBuf, PathBuf)> {
     let rate = Rate::hz(48_000)?;
     let format = StreamFormat::new(Encoding::L16, 2, rate)?;
     let song = dir.join("song.wav");
-    let mut w = WavWriter::create(
-        &song,
-        format,
-        &Origin::Wav(WavLayout {
-            bits: 16,
-            float: false,
-            channel_mask: None,
-        }),
-    )?;
+    let mut w = WavWriter::create(&song, format, &Origin::Wav(WavLayout::pcm(16)))?;
     let n = (48_000.0 * secs) as usize;
     let mut music = Music::new(seed, rate);
     let mut buf = vec![0.0; 4800 * 2];
@@ -157,7 +149,17 @@ pub fn run(a: DemoArgs) -> Result<u8> {
     let accept = *tx.accept();
     let fec = tx.session().fec;
     eprintln!("streaming live for {secs} s...");
-    let sent = tx.wait()?;
+    let stop = crate::interrupted();
+    while !tx.is_finished() && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
+    let sent = if interrupted {
+        eprintln!("interrupted: stopping the demo stream");
+        tx.stop()?
+    } else {
+        tx.wait()?
+    };
     let end = loop {
         match rx.events().recv_timeout(Duration::from_secs(30)) {
             Ok(ReceiverEvent::Ended { end, .. }) => break *end,
@@ -202,7 +204,11 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         &json!({ "receiver": s, "sender": sent.stats, "link": link_stats, "snr_db": if snr.is_finite() { json!(snr) } else { json!("bit-exact") } }),
     )?;
     eprintln!("wrote {}", a.out.display());
-    Ok(0)
+    Ok(if interrupted {
+        crate::exit::INTERRUPTED
+    } else {
+        0
+    })
 }
 
 fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, String)> {

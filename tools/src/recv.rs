@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use crossbeam_channel::RecvTimeoutError;
 use isochron_codecs::conceal::Method;
@@ -103,7 +103,7 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     opts.conceal_audio = a.conceal_audio;
     opts.conceal_sensor = a.conceal_sensor;
     if a.low_water >= a.high_water {
-        bail!("--low-water must be below --high-water");
+        return Err(exit::usage("--low-water must be below --high-water"));
     }
     let out = a.out.clone();
     let mut rx = Receiver::start(opts, &identity, move |info| {
@@ -132,6 +132,7 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     let mut status = Status::new(a.quiet);
     let mut sessions = Vec::new();
     let mut code = 0;
+    let mut output_failed = false;
     loop {
         if interrupted.load(Ordering::SeqCst) {
             status.clear();
@@ -142,9 +143,9 @@ pub fn run(a: RecvArgs) -> Result<u8> {
                 if let ReceiverEvent::Ended { info, end } = ev {
                     eprint!("{}", session_summary(&info, &end));
                     sessions.push(session_json(&info, &end));
-                    code = exit::TRUNCATED;
                 }
             }
+            code = exit::INTERRUPTED;
             break;
         }
         match rx.events().recv_timeout(Duration::from_millis(200)) {
@@ -167,6 +168,9 @@ pub fn run(a: RecvArgs) -> Result<u8> {
                 status.clear();
                 eprint!("{}", session_summary(&info, &end));
                 sessions.push(session_json(&info, &end));
+                if !end.errors.is_empty() {
+                    output_failed = true;
+                }
                 if a.once {
                     code = if end.truncated { exit::TRUNCATED } else { 0 };
                     break;
@@ -191,5 +195,11 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     if let Some(p) = &a.stats_json {
         write_json(p, &json!({ "sessions": sessions }))?;
     }
-    Ok(code)
+    // Output that could not be written in full outranks how the stream
+    // ended; an interruption outranks both.
+    Ok(match code {
+        exit::INTERRUPTED => code,
+        _ if output_failed => exit::OUTPUT,
+        _ => code,
+    })
 }

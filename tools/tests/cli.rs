@@ -98,16 +98,7 @@ fn song(dir: &Path, secs: f64) -> PathBuf {
     let path = dir.join("song.wav");
     let rate = Rate::hz(48_000).unwrap();
     let format = StreamFormat::new(Encoding::L16, 2, rate).unwrap();
-    let mut w = WavWriter::create(
-        &path,
-        format,
-        &Origin::Wav(WavLayout {
-            bits: 16,
-            float: false,
-            channel_mask: None,
-        }),
-    )
-    .unwrap();
+    let mut w = WavWriter::create(&path, format, &Origin::Wav(WavLayout::pcm(16))).unwrap();
     let n = (48_000.0 * secs) as usize;
     let mut v = vec![0.0; n * 2];
     Music::new(5, rate).fill(&mut v);
@@ -223,26 +214,28 @@ fn send_reports_errors_a_user_can_act_on() {
         "--token",
         "right",
     ];
-    // Missing file.
+    // Missing file: the input exit code, and the cause said once.
     let (code, t) = send(&pin, &tmp.path().join("nope.wav"));
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(6), "{t}");
     assert!(
         t.contains("nope.wav") && t.to_lowercase().contains("no such file"),
         "{t}"
     );
+    assert_eq!(t.matches("No such file").count(), 1, "said once: {t}");
     // Not a WAV.
     let fake = tmp.path().join("fake.wav");
     std::fs::write(&fake, "hello, this is text").unwrap();
     let (code, t) = send(&pin, &fake);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(6), "{t}");
     assert!(
         t.contains("fake.wav") && t.to_lowercase().contains("wav"),
         "{t}"
     );
+    assert_eq!(t.matches("fake.wav").count(), 1, "said once: {t}");
     // Unreachable receiver: a timeout, not a hang.
     let started = Instant::now();
     let (code, t) = send(&["--to", "127.0.0.1:9", "--pin", &recv.fingerprint], &input);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(5), "{t}");
     assert!(
         t.contains("no answer") || t.to_lowercase().contains("timed out"),
         "{t}"
@@ -254,7 +247,7 @@ fn send_reports_errors_a_user_can_act_on() {
         &["--to", &recv.addr, "--pin", &wrong, "--token", "right"],
         &input,
     );
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(4), "{t}");
     assert!(t.contains(&wrong) && t.contains(&recv.fingerprint), "{t}");
     // Token rejected.
     let (code, t) = send(
@@ -268,11 +261,11 @@ fn send_reports_errors_a_user_can_act_on() {
         ],
         &input,
     );
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(4), "{t}");
     assert!(t.contains("token"), "{t}");
-    // No trust given at all.
+    // No trust given at all: a usage error.
     let (code, t) = send(&["--to", &recv.addr], &input);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2), "{t}");
     assert!(t.contains("--pin"), "{t}");
     // Nothing was written by any of these.
     assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0), 0);
@@ -445,7 +438,8 @@ fn ctrl_c_on_recv_finalises_the_files() {
     let (code, text) = recv.wait(Duration::from_secs(15));
     let _ = sender.kill();
     let _ = sender.wait();
-    assert_eq!(code, 3, "interrupted sessions end truncated: {text}");
+    assert_eq!(code, 130, "the interrupted exit code: {text}");
+    assert!(text.contains("TRUNCATED"), "the session's summary: {text}");
     assert!(text.contains("interrupted"), "{text}");
     let r = WavReader::open(out.join("song.wav")).expect("a valid, finalised WAV");
     assert!(
@@ -514,4 +508,139 @@ fn a_crashed_sender_leaves_files_that_end_where_the_media_ended() {
         (last_t - secs).abs() < 0.1,
         "the CSV ends with the WAV: {last_t} vs {secs}"
     );
+}
+
+/// A finalised WAV: the header's sample count covers the file's data.
+fn assert_finalised(path: &Path) -> u64 {
+    let r = WavReader::open(path).expect("a valid WAV");
+    let total = r.total_samples();
+    let len = std::fs::metadata(path).unwrap().len();
+    let header = len - total * r.format().stride() as u64;
+    assert!(
+        header < 100,
+        "the header lags the data: {header} bytes unaccounted"
+    );
+    total
+}
+
+/// systemd and docker stop with SIGTERM: `recv` finishes as on Ctrl-C,
+/// with the summary, `--stats-json` and finalised files.
+#[test]
+fn sigterm_on_recv_leaves_final_stats_and_finalised_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let stats = tmp.path().join("stats.json");
+    let recv = Recv::start(&out, &["--stats-json", stats.to_str().unwrap()]);
+    let input = song(tmp.path(), 30.0);
+    let mut sender = live_sender(&recv, &input);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(recv.child.id() as i32, libc::SIGTERM) };
+    let (code, text) = recv.wait(Duration::from_secs(15));
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert_eq!(code, 130, "{text}");
+    assert!(text.contains("packets"), "the summary: {text}");
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let session = &s["sessions"][0];
+    assert_eq!(session["truncated"], true, "{s}");
+    assert!(session["stats"]["datagrams"].as_u64().unwrap() > 100, "{s}");
+    let samples = assert_finalised(&out.join("song.wav"));
+    assert_eq!(session["files"][0]["samples"].as_u64(), Some(samples));
+}
+
+/// Ctrl-C on `send`: it stops the stream at once (the receiver ends it
+/// there, without waiting for an idle timeout), prints its summary, writes
+/// its statistics and exits with the interrupted code.
+#[test]
+fn sigint_on_send_stops_the_stream_with_a_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let recv = Recv::start(&out, &["--once", "--idle-timeout", "10s"]);
+    let input = song(tmp.path(), 30.0);
+    let stats = tmp.path().join("send.json");
+    let mut sender = bin()
+        .arg("send")
+        .arg(&input)
+        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+        .arg("--stats-json")
+        .arg(&stats)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(sender.stderr.take().unwrap()).lines();
+    let line = err.next().unwrap().unwrap();
+    assert!(line.starts_with("connected"), "{line}");
+    std::thread::sleep(Duration::from_millis(1000)); // media time, not synchronisation
+    let stopped = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(sender.id() as i32, libc::SIGINT) };
+    let rest: Vec<String> = err.map_while(Result::ok).collect();
+    let status = sender.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("ended early")), "{rest:?}");
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    assert_eq!(s["completed"], false);
+    let (code, text) = recv.wait(Duration::from_secs(15));
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "the receiver did not wait for its 10 s idle timeout"
+    );
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("stopped"), "{text}");
+    let secs = assert_finalised(&out.join("song.wav")) as f64 / 48_000.0;
+    assert!(secs > 0.5 && secs < 3.0, "{secs} s");
+}
+
+/// `netem` on SIGTERM: its statistics, and the interrupted code.
+#[test]
+fn sigterm_on_netem_prints_what_it_did() {
+    let mut netem = bin()
+        .args(["netem", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(netem.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("relaying"), "{first}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(netem.id() as i32, libc::SIGTERM) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = netem.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(rest.join("\n").contains("forward"), "{rest:?}");
+}
+
+/// The demo on SIGTERM: it stops its stream and still writes its report
+/// and statistics, with the interrupted code.
+#[test]
+fn sigterm_on_demo_still_writes_its_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    let mut demo = bin()
+        .args(["demo", "--duration", "20s", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(demo.stderr.take().unwrap()).lines();
+    let streaming = err
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("streaming"));
+    assert!(streaming.is_some(), "the demo never streamed");
+    std::thread::sleep(Duration::from_millis(1000)); // media time, not synchronisation
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(demo.id() as i32, libc::SIGTERM) };
+    let rest: Vec<String> = err.map_while(Result::ok).collect();
+    let status = demo.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    let stats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("stats.json")).unwrap()).unwrap();
+    assert!(
+        stats["receiver"]["datagrams"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    assert!(out.join("report.md").exists());
+    assert_finalised(&out.join("received/song.wav"));
 }

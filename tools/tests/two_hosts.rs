@@ -156,11 +156,7 @@ fn song(dir: &Path) -> PathBuf {
     let path = dir.join("take.wav");
     let rate = Rate::hz(48_000).unwrap();
     let format = StreamFormat::new(Encoding::L16, 2, rate).unwrap();
-    let layout = WavLayout {
-        bits: 16,
-        float: false,
-        channel_mask: None,
-    };
+    let layout = WavLayout::pcm(16);
     let mut w = WavWriter::create(&path, format, &Origin::Wav(layout)).unwrap();
     let mut v = vec![0.0; 48_000 * 3 * 2];
     Music::new(9, rate).fill(&mut v);

@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::catalog::{self, CatalogError, SubstreamDesc};
 
 /// Control protocol version; a peer with another version is rejected.
-pub const CONTROL_VERSION: u8 = 1;
+pub const CONTROL_VERSION: u8 = 2;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
 

@@ -451,7 +451,9 @@ pub fn run(a: BenchArgs) -> Result<u8> {
         say(report::scale_table(s));
     }
     eprintln!("wrote {}", a.out.display());
-    Ok(if failed > 0 || stop.load(Ordering::SeqCst) {
+    Ok(if stop.load(Ordering::SeqCst) {
+        crate::exit::INTERRUPTED
+    } else if failed > 0 {
         crate::exit::ERROR
     } else {
         0

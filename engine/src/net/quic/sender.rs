@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -112,6 +112,9 @@ pub struct Sender {
     pushed: Vec<AtomicU64>,
     /// Expired datagrams already reported by `push`.
     reported_expired: AtomicU64,
+    /// Set by [`Sender::stop`]: the network thread ends the session now.
+    stop: Arc<AtomicBool>,
+    wake: Arc<Notify>,
     net: Option<Net>,
     readers: Vec<JoinHandle<io::Result<()>>>,
 }
@@ -129,11 +132,18 @@ impl Sender {
         let strides: Vec<usize> = catalog.iter().map(|d| d.format.stride()).collect();
         let clock = Clock::new(opts.config.speed);
         let media = MediaClock::new(clock);
+        let stop = Arc::new(AtomicBool::new(false));
         let (source, feeds) =
             channel_source(&strides, opts.chunk_depth, wake.clone(), media.clone());
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (ready_tx, ready_rx) = cb::bounded(1);
         let sh = shared.clone();
+        let (st, wk) = (stop.clone(), wake.clone());
+        let ctl = SessionControl {
+            wake: wk,
+            stop: st,
+            shared: sh,
+        };
         let net = match opts.network.clone() {
             None => Net::Thread(
                 std::thread::Builder::new()
@@ -142,7 +152,7 @@ impl Sender {
                         let rt = tokio::runtime::Builder::new_current_thread()
                             .enable_all()
                             .build()?;
-                        rt.block_on(run(opts, clock, None, catalog, source, wake, sh, ready_tx))
+                        rt.block_on(run(opts, clock, None, catalog, source, ctl, ready_tx))
                     })?,
             ),
             Some(network) => {
@@ -152,17 +162,7 @@ impl Sender {
                 let flag = Done(done.clone());
                 handle.spawn(async move {
                     let _flag = flag;
-                    let r = run(
-                        opts,
-                        clock,
-                        Some(endpoint),
-                        catalog,
-                        source,
-                        wake,
-                        sh,
-                        ready_tx,
-                    )
-                    .await;
+                    let r = run(opts, clock, Some(endpoint), catalog, source, ctl, ready_tx).await;
                     let _ = tx.send(r);
                 });
                 Net::Task { rx, done }
@@ -178,6 +178,8 @@ impl Sender {
                 shared,
                 media,
                 reported_expired: AtomicU64::new(0),
+                stop,
+                wake,
                 net: Some(net),
                 readers: Vec::new(),
             }),
@@ -371,6 +373,16 @@ impl Sender {
         self.wait()
     }
 
+    /// End the session now, wherever the media is (an interrupted program):
+    /// the connection closes at once with reason "stopped", so the receiver
+    /// plays out what it has and ends the stream truncated there instead of
+    /// waiting for an idle timeout. The report says `completed: false`.
+    pub fn stop(self) -> Result<SenderReport, TransportError> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        self.wait()
+    }
+
     /// Wait for the session to end without ending the substreams (they end
     /// when their readers reach the end, or on [`Sender::end`]).
     pub fn wait(mut self) -> Result<SenderReport, TransportError> {
@@ -428,17 +440,25 @@ impl Drop for Done {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the application side shares with the network thread.
+struct SessionControl {
+    /// Notified on every push and on stop.
+    wake: Arc<Notify>,
+    /// End the session now.
+    stop: Arc<AtomicBool>,
+    shared: Arc<Mutex<Shared>>,
+}
+
 async fn run(
     opts: SenderOptions,
     clock: Clock,
     shared_endpoint: Option<Endpoint>,
     catalog: Vec<SubstreamDesc>,
     source: ChannelSource,
-    wake: Arc<Notify>,
-    shared: Arc<Mutex<Shared>>,
+    ctl: SessionControl,
     ready: Ready,
 ) -> Result<SenderReport, TransportError> {
+    let shared = &ctl.shared;
     let setup = async {
         let core = SenderCore::new(&opts.name, catalog, &opts.config)?;
         let (endpoint, conn) = connect(&opts, shared_endpoint).await?;
@@ -479,11 +499,9 @@ async fn run(
     core.on_accept(clock.now(), &accept)?;
     shared.lock().unwrap_or_else(|e| e.into_inner()).started_at = core.started_at();
     let _ = ready.send(Ok((accept, core.session().clone())));
-    let result = stream(
-        &mut core, &clock, &conn, send, reader, source, &wake, &shared,
-    )
-    .await;
-    conn.close(0u32.into(), b"bye");
+    let result = stream(&mut core, &clock, &conn, send, reader, source, &ctl).await;
+    let stopped = ctl.stop.load(Ordering::SeqCst);
+    conn.close(0u32.into(), if stopped { b"stopped" } else { b"bye" });
     // Let the close reach the peer (a shared endpoint keeps running anyway).
     if let Some(endpoint) = endpoint {
         let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
@@ -567,9 +585,9 @@ async fn stream(
     mut send: quinn::SendStream,
     mut reader: ControlReader,
     mut source: ChannelSource,
-    wake: &Notify,
-    shared: &Mutex<Shared>,
+    ctl: &SessionControl,
 ) -> Result<SenderReport, TransportError> {
+    let (wake, shared) = (&ctl.wake, &ctl.shared);
     let live = matches!(core.session().mode, Mode::Live);
     let mut planned = conn.max_datagram_size().unwrap_or(1162);
     core.set_max_datagram(clock.now(), planned)?;
@@ -582,6 +600,9 @@ async fn stream(
     let linger = clock.real(Duration::from_secs(30));
     let mut give_up = None;
     loop {
+        if ctl.stop.load(Ordering::SeqCst) {
+            break;
+        }
         let now = clock.now();
         core.poll(now, &mut source)?;
         if live {
