@@ -274,7 +274,7 @@ pub struct ReceiverStats {
     pub residual_loss: f64,
     /// The stream ended without its end-of-stream message.
     pub truncated: bool,
-    /// Packets dropped between the network and the playout thread because
+    /// Packets dropped between the network and the playout because
     /// the playout fell behind (should stay zero).
     pub playout_queue_drops: u64,
     /// Per substream, in catalog order.

@@ -152,8 +152,14 @@ fn session_with(
 impl Fed {
     /// Send what is due now; end of stream once everything left.
     fn step(&mut self) {
-        let Some(input) = &self.input else { return };
         let now = self.clock.now();
+        // PAUSE, RESUME and reports go back to the sender, as over QUIC
+        // (the last ones may come as the session ends).
+        while let Ok(c) = self.ctl.try_recv() {
+            self.reports += matches!(c, Control::Report(_)) as u32;
+            self.core.on_control(now, &c);
+        }
+        let Some(input) = &self.input else { return };
         self.core.poll(now, &mut self.source).unwrap();
         let bufs = &self.pool_bufs;
         while let Some(d) = self.core.poll_transmit() {
@@ -181,11 +187,6 @@ impl Fed {
             self.eos = true;
             let _ = input.try_send(ToPlayout::End(self.core.end_of_stream()));
         }
-        // PAUSE, RESUME and reports go back to the sender, as over QUIC.
-        while let Ok(c) = self.ctl.try_recv() {
-            self.reports += matches!(c, Control::Report(_)) as u32;
-            self.core.on_control(now, &c);
-        }
     }
 }
 
@@ -210,6 +211,7 @@ fn run_all(fed: &mut [Fed]) -> Vec<SessionEnd> {
             {
                 *e = Some(end_sink(fin));
                 f.input = None;
+                f.step();
             }
         }
         assert!(std::time::Instant::now() < give_up, "sessions did not end");
