@@ -14,9 +14,7 @@ use isochron::codecs::{
     CsvLayout, Encoding, Origin, Rate, RiffKind, StreamFormat, TimeColumn, WavCoding, WavLayout,
 };
 use isochron::engine::files::{InputOptions, open_input};
-use isochron::engine::net::{
-    Identity, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, Trust,
-};
+use isochron::engine::net::{Identity, ReceiverEvent, Sender};
 
 fn write_wav(
     dir: &Path,
@@ -170,18 +168,14 @@ fn wav_and_csv_files_arrive_bit_exact() {
 fn send_files(files: &[PathBuf], out: &Path) -> isochron::engine::net::SessionEnd {
     let identity = Identity::ephemeral().unwrap();
     let dir = out.to_path_buf();
-    let rx = common::file_receiver(
-        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
-        &identity,
-        &dir,
-    );
+    let rx = common::file_receiver(common::receiver_options(), &identity, &dir);
     let inputs: Vec<_> = files
         .iter()
         .enumerate()
         .map(|(i, p)| open_input(p, i as u16, &InputOptions::default()).unwrap())
         .collect();
     let catalog = inputs.iter().map(|f| f.desc.clone()).collect();
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let opts = common::sender_options(rx.local_addr(), &rx);
     let mut tx = Sender::connect(opts, catalog).unwrap();
     for (i, f) in inputs.into_iter().enumerate() {
         tx.feed_from(i, f.reader).unwrap();

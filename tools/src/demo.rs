@@ -15,7 +15,7 @@ use isochron_codecs::{CsvLayout, Encoding, Origin, Rate, StreamFormat, TimeColum
 use isochron_engine::files::{InputOptions, open_input};
 use isochron_engine::net::relay::{RelayConfig, RelayHandle};
 use isochron_engine::net::{
-    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions,
+    Admission, FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions,
     SessionEnd, Trust,
 };
 use isochron_engine::sim::{Impairment, Loss};
@@ -106,10 +106,19 @@ pub fn run(a: DemoArgs) -> Result<u8> {
     eprintln!("generating {secs} s of music (48 kHz stereo) and a 3-axis sensor at 200 Hz");
     let (song, imu) = write_media(&sent_dir, secs, a.seed)?;
 
+    // Two throwaway identities, one per end. Pairing is one step each way:
+    // the receiver admits the sender's fingerprint (between hosts:
+    // `isochron trust add`), the sender pins the receiver's (`--pin`).
     let identity = Identity::ephemeral()?;
+    let sender_identity = Identity::ephemeral()?;
+    eprintln!(
+        "pairing: the receiver admits sender {} (between hosts: `isochron trust add`)",
+        sender_identity.fingerprint()
+    );
+    let admission = Admission::only([sender_identity.fingerprint()]);
     let dir = recv_dir.clone();
     let rx = Receiver::start(
-        ReceiverOptions::new("127.0.0.1:0".parse()?),
+        ReceiverOptions::new("127.0.0.1:0".parse()?, admission),
         &identity,
         move |info| {
             FileSink::create(&dir, &info.session)
@@ -140,7 +149,8 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         open_input(&song, 0, &InputOptions::default())?,
         open_input(&imu, 1, &InputOptions::default())?,
     ];
-    let mut opts = SenderOptions::new(relay.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let trust = Trust::Pinned(vec![rx.fingerprint()]);
+    let mut opts = SenderOptions::new(relay.local_addr(), trust, sender_identity);
     opts.name = "demo".into();
     let mut tx = Sender::connect(opts, inputs.iter().map(|f| f.desc.clone()).collect())?;
     for (i, f) in inputs.into_iter().enumerate() {

@@ -5,10 +5,13 @@ mod args;
 mod bench;
 mod demo;
 mod exit;
+mod identity;
 mod netem;
 mod output;
 mod recv;
 mod send;
+mod token;
+mod trust;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +46,11 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure delay, jitter, loss and quality across a matrix of impaired links
     Bench(bench::BenchArgs),
+    /// Admit senders to this user's receivers: trust add|remove|list sha256:...
+    Trust(trust::TrustArgs),
+    /// Print this user's identity fingerprint (what receivers admit and senders pin)
+    #[command(alias = "identity")]
+    Id(identity::IdArgs),
     /// The scale scenario's senders (started by `bench`)
     #[command(hide = true)]
     BenchSenders(bench::SendersArgs),
@@ -66,6 +74,8 @@ fn main() -> ExitCode {
         Command::Netem(a) => netem::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Trust(a) => trust::run(a),
+        Command::Id(a) => identity::run(a),
         Command::BenchSenders(a) => bench::run_senders(a),
     };
     match result {

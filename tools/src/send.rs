@@ -38,9 +38,17 @@ pub struct SendArgs {
     /// Turn certificate verification OFF. Anyone on the path can read and alter the stream.
     #[arg(long = "dangerously-skip-verification")]
     insecure: bool,
-    /// Shared secret the receiver requires
-    #[arg(long, value_name = "T")]
+    /// Shared secret the receiver requires (visible in `ps`: prefer --token-file or
+    /// $ISOCHRON_TOKEN)
+    #[arg(long, value_name = "T", conflicts_with = "token_file")]
     token: Option<String>,
+    /// Read the shared secret from this file (one line); $ISOCHRON_TOKEN also works
+    #[arg(long = "token-file", value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Directory of this user's persistent identity, presented to the receiver, which admits
+    /// it by fingerprint (default: ~/.config/isochron/identity, or under $XDG_CONFIG_HOME)
+    #[arg(long, value_name = "DIR")]
+    identity: Option<PathBuf>,
     /// Frame duration: media per packet unit and per playout tick (e.g. 10ms, 2.5ms)
     #[arg(long, default_value = "10ms", value_parser = args::duration)]
     frame: std::time::Duration,
@@ -124,6 +132,7 @@ fn trust(a: &SendArgs) -> Result<Trust> {
 
 pub fn run(a: SendArgs) -> Result<u8> {
     let trust = trust(&a)?;
+    let identity = crate::identity::load(a.identity.as_deref(), None, None)?;
     let to = resolve(&a.to)?;
     let frame_us = u32::try_from(a.frame.as_micros()).context("--frame is too long")?;
     let input = InputOptions {
@@ -145,8 +154,8 @@ pub fn run(a: SendArgs) -> Result<u8> {
     }
     let catalog: Vec<_> = inputs.iter().map(|f| f.desc.clone()).collect();
     let total_samples: u64 = catalog.iter().filter_map(|d| d.length).sum();
-    let mut opts = SenderOptions::new(to, trust);
-    opts.token = a.token.clone();
+    let mut opts = SenderOptions::new(to, trust, identity);
+    opts.token = crate::token::resolve(a.token.as_deref(), a.token_file.as_deref())?;
     opts.connect_timeout = a.connect_timeout;
     opts.name = a
         .files

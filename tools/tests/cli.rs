@@ -4,14 +4,35 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use isochron_codecs::signal::Music;
 use isochron_codecs::wav::{WavReader, WavWriter};
 use isochron_codecs::{Encoding, Origin, Rate, StreamFormat, WavLayout};
 
+/// The config directory (`XDG_CONFIG_HOME`) of every command these tests
+/// run: one user, so no test touches the real `~/.config`.
+fn config_home() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_isochron"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_isochron"));
+    c.env("XDG_CONFIG_HOME", config_home());
+    c
+}
+
+/// The identity `send` presents by default, as `isochron id` prints it:
+/// what [`Recv::start`] admits (one step of pairing, done once).
+fn sender_fingerprint() -> &'static str {
+    static FP: OnceLock<String> = OnceLock::new();
+    FP.get_or_init(|| {
+        let o = run(&["id"]);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    })
 }
 
 fn run(args: &[&str]) -> Output {
@@ -26,7 +47,8 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// A running `isochron recv`, with the address and fingerprint it printed.
+/// A running `isochron recv` admitting the tests' sender
+/// ([`sender_fingerprint`]), with the address and fingerprint it printed.
 struct Recv {
     child: Child,
     addr: String,
@@ -41,7 +63,7 @@ impl Recv {
             .arg(out)
             .arg("--identity")
             .arg(&ident)
-            .args(["--quiet"])
+            .args(["--quiet", "--allow", sender_fingerprint()])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -241,7 +263,7 @@ fn send_reports_errors_a_user_can_act_on() {
         "{t}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
-    // Fingerprint mismatch.
+    // Fingerprint mismatch: refused (4).
     let wrong = format!("sha256:{}", "ab".repeat(32));
     let (code, t) = send(
         &["--to", &recv.addr, "--pin", &wrong, "--token", "right"],
@@ -269,6 +291,108 @@ fn send_reports_errors_a_user_can_act_on() {
     assert!(t.contains("--pin"), "{t}");
     // Nothing was written by any of these.
     assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0), 0);
+}
+
+/// A default receiver refuses a sender it does not list: the sender exits
+/// 4 printing the exact command that admits it, the receiver logs the same,
+/// nothing is written; once that command has run, the sender gets in.
+#[test]
+fn an_unknown_sender_is_refused_with_the_command_that_admits_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let authorized = tmp.path().join("authorized_senders");
+    let stranger = tmp.path().join("stranger");
+    let input = song(tmp.path(), 0.5);
+    let o = run(&["id", "--identity", stranger.to_str().unwrap()]);
+    let fingerprint = String::from_utf8(o.stdout).unwrap().trim().to_owned();
+    let recv_args = [
+        "--once",
+        "--authorized-senders",
+        authorized.to_str().unwrap(),
+    ];
+    let send = |recv: &Recv| {
+        bin()
+            .arg("send")
+            .arg(&input)
+            .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+            .arg("--identity")
+            .arg(&stranger)
+            .output()
+            .unwrap()
+    };
+    let recv = Recv::start(&out, &recv_args);
+    let refused = send(&recv);
+    let t = text(&refused);
+    assert_eq!(refused.status.code(), Some(4), "{t}");
+    let command = format!(
+        "isochron trust add {fingerprint} --file {}",
+        authorized.display()
+    );
+    assert!(
+        t.contains(&format!("sender {fingerprint} is not authorized")),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("run on the receiving host: {command}")),
+        "{t}"
+    );
+    let (code, logged) = recv.wait(Duration::from_secs(10));
+    assert_eq!(code, 4, "{logged}");
+    assert!(logged.contains(&command), "{logged}");
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    // The command, as printed, admits the sender.
+    let admitted = bin()
+        .args(command.split_whitespace().skip(1))
+        .output()
+        .unwrap();
+    assert!(admitted.status.success(), "{}", text(&admitted));
+    let listed = text(&run(&[
+        "trust",
+        "list",
+        "--file",
+        authorized.to_str().unwrap(),
+    ]));
+    assert!(listed.contains(&fingerprint), "{listed}");
+    let recv = Recv::start(&out, &recv_args);
+    let sent = send(&recv);
+    assert!(sent.status.success(), "{}", text(&sent));
+    let (code, err) = recv.wait(Duration::from_secs(20));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(samples(&input), samples(&out.join("song.wav")));
+}
+
+#[test]
+fn trust_manages_the_authorized_senders_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("cfg/authorized");
+    let f = file.to_str().unwrap();
+    let a = format!("sha256:{}", "ab".repeat(32));
+    let b = format!("SHA256:{}", "CD".repeat(32));
+    let o = run(&["trust", "add", &a, "--file", f, "ann's", "laptop"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(run(&["trust", "add", &b, "--file", f]).status.success());
+    let again = run(&["trust", "add", &a, "--file", f]);
+    assert!(again.status.success() && text(&again).contains("already"));
+    let list = run(&["trust", "list", "--file", f]);
+    let stdout = String::from_utf8(list.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{a} ann's laptop"),
+            format!("sha256:{}", "cd".repeat(32))
+        ]
+    );
+    assert!(run(&["trust", "remove", &a, "--file", f]).status.success());
+    let gone = run(&["trust", "remove", &a, "--file", f]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(text(&gone).contains("is not in"), "{}", text(&gone));
+    let bad = run(&["trust", "add", "sha256:nothex", "--file", f]);
+    assert_eq!(bad.status.code(), Some(2), "usage error: {}", text(&bad));
 }
 
 #[test]

@@ -357,6 +357,8 @@ pub fn run(a: BenchArgs) -> Result<u8> {
         lead: Duration::from_millis(40),
         sample_every: Duration::from_millis(20),
     };
+    // One identity for both ends of every session (one user, every role):
+    // the receiver admits the fingerprint the senders present.
     let identity = Identity::ephemeral()?;
     let mut results = Results {
         tool: "isochron bench",

@@ -10,7 +10,8 @@ use crossbeam_channel::RecvTimeoutError;
 use isochron_engine::config::{ReceiverConfig, SenderConfig};
 use isochron_engine::net::relay::{RelayConfig, RelayHandle, RelayStats};
 use isochron_engine::net::{
-    Fingerprint, Identity, Receiver, ReceiverEvent, ReceiverOptions, SenderOptions, Sink, Trust,
+    Admission, Fingerprint, Identity, Receiver, ReceiverEvent, ReceiverOptions, SenderOptions,
+    Sink, Trust,
 };
 use isochron_engine::stats::{ReceiverStats, SenderStats};
 use isochron_engine::wire::control::{Accept, FecParams, Mode};
@@ -53,7 +54,8 @@ pub struct Outcome {
 
 /// Receiver options for a configuration (the CLI's defaults otherwise).
 pub fn receiver_options(c: &Config, max_sessions: usize) -> ReceiverOptions {
-    let mut o = ReceiverOptions::new("127.0.0.1:0".parse().expect("literal"));
+    // Admits nobody yet: `start_receiver` pairs it with the run's identity.
+    let mut o = ReceiverOptions::new("127.0.0.1:0".parse().expect("literal"), Admission::only([]));
     o.config = ReceiverConfig {
         latency: c.latency,
         low_water: c.low_water,
@@ -69,9 +71,10 @@ pub fn sender_options(
     c: &Config,
     to: std::net::SocketAddr,
     pin: Fingerprint,
+    identity: &Identity,
     name: &str,
 ) -> SenderOptions {
-    let mut o = SenderOptions::new(to, Trust::Pinned(vec![pin]));
+    let mut o = SenderOptions::new(to, Trust::Pinned(vec![pin]), identity.clone());
     o.name = name.into();
     let window_us = c.fec_window.map_or(0, |w| w.as_micros() as u32);
     o.config = SenderConfig {
@@ -98,12 +101,27 @@ pub fn sender_options(
     o
 }
 
-/// Start a receiver whose sessions record into `recordings`.
+/// Start a receiver whose sessions record into `recordings`, presenting
+/// `identity` and admitting senders that present it too. The bench is one
+/// user on both ends, and one identity per user serves every role, so
+/// pairing is this one step.
 pub fn start_receiver(
     opts: ReceiverOptions,
     identity: &Identity,
     recordings: &Arc<Recordings>,
 ) -> Result<Receiver> {
+    start_receiver_admitting(opts, identity, None, recordings)
+}
+
+/// [`start_receiver`], admitting `also` as well (the scale scenario's
+/// senders, in their own process with their own identity).
+pub fn start_receiver_admitting(
+    mut opts: ReceiverOptions,
+    identity: &Identity,
+    also: Option<Fingerprint>,
+    recordings: &Arc<Recordings>,
+) -> Result<Receiver> {
+    opts.admission = Admission::only(std::iter::once(identity.fingerprint()).chain(also));
     let recs = recordings.clone();
     Receiver::start(opts, identity, move |info| {
         recs.sink(&info.session.name)
@@ -138,7 +156,13 @@ pub fn run(
     .context("starting the relay")?;
     let feeder = Feeder::spawn("bench-feeder".into(), media.clone(), set.lead)?;
     let tx = isochron_engine::net::Sender::connect(
-        sender_options(&sc.config, relay.local_addr(), rx.fingerprint(), &name),
+        sender_options(
+            &sc.config,
+            relay.local_addr(),
+            rx.fingerprint(),
+            identity,
+            &name,
+        ),
         media.catalog.clone(),
     )
     .map_err(|e| anyhow::anyhow!("{}: the session did not start: {e}", sc.name))?;

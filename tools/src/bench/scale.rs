@@ -24,7 +24,7 @@ use super::cpu::{Snapshot, Usage, process_cpu_s};
 use super::measure::Dist;
 use super::media::Media;
 use super::record::{Recording, Recordings};
-use super::run::{Settings, receiver_options, start_receiver};
+use super::run::{Settings, receiver_options, start_receiver_admitting};
 use super::scenarios::Config;
 
 /// One N of the scale scenario.
@@ -106,6 +106,7 @@ fn start_senders(
     to: std::net::SocketAddr,
     pin: Fingerprint,
     prefix: &str,
+    identity: &std::path::Path,
 ) -> Result<(Child, cb::Receiver<FromSenders>)> {
     let exe = std::env::current_exe().context("finding the isochron binary")?;
     let mut child = Command::new(exe)
@@ -115,6 +116,8 @@ fn start_senders(
         .args(["--duration", &format!("{}us", set.duration.as_micros())])
         .args(["--lead", &format!("{}us", set.lead.as_micros())])
         .args(["--seed", &seed.to_string()])
+        .arg("--identity")
+        .arg(identity)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -155,9 +158,27 @@ pub fn run(
             Recording::new(media.catalog[0].clone(), media.data[0].clone()),
         );
     }
-    let rx = start_receiver(receiver_options(&cfg, n + 8), identity, &recordings)?;
-    let (mut child, lines) =
-        start_senders(n, set, seed, rx.local_addr(), rx.fingerprint(), &prefix)?;
+    // The senders' process presents an identity of its own, admitted here.
+    let id_dir =
+        std::env::temp_dir().join(format!("isochron-bench-senders-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&id_dir);
+    let senders_id = Identity::load_or_create(&id_dir).context("the senders' identity")?;
+    let rx = start_receiver_admitting(
+        receiver_options(&cfg, n + 8),
+        identity,
+        Some(senders_id.fingerprint()),
+        &recordings,
+    )?;
+    let spawned = start_senders(
+        n,
+        set,
+        seed,
+        rx.local_addr(),
+        rx.fingerprint(),
+        &prefix,
+        &id_dir,
+    );
+    let (mut child, lines) = spawned?;
     let t0 = Instant::now();
     let media_us = set.duration.as_micros() as u64;
     let mut started: HashMap<String, u64> = HashMap::new();
@@ -235,6 +256,7 @@ pub fn run(
     }
     let _ = child.kill();
     let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&id_dir);
     let connected = started.len();
     let connect_s = connect_s.unwrap_or_else(|| t0.elapsed().as_secs_f64());
     let first = started.values().copied().min().unwrap_or(0);

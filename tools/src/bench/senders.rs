@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use isochron_engine::net::{Fingerprint, SendNetwork, Sender};
+use isochron_engine::net::{Fingerprint, Identity, SendNetwork, Sender};
 
 use super::media::{Feeder, Feeding, Media};
 use super::run::sender_options;
@@ -49,6 +49,9 @@ pub struct SendersArgs {
     /// How far ahead of real time the feeders push media
     #[arg(long, default_value = "40ms", value_parser = args::duration)]
     lead: Duration,
+    /// Directory of the identity the senders present (the bench admits it)
+    #[arg(long)]
+    identity: std::path::PathBuf,
 }
 
 fn line(s: &str) {
@@ -62,6 +65,7 @@ pub fn run(a: SendersArgs) -> Result<u8> {
     let cfg = Config::default();
     let media = Media::generate(a.seed, a.duration, cfg.frame, false)?;
     let network = SendNetwork::new(a.threads, "0.0.0.0:0".parse()?)?;
+    let identity = Identity::load_or_create(&a.identity)?;
     let feeders: Vec<Feeder> = (0..a.sessions.div_ceil(100).clamp(1, 2))
         .map(|j| Feeder::spawn(format!("bench-feed-{j}"), media.clone(), a.lead))
         .collect::<std::io::Result<_>>()?;
@@ -72,7 +76,7 @@ pub fn run(a: SendersArgs) -> Result<u8> {
             break;
         }
         let name = format!("{}{i}", a.prefix);
-        let mut opts = sender_options(&cfg, a.to, a.pin, &name);
+        let mut opts = sender_options(&cfg, a.to, a.pin, &identity, &name);
         opts.network = Some(network.clone());
         match Sender::connect(opts, media.catalog.clone()) {
             Ok(tx) => {

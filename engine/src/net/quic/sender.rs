@@ -28,7 +28,7 @@ use crate::net::clock::Clock;
 use crate::net::error::TransportError;
 use crate::net::socket;
 use crate::net::source::{ChannelSource, Feed, MediaClock, channel_source};
-use crate::net::tls::{self, Trust};
+use crate::net::tls::{self, Identity, Trust};
 use crate::sender::SenderCore;
 use crate::stats::SenderStats;
 use crate::wire::control::{Accept, Control, EndOfStream, Mode, Report, SessionDesc};
@@ -43,6 +43,9 @@ pub struct SenderOptions {
     pub bind: Option<SocketAddr>,
     /// How to trust the receiver (default for the tools: a pinned fingerprint).
     pub trust: Trust,
+    /// Who we are: presented as the TLS client certificate, so the receiver
+    /// can admit us (it lists this identity's fingerprint).
+    pub identity: Identity,
     /// The receiver's shared secret, if it has one.
     pub token: Option<String>,
     /// A label for the session.
@@ -61,13 +64,15 @@ pub struct SenderOptions {
 }
 
 impl SenderOptions {
-    /// Defaults for sending to `to`: default [`SenderConfig`], no token, 5 s
-    /// idle and connect timeouts, 64 chunks per substream.
-    pub fn new(to: SocketAddr, trust: Trust) -> Self {
+    /// Defaults for sending to `to`, trusting it per `trust`, as `identity`:
+    /// default [`SenderConfig`], no token, 5 s idle and connect timeouts, 64
+    /// chunks per substream.
+    pub fn new(to: SocketAddr, trust: Trust, identity: Identity) -> Self {
         Self {
             to,
             bind: None,
             trust,
+            identity,
             token: None,
             name: "isochron".into(),
             config: SenderConfig::default(),
@@ -528,7 +533,7 @@ async fn connect(
 ) -> Result<(Option<Endpoint>, Connection), TransportError> {
     let to = dial_addr(opts.to);
     let transport = Arc::new(transport::config(opts.idle_timeout));
-    let (client, seen) = tls::client_config(&opts.trust, transport)?;
+    let (client, seen) = tls::client_config(&opts.trust, &opts.identity, transport)?;
     let unreachable = || TransportError::Unreachable {
         addr: opts.to,
         timeout: opts.connect_timeout,
