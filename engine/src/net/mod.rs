@@ -11,6 +11,7 @@
 //! - [`source`]: feeding a sender from application or reader threads,
 //! - [`tls`]: identities and fingerprints (secure by default),
 //! - [`clock`], [`socket`]: the host clock, UDP sockets with large buffers,
+//! - [`priority`]: real-time scheduling for the threads that keep time,
 //! - [`error`]: what a driver reports.
 //!
 //! And a tool: [`relay`], a UDP relay that impairs traffic with the
@@ -19,6 +20,7 @@
 pub mod clock;
 pub mod error;
 pub mod playout_pool;
+pub mod priority;
 pub mod quic;
 pub mod relay;
 pub mod sink;

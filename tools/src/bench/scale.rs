@@ -34,7 +34,7 @@ pub struct ScaleRow {
     /// Sessions that connected, and that played to their end.
     pub connected: usize,
     pub completed: usize,
-    /// Seconds it took to connect them all (one after the other).
+    /// Seconds it took to connect them all (a few handshakes at a time).
     pub connect_s: f64,
     pub underruns: u64,
     /// Sessions with at least one underrun.

@@ -31,7 +31,7 @@ pub struct SendersArgs {
     /// The receiver's fingerprint
     #[arg(long)]
     pin: Fingerprint,
-    /// Sessions to start, one after the other
+    /// Sessions to start (a few at a time)
     #[arg(long)]
     sessions: usize,
     /// Session names: PREFIX0, PREFIX1, ...
@@ -54,6 +54,9 @@ pub struct SendersArgs {
     identity: std::path::PathBuf,
 }
 
+/// Sessions connecting at once.
+const CONNECTING: usize = 4;
+
 fn line(s: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{s}");
@@ -70,23 +73,31 @@ pub fn run(a: SendersArgs) -> Result<u8> {
         .map(|j| Feeder::spawn(format!("bench-feed-{j}"), media.clone(), a.lead))
         .collect::<std::io::Result<_>>()?;
     let stop = crate::interrupted();
-    let mut names = Vec::new();
-    for i in 0..a.sessions {
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-            break;
+    // A few handshakes in flight at once: one after the other, 500
+    // sessions take longer to connect than a stream lasts.
+    std::thread::scope(|s| {
+        for j in 0..CONNECTING.min(a.sessions) {
+            let (a, cfg, media, identity) = (&a, &cfg, &media, &identity);
+            let (network, feeders, stop) = (&network, &feeders, &stop);
+            s.spawn(move || {
+                for i in (j..a.sessions).step_by(CONNECTING) {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let name = format!("{}{i}", a.prefix);
+                    let mut opts = sender_options(cfg, a.to, a.pin, identity, &name);
+                    opts.network = Some(network.clone());
+                    match Sender::connect(opts, media.catalog.clone()) {
+                        Ok(tx) => {
+                            line(&format!("started {name} {}", tx.start_clock().as_micros()));
+                            feeders[i % feeders.len()].add(Feeding::new(tx));
+                        }
+                        Err(e) => line(&format!("error {name}: {e}")),
+                    }
+                }
+            });
         }
-        let name = format!("{}{i}", a.prefix);
-        let mut opts = sender_options(&cfg, a.to, a.pin, &identity, &name);
-        opts.network = Some(network.clone());
-        match Sender::connect(opts, media.catalog.clone()) {
-            Ok(tx) => {
-                line(&format!("started {name} {}", tx.start_clock().as_micros()));
-                feeders[i % feeders.len()].add(Feeding::new(tx));
-                names.push(name);
-            }
-            Err(e) => line(&format!("error {name}: {e}")),
-        }
-    }
+    });
     for f in feeders {
         for fed in f.finish() {
             let name = fed.sender.session().name.clone();

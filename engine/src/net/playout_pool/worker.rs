@@ -98,7 +98,7 @@ impl Worker {
     pub(super) fn run(mut self) {
         // Before the first look at the queues: an attach from now on wakes us.
         self.shared.set_thread(std::thread::current());
-        precise_timers();
+        crate::net::priority::raise(crate::net::priority::Urgency::Playout);
         loop {
             self.shared.wakeups.fetch_add(1, Ordering::Relaxed);
             if self.stop.load(Ordering::SeqCst) {
@@ -212,26 +212,4 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown cause".into())
-}
-
-/// Ask the kernel to wake this thread on time (50 us of default timer slack
-/// is a tenth of the tick budget), and to run it first: a worker serves many
-/// sessions with a little bounded work each tick, so on a loaded machine it
-/// must not wait behind batch jobs for a time slice (a thread per session
-/// got a share per session; a few workers get a few shares). Real-time
-/// priority (`SCHED_FIFO` 10, as audio servers use; the kernel still caps
-/// real-time threads at 95 % of the CPU) where allowed (root,
-/// `CAP_SYS_NICE` or an rtprio limit), else a higher nice level, else as is.
-fn precise_timers() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl and the scheduler calls take plain values and affect
-    // only this thread; failures leave it as it was.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
-        let param = libc::sched_param { sched_priority: 10 };
-        if libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) != 0 {
-            let tid = libc::gettid() as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, -10);
-        }
-    }
 }

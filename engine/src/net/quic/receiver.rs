@@ -166,6 +166,7 @@ impl Receiver {
         let thread = std::thread::Builder::new()
             .name("isochron-recv".into())
             .spawn(move || {
+                crate::net::priority::raise(crate::net::priority::Urgency::Network);
                 let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

@@ -77,6 +77,7 @@ fn start(i: usize, bind: SocketAddr) -> Result<NetThread, TransportError> {
     std::thread::Builder::new()
         .name(format!("isochron-send-{i}"))
         .spawn(move || {
+            crate::net::priority::raise(crate::net::priority::Urgency::Network);
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

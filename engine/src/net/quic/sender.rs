@@ -154,6 +154,7 @@ impl Sender {
                 std::thread::Builder::new()
                     .name("isochron-send".into())
                     .spawn(move || {
+                        crate::net::priority::raise(crate::net::priority::Urgency::Network);
                         let rt = tokio::runtime::Builder::new_current_thread()
                             .enable_all()
                             .build()?;
