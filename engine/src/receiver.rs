@@ -53,14 +53,19 @@ impl ReceiverCore {
         }
     }
 
+    /// The transport's round-trip estimate, for file-mode flow control.
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.playout.set_rtt(rtt);
+    }
+
     /// Play every frame due by `now`.
     pub fn poll(&mut self, now: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
         self.ingress.poll(now);
         self.playout.poll(now, sink);
     }
 
-    /// A control message for the sender: PAUSE/RESUME at once, a report
-    /// every [`REPORT_INTERVAL`].
+    /// A control message for the sender: a credit (file mode) at once, a
+    /// report every [`REPORT_INTERVAL`].
     pub fn poll_control(&mut self, now: Time) -> Option<Control> {
         if let Some(m) = self.playout.poll_flow() {
             return Some(m);

@@ -9,7 +9,7 @@
 //! Each worker keeps its sessions in a deadline heap. A playing session is
 //! served once a tick, at its next frame's absolute deadline: it takes the
 //! packets that came meanwhile (stamped with their arrival on the network
-//! side), plays what is due, sends PAUSE/RESUME and reports, publishes stats
+//! side), plays what is due, sends credits and reports, publishes stats
 //! (`try_lock` into a reused struct). Before playback starts, and for end of
 //! stream and stop, the network side nudges the worker (a lock-free queue and
 //! an unpark) so nothing waits for a timer. In steady state a worker does not
@@ -75,6 +75,8 @@ pub enum ToPlayout {
     End(EndOfStream),
     /// The connection is gone: finish now, the stream is truncated.
     Stop(String),
+    /// The transport's round-trip estimate (file-mode flow control).
+    Rtt(std::time::Duration),
 }
 
 /// Buffers shared by the two sides: taken by the network, returned here.
@@ -101,7 +103,7 @@ pub struct PlayoutParts {
     pub concealers: Vec<Option<Concealer>>,
     /// The session's clock (speed factor applied).
     pub clock: Clock,
-    /// PAUSE, RESUME and reports for the network side to send; dropped if
+    /// Credits and reports for the network side to send; dropped if
     /// full (never blocks).
     pub to_net: cb::Sender<Control>,
     /// Notified after each message put on `to_net`.

@@ -112,6 +112,7 @@ impl Session {
                     let _ = self.pool.push(pk.buf);
                 }
                 ToPlayout::End(eos) => self.playout.on_end_of_stream(&eos),
+                ToPlayout::Rtt(rtt) => self.playout.set_rtt(rtt),
                 // Truncated unless every frame has played (an end-of-stream
                 // alone does not make the output whole). What the buffer
                 // holds still plays; nothing is concealed past it.
