@@ -520,6 +520,11 @@ async fn run_session(
     // serves every session and never waits on one: they queue here and are
     // offered after each event (the tick guarantees retries).
     let mut urgent: std::collections::VecDeque<ToPlayout> = Default::default();
+    // Made once, not at every turn of the loop (each `notified()` or
+    // `changed()` dropped unfired takes a lock to leave its waiter list,
+    // several times a datagram on the thread every session shares).
+    let mut wanted = std::pin::pin!(wake.notified());
+    let mut stopping = std::pin::pin!(stop.changed());
     let end = loop {
         while let Some(m) = urgent.pop_front() {
             match tx.try_send(m) {
@@ -580,12 +585,13 @@ async fn run_session(
                     }
                 }
             }
-            _ = wake.notified() => {
+            _ = &mut wanted => {
+                wanted.set(wake.notified());
                 while let Ok(m) = ctl_rx.try_recv() {
                     let _ = control_stream::send(&mut send, &m).await;
                 }
             }
-            _ = stop.changed(), if !stopped => {
+            _ = &mut stopping, if !stopped => {
                 stopped = true;
                 urgent.push_back(ToPlayout::Stop("the receiver is shutting down".into()));
             }
