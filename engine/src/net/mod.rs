@@ -7,9 +7,11 @@
 //!
 //! What every driver shares:
 //! - [`playout_pool`], [`sink`]: isochronous playout (a few threads for every
-//!   session) and where media goes,
+//!   session) and where media goes ([`pipe_sink`]: one substream to standard
+//!   output),
 //! - [`source`]: feeding a sender from application or reader threads,
 //! - [`tls`]: identities and fingerprints (secure by default),
+//! - `device` (feature `device`): sound cards in and out through cpal,
 //! - [`clock`], [`socket`]: the host clock, UDP sockets with large buffers,
 //! - [`priority`]: real-time scheduling for the threads that keep time,
 //! - [`error`]: what a driver reports.
@@ -18,7 +20,10 @@
 //! simulation model (`isochron netem`).
 
 pub mod clock;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod error;
+pub mod pipe_sink;
 pub mod playout_pool;
 pub mod priority;
 pub mod quic;
@@ -29,6 +34,7 @@ pub mod source;
 pub mod tls;
 
 pub use error::TransportError;
+pub use pipe_sink::{PipeOutput, PipeSink};
 pub use quic::{
     Receiver, ReceiverEvent, ReceiverOptions, SendNetwork, Sender, SenderOptions, SenderReport,
     SessionInfo,

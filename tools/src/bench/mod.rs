@@ -186,6 +186,7 @@ impl BenchArgs {
                 .iter()
                 .map(|&(duration, start)| Outage { start, duration })
                 .collect(),
+            jitter_steps: Vec::new(),
         }
     }
 
