@@ -127,6 +127,7 @@ fn steady_state_playout_on_the_pool_does_not_allocate() {
                     wake_net: Arc::new(tokio::sync::Notify::new()),
                     pool: bufs.clone(),
                     shared: Arc::new(Shared::default()),
+                    input_depth: INPUT_DEPTH,
                 })
                 .unwrap();
             Fed {

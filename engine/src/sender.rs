@@ -145,6 +145,10 @@ pub struct SenderCore {
     blocked: bool,
     produced_all: bool,
     stats: SenderStats,
+    max_pause: Duration,
+    /// The code proposed in the hello: the receiver sizes its FEC slots
+    /// for it (`k`, and `m` up to [`FecParams::max_repair`]).
+    proposed: crate::wire::control::FecParams,
 }
 
 impl SenderCore {
@@ -189,10 +193,9 @@ impl SenderCore {
             },
             subs,
             fec: None,
-            adapter: cfg
-                .fec_target
-                .filter(|_| cfg.fec.enabled())
-                .map(|t| FecAdapter::new(t, cfg.fec.k, cfg.fec.m)),
+            adapter: cfg.fec_target.filter(|_| cfg.fec.enabled()).map(|t| {
+                FecAdapter::new(t, cfg.fec.k, cfg.fec.m).with_max_overhead(cfg.max_fec_overhead)
+            }),
             last_report: None,
             sized: false,
             pacer: Pacer::live(),
@@ -210,7 +213,15 @@ impl SenderCore {
             blocked: false,
             produced_all: false,
             stats: SenderStats::default(),
+            max_pause: cfg.max_pause,
+            proposed: cfg.fec,
         })
+    }
+
+    /// How long a receiver may hold this sender paused
+    /// ([`SenderConfig::max_pause`]).
+    pub fn max_pause(&self) -> Duration {
+        self.max_pause
     }
 
     /// The session as proposed; after accept, with the FEC window and the
@@ -293,9 +304,15 @@ impl SenderCore {
     /// Change the FEC code (k source + m repair shards a block) from the next
     /// group on: the open group closes now with the old code. The receiver
     /// follows from the parameters every packet carries. Turning FEC on or
-    /// off mid-session is not supported (the receiver sized itself at hello).
+    /// off mid-session is not supported (the receiver sized itself at hello),
+    /// nor is a `k` above the proposed one or an `m` above
+    /// [`FecParams::max_repair`](crate::wire::control::FecParams::max_repair)
+    /// of it: the receiver's FEC slots hold no more.
     pub fn set_fec(&mut self, now: Time, k: u8, m: u8) -> Result<(), SenderError> {
-        if self.fec.is_none() || m == 0 {
+        // The receiver holds blocks of the proposed code at most: a larger
+        // one would be counted inconsistent there, so it is refused here.
+        let p = self.proposed;
+        if self.fec.is_none() || m == 0 || k > p.k || m > p.max_repair() {
             return Err(SenderError::Fec(crate::fec::FecError::Params {
                 k: k as usize,
                 m: m as usize,
@@ -332,8 +349,20 @@ impl SenderCore {
             .mean_sources()
             .map_or(k, |s| s.round() as usize)
             .clamp(1, k);
-        let want = a.choose(k_eff, depth);
-        tracing::debug!(loss = ?a.loss(), k_eff, m, want, "adaptive FEC");
+        let (want, capped) = a.choose_capped(k_eff, depth);
+        tracing::debug!(loss = ?a.loss(), k_eff, m, want, capped, "adaptive FEC");
+        if capped {
+            if self.stats.fec_capped == 0 {
+                tracing::warn!(
+                    loss = ?a.loss(),
+                    repair = want,
+                    sources = k_eff,
+                    "the receiver reports more loss than FEC within max_fec_overhead can \
+                     repair: holding FEC at the cap"
+                );
+            }
+            self.stats.fec_capped += 1;
+        }
         if want as usize != m {
             // Takes effect from the next group; the receiver follows.
             let _ = self.set_fec(now, k as u8, want);

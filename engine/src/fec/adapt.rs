@@ -29,6 +29,10 @@ pub struct FecAdapter {
     k: u8,
     floor: u8,
     cap: u8,
+    /// Most repair bytes per source byte spent on a block, whatever the
+    /// loss reported (a receiver reporting 100 % loss must not make the
+    /// sender triple its bandwidth).
+    max_overhead: f64,
     loss: Option<f64>,
 }
 
@@ -36,14 +40,32 @@ impl FecAdapter {
     /// `target`: residual loss to stay under; `floor`: the configured `m`;
     /// `k`: the configured `k` (bounds `m` so `k + m <= 256`, `m <= k`).
     pub fn new(target: f64, k: u8, floor: u8) -> Self {
-        let cap = (k as u16).min(256 - k as u16).max(floor as u16) as u8;
+        let cap = crate::wire::control::FecParams {
+            k,
+            m: floor,
+            depth: 1,
+            window_us: 0,
+        }
+        .max_repair();
         Self {
             target,
             k,
             floor,
             cap,
+            max_overhead: 1.0,
             loss: None,
         }
+    }
+
+    /// Spend at most `ratio` repair shards per source shard (1.0: 100 %
+    /// overhead, the default), never below the configured floor.
+    pub fn with_max_overhead(mut self, ratio: f64) -> Self {
+        self.max_overhead = if ratio.is_finite() {
+            ratio.max(0.0)
+        } else {
+            1.0
+        };
+        self
     }
 
     /// The current loss estimate, once there is one.
@@ -71,18 +93,33 @@ impl FecAdapter {
 
     /// Repair shards for blocks of `k` sources at interleaving `depth`.
     pub fn choose(&self, k: usize, depth: usize) -> u8 {
+        self.choose_capped(k, depth).0
+    }
+
+    /// [`choose`](Self::choose), and whether the overhead cap held it
+    /// below what the loss asked for.
+    pub fn choose_capped(&self, k: usize, depth: usize) -> (u8, bool) {
         let k = k.max(1);
         let floor = self.floor_for(k);
-        let Some(loss) = self.loss else {
-            return (floor as u16 * 2).min(self.cap as u16) as u8;
+        let limit = ((k as f64 * self.max_overhead).ceil() as u64)
+            .min(self.cap as u64)
+            .max(floor as u64) as u8;
+        let want = match self.loss {
+            None => (floor as u16 * 2).min(self.cap as u16) as u8,
+            Some(loss) => {
+                let p = (loss * SAFETY).min(0.5);
+                if p == 0.0 {
+                    floor
+                } else {
+                    (floor..=self.cap)
+                        .find(|&m| {
+                            mds_residual(Loss::Bernoulli { p }, k, m as usize, depth) <= self.target
+                        })
+                        .unwrap_or(self.cap)
+                }
+            }
         };
-        let p = (loss * SAFETY).min(0.5);
-        if p == 0.0 {
-            return floor;
-        }
-        (floor..=self.cap)
-            .find(|&m| mds_residual(Loss::Bernoulli { p }, k, m as usize, depth) <= self.target)
-            .unwrap_or(self.cap)
+        (want.min(limit), want > limit)
     }
 }
 
@@ -108,6 +145,23 @@ mod tests {
         assert!(a.loss().unwrap() > 0.1);
         a.observe(5, 10);
         assert!(a.loss().unwrap() > 0.1, "tiny samples are ignored");
+    }
+
+    /// A receiver reporting total loss gets at most the overhead cap.
+    #[test]
+    fn total_loss_reported_is_capped_at_the_overhead_limit() {
+        let mut a = FecAdapter::new(1e-4, 16, 4);
+        a.observe(1000, 1000);
+        // Blocks the time budget closes at ~5.5 sources: 100 % at most.
+        assert_eq!(a.choose_capped(6, 1), (6, true));
+        let half = FecAdapter::new(1e-4, 16, 4).with_max_overhead(0.5);
+        assert_eq!(
+            half.choose(16, 1),
+            8,
+            "before any report: twice the floor, within 50 %"
+        );
+        let floor = FecAdapter::new(1e-4, 16, 4).with_max_overhead(0.0);
+        assert_eq!(floor.choose(16, 1), 4, "never below the configured floor");
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct Config {
     pub adaptive_fec: bool,
     /// Add a 200 Hz 3-axis sensor substream next to the audio.
     pub sensor: bool,
+    /// File mode at this many times real time (`isochron send` without
+    /// `--live`: read ahead, paced by the receiver's credits); `None`: live.
+    pub file: Option<f64>,
 }
 
 impl Default for Config {
@@ -51,9 +54,13 @@ impl Default for Config {
             fec_window: None,
             adaptive_fec: true,
             sensor: false,
+            file: None,
         }
     }
 }
+
+/// File mode's fill rate in the bench: `isochron send`'s default.
+pub const FILE_FILL: f64 = 2.0;
 
 /// The name of the scale scenario (N sessions into one receiver).
 pub const SCALE: &str = "scale";
@@ -80,6 +87,18 @@ fn scenario(name: &str, about: &str, link: Impairment) -> Scenario {
     }
 }
 
+/// The same scenario in file mode, as `isochron send` runs it by default
+/// (its interleaving depth too), named `file-<name>`: the live scenario of
+/// that link is its twin in the report.
+fn file_mode(live: &Scenario) -> Scenario {
+    let mut s = live.clone();
+    s.name = format!("file-{}", live.name);
+    s.about = format!("{}; file mode", live.about);
+    s.config.file = Some(FILE_FILL);
+    s.config.interleave = isochron_engine::config::FILE_INTERLEAVE;
+    s
+}
+
 fn loss(mean: f64, burst: f64) -> Impairment {
     Impairment {
         loss: Loss::from_mean(mean, burst),
@@ -97,7 +116,7 @@ pub fn builtin() -> Vec<Scenario> {
     );
     low.config.frame = LOW_LATENCY_FRAME;
     low.config.latency = LOW_LATENCY;
-    vec![
+    let mut v = vec![
         scenario("clean", "no impairment", Impairment::default()),
         low,
         scenario("bernoulli-1", "1 % independent loss", loss(0.01, 1.0)),
@@ -144,18 +163,32 @@ pub fn builtin() -> Vec<Scenario> {
                 ..Default::default()
             },
         ),
-        scenario(
-            "outage-1s",
-            "nothing passes for 1 s, 5 s into the stream",
-            Impairment {
-                outages: vec![Outage {
-                    start: ms(5_000),
-                    duration: ms(1_000),
-                }],
-                ..Default::default()
-            },
-        ),
-    ]
+    ];
+    // The README's bad network, delayed: the link file mode once failed on
+    // (issue 15), and the outage, each in both modes.
+    let bursty = scenario(
+        "ge-5-b3-jitter",
+        "Gilbert-Elliott loss, 5 % mean, bursts of 3, delay 15 ms +- 10 ms",
+        Impairment {
+            loss: Loss::from_mean(0.05, 3.0),
+            delay: ms(15),
+            jitter: ms(10),
+            ..Default::default()
+        },
+    );
+    let outage = scenario(
+        "outage-1s",
+        "nothing passes for 1 s, 5 s into the stream",
+        Impairment {
+            outages: vec![Outage {
+                start: ms(5_000),
+                duration: ms(1_000),
+            }],
+            ..Default::default()
+        },
+    );
+    v.extend([file_mode(&bursty), bursty, file_mode(&outage), outage]);
+    v
 }
 
 /// Every built-in name, the scale scenario last.
@@ -227,8 +260,12 @@ pub fn describe_config(c: &Config) -> String {
         ),
         None => "FEC off".into(),
     };
+    let mode = match c.file {
+        Some(fill) => format!("file mode at {fill}x"),
+        None => "live".into(),
+    };
     format!(
-        "latency {} ms, frame {} ms, {fec}, D={}",
+        "{mode}, latency {} ms, frame {} ms, {fec}, D={}",
         msf(c.latency),
         msf(c.frame),
         c.interleave
@@ -257,6 +294,9 @@ mod tests {
             "jitter-40",
             "reorder-2",
             "outage-1s",
+            "ge-5-b3-jitter",
+            "file-ge-5-b3-jitter",
+            "file-outage-1s",
             "scale",
         ] {
             assert!(names.iter().any(|n| n == want), "{want}");
@@ -270,5 +310,21 @@ mod tests {
         assert_eq!(describe_link(&ge.link), "GE loss 5.0 % burst 10");
         assert_eq!(describe_link(&Impairment::default()), "clean");
         assert!(loss_model(&ge.link).is_some());
+    }
+
+    #[test]
+    fn file_mode_scenarios_have_a_live_twin_on_the_same_link() {
+        let b = builtin();
+        let files: Vec<_> = b.iter().filter(|s| s.config.file.is_some()).collect();
+        assert!(files.len() >= 2);
+        for f in files {
+            let live = b
+                .iter()
+                .find(|s| format!("file-{}", s.name) == f.name)
+                .unwrap();
+            assert_eq!(live.config.file, None);
+            assert_eq!(describe_link(&live.link), describe_link(&f.link));
+            assert!(describe_config(&f.config).starts_with("file mode"));
+        }
     }
 }

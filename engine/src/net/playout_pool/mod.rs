@@ -49,7 +49,7 @@ use worker::{Worker, WorkerShared};
 pub const PAYLOAD_CAP: usize = crate::wire::packet::MAX_DATAGRAM;
 
 /// Messages a session's input holds before packets are dropped (counted by
-/// the driver).
+/// the driver), for drivers without a limit of their own.
 pub const INPUT_DEPTH: usize = 4096;
 
 /// A source packet in a pooled buffer.
@@ -112,6 +112,9 @@ pub struct PlayoutParts {
     pub pool: Pool,
     /// Statistics for readers.
     pub shared: Arc<Shared>,
+    /// Messages the network side may queue for the session (the
+    /// receiver's `playout_queue` limit; [`INPUT_DEPTH`] without one).
+    pub input_depth: usize,
 }
 
 /// Attach a session to the process's playout pool (see [`PlayoutPool::global`]).
@@ -314,7 +317,7 @@ impl PlayoutPool {
             .iter()
             .min_by_key(|w| w.load.load(Ordering::Relaxed))
             .ok_or_else(|| std::io::Error::other("a playout pool without workers"))?;
-        let (tx, rx) = cb::bounded(INPUT_DEPTH);
+        let (tx, rx) = cb::bounded(parts.input_depth.max(1));
         let (end_tx, end_rx) = oneshot::channel();
         let signal = Arc::new(Signal::new(w.clone()));
         w.load.fetch_add(1, Ordering::Relaxed);

@@ -144,6 +144,13 @@ impl Session {
             self.publish(false);
             self.next_publish = now + PUBLISH_EVERY;
         }
+        if let Some(why) = self.sink.failed() {
+            // Nothing more can be written: end now, and the sender is told.
+            return Step::Done(true, why);
+        }
+        if let Some(why) = self.playout.gave_up() {
+            return Step::Done(true, why.to_owned());
+        }
         if self.playout.is_finished() {
             let (truncated, why) = self
                 .stopping

@@ -126,6 +126,7 @@ fn session_with(
         wake_net: Arc::new(Notify::new()),
         pool: pool_bufs.clone(),
         shared: Arc::new(Shared::default()),
+        input_depth: INPUT_DEPTH,
     };
     let (input, ended) = pool.attach(parts).unwrap();
     Fed {
