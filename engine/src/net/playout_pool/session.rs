@@ -225,7 +225,7 @@ impl Session {
                 g.invalid,
                 g.fec,
                 g.bitrate_bps,
-                g.fec_overhead,
+                g.fec_overhead_ratio,
             );
             g.assign(&self.stats);
             (
@@ -234,7 +234,7 @@ impl Session {
                 g.invalid,
                 g.fec,
                 g.bitrate_bps,
-                g.fec_overhead,
+                g.fec_overhead_ratio,
             ) = keep;
         }
     }

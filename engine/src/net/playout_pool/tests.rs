@@ -247,7 +247,7 @@ fn many_sessions_play_bit_exact_on_two_workers() {
         assert_eq!(c.samples, 96_000, "every sample played once");
         assert_eq!((c.corrupt_frames, c.out_of_order), (0, 0));
         assert_eq!(*f.early.lock().unwrap(), 0, "no frame before its instant");
-        assert_eq!(end.stats.frames.played, 200);
+        assert_eq!(end.stats.substreams[0].frames.played, 200);
         assert!(end.stats.packets.received > 0);
         assert!(f.reports >= 1, "a report a second");
     }
@@ -273,7 +273,7 @@ fn file_mode_flow_control_and_reports_reach_the_sender() {
     assert!(fed[0].credits >= 1 && fed[0].core.stats().credits >= 1);
     assert!(fed[0].reports >= 1);
     let c = fed[0].check.lock().unwrap().counts(0);
-    let f = end.stats.frames;
+    let f = end.stats.substreams[0].frames;
     assert_eq!((f.overruns, f.underruns), (0, 0), "{f:?}");
     assert_eq!(
         (c.samples, c.missing_samples, c.corrupt_frames),
