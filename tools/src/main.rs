@@ -64,6 +64,9 @@ enum Command {
     /// Print this user's identity fingerprint (what receivers admit and senders pin)
     #[command(alias = "identity")]
     Id(identity::IdArgs),
+    /// The scale scenario's senders (started by `bench`)
+    #[command(hide = true)]
+    BenchSenders(bench::SendersArgs),
     /// Print a shell completion script: isochron completions bash > /etc/bash_completion.d/isochron
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Trust(a) => trust::run(a),
         Command::Id(a) => identity::run(a),
+        Command::BenchSenders(a) => bench::run_senders(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "isochron", &mut std::io::stdout());

@@ -1,6 +1,6 @@
 //! Where a receiving session's media goes.
 //!
-//! A [`Sink`] is called on the session's playout thread at each frame's
+//! A [`Sink`] is called on a playout worker at each frame's
 //! instant, so it must not block. [`FileSink`] writes WAV and CSV files
 //! through a writer thread; [`PullSink`] hands frames to an application
 //! that prefers to pull them, and drops (counted) rather than wait for it.
@@ -59,7 +59,8 @@ pub struct SessionEnd {
 /// Receives one session's frames at their playout instants.
 pub trait Sink: Send {
     /// One frame, concealed in place; `frame.mask` says which samples really
-    /// arrived. Called on the playout thread: return quickly, never block.
+    /// arrived. Called on a playout worker shared with other sessions:
+    /// return quickly, never block.
     fn frame(&mut self, frame: PlayedFrame<'_>);
 
     /// The session is over (complete or truncated): finish outputs. Called
