@@ -82,7 +82,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = publisher.finish()?;
     println!(
         "published {} frames to {} listeners (keys granted {})",
-        report.stats.sender.frames, report.stats.listeners_max, report.stats.keys_granted
+        report.stats.sender.frames(0),
+        report.stats.listeners_max,
+        report.stats.keys_granted
     );
     for l in listeners {
         l.join().map_err(|_| "a listener panicked")??;

@@ -354,7 +354,7 @@ pub struct ReceiverStats {
     pub residual_loss_ratio: f64,
     /// The stream ended without its end-of-stream message.
     pub truncated: bool,
-    /// Packets dropped between the network and the playout thread because
+    /// Packets dropped between the network and the playout because
     /// the playout fell behind (should stay zero).
     pub playout_queue_drops: u64,
     /// Joined mid-stream (fan-out): datagrams of FEC groups that began

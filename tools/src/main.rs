@@ -74,6 +74,9 @@ enum Command {
     Streams(fanout::streams::StreamsArgs),
     /// Run a zenoh router with isochron's configuration (multicast scouting off)
     Router(fanout::router::RouterArgs),
+    /// The scale scenario's senders (started by `bench`)
+    #[command(hide = true)]
+    BenchSenders(bench::SendersArgs),
     /// Print a shell completion script: isochron completions bash > /etc/bash_completion.d/isochron
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Subscribe(a) => fanout::subscribe::run(a),
         Command::Streams(a) => fanout::streams::run(a),
         Command::Router(a) => fanout::router::run(a),
+        Command::BenchSenders(a) => bench::run_senders(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "isochron", &mut std::io::stdout());

@@ -7,12 +7,14 @@
 //!   (publish / subscribe).
 //!
 //! What every driver shares:
-//! - [`playout_start`], [`playout_thread`], [`sink`]: isochronous playout
-//!   and where media goes ([`pipe_sink`]: one substream to standard output),
+//! - [`playout_start`], [`playout_pool`], [`sink`]: isochronous playout (a few
+//!   threads for every session) and where media goes ([`pipe_sink`]: one
+//!   substream to standard output),
 //! - [`source`]: feeding a sender from application or reader threads,
 //! - [`tls`]: identities and fingerprints (secure by default),
 //! - `device` (feature `device`): sound cards in and out through cpal,
 //! - [`clock`], [`socket`]: the host clock, UDP sockets with large buffers,
+//! - [`priority`]: real-time scheduling for the threads that keep time,
 //! - [`error`]: what a driver reports.
 //!
 //! And a tool: [`relay`], a UDP relay that impairs traffic with the
@@ -23,8 +25,9 @@ pub mod clock;
 pub mod device;
 pub mod error;
 pub mod pipe_sink;
+pub mod playout_pool;
 pub mod playout_start;
-pub mod playout_thread;
+pub mod priority;
 pub mod quic;
 pub mod relay;
 pub mod sink;
@@ -37,7 +40,8 @@ pub mod zenoh;
 pub use error::TransportError;
 pub use pipe_sink::{PipeOutput, PipeSink};
 pub use quic::{
-    Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionInfo,
+    Receiver, ReceiverEvent, ReceiverOptions, SendNetwork, Sender, SenderOptions, SenderReport,
+    SessionInfo,
 };
 pub use sink::{
     FileSink, PullReceiver, PullSink, Pulled, ReceivedFrame, SessionEnd, Sink, pull_channel,

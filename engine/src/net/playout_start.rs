@@ -1,9 +1,8 @@
 //! Starting a session's playout, and the network side's end of it: the one
-//! place a driver hands a session to the playout (today a thread per
-//! session, [`playout_thread`]).
+//! place the fan-out driver hands a session to the shared playout pool
+//! ([`playout_pool`]).
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use crossbeam_channel as cb;
 use crossbeam_queue::ArrayQueue;
@@ -11,8 +10,9 @@ use isochron_codecs::{Concealer, Method};
 use tokio::sync::Notify;
 
 use super::clock::Clock;
-use super::playout_thread::{
-    self, Finished, PAYLOAD_CAP, PacketMsg, PlayoutParts, Pool, Shared, ToPlayout,
+use super::playout_pool::{
+    self, INPUT_DEPTH, PAYLOAD_CAP, PacketMsg, PlayoutInput, PlayoutParts, Pool, SessionEnded,
+    Shared, ToPlayout,
 };
 use super::sink::Sink;
 use crate::catalog::MediaKind;
@@ -20,9 +20,6 @@ use crate::playout::Playout;
 use crate::time::Time;
 use crate::wire::control::{Control, SessionDesc};
 use crate::wire::packet::SourceMeta;
-
-/// Packets that may wait between the network and the playout.
-const DEPTH: usize = 4096;
 
 /// One concealer per substream, by kind.
 pub fn concealers(audio: Method, sensor: Method, session: &SessionDesc) -> Vec<Option<Concealer>> {
@@ -42,7 +39,7 @@ pub fn concealers(audio: Method, sensor: Method, session: &SessionDesc) -> Vec<O
 /// The network side's handle on a session's playout.
 pub struct PlayoutLink {
     /// Packets, end of stream, stop.
-    pub tx: cb::Sender<ToPlayout>,
+    pub tx: PlayoutInput,
     /// Packet buffers, recycled.
     pub pool: Pool,
     /// PAUSE, RESUME and reports the playout wants sent.
@@ -80,28 +77,27 @@ impl PlayoutLink {
 }
 
 /// Start playing a session: `playout` core, `sink`, concealers, on the
-/// session's clock. Returns the network side's link and the thread, which
-/// returns the finished session (its sink still to be ended with the final
-/// statistics, [`Finished::end`]).
+/// session's clock, on the process's playout pool. Returns the network
+/// side's link and what resolves with the finished session (its sink still
+/// to be ended with the final statistics, [`playout_pool::Finished::end`]).
 pub fn start(
     name: String,
     playout: Playout,
     sink: Box<dyn Sink>,
     concealers: Vec<Option<Concealer>>,
     clock: Clock,
-) -> std::io::Result<(PlayoutLink, JoinHandle<Finished>)> {
-    let (tx, rx) = cb::bounded::<ToPlayout>(DEPTH);
+) -> std::io::Result<(PlayoutLink, SessionEnded)> {
     let (ctl_tx, ctl_rx) = cb::bounded::<Control>(64);
     let wake = Arc::new(Notify::new());
-    let pool: Pool = Arc::new(ArrayQueue::new(DEPTH + 64));
+    let pool: Pool = Arc::new(ArrayQueue::new(INPUT_DEPTH + 64));
     let shared = Arc::new(Shared::default());
-    let handle = playout_thread::spawn(PlayoutParts {
+    let (tx, ended) = playout_pool::attach(PlayoutParts {
         name,
         playout,
         sink,
         concealers,
         clock,
-        rx,
+        input_depth: INPUT_DEPTH,
         to_net: ctl_tx,
         wake_net: wake.clone(),
         pool: pool.clone(),
@@ -116,6 +112,6 @@ pub fn start(
             shared,
             queue_drops: 0,
         },
-        handle,
+        ended,
     ))
 }

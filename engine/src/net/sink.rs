@@ -1,6 +1,6 @@
 //! Where a receiving session's media goes.
 //!
-//! A [`Sink`] is called on the session's playout thread at each frame's
+//! A [`Sink`] is called on a playout worker at each frame's
 //! instant, so it must not block. [`FileSink`] writes WAV and CSV files
 //! through a writer thread; [`PullSink`] hands frames to an application
 //! that prefers to pull them, and drops (counted) rather than wait for it.
@@ -59,7 +59,8 @@ pub struct SessionEnd {
 /// Receives one session's frames at their playout instants.
 pub trait Sink: Send {
     /// One frame, concealed in place; `frame.mask` says which samples really
-    /// arrived. Called on the playout thread: return quickly, never block.
+    /// arrived. Called on a playout worker shared with other sessions:
+    /// return quickly, never block.
     fn frame(&mut self, frame: PlayedFrame<'_>);
 
     /// The session is over (complete or truncated): finish outputs. Called
@@ -185,20 +186,17 @@ pub fn output_origin(d: &SubstreamDesc) -> Origin {
         Origin::Raw => match d.kind {
             // The WAV writer picks the layout that holds the encoding.
             MediaKind::Audio => Origin::Raw,
-            MediaKind::Sensor => Origin::Csv(CsvLayout {
-                columns: (0..d.format.channels).map(|c| format!("v{c}")).collect(),
-                time: None,
-                decimals: Vec::new(),
-                delimiter: b',',
-            }),
+            MediaKind::Sensor => Origin::Csv(CsvLayout::new(
+                (0..d.format.channels).map(|c| format!("v{c}")).collect(),
+            )),
         },
         o => o.clone(),
     }
 }
 
 enum Writer {
-    Wav(WavWriter),
-    Csv(CsvWriter),
+    Wav(Box<WavWriter>),
+    Csv(Box<CsvWriter>),
 }
 
 impl Writer {
@@ -469,8 +467,10 @@ fn open_writer(
     length: Option<u64>,
 ) -> isochron_codecs::Result<Writer> {
     Ok(match origin {
-        Origin::Csv(_) => Writer::Csv(CsvWriter::create(path, format, origin)?),
-        _ => Writer::Wav(WavWriter::create_sized(path, format, origin, length)?),
+        Origin::Csv(_) => Writer::Csv(Box::new(CsvWriter::create(path, format, origin)?)),
+        _ => Writer::Wav(Box::new(WavWriter::create_sized(
+            path, format, origin, length,
+        )?)),
     })
 }
 

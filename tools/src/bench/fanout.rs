@@ -411,10 +411,14 @@ pub fn run(
     for (i, end) in &ends {
         let s = &end.stats;
         row.completed += !end.truncated as usize;
-        row.concealed_frames += s.frames.concealed;
-        row.underruns += s.frames.underruns;
-        row.listeners_with_underruns += (s.frames.underruns > 0) as usize;
-        row.residual_loss_max = row.residual_loss_max.max(s.residual_loss);
+        let mut frames = isochron_engine::stats::FrameCounts::default();
+        for sub in &s.substreams {
+            frames.add(&sub.frames);
+        }
+        row.concealed_frames += frames.concealed;
+        row.underruns += frames.underruns;
+        row.listeners_with_underruns += (frames.underruns > 0) as usize;
+        row.residual_loss_max = row.residual_loss_max.max(s.residual_loss_ratio);
         loss += s.packets.lost as f64 / s.packets.expected.max(1) as f64;
         if let Some(rec) = recordings.take(&format!("listener-{i}")) {
             let f = rec.frame_us();

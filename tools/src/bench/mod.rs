@@ -5,7 +5,7 @@
 //! - [`media`]: the music (and sensor) sent, and the feeder threads,
 //! - [`record`]: the sink that notes playout instants and checks the audio,
 //! - [`run`]: one scenario over real QUIC through the impairment relay,
-//! - [`scale`]: N sessions into one receiver,
+//! - [`scale`]: N sessions into one receiver, [`senders`]: their process,
 //! - [`fanout`]: one publisher to N subscribers through two router processes,
 //! - [`measure`]: figures, the MDS bound, results per scenario,
 //! - [`cpu`], [`plots`], [`report`]: CPU time, SVGs, report.md and results.json.
@@ -20,6 +20,9 @@ mod report;
 mod run;
 mod scale;
 mod scenarios;
+mod senders;
+
+pub use senders::{SendersArgs, run as run_senders};
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -452,7 +455,7 @@ pub fn run(a: BenchArgs) -> Result<u8> {
                 break;
             }
             let base = (scenarios.len() + j) as u64 * 1000;
-            let row = scale::run(n, &set, &identity, &media, &|msg, f| {
+            let row = scale::run(n, &set, a.seed, &identity, &media, &|msg, f| {
                 bar.set_message(format!("scale {msg}"));
                 bar.set_position(base + (f * 999.0) as u64);
             });
@@ -460,15 +463,15 @@ pub fn run(a: BenchArgs) -> Result<u8> {
                 Ok(row) => {
                     bar.suspend(|| {
                         eprintln!(
-                            "scale N={:<4} completed {}/{}, underruns {}, tick p99 median {:.3} ms worst {:.3} ms, CPU/session {:.2} % (receiver {:.2} %)",
+                            "scale N={:<4} completed {}/{}, underruns {}, tick p99 median {:.3} ms worst {:.3} ms, CPU/session: receiver {:.3} %, senders {:.3} %",
                             n,
                             row.completed,
                             n,
                             row.underruns,
                             row.tick_deviation_p99_median_ms,
                             row.tick_deviation_p99_max_ms,
-                            row.cpu_per_session.total_percent,
-                            row.cpu_per_session.receiver_percent
+                            row.cpu_per_session.receiver_percent,
+                            row.cpu_per_session.sender_percent
                         )
                     });
                     rows.push(row);

@@ -157,10 +157,10 @@ pub fn run(a: PublishArgs) -> Result<u8> {
             let s = publisher.stats();
             let line = format!(
                 "sent {:.1} % ({} of {total} samples), {} listener(s), FEC overhead {:.0} %",
-                100.0 * s.sender.samples as f64 / total.max(1) as f64,
-                s.sender.samples,
+                100.0 * samples(&s.sender) as f64 / total.max(1) as f64,
+                samples(&s.sender),
                 s.listeners,
-                s.sender.fec_overhead * 100.0
+                s.sender.fec_overhead_ratio * 100.0
             );
             if tty {
                 eprint!("\r\x1b[2K{line}");
@@ -179,16 +179,21 @@ pub fn run(a: PublishArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// Samples (and sensor rows) sent, all substreams.
+fn samples(s: &isochron_engine::stats::SenderStats) -> u64 {
+    s.substreams.iter().map(|x| x.samples).sum()
+}
+
 fn summary(r: &PublisherReport) {
     let s = &r.stats;
     eprintln!(
         "done: {} frames, {} samples; {} source + {} repair datagrams (FEC overhead {:.0} %); \
          listeners {} (most at once {}); keys granted {}, refused {}; reports {}",
-        s.sender.frames,
-        s.sender.samples,
+        s.sender.substreams.iter().map(|x| x.frames).sum::<u64>(),
+        samples(&s.sender),
         s.sender.source_packets,
         s.sender.repair_packets,
-        s.sender.fec_overhead * 100.0,
+        s.sender.fec_overhead_ratio * 100.0,
         s.listeners,
         s.listeners_max,
         s.keys_granted,

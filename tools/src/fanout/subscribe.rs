@@ -203,18 +203,22 @@ fn report(
         },
         end.reason
     );
+    let mut frames = isochron_engine::stats::FrameCounts::default();
+    for sub in &s.substreams {
+        frames.add(&sub.frames);
+    }
     eprintln!(
-        "  started at media time {:.3} s; packets {} expected, lost {}, recovered {}, unrecovered {}; frames played {}, concealed {}; underruns {}; delay p50 {:.2} ms p99 {:.2} ms",
+        "  started at media time {:.3} s; packets {} expected, lost {}, recovered {}, unrecovered {}; frames played {}, concealed {}; underruns {}; network delay p50 {:.2} ms p99 {:.2} ms",
         s.start_media_us as f64 / 1e6,
         p.expected,
         p.lost,
         p.recovered,
         p.unrecovered,
-        s.frames.played,
-        s.frames.concealed,
-        s.frames.underruns,
-        s.delay.p50_us as f64 / 1e3,
-        s.delay.p99_us as f64 / 1e3,
+        frames.played,
+        frames.concealed,
+        frames.underruns,
+        s.network_delay.p50_us as f64 / 1e3,
+        s.network_delay.p99_us as f64 / 1e3,
     );
     for (path, n) in &end.files {
         eprintln!("  wrote {} ({n} samples)", path.display());

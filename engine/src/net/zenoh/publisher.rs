@@ -110,7 +110,7 @@ impl PublisherOptions {
 }
 
 /// Counters of a publisher.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct PublisherStats {
     /// The sender core's counters.
     pub sender: SenderStats,
@@ -640,7 +640,11 @@ impl Publisher {
 
     /// Counters so far.
     pub fn stats(&self) -> PublisherStats {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner()).stats
+        self.shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stats
+            .clone()
     }
 
     /// Media time zero on the publisher's clock (`CLOCK_MONOTONIC`): the
@@ -802,7 +806,12 @@ async fn run(mut p: NetParts) -> Result<PublisherReport, FanoutError> {
             _ = p.wake.notified() => {}
         }
     }
-    let stats = p.shared.lock().unwrap_or_else(|e| e.into_inner()).stats;
+    let stats = p
+        .shared
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .stats
+        .clone();
     Ok(PublisherReport {
         stats,
         end: eos

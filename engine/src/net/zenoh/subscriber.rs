@@ -28,8 +28,8 @@ use super::{keys, open_session};
 use crate::config::ReceiverConfig;
 use crate::ingress::Ingress;
 use crate::net::clock::Clock;
+use crate::net::playout_pool::{PlayoutInput, SessionEnded, Shared, ToPlayout};
 use crate::net::playout_start::{self, PlayoutLink, concealers};
-use crate::net::playout_thread::{Finished, Shared, ToPlayout};
 use crate::net::sink::{SessionEnd, Sink};
 use crate::net::tls::{Fingerprint, Identity, verify_signature};
 use crate::playout::Playout;
@@ -524,7 +524,7 @@ impl Drop for Subscriber {
 /// The listener's network thread.
 struct NetLoop {
     media_in: Arc<Mutex<MediaIn>>,
-    to_playout: cb::Sender<ToPlayout>,
+    to_playout: PlayoutInput,
     from_playout: cb::Receiver<Control>,
     eos_rx: cb::Receiver<EndOfStream>,
     stop_rx: cb::Receiver<()>,
@@ -533,7 +533,7 @@ struct NetLoop {
     instance: [u8; 16],
     listener: [u8; 16],
     idle_timeout: Duration,
-    handle: JoinHandle<Finished>,
+    handle: SessionEnded,
 }
 
 impl NetLoop {
@@ -543,9 +543,9 @@ impl NetLoop {
         let mut eos = false;
         let started = Instant::now();
         let mut sealed = Vec::new();
-        loop {
-            if self.handle.is_finished() {
-                break;
+        let finished = loop {
+            if let Some(f) = self.handle.try_finished() {
+                break f;
             }
             while let Some(m) = urgent.pop_front() {
                 match self.to_playout.try_send(m) {
@@ -600,8 +600,7 @@ impl NetLoop {
                     self.idle_timeout
                 )));
             }
-        }
-        let finished = self.handle.join();
+        };
         // One snapshot for the sink and the caller: the playout's final
         // part with the network side's final counters.
         let m = self.media_in.lock().unwrap_or_else(|e| e.into_inner());
@@ -615,10 +614,10 @@ impl NetLoop {
             .clone();
         drop(m);
         match finished {
-            Ok(f) => f.end(stats),
-            Err(_) => SessionEnd {
+            Some(f) => f.end(stats),
+            None => SessionEnd {
                 truncated: true,
-                reason: "the playout thread failed".into(),
+                reason: "the playout pool lost the session".into(),
                 ..Default::default()
             },
         }
