@@ -40,6 +40,13 @@ impl ReceiverCore {
         }
     }
 
+    /// This receiver joins a stream already running: it starts at the
+    /// first whole FEC group (see [`Ingress::join_mid_stream`]).
+    pub fn join_mid_stream(&mut self, session: &SessionDesc) {
+        self.ingress.join_mid_stream(session);
+        self.playout.join_mid_stream();
+    }
+
     /// One datagram off the network.
     pub fn on_datagram(&mut self, now: Time, bytes: &[u8]) {
         let playout = &mut self.playout;
@@ -164,14 +171,15 @@ pub fn fill_ingress_stats(ingress: &Ingress, s: &mut ReceiverStats) {
     s.datagrams = st.datagrams;
     s.bytes = st.bytes;
     s.invalid = st.invalid;
+    s.skipped_before_start = st.before_start;
     s.fec = ingress.fec_counts();
     if let (Some(a), Some(b)) = (st.first, st.last) {
         let secs = (b - a).as_secs_f64();
         if secs > 0.0 {
-            s.bitrate_bps = st.bytes as f64 * 8.0 / secs;
+            s.bitrate_bps = (st.bytes as f64 * 8.0 / secs).round() as u64;
         }
     }
     if st.source_bytes > 0 {
-        s.fec_overhead = st.repair_bytes as f64 / st.source_bytes as f64;
+        s.fec_overhead_ratio = st.repair_bytes as f64 / st.source_bytes as f64;
     }
 }

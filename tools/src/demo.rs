@@ -19,7 +19,7 @@ use isochron_engine::net::{
     SessionEnd, Trust,
 };
 use isochron_engine::sim::{Impairment, Loss};
-use isochron_engine::stats::ReceiverStats;
+use isochron_engine::stats::{ReceiverStats, SenderStats};
 use serde_json::json;
 
 use crate::{args, say, write_json};
@@ -62,14 +62,9 @@ fn write_media(dir: &Path, secs: f64, seed: u64) -> Result<(PathBuf, PathBuf)> {
     let imu = dir.join("imu.csv");
     let origin = Origin::Csv(CsvLayout {
         columns: vec!["ax".into(), "ay".into(), "az".into()],
-        time: Some(TimeColumn {
-            name: "time".into(),
-            index: 0,
-            start: 0.0,
-            decimals: 3,
-        }),
+        time: Some(TimeColumn::seconds("time", 0, 0.0, 3)),
         decimals: vec![Some(4); 3],
-        delimiter: b',',
+        ..CsvLayout::new(Vec::new())
     });
     let mut w = CsvWriter::create(&imu, sformat, &origin)?;
     let rows = (200.0 * secs) as usize;
@@ -157,7 +152,10 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         tx.feed_from(i, f.reader)?;
     }
     let accept = *tx.accept();
-    let fec = tx.session().fec;
+    // What was configured (adaptive FEC then varies m, and blocks the time
+    // budget closes early hold fewer sources: the code used is reported
+    // from the sender's counters).
+    let fec = isochron_engine::SenderConfig::default().fec;
     eprintln!("streaming live for {secs} s...");
     let stop = crate::interrupted();
     while !tx.is_finished() && !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -189,7 +187,7 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         .context("no WAV was received")?;
     let snr = isochron_codecs::quality::snr_db(&samples_f64(&received_song)?, &samples_f64(&song)?);
     let s = &end.stats;
-    let rows = summary_rows(s, &end, snr);
+    let rows = summary_rows(s, &sent.stats, &end, snr);
     let table = rows
         .iter()
         .map(|(k, v)| format!("| {k} | {v} |"))
@@ -201,7 +199,7 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         format!(
             "# isochron demo\n\n{secs} s of 48 kHz stereo music and a 3-axis 200 Hz sensor, sent live over QUIC \
              on loopback through a relay dropping 5 % of packets each way with 20 +- 10 ms of delay. \
-             FEC {}+{}, block window {:.1} ms (chosen by the receiver from its {} ms latency).\n\n\
+             FEC {}+{} configured (adaptive: the code used is in the table), block window {:.1} ms (chosen by the receiver from its {} ms latency).\n\n\
              | measure | value |\n|---|---|\n{table}\n\nFiles: `sent/` (originals), `received/` (what played out).\n",
             fec.k,
             fec.m,
@@ -221,7 +219,24 @@ pub fn run(a: DemoArgs) -> Result<u8> {
     })
 }
 
-fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, String)> {
+fn summary_rows(
+    s: &ReceiverStats,
+    sent: &SenderStats,
+    end: &SessionEnd,
+    snr: f64,
+) -> Vec<(String, String)> {
+    let ms = |us: u64| us as f64 / 1e3;
+    let blocks = sent.fec_blocks.max(1) as f64;
+    let mut frames: Vec<(String, String)> = s
+        .substreams
+        .iter()
+        .map(|d| {
+            (
+                format!("frames concealed ({})", d.name),
+                format!("{} of {}", d.frames.concealed, d.frames.played),
+            )
+        })
+        .collect();
     let p = &s.packets;
     let pct = |n: u64| {
         if p.expected == 0 {
@@ -233,16 +248,24 @@ fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, S
     vec![
         ("completed".into(), (!end.truncated).to_string()),
         (
-            "one-way delay p50 / p99".into(),
+            "network delay p50 / p99".into(),
             format!(
                 "{:.1} / {:.1} ms",
-                s.delay.p50_us as f64 / 1e3,
-                s.delay.p99_us as f64 / 1e3
+                ms(s.network_delay.p50_us),
+                ms(s.network_delay.p99_us)
+            ),
+        ),
+        (
+            "end-to-end delay p50 / p99".into(),
+            format!(
+                "{:.1} / {:.1} ms",
+                ms(s.end_to_end_delay.p50_us),
+                ms(s.end_to_end_delay.p99_us)
             ),
         ),
         (
             "interarrival jitter (RFC 3550)".into(),
-            format!("{:.2} ms", s.jitter_us / 1e3),
+            format!("{:.2} ms", ms(s.jitter_us)),
         ),
         (
             "loss before FEC".into(),
@@ -259,13 +282,21 @@ fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, S
             format!("{:.5} % ({} packets)", pct(p.unrecovered), p.unrecovered),
         ),
         ("late".into(), format!("{}", p.late)),
+    ]
+    .into_iter()
+    .chain(frames.drain(..))
+    .chain([
         (
-            "frames concealed".into(),
-            format!("{} of {}", s.frames.concealed, s.frames.played),
+            "FEC code used (mean sources + repairs a block)".into(),
+            format!(
+                "{:.1}+{:.1}",
+                sent.source_packets as f64 / blocks,
+                sent.repair_packets as f64 / blocks
+            ),
         ),
         (
             "FEC overhead".into(),
-            format!("{:.0} %", s.fec_overhead * 100.0),
+            format!("{:.0} %", s.fec_overhead_ratio * 100.0),
         ),
         (
             "playout tick deviation p99".into(),
@@ -279,5 +310,6 @@ fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, S
                 "bit-exact".into()
             },
         ),
-    ]
+    ])
+    .collect()
 }

@@ -56,6 +56,7 @@ pub struct PlayedFrame<'a> {
 struct Sub {
     id: u16,
     name: String,
+    kind: crate::catalog::MediaKind,
     buf: FrameBuffer,
     seq: SequenceTracker,
     frames: FrameCounts,
@@ -69,6 +70,21 @@ struct Sub {
     /// The newest played frame that had samples present, and the counts
     /// right after it: where a truncated stream's media ends.
     last_real: Option<(u64, FrameCounts)>,
+    /// First frame played (0 unless joined mid-stream).
+    start_frame: u64,
+    /// Packets of frames before `start_frame`, dropped.
+    before_start: u64,
+}
+
+/// Whether playout starts at media time zero or wherever a mid-stream
+/// join lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Join {
+    FromZero,
+    /// Joining: the first packet decides the start.
+    Pending,
+    /// Joined at this media time (microseconds).
+    At(u64),
 }
 
 /// Why a packet could not be placed.
@@ -100,7 +116,13 @@ pub struct Playout {
     tick_dev: Distribution,
     jitter: Jitter,
     delay: Distribution,
+    /// Smallest arrival minus sender time seen (signed: the clocks may
+    /// differ by anything).
+    min_transit: Option<i64>,
+    e2e: Distribution,
+    playout_delay: Distribution,
     eos: bool,
+    join: Join,
     /// Longest stretch of media concealed without a real sample.
     max_concealed_us: Option<u64>,
     /// Media time up to which some substream played real samples.
@@ -167,6 +189,7 @@ impl Playout {
                 Sub {
                     id: d.id,
                     name: d.name.clone(),
+                    kind: d.kind,
                     buf: FrameBuffer::new(d, cap),
                     seq: SequenceTracker::new(seq_window),
                     frames: FrameCounts::default(),
@@ -178,6 +201,8 @@ impl Playout {
                     total_packets: None,
                     closed: false,
                     last_real: None,
+                    start_frame: 0,
+                    before_start: 0,
                 }
             })
             .collect();
@@ -219,10 +244,51 @@ impl Playout {
             tick_dev: Distribution::default(),
             jitter: Jitter::default(),
             delay: Distribution::default(),
+            min_transit: None,
+            e2e: Distribution::default(),
+            playout_delay: Distribution::default(),
             eos: false,
             max_concealed_us: None,
             real_until_us: 0,
             gave_up: None,
+            join: Join::FromZero,
+        }
+    }
+
+    /// This receiver joins a stream already running (fan-out). Its ingress
+    /// drops the FEC groups that began before it
+    /// ([`Ingress::join_mid_stream`](crate::ingress::Ingress::join_mid_stream)),
+    /// so the first packet `p` that reaches the playout is the first of a
+    /// whole group. The sender emits units in the order their media ends,
+    /// so every unit that starts at or after `p`'s end left after `p`, in a
+    /// whole group: playout starts there (each substream at its first unit
+    /// boundary from then on), or at zero if `p` is the stream's first
+    /// frame. Call before the first packet.
+    pub fn join_mid_stream(&mut self) {
+        if self.join == Join::FromZero {
+            self.join = Join::Pending;
+        }
+    }
+
+    /// Where playout starts, microseconds of media time, once known (0 for
+    /// a receiver that was there from the start).
+    pub fn start_media_us(&self) -> Option<u64> {
+        match self.join {
+            Join::FromZero => Some(0),
+            Join::Pending => None,
+            Join::At(t) => Some(t),
+        }
+    }
+
+    fn begin_at(&mut self, at: u64) {
+        self.join = Join::At(at);
+        for sub in &mut self.subs {
+            let d = sub.buf.desc();
+            let hold = d.hold_frames();
+            let f = at.div_ceil(d.frame_us as u64).div_ceil(hold) * hold;
+            sub.start_frame = f;
+            sub.buf.start_at(f);
+            sub.seq.start_anywhere();
         }
     }
 
@@ -258,11 +324,20 @@ impl Playout {
         let i = self
             .sub_index(meta.substream)
             .ok_or(Refused::UnknownSubstream)?;
+        if self.join == Join::Pending {
+            let d = self.subs[i].buf.desc();
+            let end = meta.media_ts + meta.frames as u64 * d.frame_us as u64;
+            self.begin_at(if meta.media_ts == 0 { 0 } else { end });
+        }
         let sub = &mut self.subs[i];
         let Some(f0) = sub.buf.desc().frame_of(meta.media_ts) else {
             sub.seq.counts_mut().invalid += 1;
             return Ok(());
         };
+        if f0 < sub.start_frame {
+            sub.before_start += 1;
+            return Ok(());
+        }
         let late = self.started && f0 < sub.buf.next_frame();
         if sub.seq.on_packet(meta.seq, meta.media_ts, recovered, late) == Arrival::Duplicate {
             return Ok(());
@@ -275,6 +350,7 @@ impl Playout {
             self.jitter.update(transit);
             sub.delay.record(transit.max(0) as u64);
             self.delay.record(transit.max(0) as u64);
+            self.min_transit = Some(self.min_transit.map_or(transit, |m| m.min(transit)));
             if let Some(f) = &mut self.flow {
                 f.on_transit(arrival, transit);
                 if let Some(a) = self.anchor.filter(|_| self.started && !self.eos) {
@@ -545,7 +621,7 @@ impl Playout {
                 }
                 self.tick_dev
                     .record(now.diff_micros(deadline).max(0) as u64);
-                self.play_one(i, deadline, sink);
+                self.play_one(i, now, deadline, sink);
             }
             self.close_finished();
         }
@@ -569,9 +645,23 @@ impl Playout {
         }
     }
 
-    fn play_one(&mut self, i: usize, deadline: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
+    fn play_one(
+        &mut self,
+        i: usize,
+        now: Time,
+        deadline: Time,
+        sink: &mut dyn FnMut(PlayedFrame<'_>),
+    ) {
         let sub = &mut self.subs[i];
         let dry = !sub.buf.has_data_ahead();
+        if let Some(sent) = sub.buf.next_sent_at() {
+            // Sent (pushed, captured, read) to played, for frames with media.
+            let e2e = now.as_micros() as i64 - sent as i64;
+            self.e2e.record(e2e.max(0) as u64);
+            if let Some(fastest) = self.min_transit {
+                self.playout_delay.record((e2e - fastest).max(0) as u64);
+            }
+        }
         let (id, counts) = (sub.id, &mut sub.frames);
         let mut samples = 0;
         let mut real = None;
@@ -651,6 +741,7 @@ impl Playout {
             concealed_frames: f.concealed,
             jitter_us: self.jitter.micros() as u32,
             buffer_us: self.level_us().min(u32::MAX as u64) as u32,
+            expected: c.expected,
         }
     }
 
@@ -658,11 +749,9 @@ impl Playout {
     /// substream entries (no allocation once they exist).
     pub fn fill_stats(&self, out: &mut ReceiverStats) {
         out.packets = PacketCounts::default();
-        out.frames = FrameCounts::default();
         out.substreams.truncate(self.subs.len());
         for (i, s) in self.subs.iter().enumerate() {
             out.packets.add(s.seq.counts());
-            out.frames.add(&s.frames);
             if out.substreams.len() <= i {
                 out.substreams.push(SubstreamStats {
                     name: s.name.clone(),
@@ -671,32 +760,43 @@ impl Playout {
             }
             let d = &mut out.substreams[i];
             d.id = s.id;
+            d.kind = s.kind;
             d.packets = *s.seq.counts();
             d.frames = s.frames;
-            d.jitter_us = s.jitter.micros();
-            d.delay = s.delay.summary();
-            d.buffer_ms = s.buf.level_us() as f64 / 1e3;
+            d.jitter_us = s.jitter.micros().round() as u64;
+            d.network_delay = s.delay.summary();
+            d.buffer_us = s.buf.level_us();
+            d.start_sample = s.buf.desc().frame_start(s.start_frame);
+            d.start_media_us = s.buf.desc().frame_ts(s.start_frame);
+            d.skipped_before_start = s.before_start;
         }
-        out.delay = self.delay.summary();
-        out.jitter_us = self.jitter.micros();
+        out.start_media_us = match self.join {
+            Join::At(t) => self
+                .subs
+                .iter()
+                .map(|s| s.buf.desc().frame_ts(s.start_frame))
+                .min()
+                .unwrap_or(t),
+            _ => 0,
+        };
+        out.network_delay = self.delay.summary();
+        out.end_to_end_delay = self.e2e.summary();
+        out.playout_delay = self.playout_delay.summary();
+        out.jitter_us = self.jitter.micros().round() as u64;
         out.tick_deviation = self.tick_dev.summary();
         let level = self.level_us();
-        out.buffer_ms = if level == u64::MAX {
-            0.0
-        } else {
-            level as f64 / 1e3
-        };
-        out.low_water_ms = self.low_water.as_secs_f64() * 1e3;
+        out.buffer_us = if level == u64::MAX { 0 } else { level };
+        out.low_water_us = micros(self.low_water);
+        out.high_water_us = micros(self.high_water);
         out.latency_target_us = if self.live {
             self.latency_us.max(0) as u64
         } else {
             0
         };
-        out.high_water_ms = self.high_water.as_secs_f64() * 1e3;
         if let Some(f) = &self.flow {
             out.flow = f.stats();
         }
-        out.residual_loss = if out.packets.expected == 0 {
+        out.residual_loss_ratio = if out.packets.expected == 0 {
             0.0
         } else {
             out.packets.unrecovered as f64 / out.packets.expected as f64
