@@ -337,7 +337,8 @@ fn bad_pipe_input_gets_a_clear_error() {
 /// chunk's first sample carrying its index; a reader of `recv --stdout`
 /// notes when each chunk comes out. Tries latencies upward and reports the
 /// lowest that played 20 s with no concealment.
-/// `cargo test --release -p isochron-tools --test pipes -- --ignored --nocapture`
+/// `cargo test --workspace --test pipes -- --ignored pipe_to_pipe_delay --nocapture`
+/// (`ISOCHRON_PIPE_LATENCIES=5,6` picks the latencies, in ms).
 #[test]
 #[ignore = "a 20 s real-time measurement per latency tried; figures for the README"]
 fn pipe_to_pipe_delay() {
@@ -381,6 +382,9 @@ fn pipe_to_pipe_delay() {
         let mut stdin = child.stdin.take().unwrap();
         let start = Instant::now() + Duration::from_millis(200);
         let writer = std::thread::spawn(move || {
+            // A recorder keeps time (audio capture runs at real-time
+            // priority): this writer's own lateness is not the engine's.
+            isochron_engine::net::priority::raise(isochron_engine::net::priority::Urgency::Playout);
             let mut written = Vec::with_capacity(chunks);
             let mut buf = vec![0u8; chunk];
             for i in 0..chunks {
@@ -402,6 +406,12 @@ fn pipe_to_pipe_delay() {
             .as_u64()
             .unwrap_or(u64::MAX);
         assert_eq!(media.len(), chunks * chunk, "{log}");
+        if concealed > 0 {
+            // Too low for this machine: concealed frames repeat earlier
+            // audio, so chunk indices no longer line up. Try the next.
+            eprintln!("latency {lat} ms, 2.5 ms frames: {concealed} frames concealed");
+            continue;
+        }
         // Chunk i is out once byte (i + 1) x chunk has been read (44-byte
         // header aside: --raw has none).
         let mut delays: Vec<f64> = Vec::with_capacity(chunks);

@@ -223,9 +223,17 @@ where
 {
     let per = (desc.format.rate.as_f64() / 50.0).ceil().max(1.0) as usize;
     let size = per * desc.format.stride();
+    // An open-ended source (a pipe, a capture device) is live: a frame
+    // leaves when its samples are in, so this thread's wake-up latency is
+    // jitter every frame carries: on a loaded machine it must be scheduled
+    // as promptly as the network threads that send the frame on.
+    let live = desc.length.is_none();
     std::thread::Builder::new()
         .name(format!("isochron-read-{index}"))
         .spawn(move || {
+            if live {
+                crate::net::priority::raise(crate::net::priority::Urgency::Network);
+            }
             let mut buf = vec![0u8; size];
             loop {
                 let n = read(&mut buf)?;
