@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::wire::control::{FecParams, Mode, SessionDesc};
+use crate::wire::control::{FecParams, Mode, Recovery, SessionDesc};
 
 /// Receiver settings (the receiver decides latency and water marks).
 #[derive(Debug, Clone, PartialEq)]
@@ -64,8 +64,12 @@ pub struct SenderConfig {
     /// tests and benchmarks.
     pub speed: f64,
     /// Adapt the repair shards to the measured loss, aiming for this
-    /// residual loss (never below the configured `m`); `None`: fixed code.
+    /// residual loss (never below the configured `m` without
+    /// retransmission); `None`: fixed code.
     pub fec_target: Option<f64>,
+    /// How losses are recovered: FEC, retransmission, or both (hybrid, the
+    /// default; without FEC it is retransmission alone).
+    pub recovery: Recovery,
 }
 
 impl Default for SenderConfig {
@@ -82,6 +86,7 @@ impl Default for SenderConfig {
             queue: 4096,
             speed: 1.0,
             fec_target: Some(1e-4),
+            recovery: Recovery::Hybrid,
         }
     }
 }
@@ -219,6 +224,7 @@ mod tests {
                 window_us: window_ms * 1000,
             },
             substreams: vec![stereo48k(0, 10_000)],
+            recovery: Recovery::Fec,
         }
     }
 

@@ -1,26 +1,105 @@
-//! Adaptive FEC: repair shards chosen from the measured loss.
+//! Adaptive FEC: repair shards chosen from the measured loss, knowing what
+//! retransmission will recover.
 //!
 //! A fixed code is either wasteful on a clean link or too weak on a bad one,
 //! and a single failed block costs several packets at once. The adapter
-//! keeps an estimate of the loss rate (fast to rise, slow to fall) and picks
-//! the smallest `m` whose exact MDS residual loss, for the blocks the sender
-//! really builds (`k` as the time budget lets them fill) and the
-//! interleaving depth, meets a target. The configured code sets the floor
-//! as a ratio: a block the time budget closes at half of `k` keeps at least
-//! half of `m` (and one repair), so a short latency budget does not double
-//! the overhead on a clean link. Until the first measurement it protects
-//! with twice the floor.
+//! estimates the loss as a Gilbert-Elliott chain from the receiver's reports
+//! (the loss rate, and the mean length of runs of lost packets), leaving out
+//! runs longer than the latency: an outage is not random loss, no code
+//! within the budget fixes it, and counting it would keep FEC high long
+//! after the path is clean. The rate rises at once and falls by half each
+//! report, so a path that cleans up is followed within seconds.
+//!
+//! It then picks the `m` with the least redundancy (repairs plus the
+//! retransmissions they save) whose exact residual loss, for the blocks the
+//! sender really builds and the interleaving depth, meets a target
+//! ([`crate::arq::model`]). With retransmission in the budget, FEC covers
+//! only what the round trips cannot, down to no FEC at all; without it
+//! (FEC-only sessions, or a round trip longer than the latency) the
+//! configured code is the floor as a ratio: a block the time budget closes
+//! at half of `k` keeps at least half of `m` (and one repair), so a short
+//! latency budget does not double the overhead on a clean link. Until the
+//! first measurement FEC alone protects with twice the floor, hybrid with
+//! the floor.
 
-use crate::sim::bound::mds_residual;
+use crate::arq::model::{self, Ask, Path, Plan};
 use crate::sim::impair::Loss;
 
 /// Measured loss is inflated by this much before choosing: estimates from
-/// a second of packets are noisy, and bursts hurt more than the Bernoulli
-/// model assumes.
+/// a second of packets are noisy, and bursts hurt more than the model of
+/// a second's mean assumes.
 const SAFETY: f64 = 1.5;
+/// The same with retransmission in the budget: a packet FEC misses because
+/// the estimate ran low is most likely still asked for again.
+const SAFETY_ARQ: f64 = 1.25;
+
+/// With retransmission, when no plan meets the target, the cheapest whose
+/// residual is within this factor of the best there is: on a path where
+/// bursts outlast the budget, doubling the redundancy buys little.
+const NEAR_BEST: f64 = 2.0;
 
 /// Fewest packets a measurement must cover to count.
 const MIN_SAMPLE: u64 = 50;
+
+/// The loss pattern over one report interval (differences of the
+/// receiver's cumulative counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LossSample {
+    /// Source packets final in the interval.
+    pub total: u64,
+    /// Of those, lost (not there directly in time).
+    pub lost: u64,
+    /// Runs of consecutive lost packets.
+    pub runs: u64,
+    /// Lost packets in runs longer than the latency.
+    pub outage_lost: u64,
+    /// Runs longer than the latency.
+    pub outage_runs: u64,
+    /// Packets the sender sent for each source packet (repairs and
+    /// retransmissions too): the loss chain steps on every packet, so a run
+    /// of `n` lost sources spans about `n` times this many packets.
+    pub expansion: f64,
+}
+
+/// The chain's mean burst, in packets on the wire, from the mean run of
+/// lost *source* packets `run` at loss `mean`, with `expansion` packets on
+/// the wire per source. Consecutive sources are `expansion` chain steps
+/// apart, so a run goes on with probability `pi + (1 - pi) l^e`, where `l =
+/// 1 - p - r` is the chain's memory; solving for `l` gives `r = (1 - l)(1 -
+/// pi)`, the burst `1 / r`. Independent losses give 1 whatever the
+/// expansion (scaling the run by it would feed FEC its own repairs as
+/// bursts).
+fn chain_burst(mean: f64, run: f64, expansion: f64) -> f64 {
+    let pi = mean.clamp(0.0, 0.99);
+    let go_on = 1.0 - 1.0 / run.max(1.0);
+    let memory = ((go_on - pi) / (1.0 - pi)).max(0.0);
+    let l = memory.powf(1.0 / expansion.max(1.0));
+    let r = ((1.0 - l) * (1.0 - pi)).max(1e-3);
+    (1.0 / r).max(1.0)
+}
+
+/// What retransmission can do on the path, as the sender sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArqPath {
+    /// Round trips that fit in the latency (0: none).
+    pub rounds: u32,
+    /// Media packets sent in one round trip.
+    pub rtt_packets: usize,
+    /// Media packets sent between copies of a last-chance retransmission.
+    pub copy_gap: usize,
+    /// Share of losses asked for before FEC decides
+    /// ([`eager_share`](crate::arq::model::eager_share)).
+    pub eager: f64,
+}
+
+/// What adaptive FEC settles on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    /// Repair shards a block.
+    pub m: u8,
+    /// Copies of a retransmission that is the last to fit (1 to 3).
+    pub copies: u8,
+}
 
 /// Picks the repair count `m` from the receiver's loss reports.
 #[derive(Debug, Clone)]
@@ -30,37 +109,96 @@ pub struct FecAdapter {
     floor: u8,
     cap: u8,
     loss: Option<f64>,
+    /// Mean run of lost packets (1: independent losses).
+    burst: f64,
+    /// Retransmission is on for the session.
+    retransmits: bool,
+    arq: Option<ArqPath>,
 }
 
 impl FecAdapter {
-    /// `target`: residual loss to stay under; `floor`: the configured `m`;
-    /// `k`: the configured `k` (bounds `m` so `k + m <= 256`, `m <= k`).
-    pub fn new(target: f64, k: u8, floor: u8) -> Self {
-        let cap = (k as u16).min(256 - k as u16).max(floor as u16) as u8;
+    /// `target`: residual loss to stay under; `floor`: the configured `m`
+    /// (0: no FEC, retransmission alone); `k`: the configured `k` (bounds
+    /// `m` so `k + m <= 256`, `m <= k`); `retransmits`: the session also
+    /// recovers by retransmission.
+    pub fn new(target: f64, k: u8, floor: u8, retransmits: bool) -> Self {
+        let cap = if floor == 0 {
+            0
+        } else {
+            (k as u16).min(256 - k as u16).max(floor as u16) as u8
+        };
         Self {
             target,
             k,
             floor,
             cap,
             loss: None,
+            burst: 1.0,
+            retransmits,
+            arq: None,
         }
     }
 
-    /// The current loss estimate, once there is one.
+    /// The current loss estimate (outages left out), once there is one.
     pub fn loss(&self) -> Option<f64> {
         self.loss
     }
 
-    /// `lost` of `total` packets were lost over a measurement window.
+    /// The mean burst length estimate, in packets.
+    pub fn burst(&self) -> f64 {
+        self.burst
+    }
+
+    /// The loss model chosen from: the estimate as a Gilbert-Elliott chain
+    /// (Bernoulli when bursts are single losses).
+    pub fn model(&self) -> Option<Loss> {
+        self.loss.map(|l| Loss::from_mean(l, self.effective_burst()))
+    }
+
+    /// The burst estimate, with runs barely over one taken as independent
+    /// losses (a second's few runs cannot tell them apart).
+    fn effective_burst(&self) -> f64 {
+        if self.burst < 1.2 { 1.0 } else { self.burst }
+    }
+
+    /// What retransmission can do now (`None` or 0 rounds: nothing).
+    pub fn set_arq(&mut self, arq: Option<ArqPath>) {
+        self.arq = arq.filter(|a| self.retransmits && a.rounds > 0);
+    }
+
+    /// Retransmission recovers within the budget.
+    pub fn arq_fits(&self) -> bool {
+        self.arq.is_some()
+    }
+
+    /// `lost` of `total` packets were lost over a measurement window
+    /// (independent losses assumed).
     pub fn observe(&mut self, lost: u64, total: u64) {
+        self.observe_sample(LossSample {
+            total,
+            lost,
+            runs: lost,
+            ..LossSample::default()
+        });
+    }
+
+    /// One report interval's loss pattern.
+    pub fn observe_sample(&mut self, s: LossSample) {
+        let total = s.total.saturating_sub(s.outage_lost);
         if total < MIN_SAMPLE {
             return;
         }
+        let lost = s.lost.saturating_sub(s.outage_lost);
+        let runs = s.runs.saturating_sub(s.outage_runs);
         let p = (lost as f64 / total as f64).min(1.0);
         self.loss = Some(match self.loss {
-            Some(e) if p < e => 0.8 * e + 0.2 * p,
+            Some(e) if p < e => 0.5 * e + 0.5 * p,
             _ => p,
         });
+        if runs > 0 {
+            let b = chain_burst(p, lost as f64 / runs as f64, s.expansion);
+            self.burst = 0.5 * self.burst + 0.5 * b;
+        }
     }
 
     /// The configured ratio `m / k` applied to blocks of `k` sources.
@@ -71,28 +209,97 @@ impl FecAdapter {
 
     /// Repair shards for blocks of `k` sources at interleaving `depth`.
     pub fn choose(&self, k: usize, depth: usize) -> u8 {
+        self.choose_plan(k, depth).m
+    }
+
+    /// Repair shards for blocks of `k` sources at interleaving `depth`, and
+    /// the copies of a last-chance retransmission: the plan with the least
+    /// redundancy that meets the target; when none does, the cheapest whose
+    /// residual is near the best there is.
+    pub fn choose_plan(&self, k: usize, depth: usize) -> Choice {
         let k = k.max(1);
-        let floor = self.floor_for(k);
+        let fec_floor = if self.cap == 0 { 0 } else { self.floor_for(k) };
+        let one = |m| Choice { m, copies: 1 };
         let Some(loss) = self.loss else {
-            return (floor as u16 * 2).min(self.cap as u16) as u8;
+            return one(if self.arq.is_some() {
+                fec_floor
+            } else {
+                (fec_floor as u16 * 2).min(self.cap as u16) as u8
+            });
         };
-        let p = (loss * SAFETY).min(0.5);
+        let (floor, arq) = match self.arq {
+            Some(a) => (0, a),
+            None => (
+                fec_floor,
+                ArqPath {
+                    rounds: 0,
+                    rtt_packets: 1,
+                    copy_gap: 1,
+                    eager: 0.0,
+                },
+            ),
+        };
+        let safety = if arq.rounds > 0 { SAFETY_ARQ } else { SAFETY };
+        let p = (loss * safety).min(0.5);
         if p == 0.0 {
-            return floor;
+            return one(floor);
         }
-        (floor..=self.cap)
-            .find(|&m| mds_residual(Loss::Bernoulli { p }, k, m as usize, depth) <= self.target)
-            .unwrap_or(self.cap)
+        let chain = Loss::from_mean(p, self.effective_burst());
+        let path = Path {
+            loss: chain,
+            back: chain,
+            rounds: arq.rounds,
+            rtt_packets: arq.rtt_packets,
+            echo_packets: 2,
+            copy_gap: arq.copy_gap,
+            eager: arq.eager,
+        };
+        let copies: &[u8] = if arq.rounds > 0 { &[1, 2, 3] } else { &[1] };
+        // Every plan from the floor up: (choice, residual, redundancy).
+        let mut plans = Vec::with_capacity((self.cap - floor + 1) as usize * copies.len());
+        for m in floor..=self.cap {
+            for &c in copies {
+                let plan = Plan {
+                    k,
+                    m: m as usize,
+                    depth,
+                    ask: Ask::Missing,
+                    copies: c,
+                };
+                let o = model::evaluate(&path, &plan);
+                plans.push((Choice { m, copies: c }, o.residual, o.redundancy()));
+            }
+            // Without retransmission more m only costs once the target is met.
+            if arq.rounds == 0 && plans.last().is_some_and(|p| p.1 <= self.target) {
+                break;
+            }
+        }
+        let cheapest = |ok: &dyn Fn(f64) -> bool| {
+            plans
+                .iter()
+                .filter(|p| ok(p.1))
+                .min_by(|a, b| a.2.total_cmp(&b.2).then(a.0.m.cmp(&b.0.m)))
+                .map(|p| p.0)
+        };
+        cheapest(&|r| r <= self.target).unwrap_or_else(|| {
+            if arq.rounds == 0 {
+                // FEC alone: the strongest code, as it always did.
+                return one(self.cap);
+            }
+            let best = plans.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+            cheapest(&|r| r <= best * NEAR_BEST).unwrap_or(one(self.cap))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::bound::mds_residual;
 
     #[test]
     fn protects_more_as_loss_rises_and_never_below_the_floor() {
-        let mut a = FecAdapter::new(1e-5, 16, 4);
+        let mut a = FecAdapter::new(1e-5, 16, 4, false);
         assert_eq!(a.choose(16, 1), 8, "strong until measured");
         a.observe(0, 1000);
         assert_eq!(a.choose(16, 1), 4, "clean link: the configured floor");
@@ -104,16 +311,101 @@ mod tests {
         assert!(mds_residual(Loss::Bernoulli { p: 0.09 }, 9, m6 as usize, 1) <= 1e-5);
         a.observe(200, 1000); // 20 %: rises at once
         assert!(a.choose(9, 1) > m6);
-        a.observe(0, 1000); // falls slowly
-        assert!(a.loss().unwrap() > 0.1);
+        a.observe(0, 1000); // falls by half a report
+        assert!((a.loss().unwrap() - 0.1).abs() < 1e-9);
         a.observe(5, 10);
-        assert!(a.loss().unwrap() > 0.1, "tiny samples are ignored");
+        assert!(a.loss().unwrap() > 0.09, "tiny samples are ignored");
     }
 
     #[test]
     fn the_cap_bounds_m() {
-        let mut a = FecAdapter::new(1e-12, 4, 2);
+        let mut a = FecAdapter::new(1e-12, 4, 2, false);
         a.observe(400, 1000);
         assert_eq!(a.choose(4, 1), 4, "m <= k");
+    }
+
+    #[test]
+    fn an_outage_is_not_random_loss() {
+        let mut a = FecAdapter::new(1e-4, 16, 4, false);
+        a.observe(0, 1000);
+        // 200 packets lost in one run longer than the latency, 5 others.
+        a.observe_sample(LossSample {
+            total: 400,
+            lost: 205,
+            runs: 6,
+            outage_lost: 200,
+            outage_runs: 1,
+            expansion: 1.5,
+        });
+        let l = a.loss().unwrap();
+        assert!(l < 0.03, "the outage is left out: {l}");
+        assert!(matches!(a.model(), Some(Loss::Bernoulli { .. })), "{}", a.burst());
+        for _ in 0..6 {
+            a.observe(0, 200);
+        }
+        assert!(a.loss().unwrap() < 1e-3, "back down within seconds");
+        assert_eq!(a.choose(8, 1), 2, "the floor again");
+    }
+
+    #[test]
+    fn bursts_are_measured_on_the_wire() {
+        // Independent loss stays independent however many repairs ride
+        // between the sources.
+        assert!((chain_burst(0.05, 1.0 / 0.95, 3.0) - 1.0 / 0.95).abs() < 1e-9);
+        // Runs of 10 sources with one packet each: bursts of 10.
+        assert!((chain_burst(0.05, 10.0, 1.0) - 10.0).abs() < 0.5);
+        // Two packets a source: the same runs mean longer bursts.
+        assert!(chain_burst(0.05, 10.0, 2.0) > 15.0);
+    }
+
+    #[test]
+    fn bursts_are_measured() {
+        let mut a = FecAdapter::new(1e-4, 16, 4, false);
+        for _ in 0..10 {
+            a.observe_sample(LossSample {
+                total: 1000,
+                lost: 50,
+                runs: 5,
+                ..Default::default()
+            });
+        }
+        assert!((a.burst() - 10.0).abs() < 0.05, "{}", a.burst());
+        assert!(matches!(a.model(), Some(Loss::GilbertElliott { .. })));
+    }
+
+    #[test]
+    fn retransmission_lets_fec_shrink() {
+        let arq = ArqPath {
+            rounds: 1,
+            rtt_packets: 10,
+            copy_gap: 3,
+            eager: 0.0,
+        };
+        let mut fec = FecAdapter::new(1e-4, 16, 4, false);
+        let mut hybrid = FecAdapter::new(1e-4, 16, 4, true);
+        hybrid.set_arq(Some(arq));
+        for a in [&mut fec, &mut hybrid] {
+            a.observe(50, 1000);
+        }
+        let (f, h) = (fec.choose(8, 1), hybrid.choose(8, 1));
+        assert!(h < f, "hybrid {h} vs FEC alone {f}");
+        // Clean: no FEC at all with retransmission, the floor without.
+        for a in [&mut fec, &mut hybrid] {
+            for _ in 0..20 {
+                a.observe(0, 1000);
+            }
+        }
+        assert_eq!((fec.choose(8, 1), hybrid.choose(8, 1)), (2, 0));
+        // Retransmission alone: never any FEC.
+        let mut arq_only = FecAdapter::new(1e-4, 16, 0, true);
+        arq_only.set_arq(Some(arq));
+        arq_only.observe(50, 1000);
+        let c = arq_only.choose_plan(8, 1);
+        assert_eq!(c.m, 0);
+        assert!(c.copies >= 2, "{c:?}");
+        // A round trip that does not fit: FEC alone, as before.
+        hybrid.set_arq(Some(ArqPath { rounds: 0, ..arq }));
+        assert!(!hybrid.arq_fits());
+        assert_eq!(hybrid.choose(8, 1), 2);
     }
 }

@@ -9,6 +9,7 @@
 //! carry their arrival times; before playback it wakes on packets. In steady state it
 //! does not allocate, lock (stats are offered with `try_lock`) or block.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use tokio::sync::Notify;
 
 use super::clock::Clock;
 use super::sink::{SessionEnd, Sink};
+use crate::ingress::Via;
 use crate::playout::Playout;
 use crate::receiver::REPORT_INTERVAL;
 use crate::stats::ReceiverStats;
@@ -39,8 +41,8 @@ pub struct PacketMsg {
     pub arrival: Time,
     /// Its shard header.
     pub meta: SourceMeta,
-    /// Rebuilt by FEC rather than received.
-    pub recovered: bool,
+    /// Arrived directly, rebuilt by FEC, or sent again.
+    pub via: Via,
     /// Payload bytes used in `buf`.
     pub len: usize,
     /// A [`PAYLOAD_CAP`]-byte buffer from the [`Pool`]; returned there after
@@ -62,11 +64,29 @@ pub enum ToPlayout {
 pub type Pool = Arc<ArrayQueue<Box<[u8]>>>;
 
 /// What the playout thread publishes for readers of stats.
-#[derive(Default)]
 pub struct Shared {
     /// The latest statistics: playout part from the playout thread, ingress
     /// part from the network side.
     pub stats: Mutex<ReceiverStats>,
+    /// The playout's clock mapping ([`Playout::anchor`]), `i64::MIN` until
+    /// it is set: the network side's NACK planner times requests by it.
+    pub anchor: AtomicI64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            stats: Mutex::default(),
+            anchor: AtomicI64::new(i64::MIN),
+        }
+    }
+}
+
+impl Shared {
+    /// The playout's clock mapping, once set.
+    pub fn anchor(&self) -> Option<i64> {
+        Some(self.anchor.load(Ordering::Relaxed)).filter(|&a| a != i64::MIN)
+    }
 }
 
 /// Everything the thread needs.
@@ -174,7 +194,7 @@ fn run(p: PlayoutParts) -> SessionEnd {
             match m {
                 ToPlayout::Packet(pk) => {
                     let _ =
-                        playout.on_packet(pk.arrival, &pk.meta, &pk.buf[..pk.len], pk.recovered);
+                        playout.on_packet(pk.arrival, &pk.meta, &pk.buf[..pk.len], pk.via);
                     let _ = pool.push(pk.buf);
                 }
                 ToPlayout::End(eos) => playout.on_end_of_stream(&eos),
@@ -191,6 +211,9 @@ fn run(p: PlayoutParts) -> SessionEnd {
             }
             sink.frame(f);
         });
+        if let Some(a) = playout.anchor() {
+            shared.anchor.store(a, Ordering::Relaxed);
+        }
         while let Some(c) = playout.poll_flow() {
             send(c);
         }
@@ -248,6 +271,12 @@ fn publish(
             g.bitrate_bps,
             g.fec_overhead,
         );
+        let keep_arq = (
+            g.nack,
+            g.retransmits_received,
+            g.retransmit_bytes,
+            g.redundancy_ratio,
+        );
         g.assign(stats);
         (
             g.datagrams,
@@ -257,5 +286,11 @@ fn publish(
             g.bitrate_bps,
             g.fec_overhead,
         ) = keep;
+        (
+            g.nack,
+            g.retransmits_received,
+            g.retransmit_bytes,
+            g.redundancy_ratio,
+        ) = keep_arq;
     }
 }

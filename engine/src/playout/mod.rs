@@ -17,12 +17,13 @@ use isochron_codecs::SampleMask;
 use isochron_codecs::conceal::Lookahead;
 
 use crate::config::ReceiverConfig;
+use crate::ingress::Via;
 use crate::jitter::{Arrival, FrameBuffer, SequenceTracker};
 use crate::stats::{
     Distribution, FrameCounts, Jitter, PacketCounts, ReceiverStats, SubstreamStats,
 };
 use crate::time::{Time, micros};
-use crate::wire::control::{EndOfStream, Mode, Report, SessionDesc};
+use crate::wire::control::{EndOfStream, Mode, Recovery, Report, SessionDesc};
 use crate::wire::packet::SourceMeta;
 use clock::OffsetEstimator;
 use flow::FlowControl;
@@ -88,6 +89,7 @@ pub struct Playout {
     jitter: Jitter,
     delay: Distribution,
     eos: bool,
+    recovery: Recovery,
 }
 
 impl Playout {
@@ -115,11 +117,14 @@ impl Playout {
                 // frames in the horizon: the sequence window that never
                 // finalises a packet still in flight.
                 let per_frame = d.max_frame_bytes() / 512 + 2;
+                let mut seq = SequenceTracker::new(2 * cap * per_frame);
+                // Runs of loss longer than the latency are outages.
+                seq.set_outage(micros(cfg.latency));
                 Sub {
                     id: d.id,
                     name: d.name.clone(),
                     buf: FrameBuffer::new(d, cap),
-                    seq: SequenceTracker::new(2 * cap * per_frame),
+                    seq,
                     frames: FrameCounts::default(),
                     jitter: Jitter::default(),
                     delay: Distribution::default(),
@@ -164,6 +169,7 @@ impl Playout {
             jitter: Jitter::default(),
             delay: Distribution::default(),
             eos: false,
+            recovery: session.recovery,
         }
     }
 
@@ -175,13 +181,14 @@ impl Playout {
         }
     }
 
-    /// A source packet, arrived at `arrival` or rebuilt then by FEC.
+    /// A source packet that arrived at `arrival` (directly, rebuilt then by
+    /// FEC, or sent again).
     pub fn on_packet(
         &mut self,
         arrival: Time,
         meta: &SourceMeta,
         payload: &[u8],
-        recovered: bool,
+        via: Via,
     ) -> Result<(), Refused> {
         let i = self
             .sub_index(meta.substream)
@@ -192,10 +199,11 @@ impl Playout {
             return Ok(());
         };
         let late = self.started && f0 < sub.buf.next_frame();
-        if sub.seq.on_packet(meta.seq, meta.media_ts, recovered, late) == Arrival::Duplicate {
+        if sub.seq.on_packet(meta.seq, meta.media_ts, via, late) == Arrival::Duplicate {
             return Ok(());
         }
-        if !recovered {
+        // Only first transmissions say how the path delays packets.
+        if via == Via::Direct {
             let transit = arrival.as_micros() as i64 - meta.sender_ts as i64;
             sub.jitter.update(transit);
             self.jitter.update(transit);
@@ -251,6 +259,13 @@ impl Playout {
     /// Every substream has played its last frame.
     pub fn is_finished(&self) -> bool {
         self.subs.iter().all(|s| s.buf.finished())
+    }
+
+    /// The clock mapping: frame media time `ts` is due at local `ts +
+    /// anchor` microseconds; `None` until it is set (live: the first
+    /// packet; file: playback start).
+    pub fn anchor(&self) -> Option<i64> {
+        self.anchor
     }
 
     /// Playback has started (live: the first packet set the anchor; file:
@@ -453,6 +468,10 @@ impl Playout {
             concealed_frames: f.concealed,
             jitter_us: self.jitter.micros() as u32,
             buffer_us: self.level_us().min(u32::MAX as u64) as u32,
+            loss_runs: c.loss_runs,
+            outage_lost: c.outage_lost,
+            outage_runs: c.outage_runs,
+            retransmit_useful: c.retransmitted,
         }
     }
 
@@ -499,5 +518,6 @@ impl Playout {
             out.packets.unrecovered as f64 / out.packets.expected as f64
         };
         out.truncated = !self.eos;
+        out.recovery = self.recovery;
     }
 }

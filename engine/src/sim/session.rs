@@ -25,6 +25,12 @@ pub struct SimConfig {
     pub seed: u64,
     /// What the media path does to datagrams.
     pub link: Impairment,
+    /// What the reverse path does to the receiver's datagrams (NACKs);
+    /// `None`: the same as the media path (drawn from its own seed).
+    pub feedback: Option<Impairment>,
+    /// The round trip the drivers are told (as quinn measures it); `None`:
+    /// both paths' fixed delays plus half their jitter.
+    pub rtt: Option<Duration>,
     /// One-way delay of the control stream (reliable, in order).
     pub control_delay: Duration,
     /// The receiver's settings.
@@ -42,6 +48,8 @@ impl Default for SimConfig {
         Self {
             seed: 1,
             link: Impairment::default(),
+            feedback: None,
+            rtt: None,
             control_delay: Duration::from_millis(5),
             receiver: ReceiverConfig::default(),
             sender: SenderConfig::default(),
@@ -73,6 +81,8 @@ pub struct SimOutcome {
     pub receiver: ReceiverStats,
     /// What the media link did.
     pub link: ImpairStats,
+    /// What the feedback link (NACKs) did.
+    pub feedback: ImpairStats,
     /// Virtual time the session started (the hello left).
     pub start: Time,
     /// Virtual time the run stopped.
@@ -110,6 +120,7 @@ pub fn run(
         sender: SenderStats::default(),
         receiver: ReceiverStats::default(),
         link: ImpairStats::default(),
+        feedback: ImpairStats::default(),
         start,
         end: now,
         finished: false,
@@ -124,6 +135,13 @@ pub fn run(
     now += cd;
     sender.on_accept(now, &accept)?;
     let mut link = SimLink::new(cfg.link.clone(), cfg.seed, now);
+    let back = cfg.feedback.clone().unwrap_or_else(|| cfg.link.clone());
+    let rtt = cfg
+        .rtt
+        .unwrap_or(cfg.link.delay + back.delay + (cfg.link.jitter + back.jitter) / 2);
+    let mut feedback = SimLink::new(back, cfg.seed ^ 0x5eed_f00d, now);
+    sender.set_rtt(rtt);
+    receiver.set_rtt(rtt);
     let mut to_rx: VecDeque<(Time, Control)> = VecDeque::new();
     let mut to_tx: VecDeque<(Time, Control)> = VecDeque::new();
     let mut eos_sent = false;
@@ -151,6 +169,17 @@ pub fn run(
             receiver.on_control(&m);
         }
         receiver.poll(now, sink);
+        while let Some(d) = receiver.poll_feedback(now) {
+            feedback.send(now, d);
+        }
+        while let Some(p) = feedback.recv(now) {
+            sender.on_feedback(now, &p);
+            feedback.recycle(p);
+            // Retransmissions leave at once.
+            while let Some(d) = sender.poll_transmit() {
+                link.send(now, d);
+            }
+        }
         let level = receiver.playout().level_us();
         while let Some(m) = receiver.poll_control(now) {
             if matches!(m, Control::Pause | Control::Resume) {
@@ -180,6 +209,8 @@ pub fn run(
             sender.next_timeout(),
             link.next_delivery(),
             receiver.next_timeout(),
+            receiver.next_feedback(),
+            feedback.next_delivery(),
             to_rx.front().map(|(t, _)| *t),
             to_tx.front().map(|(t, _)| *t),
             (!cfg.level_every.is_zero()).then_some(next_level),
@@ -197,5 +228,6 @@ pub fn run(
     out.sender = sender.stats();
     out.receiver = receiver.stats();
     out.link = link.stats();
+    out.feedback = feedback.stats();
     Ok(out)
 }

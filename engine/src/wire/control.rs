@@ -11,7 +11,9 @@ use thiserror::Error;
 use crate::catalog::{self, CatalogError, SubstreamDesc};
 
 /// Control protocol version; a peer with another version is rejected.
-pub const CONTROL_VERSION: u8 = 1;
+/// Version 2: the session names its loss [`Recovery`], reports carry the
+/// loss pattern (bursts, outages) adaptive FEC models.
+pub const CONTROL_VERSION: u8 = 2;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
 
@@ -57,6 +59,37 @@ impl FecParams {
     }
 }
 
+/// How lost packets are recovered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recovery {
+    /// Forward error correction alone: nothing is asked for again.
+    Fec,
+    /// Retransmission alone: the receiver asks (NACK) for what is missing
+    /// while its deadline leaves a round trip; no FEC is sent.
+    Arq,
+    /// Both: FEC sized for what one round trip cannot recover, and
+    /// retransmission for what FEC does not rebuild in time.
+    #[default]
+    Hybrid,
+}
+
+impl Recovery {
+    /// The receiver asks for missing packets again.
+    pub fn retransmits(self) -> bool {
+        !matches!(self, Recovery::Fec)
+    }
+
+    /// The name used on the command line and in statistics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Recovery::Fec => "fec",
+            Recovery::Arq => "arq",
+            Recovery::Hybrid => "hybrid",
+        }
+    }
+}
+
 /// The session a sender proposes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionDesc {
@@ -71,6 +104,8 @@ pub struct SessionDesc {
     pub fec: FecParams,
     /// The catalog: every substream, in the order substream indices refer to.
     pub substreams: Vec<SubstreamDesc>,
+    /// How losses are recovered (NACKs flow only when it retransmits).
+    pub recovery: Recovery,
 }
 
 /// Sender to receiver, first message: who it is and what it will send.
@@ -152,6 +187,17 @@ pub struct Report {
     /// Buffered media ahead of the playout, microseconds (the session's
     /// level, as [`Playout::level_us`](crate::playout::Playout::level_us)).
     pub buffer_us: u32,
+    /// Runs of consecutive lost packets among the final ones (`lost /
+    /// loss_runs` is the mean burst length adaptive FEC models).
+    pub loss_runs: u64,
+    /// Of the lost, those in runs longer than the latency (outages): no
+    /// code within the budget could rebuild them, so the loss model leaves
+    /// them out.
+    pub outage_lost: u64,
+    /// Of the runs, those longer than the latency.
+    pub outage_runs: u64,
+    /// Retransmitted packets that arrived in time and were needed.
+    pub retransmit_useful: u64,
 }
 
 /// What the sender sent on one substream, for the receiver's final account.

@@ -1,5 +1,6 @@
-//! What crosses the network: media packets (datagrams) and control messages
-//! (one reliable stream).
+//! What crosses the network: media packets and NACKs (datagrams) and
+//! control messages (one reliable stream).
 
 pub mod control;
+pub mod nack;
 pub mod packet;

@@ -24,6 +24,7 @@ use crate::catalog::MediaKind;
 use crate::config::ReceiverConfig;
 use crate::handshake;
 use crate::ingress::Ingress;
+use crate::time::Time;
 use crate::net::clock::Clock;
 use crate::net::error::TransportError;
 use crate::net::playout_thread::{
@@ -33,7 +34,7 @@ use crate::net::sink::{SessionEnd, Sink};
 use crate::net::socket;
 use crate::net::tls::{self, Fingerprint, Identity};
 use crate::playout::Playout;
-use crate::receiver::{fec_wait, fill_ingress_stats};
+use crate::receiver::{fill_ingress_stats, new_ingress};
 use crate::stats::ReceiverStats;
 use crate::wire::control::{Accept, Control, Reject, RejectReason, SessionDesc};
 
@@ -408,7 +409,7 @@ async fn run_session(
     let session = &info.session;
     let window = Duration::from_micros(info.accept.fec_window_us as u64);
     let clock = Clock::new(session.speed);
-    let mut ingress = Ingress::new(session, cfg.max_fec_blocks, fec_wait(&cfg, session, window));
+    let mut ingress = new_ingress(&cfg, session, window);
     let depth = 4096;
     let (tx, rx) = cb::bounded::<ToPlayout>(depth);
     let (ctl_tx, ctl_rx) = cb::bounded::<Control>(64);
@@ -465,20 +466,32 @@ async fn run_session(
                 Err(cb::TrySendError::Disconnected(_)) => break,
             }
         }
+        let nack_at = ingress
+            .planner()
+            .and_then(|p| p.next_timeout())
+            .map(|t| tokio::time::Instant::from_std(clock.instant_of(t)));
+        let nack_due = async {
+            match nack_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            _ = nack_due, if !stopped => send_nacks(&mut ingress, &conn, &shared, clock.now()),
             dg = conn.read_datagram(), if !stopped => match dg {
                 Ok(bytes) => {
                     let now = clock.now();
-                    ingress.on_datagram(now, &bytes, &mut |meta, payload, recovered| {
+                    ingress.on_datagram(now, &bytes, &mut |meta, payload, via| {
                         let mut buf = pool.pop().unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
                         let len = payload.len().min(PAYLOAD_CAP);
                         buf[..len].copy_from_slice(&payload[..len]);
-                        let msg = ToPlayout::Packet(PacketMsg { arrival: now, meta: *meta, recovered, len, buf });
+                        let msg = ToPlayout::Packet(PacketMsg { arrival: now, meta: *meta, via, len, buf });
                         if let Err(cb::TrySendError::Full(ToPlayout::Packet(m))) = tx.try_send(msg) {
                             queue_drops += 1;
                             let _ = pool.push(m.buf);
                         }
                     });
+                    send_nacks(&mut ingress, &conn, &shared, now);
                 }
                 Err(e) => {
                     stopped = true;
@@ -551,6 +564,19 @@ async fn run_session(
         info,
         end: Box::new(end),
     });
+}
+
+/// Send the NACKs due (sessions that retransmit), timed by the measured
+/// round trip and the playout's clock mapping.
+fn send_nacks(ingress: &mut Ingress, conn: &Connection, shared: &Shared, now: Time) {
+    let Some(p) = ingress.planner() else { return };
+    p.set_rtt(conn.rtt());
+    p.set_anchor(shared.anchor());
+    while let Some(d) = p.poll(now) {
+        if conn.send_datagram(bytes::Bytes::copy_from_slice(d)).is_err() {
+            break;
+        }
+    }
 }
 
 fn publish_ingress(ingress: &Ingress, shared: &Shared, queue_drops: u64) {
