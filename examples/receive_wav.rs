@@ -1,20 +1,32 @@
 //! Receive streams into WAV (and CSV) files.
 //!
 //! ```sh
-//! cargo run --example receive_wav -- out/
+//! cargo run --release --example receive_wav -- out/ 0.0.0.0:4433
 //! ```
+//!
+//! Arguments: the output directory (default `received`) and the address to
+//! listen on (default `0.0.0.0:4433`: every interface, so a sender on
+//! another host can reach it; port 0 picks a free one). It prints the
+//! address and the fingerprint a sender pins, then one line per file of
+//! the first session.
 
+use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
-use isochron::engine::net::{FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions};
+use isochron::{FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "received".into()));
+    let mut args = std::env::args().skip(1);
+    let out = PathBuf::from(args.next().unwrap_or_else(|| "received".into()));
+    let listen = args.next().unwrap_or_else(|| "0.0.0.0:4433".into());
+    let listen = listen
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| format!("{listen} resolves to no address"))?;
     // A persistent identity: the fingerprint senders pin stays the same.
     let identity = Identity::load_or_create(&out.join(".identity"))?;
-    let opts = ReceiverOptions::new("127.0.0.1:0".parse()?);
     let dir = out.clone();
-    let rx = Receiver::start(opts, &identity, move |info| {
+    let rx = Receiver::start(ReceiverOptions::new(listen), &identity, move |info| {
         FileSink::create(&dir, &info.session)
             .map(|s| Box::new(s) as _)
             .map_err(|e| e.to_string())

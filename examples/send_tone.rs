@@ -1,39 +1,36 @@
 //! Send a 440 Hz tone to a receiver, live.
 //!
 //! ```sh
-//! cargo run --example receive_wav -- out/            # prints ADDR and FINGERPRINT
-//! cargo run --example send_tone -- ADDR FINGERPRINT  # in another terminal
+//! cargo run --release --example receive_wav -- out/ 0.0.0.0:4433   # prints ADDR and FINGERPRINT
+//! cargo run --release --example send_tone -- HOST:4433 FINGERPRINT  # on this or another host
 //! ```
+//!
+//! Arguments: the receiver's address (`host:port`, names allowed), its
+//! fingerprint, and optionally the seconds of tone (default 3).
 
+use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
-use isochron::codecs::{Encoding, Frame, Origin, Rate, StreamFormat};
-use isochron::engine::catalog::{MediaKind, SubstreamDesc};
-use isochron::engine::net::{Sender, SenderOptions, Trust};
+use isochron::{Encoding, Frame, Rate, Sender, SenderOptions, StreamFormat, SubstreamDesc, Trust};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(addr), Some(fingerprint)) = (args.next(), args.next()) else {
-        eprintln!("usage: send_tone ADDR sha256:FINGERPRINT");
+        eprintln!("usage: send_tone HOST:PORT sha256:FINGERPRINT [SECONDS]");
         std::process::exit(2);
     };
+    let seconds: f64 = args.next().map_or(Ok(3.0), |s| s.parse())?;
+    let to = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| format!("{addr} resolves to no address"))?;
     let format = StreamFormat::new(Encoding::L16, 1, Rate::hz(48_000)?)?;
-    let tone = SubstreamDesc {
-        id: 0,
-        name: "tone.wav".into(),
-        kind: MediaKind::Audio,
-        format,
-        frame_us: 10_000,
-        sample_interleave: 1,
-        frames_per_packet: 1,
-        origin: Origin::Raw,
-        length: None,
-    };
-    let opts = SenderOptions::new(addr.parse()?, Trust::Pinned(vec![fingerprint.parse()?]));
+    let tone = SubstreamDesc::audio(0, "tone.wav", format);
+    let opts = SenderOptions::new(to, Trust::Pinned(vec![fingerprint.parse()?]));
     let tx = Sender::connect(opts, vec![tone])?;
-    // Push 20 ms of tone every 20 ms for three seconds, as a live app would.
+    // Push 20 ms of tone every 20 ms, as a live app would.
     let start = Instant::now();
-    for chunk in 0..150u32 {
+    for chunk in 0..(seconds * 50.0).round() as u32 {
         let samples: Vec<f32> = (0..960)
             .map(|i| {
                 let t = (chunk * 960 + i) as f32 / 48_000.0;

@@ -6,12 +6,35 @@
 //! the codecs (WAV, sensor CSV, wire sample encodings, concealment), and the
 //! types most applications need at the top level.
 //!
-//! A receiver and a sender in one process, pulling what arrives:
+//! # Sending
+//!
+//! A [`Sender`] connects to a [`Receiver`], pins its [`Fingerprint`] (or
+//! trusts a CA, see [`Trust`]) and proposes a catalog of substreams
+//! ([`SubstreamDesc::audio`], [`SubstreamDesc::sensor`]), all on one media
+//! clock. Media comes from [`Sender::push`] (an application pushing what it
+//! captures: [`Mode::Live`], the default) or from reader threads
+//! ([`Sender::feed_from`], files: [`Mode::file`]). The mode follows the
+//! source; see [`Mode`]. [`Sender::finish`] ends the stream and returns a
+//! [`SenderReport`] once the receiver has played it out.
+//!
+//! # Receiving
+//!
+//! A [`Receiver`] listens, answers each sender's hello with an [`Accept`]
+//! (or refuses it), and plays every session out on its own thread into a
+//! [`Sink`]: a [`FileSink`] (WAV and CSV files), a [`PullSink`] (frames in
+//! a channel the application reads: [`pull_channel`]), or the
+//! application's own. [`Receiver::events`] says when sessions start
+//! ([`SessionInfo`]) and end ([`SessionEnd`], with the final
+//! [`ReceiverStats`]); sinks see each [`PlayedFrame`] at its instant.
+//!
+//! A receiver and a sender in one process, pulling what arrives after the
+//! sender has finished (a [`PullSink`] never blocks playout: frames the
+//! application does not take in time are dropped and counted):
 //!
 //! ```
 //! use isochron::{
-//!     Encoding, Frame, Identity, MediaKind, Origin, Pulled, Rate, Receiver, ReceiverOptions,
-//!     Sender, SenderOptions, StreamFormat, SubstreamDesc, Trust, pull_channel,
+//!     Encoding, Frame, Identity, Pulled, Rate, Receiver, ReceiverOptions, Sender, SenderOptions,
+//!     StreamFormat, SubstreamDesc, Trust, pull_channel,
 //! };
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // The receiver: a self-signed identity whose fingerprint senders pin.
@@ -24,17 +47,7 @@
 //!
 //! // The sender: a catalog of one stereo 48 kHz substream, 100 ms long.
 //! let format = StreamFormat::new(Encoding::L16, 2, Rate::hz(48_000)?)?;
-//! let audio = SubstreamDesc {
-//!     id: 0,
-//!     name: "tone.wav".into(),
-//!     kind: MediaKind::Audio,
-//!     format,
-//!     frame_us: 10_000,
-//!     sample_interleave: 1,
-//!     frames_per_packet: 1,
-//!     origin: Origin::Raw,
-//!     length: Some(4_800),
-//! };
+//! let audio = SubstreamDesc::audio(0, "tone.wav", format).with_length(4_800);
 //! let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
 //! let tx = Sender::connect(opts, vec![audio])?;
 //! let tone: Vec<f32> = (0..9_600).map(|i| (i as f32 * 0.06).sin() * 0.2).collect();
@@ -42,29 +55,50 @@
 //! let report = tx.finish()?;
 //! assert!(report.completed);
 //!
-//! // Every sample arrives, at its playout instant.
+//! // Every sample arrived, at its playout instant.
 //! let mut samples = 0;
 //! for pulled in frames.iter() {
 //!     match pulled {
 //!         Pulled::Frame(f) => samples += f.data.len() / format.stride(),
-//!         Pulled::End(end) => {
-//!             assert!(!end.truncated);
-//!             break;
-//!         }
+//!         Pulled::End(end) => assert!(!end.truncated && end.sink_dropped == 0),
 //!     }
 //! }
 //! assert_eq!(samples, 4_800);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Build profile
+//!
+//! FEC and playout must run in real time. In a debug build of an
+//! application, Cargo compiles its dependencies unoptimised unless told
+//! otherwise, and isochron then falls behind (it logs a warning at start
+//! when it was built so). Add this to the application's `Cargo.toml`
+//! (debug builds of the application's own code are unaffected):
+//!
+//! ```toml
+//! [profile.dev.package."*"]
+//! opt-level = 3
+//! ```
+
+#![warn(missing_docs)]
 
 pub use isochron_codecs as codecs;
 pub use isochron_engine as engine;
 
-pub use codecs::{Encoding, Frame, Origin, Rate, StreamFormat};
+pub use codecs::{Encoding, Frame, Method, Origin, Rate, StreamFormat};
 pub use engine::catalog::{MediaKind, SubstreamDesc};
 pub use engine::net::{
-    FileSink, Identity, PullSink, Pulled, Receiver, ReceiverEvent, ReceiverOptions, Sender,
-    SenderOptions, SessionEnd, Sink, TransportError, Trust, pull_channel,
+    FileSink, Fingerprint, Identity, PullReceiver, PullSink, Pulled, ReceivedFrame, Receiver,
+    ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionEnd, SessionInfo,
+    Sink, TransportError, Trust, pull_channel,
 };
-pub use engine::{ReceiverConfig, ReceiverStats, SenderConfig, SenderStats};
+pub use engine::playout::PlayedFrame;
+pub use engine::stats::{FrameCounts, PacketCounts, Percentiles, SubstreamStats};
+pub use engine::wire::control::{Accept, EndOfStream, FecParams, Mode, Report, SessionDesc};
+pub use engine::{ConfigError, ReceiverConfig, ReceiverStats, SenderConfig, SenderStats};
+
+/// The README's code blocks, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -24,6 +24,14 @@ pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 pub const MIN_FRAME_US: u32 = 250;
 /// Longest frame duration allowed (microseconds).
 pub const MAX_FRAME_US: u32 = 1_000_000;
+/// Frame duration of [`SubstreamDesc::audio`] and [`SubstreamDesc::sensor`]
+/// (microseconds): 10 ms, the playout tick most audio apps use.
+pub const DEFAULT_FRAME_US: u32 = 10_000;
+/// How long [`SubstreamDesc::sensor`] lets small frames wait to share a
+/// packet: 20 ms.
+pub const DEFAULT_SENSOR_HOLD: Duration = Duration::from_millis(20);
+/// Datagram size constructors plan aggregation for (the QUIC floor).
+const PLANNED_DATAGRAM: usize = 1162;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 /// What a substream carries; decides concealment and how the tools write it out.
@@ -35,6 +43,23 @@ pub enum MediaKind {
 }
 
 /// One substream of a complex stream.
+///
+/// Build one with [`SubstreamDesc::audio`] or [`SubstreamDesc::sensor`]
+/// (defaults: 10 ms frames, no sample interleaving, raw application
+/// samples, length unknown) and adjust with the `with_*` methods:
+///
+/// ```
+/// use isochron_codecs::{Encoding, Rate, StreamFormat};
+/// use isochron_engine::SubstreamDesc;
+/// use std::time::Duration;
+///
+/// let format = StreamFormat::new(Encoding::L16, 2, Rate::hz(48_000)?)?;
+/// let mic = SubstreamDesc::audio(0, "mic.wav", format)
+///     .with_frame(Duration::from_micros(2_500))
+///     .with_sample_interleave(4);
+/// assert_eq!((mic.frame_us, mic.sample_interleave, mic.length), (2_500, 4, None));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubstreamDesc {
     /// Unique in the session; also the packet header's substream id.
@@ -118,6 +143,89 @@ pub enum CatalogError {
 }
 
 impl SubstreamDesc {
+    /// An audio substream of raw application samples in `format`: 10 ms
+    /// frames ([`DEFAULT_FRAME_US`]), one frame a packet, no sample
+    /// interleaving, length unknown (a live source).
+    pub fn audio(id: u16, name: impl Into<String>, format: StreamFormat) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            kind: MediaKind::Audio,
+            format,
+            frame_us: DEFAULT_FRAME_US,
+            sample_interleave: 1,
+            frames_per_packet: 1,
+            origin: Origin::Raw,
+            length: None,
+        }
+    }
+
+    /// A sensor substream of raw application readings in `format`: 10 ms
+    /// frames, small frames sharing a packet for up to
+    /// [`DEFAULT_SENSOR_HOLD`] (see [`aggregate_within`](Self::aggregate_within)),
+    /// length unknown.
+    pub fn sensor(id: u16, name: impl Into<String>, format: StreamFormat) -> Self {
+        Self {
+            kind: MediaKind::Sensor,
+            ..Self::audio(id, name, format)
+        }
+        .aggregate_within(DEFAULT_SENSOR_HOLD)
+    }
+
+    /// Frames of `frame` (rounded to microseconds; [`validate`](Self::validate)
+    /// checks the range). A sensor substream re-plans its aggregation for
+    /// the new frame within [`DEFAULT_SENSOR_HOLD`]; call
+    /// [`with_frames_per_packet`](Self::with_frames_per_packet) after this to
+    /// choose otherwise.
+    pub fn with_frame(mut self, frame: Duration) -> Self {
+        self.frame_us = u32::try_from(frame.as_micros()).unwrap_or(u32::MAX);
+        if self.kind == MediaKind::Sensor && self.sample_interleave == 1 {
+            self = self.aggregate_within(DEFAULT_SENSOR_HOLD);
+        }
+        self
+    }
+
+    /// The total number of samples, when the source knows it (a file): the
+    /// receiver then knows where the stream ends before the end of stream.
+    pub fn with_length(mut self, samples: u64) -> Self {
+        self.length = Some(samples);
+        self
+    }
+
+    /// Deal the samples of `group` frames into `group` packets (1: off), so
+    /// a lost packet costs every `group`-th sample rather than a whole frame.
+    pub fn with_sample_interleave(mut self, group: u8) -> Self {
+        self.sample_interleave = group;
+        if group > 1 {
+            self.frames_per_packet = 1;
+        }
+        self
+    }
+
+    /// Let `frames` whole small frames share one packet (1: one each).
+    pub fn with_frames_per_packet(mut self, frames: u8) -> Self {
+        self.frames_per_packet = frames;
+        self
+    }
+
+    /// Where the samples came from (a WAV or CSV layout), so the receiver
+    /// can rebuild that file bit-exact; [`Origin::Raw`] by default.
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// Pack as many whole frames a packet as fit one datagram and wait at
+    /// most `hold` (at least one, at most 8): small sensor frames then do
+    /// not each cost a packet.
+    pub fn aggregate_within(mut self, hold: Duration) -> Self {
+        let frame = self.max_frame_bytes().max(1);
+        let fit = crate::wire::packet::max_payload(PLANNED_DATAGRAM) / frame;
+        let by_time = (hold.as_micros() / (self.frame_us.max(1) as u128)) as usize;
+        self.frames_per_packet = fit.min(by_time).clamp(1, 8) as u8;
+        self
+    }
+
     /// [`frame_us`](Self::frame_us) as a [`Duration`].
     pub fn frame_duration(&self) -> Duration {
         Duration::from_micros(self.frame_us as u64)
@@ -240,6 +348,34 @@ pub(crate) mod tests {
             origin: Origin::Raw,
             length: None,
         }
+    }
+
+    #[test]
+    fn constructors_fill_the_defaults() {
+        let stereo = StreamFormat::new(Encoding::L16, 2, Rate::hz(48_000).unwrap()).unwrap();
+        assert_eq!(
+            SubstreamDesc::audio(0, "audio0", stereo),
+            stereo48k(0, 10_000)
+        );
+        let imu = StreamFormat::new(Encoding::F64, 3, Rate::hz(200).unwrap()).unwrap();
+        let s = SubstreamDesc::sensor(1, "imu.csv", imu);
+        assert_eq!(
+            (s.kind, s.frame_us, s.frames_per_packet),
+            (MediaKind::Sensor, 10_000, 2)
+        );
+        assert!(validate(std::slice::from_ref(&s)).is_ok());
+        // 2 ms frames of a 200 Hz sensor: ten share a packet within 20 ms,
+        // capped at eight.
+        let s = s.with_frame(Duration::from_millis(2)).with_length(1_000);
+        assert_eq!(
+            (s.frame_us, s.frames_per_packet, s.length),
+            (2_000, 8, Some(1_000))
+        );
+        let a = SubstreamDesc::audio(2, "a", stereo)
+            .with_frames_per_packet(3)
+            .with_sample_interleave(4);
+        assert_eq!((a.sample_interleave, a.frames_per_packet), (4, 1));
+        assert!(validate(&[a]).is_ok());
     }
 
     #[test]

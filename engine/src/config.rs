@@ -51,7 +51,9 @@ impl Default for ReceiverConfig {
 /// Sender settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SenderConfig {
-    /// Live (paced by real time) or file (read ahead under flow control).
+    /// Live (paced by real time) or file (read ahead under flow control);
+    /// default live, for an application that pushes what it captures (the
+    /// mode follows the source: see [`Mode`]).
     pub mode: Mode,
     /// FEC code and interleaving proposed to the receiver (`m` 0: FEC off;
     /// `window_us` 0: the receiver picks the block time budget).

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod arq;
+pub mod build_profile;
 pub mod catalog;
 pub mod config;
 pub mod fec;

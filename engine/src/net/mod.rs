@@ -29,5 +29,7 @@ pub use error::TransportError;
 pub use quic::{
     Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionInfo,
 };
-pub use sink::{FileSink, PullSink, Pulled, ReceivedFrame, SessionEnd, Sink, pull_channel};
+pub use sink::{
+    FileSink, PullReceiver, PullSink, Pulled, ReceivedFrame, SessionEnd, Sink, pull_channel,
+};
 pub use tls::{Fingerprint, Identity, Trust};

@@ -115,8 +115,34 @@ pub struct PlayoutParts {
     pub shared: Arc<Shared>,
 }
 
-/// Start the thread; it returns how the session ended.
-pub fn spawn(parts: PlayoutParts) -> std::io::Result<JoinHandle<SessionEnd>> {
+/// A session whose playout is over, its sink not yet told: the driver
+/// completes the statistics with its network counters, then calls
+/// [`Finished::end`], so the sink and the driver's own report share one
+/// snapshot.
+pub struct Finished {
+    /// How it ended; `stats` holds the playout's part and the network
+    /// side's as last published.
+    pub end: SessionEnd,
+    /// The session's sink, still to be ended.
+    pub sink: Box<dyn Sink>,
+}
+
+impl Finished {
+    /// Put the final statistics in place and end the sink (which finalises
+    /// files: this may block for a disk flush, so call it off the network
+    /// thread). Returns what the sink saw.
+    pub fn end(mut self, stats: ReceiverStats) -> SessionEnd {
+        self.end.stats = ReceiverStats {
+            truncated: self.end.truncated,
+            ..stats
+        };
+        self.sink.end(&mut self.end);
+        self.end
+    }
+}
+
+/// Start the thread; it returns the finished session for the driver to end.
+pub fn spawn(parts: PlayoutParts) -> std::io::Result<JoinHandle<Finished>> {
     std::thread::Builder::new()
         .name(parts.name.clone())
         .spawn(move || run(parts))
@@ -132,7 +158,7 @@ fn precise_timers() {
     }
 }
 
-fn run(p: PlayoutParts) -> SessionEnd {
+fn run(p: PlayoutParts) -> Finished {
     let PlayoutParts {
         mut playout,
         mut sink,
@@ -230,16 +256,20 @@ fn run(p: PlayoutParts) -> SessionEnd {
         }
     };
     publish(&playout, &concealers, &mut stats, &shared, true);
-    let mut end = SessionEnd {
-        truncated,
-        reason,
-        stats: stats.clone(),
-        files: Vec::new(),
-        errors: Vec::new(),
-    };
-    end.stats.truncated = truncated;
-    sink.end(&mut end);
-    end
+    let stats = shared
+        .stats
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Finished {
+        end: SessionEnd {
+            truncated,
+            reason,
+            stats,
+            ..Default::default()
+        },
+        sink,
+    }
 }
 
 /// Refresh the working copy and offer it to readers without waiting.

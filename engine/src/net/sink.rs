@@ -3,13 +3,15 @@
 //! A [`Sink`] is called on the session's playout thread at each frame's
 //! instant, so it must not block. [`FileSink`] writes WAV and CSV files
 //! through a writer thread; [`PullSink`] hands frames to an application
-//! that prefers to pull them.
+//! that prefers to pull them, and drops (counted) rather than wait for it.
 
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::Bytes;
 use crossbeam_channel as cb;
@@ -38,6 +40,9 @@ pub struct SessionEnd {
     pub files: Vec<(PathBuf, u64)>,
     /// Output problems (a full disk...), if any.
     pub errors: Vec<String>,
+    /// Frames the sink could not hand on and dropped (a [`PullSink`] whose
+    /// application fell behind by its whole channel).
+    pub sink_dropped: u64,
 }
 
 /// Receives one session's frames at their playout instants.
@@ -373,28 +378,114 @@ pub struct ReceivedFrame {
 pub enum Pulled {
     /// A played frame.
     Frame(ReceivedFrame),
-    /// The session is over; nothing follows.
+    /// The session is over; nothing follows. Its
+    /// [`sink_dropped`](SessionEnd::sink_dropped) says how many frames the
+    /// application did not take in time.
     End(Box<SessionEnd>),
 }
 
-/// Hands frames to a bounded channel the application reads at its pace.
-/// Each frame is one buffer allocation; when the application falls behind
-/// by the whole channel, frames are dropped and counted rather than stall
-/// the playout.
+/// Hands frames to a bounded channel the application reads at its pace
+/// (through the [`PullReceiver`] of [`pull_channel`]).
+///
+/// It never blocks the playout: when the application is behind by the
+/// whole channel, further frames are dropped and counted (readable from
+/// [`PullReceiver::dropped`] at any time, and in the session's
+/// [`SessionEnd::sink_dropped`]). One slot is kept for the end of the
+/// session, so [`Pulled::End`] always arrives and the session always ends,
+/// however far behind the application is. Each frame is one buffer
+/// allocation.
 pub struct PullSink {
     tx: cb::Sender<Pulled>,
-    /// Frames dropped because the application did not keep up.
-    pub dropped: u64,
+    capacity: usize,
+    dropped: Arc<AtomicU64>,
 }
 
-/// A pull sink and the receiving end the application reads.
-pub fn pull_channel(capacity: usize) -> (PullSink, cb::Receiver<Pulled>) {
-    let (tx, rx) = cb::bounded(capacity.max(1));
-    (PullSink { tx, dropped: 0 }, rx)
+/// The application's end of a [`PullSink`]: frames in playout order, then
+/// one [`Pulled::End`].
+pub struct PullReceiver {
+    rx: cb::Receiver<Pulled>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// A pull sink holding up to `capacity` frames (at least 1) for the
+/// application, and the receiving end the application reads.
+pub fn pull_channel(capacity: usize) -> (PullSink, PullReceiver) {
+    let capacity = capacity.max(1);
+    // One more slot than frames may take: the end always fits.
+    let (tx, rx) = cb::bounded(capacity + 1);
+    let dropped = Arc::new(AtomicU64::new(0));
+    (
+        PullSink {
+            tx,
+            capacity,
+            dropped: dropped.clone(),
+        },
+        PullReceiver { rx, dropped },
+    )
+}
+
+impl PullSink {
+    /// Frames dropped so far because the application did not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl PullReceiver {
+    /// Wait for the next frame or the end; `Err` once the end was taken (or
+    /// the session went away without one).
+    pub fn recv(&self) -> Result<Pulled, cb::RecvError> {
+        self.rx.recv()
+    }
+
+    /// [`recv`](Self::recv), waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Pulled, cb::RecvTimeoutError> {
+        self.rx.recv_timeout(timeout)
+    }
+
+    /// The next frame or the end, if one is waiting.
+    pub fn try_recv(&self) -> Result<Pulled, cb::TryRecvError> {
+        self.rx.try_recv()
+    }
+
+    /// Frames and the end, blocking for each; stops after the end.
+    pub fn iter(&self) -> impl Iterator<Item = Pulled> + '_ {
+        let mut ended = false;
+        std::iter::from_fn(move || {
+            if ended {
+                return None;
+            }
+            let p = self.rx.recv().ok()?;
+            ended = matches!(p, Pulled::End(_));
+            Some(p)
+        })
+    }
+
+    /// Frames waiting to be taken.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// Frames the sink dropped so far because the application did not take
+    /// them in time (the channel was full).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 impl Sink for PullSink {
     fn frame(&mut self, f: PlayedFrame<'_>) {
+        // The sink is the only sender: a length below capacity now leaves
+        // room for this frame and still one for the end.
+        if self.tx.len() >= self.capacity {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let frame = ReceivedFrame {
             index: f.index,
             substream: f.substream,
@@ -404,12 +495,14 @@ impl Sink for PullSink {
             concealed: f.mask.len() - f.mask.count_present(),
         };
         if self.tx.try_send(Pulled::Frame(frame)).is_err() {
-            self.dropped += 1;
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn end(&mut self, end: &mut SessionEnd) {
-        let _ = self.tx.send(Pulled::End(Box::new(end.clone())));
+        end.sink_dropped += self.dropped();
+        // Never blocks: a slot is reserved for this message.
+        let _ = self.tx.try_send(Pulled::End(Box::new(end.clone())));
     }
 }
 

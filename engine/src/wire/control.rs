@@ -18,9 +18,25 @@ pub const CONTROL_VERSION: u8 = 2;
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
 
 /// How the sender paces media.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The mode follows the source. A source that can read ahead (a file) is
+/// sent in file mode: faster than real time while the receiver's buffer is
+/// below its high-water mark, paused above it, so a jitter spike never
+/// starves playback. A source that produces media as it happens (an
+/// application pushing what it captures, a pipe, a sound device) is live:
+/// paced by real time from its first sample, played at a fixed latency.
+/// The library's default is [`Mode::Live`], for
+/// [`Sender::push`](crate::net::Sender::push); the `isochron send` command uses file mode
+/// for files ([`Mode::file`] at 2x) and live for pipes and devices.
+///
+/// File mode does not make a transfer faster than real time end to end:
+/// the receiver still plays every frame at its instant, so a 10 s file takes
+/// about 10 s (plus the latency) whatever the fill rate; the fill rate only
+/// decides how fast the receiver's buffer is refilled after a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Mode {
     /// Paced by real time; the receiver holds a fixed latency.
+    #[default]
     Live,
     /// Read ahead, flow-controlled by the receiver's water marks: while
     /// resumed, the sender runs at `fill_percent` % of real time.
@@ -28,6 +44,34 @@ pub enum Mode {
         /// Sending speed while resumed, in percent of real time (101..=10000).
         fill_percent: u16,
     },
+}
+
+impl Mode {
+    /// Lowest file-mode fill rate on the wire, in percent of real time.
+    pub const MIN_FILL_PERCENT: u16 = 101;
+    /// Highest file-mode fill rate on the wire, in percent of real time.
+    pub const MAX_FILL_PERCENT: u16 = 10_000;
+
+    /// File mode, refilling at `fill` times real time (clamped to
+    /// 1.01..=100; `isochron send` uses 2).
+    pub fn file(fill: f64) -> Mode {
+        let pct = if fill.is_finite() {
+            fill * 100.0
+        } else {
+            200.0
+        };
+        Mode::File {
+            fill_percent: pct
+                .round()
+                .clamp(Self::MIN_FILL_PERCENT as f64, Self::MAX_FILL_PERCENT as f64)
+                as u16,
+        }
+    }
+
+    /// Paced by real time.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Mode::Live)
+    }
 }
 
 /// FEC and interleaving parameters of a session.
@@ -319,7 +363,7 @@ impl Control {
                     return Err(ControlError::Invalid("speed factor outside 0.01..=1000"));
                 }
                 if let Mode::File { fill_percent } = s.mode
-                    && !(101..=10_000).contains(&fill_percent)
+                    && !(Mode::MIN_FILL_PERCENT..=Mode::MAX_FILL_PERCENT).contains(&fill_percent)
                 {
                     return Err(ControlError::Invalid(
                         "file-mode fill rate must be 101..=10000 % of real time",

@@ -135,6 +135,7 @@ impl Receiver {
     where
         F: FnMut(&SessionInfo) -> Result<Box<dyn Sink>, String> + Send + 'static,
     {
+        crate::build_profile::warn_if_unoptimised();
         opts.config
             .validate()
             .map_err(|e| TransportError::Protocol(e.to_string()))?;
@@ -534,22 +535,25 @@ async fn run_session(
             r = &mut done => break r.ok().and_then(|j| j.ok()),
         }
     };
+    // One snapshot for the sink and the event: the playout's final part
+    // with the network side's final counters.
     publish_ingress(&ingress, &shared, queue_drops);
-    let mut end = end.unwrap_or_else(|| SessionEnd {
-        truncated: true,
-        reason: "the playout thread failed".into(),
-        ..Default::default()
-    });
-    // The final stats include the network side's counters.
     let final_stats = shared
         .stats
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    end.stats = ReceiverStats {
-        truncated: end.truncated,
-        ..final_stats
+    let end = match end {
+        Some(finished) => tokio::task::spawn_blocking(move || finished.end(final_stats))
+            .await
+            .ok(),
+        None => None,
     };
+    let end = end.unwrap_or_else(|| SessionEnd {
+        truncated: true,
+        reason: "the playout thread failed".into(),
+        ..Default::default()
+    });
     if !end.truncated {
         let _ = control_stream::send(&mut send, &Control::Bye).await;
         let _ = send.finish();

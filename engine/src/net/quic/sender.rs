@@ -8,7 +8,7 @@
 //! network thread cuts it into frames at the pace the core decides.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -34,7 +34,8 @@ use crate::wire::control::{Accept, Control, EndOfStream, Mode, Report, SessionDe
 /// How to reach a receiver and what to send.
 #[derive(Clone)]
 pub struct SenderOptions {
-    /// The receiver's address.
+    /// The receiver's address. An unspecified address (`0.0.0.0:4433`, as a
+    /// receiver listening on every interface reports it) means this host.
     pub to: SocketAddr,
     /// Local address (default: any, port chosen by the system).
     pub bind: Option<SocketAddr>,
@@ -111,6 +112,7 @@ impl Sender {
         opts: SenderOptions,
         catalog: Vec<SubstreamDesc>,
     ) -> Result<Sender, TransportError> {
+        crate::build_profile::warn_if_unoptimised();
         let wake = Arc::new(Notify::new());
         let strides: Vec<usize> = catalog.iter().map(|d| d.format.stride()).collect();
         let (source, feeds) = channel_source(&strides, opts.chunk_depth, wake.clone());
@@ -346,11 +348,23 @@ async fn run(
     result
 }
 
+/// The address to dial for `to`: an unspecified address (`0.0.0.0`, `::`),
+/// which is what a receiver listening on every interface reports, means
+/// this host, as it does for `connect(2)`.
+pub fn dial_addr(to: SocketAddr) -> SocketAddr {
+    match to.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, to.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, to.port()).into(),
+        _ => to,
+    }
+}
+
 async fn connect(opts: &SenderOptions) -> Result<(Endpoint, Connection), TransportError> {
+    let to = dial_addr(opts.to);
     let transport = Arc::new(transport::config(opts.idle_timeout));
     let (client, seen) = tls::client_config(&opts.trust, transport)?;
     let bind = opts.bind.unwrap_or_else(|| {
-        if opts.to.is_ipv6() {
+        if to.is_ipv6() {
             "[::]:0".parse().expect("literal")
         } else {
             "0.0.0.0:0".parse().expect("literal")
@@ -365,7 +379,7 @@ async fn connect(opts: &SenderOptions) -> Result<(Endpoint, Connection), Transpo
     )?;
     endpoint.set_default_client_config(client);
     let connecting = endpoint
-        .connect(opts.to, tls::server_name(&opts.trust))
+        .connect(to, tls::server_name(&opts.trust))
         .map_err(|e| TransportError::Protocol(e.to_string()))?;
     let unreachable = || TransportError::Unreachable {
         addr: opts.to,
