@@ -250,3 +250,65 @@ fn the_sink_and_the_ended_event_see_one_snapshot() {
     );
     assert_eq!(sink_end.stats, event.stats);
 }
+
+fn pull_receiver() -> (Receiver, PullReceiver) {
+    let identity = Identity::ephemeral().unwrap();
+    let (sink, frames) = pull_channel(1024);
+    let mut sink = Some(sink);
+    let rx = Receiver::start(
+        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
+        &identity,
+        move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
+    )
+    .unwrap();
+    (rx, frames)
+}
+
+/// The live sender that starts pushing 0.3 s after connecting: the
+/// media clock starts with the first push, so nothing expires, FEC stays
+/// on and every frame plays.
+#[test]
+fn a_live_push_that_starts_after_connect_is_played_whole() {
+    let (rx, _frames) = pull_receiver();
+    let format = stereo();
+    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
+    // The application gets going late (the scenario, not synchronisation).
+    std::thread::sleep(Duration::from_millis(300));
+    push_tone(&tx, format, 1.0);
+    let report = tx.finish().unwrap();
+    let s = report.stats;
+    assert!(report.completed, "{report:?}");
+    assert_eq!((s.late_frames, s.dropped_expired), (0, 0), "{s:?}");
+    assert!(s.repair_packets > 0, "{s:?}");
+    let (_, end) = ended(&rx);
+    let st = &end.stats;
+    assert_eq!(st.frames.played, 100);
+    assert_eq!(st.frames.concealed, 0, "{st:?}");
+    assert_eq!(st.packets.unrecovered, 0, "{st:?}");
+}
+
+/// An application that stalls for longer than the latency hears about it
+/// from the push that brings the late media.
+#[test]
+fn a_push_later_than_the_latency_is_an_error_the_app_sees() {
+    let (rx, _frames) = pull_receiver();
+    let format = stereo();
+    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
+    push_tone(&tx, format, 0.2); // frames 0..20; the clock starts here
+    // The application stalls for half a second (the scenario).
+    std::thread::sleep(Duration::from_millis(500));
+    let samples: Vec<f32> = vec![0.0; 9_600 * 2];
+    let late = tx.push(0, Frame::from_f32(format, &samples).unwrap().into_bytes());
+    match late {
+        // Frames 20..40 were due by 200..400 ms + 80 ms of latency.
+        Err(isochron::TransportError::Late { frames, .. }) => assert_eq!(frames, 20),
+        other => panic!("expected a late push, got {other:?}"),
+    }
+    let report = tx.finish().unwrap();
+    assert!(report.stats.late_frames >= 20, "{:?}", report.stats);
+    let (_, end) = ended(&rx);
+    assert_eq!(end.stats.frames.played, 40, "the timeline is kept");
+    assert!(end.stats.frames.concealed >= 20, "{:?}", end.stats.frames);
+}

@@ -136,19 +136,20 @@ fn a_vanished_sender_ends_truncated_with_a_valid_file() {
         waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
         "{waited:?}"
     );
-    // The file is valid and finalised: it reads back, and holds what played
-    // (media up to the vanishing, then concealment up to the idle timeout).
+    // The file is valid and finalised: it reads back, and ends where the
+    // media ended (about two seconds in), not padded with a second of
+    // concealment up to the idle timeout.
     assert_eq!(end.files.len(), 1);
     let r = WavReader::open(&end.files[0].0).expect("a valid WAV");
     let secs = r.total_samples() as f64 / 48_000.0;
     assert_eq!(r.total_samples(), end.files[0].1);
+    assert_eq!(end.media_samples, [r.total_samples()]);
+    assert!(secs > 1.5 && secs < 2.5, "{secs} s written");
+    assert_eq!(end.stats.frames.samples_played, r.total_samples());
     assert!(
-        secs > 2.0 && secs < ended.as_secs_f64() + 0.5,
-        "{secs} s written"
-    );
-    assert!(
-        end.stats.frames.concealed > 50,
-        "concealed up to the idle timeout"
+        end.stats.frames.concealed < 10,
+        "nothing concealed past the end: {:?}",
+        end.stats.frames
     );
     drop(tx);
 }

@@ -37,7 +37,7 @@ pub use catalog::{MediaKind, SubstreamDesc};
 pub use config::{ConfigError, ReceiverConfig, SenderConfig};
 pub use playout::PlayedFrame;
 pub use receiver::ReceiverCore;
-pub use sender::{FrameRead, FrameSource, SenderCore, SenderError};
+pub use sender::{FrameRead, FrameSource, MediaStart, SenderCore, SenderError};
 pub use stats::{ReceiverStats, SenderStats};
 pub use time::Time;
 pub use wire::control::{Control, FecParams, Mode, Recovery};

@@ -40,11 +40,35 @@ pub enum FrameRead {
     End,
 }
 
+/// When a live source's media time zero is.
+///
+/// A live stream's media clock starts with its media, not with the
+/// session: frame `n` is due `media_ts(n + 1)` after the first sample was
+/// captured or pushed, however long the application took to start. One
+/// rule for every live source: an application's pushes, a pipe, a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaStart {
+    /// At the receiver's accept: the source has its media from the start
+    /// (simulation, a buffer filled beforehand).
+    Accept,
+    /// Nothing captured or pushed yet: the clock waits.
+    NotYet,
+    /// At this instant: the first sample's capture or push, or when the
+    /// application said.
+    At(Time),
+}
+
 /// Where the sender's media comes from.
 pub trait FrameSource {
     /// Fill `out` (exactly frame `frame`'s size) with substream `index`'s
     /// wire-encoded samples.
     fn read_frame(&mut self, index: usize, frame: u64, out: &mut [u8]) -> FrameRead;
+
+    /// Live mode: when media time zero is (asked until it is known). File
+    /// mode starts at accept whatever this says.
+    fn media_start(&mut self) -> MediaStart {
+        MediaStart::Accept
+    }
 }
 
 /// Why the sender core cannot go on.
@@ -128,6 +152,9 @@ pub struct SenderCore {
     queue: SendQueue,
     max_payload: usize,
     deadlines: Deadlines,
+    /// Live: when the receiver accepted (the clock may start later, with
+    /// the media).
+    accepted_at: Option<Time>,
     blocked: bool,
     produced_all: bool,
     stats: SenderStats,
@@ -223,6 +250,7 @@ impl SenderCore {
                 latency: Duration::ZERO,
                 hold_us,
             },
+            accepted_at: None,
             blocked: false,
             produced_all: false,
             stats: SenderStats {
@@ -238,11 +266,27 @@ impl SenderCore {
         &self.session
     }
 
-    /// When media time zero was on this sender's clock (set on accept):
-    /// frame `n` is complete at `started_at + media_ts(n + 1)` in live mode,
-    /// the instant end-to-end delay is measured from.
+    /// When media time zero was on this sender's clock (file mode: the
+    /// accept; live: the source's [`MediaStart`]; [`Time::ZERO`] until
+    /// then): frame `n` is complete at `started_at + media_ts(n + 1)` in
+    /// live mode, the instant end-to-end delay is measured from.
     pub fn started_at(&self) -> Time {
         self.deadlines.start
+    }
+
+    /// The media clock is running (live: the source's media has started).
+    pub fn clock_started(&self) -> bool {
+        self.pacer.started()
+    }
+
+    /// Start the media clock with media time zero at `at` (live mode,
+    /// before the first frame; later calls are ignored). [`poll`](Self::poll)
+    /// does this itself from the source's [`FrameSource::media_start`].
+    pub fn start_clock(&mut self, at: Time) {
+        if !self.pacer.started() {
+            self.pacer.start(at);
+            self.deadlines.start = at;
+        }
     }
 
     /// The opening message.
@@ -284,8 +328,11 @@ impl SenderCore {
                 Pacer::file(fill_percent as f64 / 100.0, a.low_water_us as u64)
             }
         };
-        self.pacer.start(now);
-        self.deadlines.start = now;
+        self.accepted_at = Some(now);
+        if !self.deadlines.live {
+            // File mode reads ahead from the accept.
+            self.start_clock(now);
+        }
         Ok(())
     }
 
@@ -534,6 +581,13 @@ impl SenderCore {
                 stats.retransmit_bytes += d.len() as u64;
             });
         }
+        if let (false, Some(accepted)) = (self.pacer.started(), self.accepted_at) {
+            match source.media_start() {
+                MediaStart::Accept => self.start_clock(accepted),
+                MediaStart::At(t) => self.start_clock(t),
+                MediaStart::NotYet => {}
+            }
+        }
         if !self.pacer.started() || self.produced_all {
             return Ok(());
         }
@@ -595,6 +649,7 @@ impl SenderCore {
         let n = sub.pk.frames();
         let desc = sub.pk.desc();
         let (stride, full) = (desc.format.stride(), desc.frame_samples(n));
+        let (ts, ts_end) = (desc.frame_ts(n), desc.frame_ts(n + 1));
         sub.frame.resize(full * stride, 0);
         let got = match source.read_frame(i, n, &mut sub.frame) {
             FrameRead::NotReady => return Ok(false),
@@ -646,6 +701,16 @@ impl SenderCore {
         if let Some(k) = got {
             self.stats.samples += k as u64;
             self.stats.frames += 1;
+            if self.deadlines.live {
+                // Live: how far behind its media clock the source is, and
+                // whether this frame can still be played in time.
+                let complete = self.deadlines.start + Duration::from_micros(ts_end);
+                let lag = now.saturating_since(complete).as_micros() as u64;
+                self.stats.max_source_lag_us = self.stats.max_source_lag_us.max(lag);
+                if now >= self.deadlines.at(ts) {
+                    self.stats.late_frames += 1;
+                }
+            }
         }
         Ok(true)
     }

@@ -431,6 +431,13 @@ pub struct SenderStats {
     /// Packets asked for beyond the retransmission budget (at most one per
     /// source packet sent).
     pub nack_throttled: u64,
+    /// Live: frames the source delivered after their deadline (media time
+    /// plus the receiver's latency): too late to be played, dropped before
+    /// the network.
+    pub late_frames: u64,
+    /// Live: the most a frame was complete after its media time (how far
+    /// the source fell behind its own clock), microseconds.
+    pub max_source_lag_us: u64,
 }
 
 #[cfg(test)]

@@ -454,3 +454,64 @@ fn ctrl_c_on_recv_finalises_the_files() {
         r.total_samples()
     );
 }
+
+/// A sensor CSV with a time column: `secs` of 3 axes at 200 Hz.
+fn imu(dir: &Path, secs: f64) -> PathBuf {
+    let path = dir.join("imu.csv");
+    let mut text = String::from("time,ax,ay,az\n");
+    for i in 0..(200.0 * secs) as usize {
+        let t = i as f64 / 200.0;
+        text += &format!(
+            "{t:.3},{:.4},{:.4},{:.4}\n",
+            t.sin(),
+            t.cos(),
+            1.0 + t / 100.0
+        );
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The crash: a file-mode sender killed partway through a long
+/// file. The received WAV and CSV end where the media ended (what had
+/// arrived, buffer included), not padded with concealment until the idle
+/// timeout noticed, nor to the catalog's length.
+#[test]
+fn a_crashed_sender_leaves_files_that_end_where_the_media_ended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let recv = Recv::start(&out, &["--once", "--idle-timeout", "3s"]);
+    let (wav, csv) = (song(tmp.path(), 12.0), imu(tmp.path(), 12.0));
+    let mut sender = bin()
+        .arg("send")
+        .arg(&wav)
+        .arg(&csv)
+        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(sender.stderr.take().unwrap()).lines();
+    let line = err.next().unwrap().unwrap();
+    assert!(line.starts_with("connected"), "{line}");
+    std::thread::sleep(Duration::from_millis(1500)); // media time, not synchronisation
+    sender.kill().unwrap(); // SIGKILL: no goodbye, as in a crash
+    let _ = sender.wait();
+    let (code, err) = recv.wait(Duration::from_secs(20));
+    assert_eq!(code, 3, "truncated: {err}");
+    let r = WavReader::open(out.join("song.wav")).expect("a valid, finalised WAV");
+    let secs = r.total_samples() as f64 / 48_000.0;
+    // About 1.5 s arrived; the 3 s until the idle timeout are not media.
+    assert!(secs > 0.5 && secs < 3.0, "{secs} s of WAV");
+    let text = std::fs::read_to_string(out.join("imu.csv")).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    let last = rows.last().expect("rows");
+    assert!(
+        !last.split(',').any(str::is_empty),
+        "no empty rows at the end: {last}"
+    );
+    let last_t: f64 = last.split(',').next().unwrap().parse().unwrap();
+    assert!(
+        (last_t - secs).abs() < 0.1,
+        "the CSV ends with the WAV: {last_t} vs {secs}"
+    );
+}

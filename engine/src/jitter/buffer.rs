@@ -161,6 +161,16 @@ impl FrameBuffer {
         self.end_frame.is_some_and(|e| self.newest_end >= e)
     }
 
+    /// The frame after the newest one holding data (0: nothing yet).
+    pub fn received_end(&self) -> u64 {
+        self.newest_end
+    }
+
+    /// Samples of the stream, when known (catalog or end of stream).
+    pub fn total_samples(&self) -> Option<u64> {
+        self.total_samples
+    }
+
     /// Some frame at or after the playout position holds data.
     pub fn has_data_ahead(&self) -> bool {
         self.newest_end > self.next

@@ -64,6 +64,17 @@ impl Clock {
         self.start_instant + core.div_f64(self.speed)
     }
 
+    /// The core's time at `instant` (past or future).
+    pub fn time_of(&self, instant: Instant) -> Time {
+        let now = Instant::now();
+        let t = self.now();
+        if instant <= now {
+            t.saturating_sub((now - instant).mul_f64(self.speed))
+        } else {
+            t + (instant - now).mul_f64(self.speed)
+        }
+    }
+
     /// A core duration in real time.
     pub fn real(&self, d: Duration) -> Duration {
         d.div_f64(self.speed)
@@ -87,5 +98,15 @@ mod tests {
         let one = Clock::new(1.0);
         let a = monotonic();
         assert!(one.now() >= a);
+        let later = Instant::now() + Duration::from_millis(100);
+        let back = c.instant_of(c.time_of(later));
+        let err = back.max(later) - back.min(later);
+        assert!(err < Duration::from_millis(5), "{err:?}");
+        let earlier = Instant::now() - Duration::from_millis(100);
+        let err = c.now().saturating_since(c.time_of(earlier));
+        assert!(
+            err > Duration::from_millis(990) && err < Duration::from_millis(1100),
+            "10x: {err:?}"
+        );
     }
 }

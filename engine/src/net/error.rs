@@ -68,4 +68,16 @@ pub enum TransportError {
     /// Any other I/O error (thread spawn, socket, reader).
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// Live: media reached the sender too late to be played. The session
+    /// goes on (the samples of the call that reports this were taken);
+    /// what was late is concealed at the receiver.
+    #[error(
+        "{frames} frames were pushed too late to be played and {expired} datagrams expired before the network took them; push each frame before its media time plus the receiver's latency (the media clock started with the first push)"
+    )]
+    Late {
+        /// Frames complete after their deadline since the last report.
+        frames: u64,
+        /// Datagrams dropped at their deadline since the last report.
+        expired: u64,
+    },
 }

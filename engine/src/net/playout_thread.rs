@@ -180,6 +180,9 @@ fn run(p: PlayoutParts) -> Finished {
     let mut stats = ReceiverStats::default();
     let mut next_publish = clock.now() + PUBLISH_EVERY;
     let mut next_report = clock.now() + REPORT_INTERVAL;
+    // Stopped without an end of stream: play out what has arrived, then
+    // end (truncated, and why).
+    let mut stopping: Option<(bool, String)> = None;
     let (truncated, reason) = 'session: loop {
         let now = clock.now();
         let deadline = playout.next_deadline();
@@ -201,7 +204,9 @@ fn run(p: PlayoutParts) -> Finished {
                 Ok(m) => Some(m),
                 Err(cb::RecvTimeoutError::Timeout) => None,
                 Err(cb::RecvTimeoutError::Disconnected) => {
-                    break 'session (true, "the network side went away".to_owned());
+                    break 'session stopping
+                        .take()
+                        .unwrap_or((true, "the network side went away".to_owned()));
                 }
             };
         }
@@ -213,7 +218,9 @@ fn run(p: PlayoutParts) -> Finished {
                     Ok(m) => m,
                     Err(cb::TryRecvError::Empty) => break,
                     Err(cb::TryRecvError::Disconnected) => {
-                        break 'session (true, "the network side went away".to_owned());
+                        break 'session stopping
+                            .take()
+                            .unwrap_or((true, "the network side went away".to_owned()));
                     }
                 },
             };
@@ -225,8 +232,14 @@ fn run(p: PlayoutParts) -> Finished {
                 }
                 ToPlayout::End(eos) => playout.on_end_of_stream(&eos),
                 // Truncated unless every frame has played (an end-of-stream
-                // alone does not make the output whole).
-                ToPlayout::Stop(why) => break 'session (!playout.is_finished(), why),
+                // alone does not make the output whole). What the buffer
+                // holds still plays; nothing is concealed past it.
+                ToPlayout::Stop(why) => {
+                    if stopping.is_none() {
+                        stopping = Some((!playout.is_finished(), why));
+                        playout.end_at_received(clock.now());
+                    }
+                }
             }
         }
         let now = clock.now();
@@ -252,10 +265,16 @@ fn run(p: PlayoutParts) -> Finished {
             next_publish = now + PUBLISH_EVERY;
         }
         if playout.is_finished() {
-            break 'session (false, "completed".to_owned());
+            break 'session stopping.take().unwrap_or((false, "completed".to_owned()));
         }
     };
+    if truncated {
+        playout.uncount_tail();
+    }
     publish(&playout, &concealers, &mut stats, &shared, true);
+    let media_samples = (0..stats.substreams.len())
+        .map(|i| playout.media_samples(i))
+        .collect();
     let stats = shared
         .stats
         .lock()
@@ -266,6 +285,7 @@ fn run(p: PlayoutParts) -> Finished {
             truncated,
             reason,
             stats,
+            media_samples,
             ..Default::default()
         },
         sink,

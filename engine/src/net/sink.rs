@@ -43,6 +43,13 @@ pub struct SessionEnd {
     /// Frames the sink could not hand on and dropped (a [`PullSink`] whose
     /// application fell behind by its whole channel).
     pub sink_dropped: u64,
+    /// Samples of media per substream, in catalog order: the sender's
+    /// totals, or for a truncated stream up to the newest frame that held
+    /// received samples. Live playout may have played concealed frames
+    /// beyond it while it waited for more (a sender that vanished, an end
+    /// that came after a gap): they are not media, and sinks cut them
+    /// ([`FileSink`] does; a [`PullSink`] application reads this).
+    pub media_samples: Vec<u64>,
 }
 
 /// Receives one session's frames at their playout instants.
@@ -181,6 +188,18 @@ struct Pending {
     samples: usize,
 }
 
+/// To the writer thread: frames, then where each substream's media ends.
+enum ToWriter {
+    Frame(Pending),
+    End(Vec<u64>),
+}
+
+/// Frames with no sample present wait before they are written, up to this
+/// many seconds of them: if the stream ends during them they were
+/// concealment of media that never existed (a sender that vanished) and
+/// are cut; a frame with samples behind them shows they were a gap.
+const HOLD_SECONDS: usize = 15;
+
 /// Writes each substream to a file in a directory, on a writer thread:
 /// WAV for audio, CSV for sensors, in the layout the sender's files had.
 /// Files are valid while being written and finalised at the end, whether
@@ -188,7 +207,7 @@ struct Pending {
 /// the disk; beyond that the playout waits rather than lose media (the one
 /// place a sink blocks), and the session's end reports how often.
 pub struct FileSink {
-    tx: Option<cb::Sender<Pending>>,
+    tx: Option<cb::Sender<ToWriter>>,
     pool: Arc<ArrayQueue<Pending>>,
     thread: Option<JoinHandle<Written>>,
     paths: Vec<PathBuf>,
@@ -241,11 +260,16 @@ impl FileSink {
                 samples: 0,
             });
         }
-        let (tx, rx) = cb::bounded::<Pending>(depth);
+        let (tx, rx) = cb::bounded::<ToWriter>(depth);
         let back = pool.clone();
+        let hold: Vec<usize> = session
+            .substreams
+            .iter()
+            .map(|d| HOLD_SECONDS * (1_000_000 / d.frame_us.max(1) as usize).max(1))
+            .collect();
         let thread = std::thread::Builder::new()
             .name("isochron-writer".into())
-            .spawn(move || write_loop(writers, rx, back))?;
+            .spawn(move || write_loop(writers, rx, back, hold))?;
         Ok(FileSink {
             tx: Some(tx),
             pool,
@@ -272,26 +296,101 @@ fn open_writer(
     })
 }
 
-fn write_loop(
-    mut writers: Vec<Writer>,
-    rx: cb::Receiver<Pending>,
-    pool: Arc<ArrayQueue<Pending>>,
-) -> Written {
-    let mut errors = Vec::new();
-    let mut failed = vec![false; writers.len()];
-    for p in rx {
-        let i = p.index;
-        if !failed[i] {
-            let mask = SampleMask::new(&p.mask, p.samples);
-            if let Err(e) = writers[i].write(&p.data, mask) {
+/// One output file and the frames it holds back.
+struct Output {
+    writer: Writer,
+    /// Frames without a sample present, not yet written.
+    held: std::collections::VecDeque<Pending>,
+    /// At most this many held.
+    hold: usize,
+    /// Samples written so far.
+    written: u64,
+    failed: bool,
+}
+
+impl Output {
+    /// Write `p`, or just its first `keep` samples.
+    fn write(&mut self, p: &Pending, keep: usize, errors: &mut Vec<String>) {
+        if self.failed || keep == 0 {
+            return;
+        }
+        let keep = keep.min(p.samples);
+        let stride = p.data.len() / p.samples.max(1);
+        let mask = SampleMask::new(&p.mask, keep);
+        match self.writer.write(&p.data[..keep * stride], mask) {
+            Ok(()) => self.written += keep as u64,
+            Err(e) => {
                 errors.push(e.to_string());
-                failed[i] = true;
+                self.failed = true;
             }
         }
+    }
+}
+
+fn write_loop(
+    writers: Vec<Writer>,
+    rx: cb::Receiver<ToWriter>,
+    pool: Arc<ArrayQueue<Pending>>,
+    hold: Vec<usize>,
+) -> Written {
+    let mut errors = Vec::new();
+    let mut outs: Vec<Output> = writers
+        .into_iter()
+        .zip(hold)
+        .map(|(writer, hold)| Output {
+            writer,
+            held: Default::default(),
+            hold,
+            written: 0,
+            failed: false,
+        })
+        .collect();
+    let mut media_end: Option<Vec<u64>> = None;
+    for msg in rx {
+        let p = match msg {
+            ToWriter::Frame(p) => p,
+            ToWriter::End(end) => {
+                media_end = Some(end);
+                break;
+            }
+        };
+        let Some(out) = outs.get_mut(p.index) else {
+            let _ = pool.push(p);
+            continue;
+        };
+        if SampleMask::new(&p.mask, p.samples).count_present() == 0 {
+            // Nothing arrived: a gap, or past the end of the media.
+            out.held.push_back(p);
+            if out.held.len() > out.hold
+                && let Some(old) = out.held.pop_front()
+            {
+                out.write(&old, old.samples, &mut errors);
+                let _ = pool.push(old);
+            }
+            continue;
+        }
+        // Media after them: the held frames were a gap inside the stream.
+        while let Some(old) = out.held.pop_front() {
+            out.write(&old, old.samples, &mut errors);
+            let _ = pool.push(old);
+        }
+        out.write(&p, p.samples, &mut errors);
         let _ = pool.push(p);
     }
+    // Held frames up to where the media ends are a gap; the rest is cut.
+    for (i, out) in outs.iter_mut().enumerate() {
+        let end = media_end
+            .as_ref()
+            .and_then(|e| e.get(i).copied())
+            .unwrap_or(out.written);
+        while let Some(old) = out.held.pop_front() {
+            let keep = end.saturating_sub(out.written) as usize;
+            out.write(&old, keep, &mut errors);
+        }
+    }
     let mut files = Vec::new();
-    for w in writers {
+    for out in outs {
+        let w = out.writer;
         let path = match &w {
             Writer::Wav(w) => w.path().to_path_buf(),
             Writer::Csv(w) => w.path().to_path_buf(),
@@ -319,7 +418,7 @@ impl Sink for FileSink {
         p.samples = f.mask.len();
         p.mask.clear();
         p.mask.extend_from_slice(f.mask.words());
-        if let Err(cb::TrySendError::Full(p)) = tx.try_send(p) {
+        if let Err(cb::TrySendError::Full(p)) = tx.try_send(ToWriter::Frame(p)) {
             // The disk is behind by seconds: wait rather than lose media.
             self.stalls += 1;
             let _ = tx.send(p);
@@ -327,7 +426,9 @@ impl Sink for FileSink {
     }
 
     fn end(&mut self, end: &mut SessionEnd) {
-        self.tx = None;
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(ToWriter::End(end.media_samples.clone()));
+        }
         if self.stalls > 0 {
             end.errors.push(format!(
                 "the disk fell more than two seconds behind {} times; playout waited for it",

@@ -8,12 +8,66 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use crossbeam_channel as cb;
 use tokio::sync::Notify;
 
-use crate::sender::{FrameRead, FrameSource};
+use super::clock::Clock;
+use crate::sender::{FrameRead, FrameSource, MediaStart};
+use crate::time::Time;
+
+/// A live session's media time zero, shared by its producers and the
+/// network thread: set by the first push (or end) on any substream, or by
+/// the application beforehand; never moved once set.
+#[derive(Debug, Clone)]
+pub struct MediaClock {
+    clock: Clock,
+    /// Microseconds of the session clock; 0: not started.
+    start: Arc<AtomicU64>,
+}
+
+impl MediaClock {
+    /// A clock not started yet, on the session's `clock`.
+    pub fn new(clock: Clock) -> Self {
+        Self {
+            clock,
+            start: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Media time zero is `at` unless it was set already; returns media time
+    /// zero.
+    pub fn start_at(&self, at: Time) -> Time {
+        let at = at.as_micros().max(1);
+        match self
+            .start
+            .compare_exchange(0, at, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Time::from_micros(at),
+            Err(already) => Time::from_micros(already),
+        }
+    }
+
+    /// Media time zero is now unless it was set already.
+    pub fn start_now(&self) -> Time {
+        self.start_at(self.clock.now())
+    }
+
+    /// Media time zero, once set.
+    pub fn started(&self) -> Option<Time> {
+        match self.start.load(Ordering::Acquire) {
+            0 => None,
+            t => Some(Time::from_micros(t)),
+        }
+    }
+
+    /// The session clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
 
 /// What producers send.
 pub enum Chunk {
@@ -28,20 +82,25 @@ pub enum Chunk {
 pub struct Feed {
     tx: cb::Sender<Chunk>,
     wake: Arc<Notify>,
+    media: MediaClock,
 }
 
 impl Feed {
     /// Queue samples; blocks while the substream's buffer is full. `false`
-    /// if the session is gone.
+    /// if the session is gone. The session's first samples start its media
+    /// clock (live), at the instant they are pushed.
     pub fn push(&self, samples: Bytes) -> bool {
+        self.media.start_now();
         let ok = self.tx.send(Chunk::Samples(samples)).is_ok();
         self.wake.notify_one();
         ok
     }
 
-    /// The substream has no more samples.
+    /// The substream has no more samples (a stream that ends before any
+    /// sample starts its clock too, so it can end).
     pub fn end(&self) {
         let _ = self.tx.send(Chunk::End);
+        self.media.start_now();
         self.wake.notify_one();
     }
 }
@@ -59,15 +118,17 @@ struct Staging {
 /// The network side: serves frames from the chunks that have arrived.
 pub struct ChannelSource {
     subs: Vec<Staging>,
+    media: MediaClock,
 }
 
 /// A source for substreams of these strides (bytes a sample) and the feeds
 /// that fill it; `depth` chunks may wait per substream. `wake` is notified
-/// on every push.
+/// on every push; `media` starts with the first push.
 pub fn channel_source(
     strides: &[usize],
     depth: usize,
     wake: Arc<Notify>,
+    media: MediaClock,
 ) -> (ChannelSource, Vec<Feed>) {
     let mut subs = Vec::with_capacity(strides.len());
     let mut feeds = Vec::with_capacity(strides.len());
@@ -84,12 +145,19 @@ pub fn channel_source(
         feeds.push(Feed {
             tx,
             wake: wake.clone(),
+            media: media.clone(),
         });
     }
-    (ChannelSource { subs }, feeds)
+    (ChannelSource { subs, media }, feeds)
 }
 
 impl FrameSource for ChannelSource {
+    fn media_start(&mut self) -> MediaStart {
+        self.media
+            .started()
+            .map_or(MediaStart::NotYet, MediaStart::At)
+    }
+
     fn read_frame(&mut self, index: usize, _frame: u64, out: &mut [u8]) -> FrameRead {
         let Some(s) = self.subs.get_mut(index) else {
             return FrameRead::End;
@@ -134,10 +202,18 @@ mod tests {
 
     #[test]
     fn chunks_of_any_size_become_frames() {
-        let (mut src, feeds) = channel_source(&[2], 16, Arc::new(Notify::new()));
+        let media = MediaClock::new(Clock::new(1.0));
+        let (mut src, feeds) = channel_source(&[2], 16, Arc::new(Notify::new()), media.clone());
+        assert_eq!(src.media_start(), MediaStart::NotYet);
         let mut out = [0u8; 6];
         assert_eq!(src.read_frame(0, 0, &mut out), FrameRead::NotReady);
+        let before = media.clock().now();
         feeds[0].push(Bytes::from_static(&[1, 2, 3, 4]));
+        let MediaStart::At(t) = src.media_start() else {
+            panic!("the first push starts the clock")
+        };
+        assert!(t >= before && t <= media.clock().now());
+        assert_eq!(media.start_at(Time::from_micros(5)), t, "set once");
         assert_eq!(src.read_frame(0, 0, &mut out), FrameRead::NotReady);
         feeds[0].push(Bytes::from_static(&[5, 6, 7, 8]));
         assert_eq!(src.read_frame(0, 0, &mut out), FrameRead::Ready(3));

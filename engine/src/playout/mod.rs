@@ -59,6 +59,9 @@ struct Sub {
     dry: bool,
     total_packets: Option<u64>,
     closed: bool,
+    /// The newest played frame that had samples present, and the counts
+    /// right after it: where a truncated stream's media ends.
+    last_real: Option<(u64, FrameCounts)>,
 }
 
 /// Why a packet could not be placed.
@@ -133,6 +136,7 @@ impl Playout {
                     dry: false,
                     total_packets: None,
                     closed: false,
+                    last_real: None,
                 }
             })
             .collect();
@@ -225,15 +229,73 @@ impl Playout {
 
     /// The sender's final account: playout ends after the last sample.
     pub fn on_end_of_stream(&mut self, eos: &EndOfStream) {
+        if self.eos {
+            return;
+        }
         self.eos = true;
         for t in &eos.totals {
             if let Some(i) = self.sub_index(t.id) {
                 let sub = &mut self.subs[i];
                 sub.buf.set_total_samples(t.samples);
                 sub.total_packets = Some(t.packets);
+                uncount_beyond(sub, t.samples);
             }
         }
         self.close_finished();
+    }
+
+    /// The stream stops here without its end (the sender vanished, the
+    /// receiver is shutting down): what has arrived is still played, at its
+    /// instants, and the stream ends after the newest frame holding data.
+    /// Playback starts now if it had not. Nothing is concealed beyond it.
+    pub fn end_at_received(&mut self, now: Time) {
+        if self.eos {
+            return;
+        }
+        for sub in &mut self.subs {
+            let d = sub.buf.desc();
+            let end = d.frame_start(sub.buf.received_end().max(sub.buf.next_frame()));
+            let end = sub.buf.total_samples().map_or(end, |t| t.min(end));
+            sub.buf.set_total_samples(end);
+        }
+        if !self.started && self.anchor.is_none() && !self.live {
+            self.anchor = Some(now.as_micros() as i64);
+        }
+        self.close_finished();
+    }
+
+    /// Samples of substream `index`'s media: its end-of-stream total, or
+    /// for a stream that ended without one, up to the end of the newest
+    /// frame played with samples present. Frames played beyond it were
+    /// concealment of nothing (the media had ended); sinks cut them.
+    pub fn media_samples(&self, index: usize) -> u64 {
+        let Some(sub) = self.subs.get(index) else {
+            return 0;
+        };
+        let d = sub.buf.desc();
+        let real = sub.last_real.map_or(0, |(f, _)| d.frame_start(f + 1));
+        match (self.eos, sub.buf.total_samples()) {
+            (true, Some(total)) => total,
+            (_, total) => total.map_or(real, |t| t.min(real)),
+        }
+    }
+
+    /// A stream that ended without its end of stream: forget the frames
+    /// played after the newest one with samples present (concealment of
+    /// media that did not exist), so the counts match
+    /// [`media_samples`](Self::media_samples).
+    pub fn uncount_tail(&mut self) {
+        if self.eos {
+            return;
+        }
+        for sub in &mut self.subs {
+            let kept = sub.last_real.map_or_else(FrameCounts::default, |(_, c)| c);
+            sub.frames = FrameCounts {
+                underruns: sub.frames.underruns,
+                overruns: sub.frames.overruns,
+                ..kept
+            };
+        }
     }
 
     /// The end-of-stream message arrived.
@@ -410,9 +472,13 @@ impl Playout {
         let dry = !sub.buf.has_data_ahead();
         let (id, counts) = (sub.id, &mut sub.frames);
         let mut samples = 0;
+        let mut real = None;
         sub.buf.pop(&mut |frame, data, mask, next| {
             samples = mask.len();
             let present = mask.count_present();
+            if present > 0 {
+                real = Some(frame);
+            }
             counts.played += 1;
             counts.samples_played += samples as u64;
             if present < samples {
@@ -429,6 +495,9 @@ impl Playout {
                 next,
             });
         });
+        if let Some(f) = real {
+            sub.last_real = Some((f, sub.frames));
+        }
         if dry && samples > 0 {
             if !sub.dry {
                 sub.frames.underruns += 1;
@@ -520,4 +589,27 @@ impl Playout {
         out.truncated = !self.eos;
         out.recovery = self.recovery;
     }
+}
+
+/// An end of stream that came after playout had passed its last sample
+/// (the frames before it were lost, and live playout conceals while it
+/// waits): the frames and samples played beyond `total` are not media.
+fn uncount_beyond(sub: &mut Sub, total: u64) {
+    let d = sub.buf.desc();
+    let next = sub.buf.next_frame();
+    let played_to = d.frame_start(next);
+    if played_to <= total {
+        return;
+    }
+    let excess_samples = played_to - total;
+    let end_frame = sub.buf.end_frame().unwrap_or(next);
+    let excess_frames = next.saturating_sub(end_frame);
+    let concealed = (end_frame..next)
+        .filter(|&n| d.frame_samples(n) > 0)
+        .count() as u64;
+    let f = &mut sub.frames;
+    f.played = f.played.saturating_sub(excess_frames);
+    f.concealed = f.concealed.saturating_sub(concealed);
+    f.samples_played = f.samples_played.saturating_sub(excess_samples);
+    f.samples_concealed = f.samples_concealed.saturating_sub(excess_samples);
 }

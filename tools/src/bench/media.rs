@@ -13,8 +13,8 @@ use bytes::Bytes;
 use isochron_codecs::signal::{Music, Sensor};
 use isochron_codecs::{Encoding, Origin, Rate, StreamFormat};
 use isochron_engine::catalog::{MediaKind, SubstreamDesc};
-use isochron_engine::net::Sender;
 use isochron_engine::net::clock::monotonic;
+use isochron_engine::net::{Sender, TransportError};
 use isochron_engine::stats::SenderStats;
 
 /// Generated media and the catalog that describes it.
@@ -120,8 +120,8 @@ impl Feeding {
 /// Chunks applications push: 20 ms of samples.
 const CHUNK: Duration = Duration::from_millis(20);
 
-/// A feeder thread: senders join it as they connect (a sender's media
-/// clock starts at accept, so it must be fed at once).
+/// A feeder thread: senders join it as they connect, their media clocks
+/// started (`Sender::start_clock`), so they must be fed at once.
 pub struct Feeder {
     tx: Option<cb::Sender<Feeding>>,
     thread: Option<JoinHandle<Vec<Feeding>>>,
@@ -199,9 +199,13 @@ fn feed(rx: cb::Receiver<Feeding>, media: Media, lead: Duration) -> Vec<Feeding>
                     }
                     let bytes =
                         media.data[i].slice(it.pos[i] as usize * stride..end as usize * stride);
-                    if it.sender.push(i, bytes).is_err() {
-                        it.pos[i] = total; // the session is gone
-                        break;
+                    match it.sender.push(i, bytes) {
+                        // Late media is counted in the sender's stats.
+                        Ok(()) | Err(TransportError::Late { .. }) => {}
+                        Err(_) => {
+                            it.pos[i] = total; // the session is gone
+                            break;
+                        }
                     }
                     it.pos[i] = end;
                 }

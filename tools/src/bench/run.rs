@@ -143,7 +143,8 @@ pub fn run(
     )
     .map_err(|e| anyhow::anyhow!("{}: the session did not start: {e}", sc.name))?;
     let accept = *tx.accept();
-    let started_at = tx.started_at().as_micros();
+    // Media time zero now: the feeder schedules its pushes from it.
+    let started_at = tx.start_clock().as_micros();
     feeder.add(Feeding::new(tx));
 
     // Sample the buffer level and take the CPU window inside the stream.

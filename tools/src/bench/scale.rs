@@ -94,7 +94,7 @@ pub fn run(
             media.catalog.clone(),
         ) {
             Ok(tx) => {
-                started.insert(name.clone(), tx.started_at().as_micros());
+                started.insert(name.clone(), tx.start_clock().as_micros());
                 feeders[i % feeders.len()].add(Feeding::new(tx));
             }
             Err(e) => errors.push(format!("{name}: {e}")),

@@ -9,6 +9,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use crate::config::SenderConfig;
 use crate::net::clock::Clock;
 use crate::net::error::TransportError;
 use crate::net::socket;
-use crate::net::source::{ChannelSource, Feed, channel_source};
+use crate::net::source::{ChannelSource, Feed, MediaClock, channel_source};
 use crate::net::tls::{self, Trust};
 use crate::sender::SenderCore;
 use crate::stats::SenderStats;
@@ -100,6 +101,12 @@ pub struct Sender {
     accept: Accept,
     session: SessionDesc,
     shared: Arc<Mutex<Shared>>,
+    media: MediaClock,
+    /// Samples pushed so far, per substream (live lateness is checked
+    /// against them).
+    pushed: Vec<AtomicU64>,
+    /// Expired datagrams already reported by `push`.
+    reported_expired: AtomicU64,
     net: Option<JoinHandle<Result<SenderReport, TransportError>>>,
     readers: Vec<JoinHandle<io::Result<()>>>,
 }
@@ -115,7 +122,10 @@ impl Sender {
         crate::build_profile::warn_if_unoptimised();
         let wake = Arc::new(Notify::new());
         let strides: Vec<usize> = catalog.iter().map(|d| d.format.stride()).collect();
-        let (source, feeds) = channel_source(&strides, opts.chunk_depth, wake.clone());
+        let clock = Clock::new(opts.config.speed);
+        let media = MediaClock::new(clock);
+        let (source, feeds) =
+            channel_source(&strides, opts.chunk_depth, wake.clone(), media.clone());
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (ready_tx, ready_rx) = cb::bounded(1);
         let sh = shared.clone();
@@ -125,15 +135,18 @@ impl Sender {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                rt.block_on(run(opts, catalog, source, wake, sh, ready_tx))
+                rt.block_on(run(opts, clock, catalog, source, wake, sh, ready_tx))
             })?;
         match ready_rx.recv() {
             Ok(Ok((accept, session))) => Ok(Sender {
+                pushed: strides.iter().map(|_| AtomicU64::new(0)).collect(),
                 feeds,
                 strides,
                 accept,
                 session,
                 shared,
+                media,
+                reported_expired: AtomicU64::new(0),
                 net: Some(net),
                 readers: Vec::new(),
             }),
@@ -160,6 +173,17 @@ impl Sender {
 
     /// Push wire-encoded samples (whole samples) for substream `index`.
     /// Blocks while that substream's buffer is full.
+    ///
+    /// Live, the session's first push starts its media clock (unless
+    /// [`start_clock_at`](Self::start_clock_at) did): frame `n` is due
+    /// `media_ts(n + 1)` after it, so pushes may come ahead of time (they
+    /// are paced) but not later than the receiver's latency behind.
+    /// A push whose samples are already past their deadline (media time
+    /// plus the receiver's latency) returns [`TransportError::Late`]: the
+    /// samples are still taken, to keep the timeline, but are not sent, and
+    /// the receiver conceals them; datagrams that expired in the queue since
+    /// the last push are reported the same way. Both are counted in
+    /// [`SenderStats`] (`late_frames`, `dropped_expired`).
     pub fn push(&self, index: usize, samples: Bytes) -> Result<(), TransportError> {
         let feed = self
             .feeds
@@ -172,11 +196,61 @@ impl Sender {
                 self.strides[index]
             )));
         }
-        if feed.push(samples) {
-            Ok(())
-        } else {
-            Err(TransportError::Ended)
+        let n = (samples.len() / self.strides[index]) as u64;
+        if !feed.push(samples) {
+            return Err(TransportError::Ended);
         }
+        let first = self.pushed[index].fetch_add(n, Ordering::Relaxed);
+        let frames = self.late_frames_in(index, first, n);
+        let expired = self.stats().dropped_expired;
+        let expired =
+            expired.saturating_sub(self.reported_expired.swap(expired, Ordering::Relaxed));
+        if frames > 0 || expired > 0 {
+            Err(TransportError::Late { frames, expired })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Live: frames holding samples `first..first + n` of substream `index`
+    /// whose deadline has passed (the core drops them before the network).
+    fn late_frames_in(&self, index: usize, first: u64, n: u64) -> u64 {
+        let (true, Some(start), Some(d)) = (
+            self.session.mode.is_live(),
+            self.media.started(),
+            self.session.substreams.get(index),
+        ) else {
+            return 0;
+        };
+        if n == 0 {
+            return 0;
+        }
+        let frame_of = |i: u64| d.format.rate.sample_time_us(i) / d.frame_us as u64;
+        let (from, to) = (frame_of(first), frame_of(first + n - 1));
+        // Frame k's packets are due at start + latency + k F + hold.
+        let budget = self.accept.latency_us as u64 + d.unit_delay().as_micros() as u64;
+        let elapsed = self.media.clock().now().saturating_since(start).as_micros() as u64;
+        match elapsed.checked_sub(budget) {
+            // Frames 0..=k are past due, where k F < elapsed - budget.
+            Some(past) if past > 0 => {
+                let past_due = (past - 1) / d.frame_us as u64; // last frame past due
+                past_due.min(to).saturating_sub(from) + u64::from(past_due >= from)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Live: media time zero is now, unless the clock has started (the
+    /// first push starts it otherwise). Returns media time zero on the
+    /// session clock (see [`started_at`](Self::started_at)).
+    pub fn start_clock(&self) -> crate::time::Time {
+        self.media.start_now()
+    }
+
+    /// Live: media time zero is `at` (say, when the first sample was
+    /// captured), unless the clock has started. Returns media time zero.
+    pub fn start_clock_at(&self, at: std::time::Instant) -> crate::time::Time {
+        self.media.start_at(self.media.clock().time_of(at))
     }
 
     /// Substream `index` has no more samples.
@@ -235,8 +309,14 @@ impl Sender {
 
     /// Media time zero on the sender's clock (`CLOCK_MONOTONIC` at speed 1,
     /// shared by every process on the host): live frame `n` is complete at
-    /// `started_at + media_ts(n + 1)`, where end-to-end delay starts.
+    /// `started_at + media_ts(n + 1)`, where end-to-end delay starts. File
+    /// mode: the accept. Live: the first push or
+    /// [`start_clock`](Self::start_clock); [`Time::ZERO`](crate::time::Time::ZERO)
+    /// before.
     pub fn started_at(&self) -> crate::time::Time {
+        if self.session.mode.is_live() {
+            return self.media.started().unwrap_or_default();
+        }
         self.shared
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -288,13 +368,13 @@ type Ready = cb::Sender<Result<(Accept, SessionDesc), TransportError>>;
 
 async fn run(
     opts: SenderOptions,
+    clock: Clock,
     catalog: Vec<SubstreamDesc>,
     source: ChannelSource,
     wake: Arc<Notify>,
     shared: Arc<Mutex<Shared>>,
     ready: Ready,
 ) -> Result<SenderReport, TransportError> {
-    let clock = Clock::new(opts.config.speed);
     let setup = async {
         let core = SenderCore::new(&opts.name, catalog, &opts.config)?;
         let (endpoint, conn) = connect(&opts).await?;
