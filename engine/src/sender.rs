@@ -413,6 +413,7 @@ impl SenderCore {
                 rtt_packets: packets(rtt),
                 copy_gap: packets(gap),
                 eager: 0.0,
+                slack_packets: 0,
             }));
             return;
         }
@@ -424,6 +425,7 @@ impl SenderCore {
             rtt_packets: packets(rtt + spread),
             copy_gap: packets(gap),
             eager: eager_share(span, latency, rtt, spread),
+            slack_packets: packets(latency.saturating_sub(rtt + spread * 2)),
         }));
     }
 

@@ -46,6 +46,10 @@ pub struct Path {
     /// Share of the lost sources asked for before FEC has decided (0: FEC
     /// decides first, 1: no time to wait for it); see [`eager_share`].
     pub eager: f64,
+    /// Packets sent on the media direction between a loss and its last
+    /// call: a loss is only noticed when its burst ends, so a burst that
+    /// outlasts this leaves no round trip (0: no limit modelled).
+    pub slack_packets: usize,
 }
 
 /// Which missing sources a failed block asks for.
@@ -249,22 +253,33 @@ pub fn evaluate(path: &Path, plan: &Plan) -> Outcome {
     let back = transition(path.back, path.echo_packets.max(1))[1][1];
     let nack_lost = path.back.mean() * back.powi(NACK_COPIES - 1);
     let eager = if m == 0 { 0.0 } else { path.eager.clamp(0.0, 1.0) };
+    // A loss whose burst outlasts the slack is noticed too late to ask.
+    let too_late = if path.slack_packets == 0 || path.rounds == 0 {
+        0.0
+    } else {
+        transition(path.loss, 1)[1][1].powi(path.slack_packets.min(10_000) as i32)
+    };
     let mut out = Outcome {
         repairs: m as f64 / k as f64,
         ..Outcome::default()
     };
-    for (share, is_eager) in [(1.0 - eager, false), (eager, true)] {
+    let cases = [
+        ((1.0 - too_late) * (1.0 - eager), false, path.rounds),
+        ((1.0 - too_late) * eager, true, path.rounds),
+        (too_late, false, 0),
+    ];
+    for (share, is_eager, rounds) in cases {
         if share == 0.0 {
             continue;
         }
         let mut s = Solver {
             plan,
-            rounds: path.rounds,
+            rounds,
             nack_lost,
             batch: &batch,
             last: &last,
             eager: is_eager,
-            memo: vec![None; (k + m + 1) * (k + 1) * (path.rounds as usize + 1)],
+            memo: vec![None; (k + m + 1) * (k + 1) * (rounds as usize + 1)],
         };
         let first = if is_eager { 1 } else { m + 1 };
         let (mut residual, mut retx) = (0.0, 0.0);
@@ -274,7 +289,7 @@ pub fn evaluate(path: &Path, plan: &Plan) -> Outcome {
                 if pr < 1e-18 {
                     continue;
                 }
-                let (miss, sent) = s.solve(lost, src, path.rounds);
+                let (miss, sent) = s.solve(lost, src, rounds);
                 residual += pr * miss;
                 retx += pr * sent;
             }
@@ -336,6 +351,7 @@ mod tests {
             echo_packets: 2,
             copy_gap: 3,
             eager: 0.0,
+            slack_packets: 0,
         }
     }
 
@@ -431,6 +447,24 @@ mod tests {
             assert!(few.retransmissions <= all.retransmissions + 1e-15);
             assert!(few.residual >= all.residual - 1e-15);
         }
+    }
+
+    #[test]
+    fn bursts_longer_than_the_slack_leave_no_round_trip() {
+        let ge = Loss::from_mean(0.05, 10.0);
+        let pl = plan(8, 0, Ask::Missing, 1);
+        let roomy = evaluate(&path(ge, 1), &pl);
+        let tight = evaluate(&Path { slack_packets: 10, ..path(ge, 1) }, &pl);
+        let none = evaluate(&path(ge, 0), &pl);
+        assert!(tight.residual > roomy.residual && tight.residual < none.residual);
+        let late = 0.9f64.powi(10);
+        let want = late * none.residual + (1.0 - late) * roomy.residual;
+        assert!((tight.residual - want).abs() < 1e-12, "{tight:?}");
+        // Independent loss: bursts are single packets, nothing changes.
+        let b = Loss::Bernoulli { p: 0.05 };
+        let a = evaluate(&path(b, 1), &pl);
+        let t = evaluate(&Path { slack_packets: 10, ..path(b, 1) }, &pl);
+        assert!((a.residual / t.residual - 1.0).abs() < 1e-9);
     }
 
     #[test]

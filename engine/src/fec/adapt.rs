@@ -90,6 +90,8 @@ pub struct ArqPath {
     /// Share of losses asked for before FEC decides
     /// ([`eager_share`](crate::arq::model::eager_share)).
     pub eager: f64,
+    /// Media packets sent between a loss and its last call for a NACK.
+    pub slack_packets: usize,
 }
 
 /// What adaptive FEC settles on.
@@ -236,6 +238,7 @@ impl FecAdapter {
                     rtt_packets: 1,
                     copy_gap: 1,
                     eager: 0.0,
+                    slack_packets: 0,
                 },
             ),
         };
@@ -253,6 +256,7 @@ impl FecAdapter {
             echo_packets: 2,
             copy_gap: arq.copy_gap,
             eager: arq.eager,
+            slack_packets: arq.slack_packets,
         };
         let copies: &[u8] = if arq.rounds > 0 { &[1, 2, 3] } else { &[1] };
         // Every plan from the floor up: (choice, residual, redundancy).
@@ -380,6 +384,7 @@ mod tests {
             rtt_packets: 10,
             copy_gap: 3,
             eager: 0.0,
+            slack_packets: 0,
         };
         let mut fec = FecAdapter::new(1e-4, 16, 4, false);
         let mut hybrid = FecAdapter::new(1e-4, 16, 4, true);

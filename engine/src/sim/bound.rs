@@ -76,6 +76,15 @@ pub fn block_losses(loss: Loss, k: usize, m: usize, depth: usize) -> Vec<f64> {
     dist[0].iter().zip(&dist[1]).map(|(a, b)| a + b).collect()
 }
 
+/// A floor under the residual loss of any scheme, FEC, retransmission or
+/// both: a packet is lost for good when it is lost and so is every one of
+/// the `n` packets sent after it while its deadline still allows (nothing
+/// about it can get through). For a burst longer than the budget, no
+/// redundancy sent at that rate helps.
+pub fn burst_floor(loss: Loss, n: usize) -> f64 {
+    loss.mean() * transition(loss, 1)[1][1].powi(n.min(i32::MAX as usize) as i32)
+}
+
 /// Expected fraction of source packets neither received nor rebuildable.
 pub fn mds_residual(loss: Loss, k: usize, m: usize, depth: usize) -> f64 {
     let d = block_losses(loss, k, m, depth);
@@ -116,6 +125,14 @@ mod tests {
                 assert!(close(*g, w), "{loss:?}: got {got:?}, want {want:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_burst_floor() {
+        let ge = Loss::from_mean(0.05, 10.0);
+        assert!((burst_floor(ge, 0) - 0.05).abs() < 1e-12);
+        assert!((burst_floor(ge, 10) - 0.05 * 0.9f64.powi(10)).abs() < 1e-12);
+        assert!(burst_floor(Loss::Bernoulli { p: 0.05 }, 2) < 1.3e-4);
     }
 
     #[test]
