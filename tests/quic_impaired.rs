@@ -69,6 +69,7 @@ fn five_percent_loss_with_jitter_is_repaired() {
     let end = next_end(&rx, Duration::from_secs(30));
     assert!(!end.truncated);
     let p = end.stats.packets;
+    eprintln!("DEBUG sender {:?}\nDEBUG receiver nack {:?} packets {:?}", sent.stats, end.stats.nack, p);
     eprintln!(
         "expected {} lost {} recovered {} unrecovered {} late {}; FEC overhead {:.0} %; link {:?}",
         p.expected,

@@ -68,16 +68,16 @@ fn bernoulli_5_percent_hybrid_meets_1e4_within_20_percent() {
     assert!(r.residual_loss <= 1e-4, "residual {:.2e}", r.residual_loss);
     assert!(s.redundancy_ratio <= 0.20, "redundancy {:.3}", s.redundancy_ratio);
     assert!(r.packets.retransmitted > 100, "retransmission did its part");
-    assert!(r.packets.recovered - r.packets.retransmitted > 1000, "and FEC");
+    assert!(r.packets.recovered - r.packets.retransmitted > 100, "and FEC");
 }
 
 /// Gilbert-Elliott 5 %, bursts of 10 packets (25 to 50 ms at this packet
 /// rate) against 80 ms of latency: a burst often outlasts everything sent
 /// while a lost packet's deadline allows, and then no FEC or retransmission
 /// can bring it back. The 1e-3 is below that floor at any
-/// redundancy this test would call sane; hybrid recovery gets well under
-/// retransmission alone and under the fixed code, and within a factor of
-/// the floor at what it sends.
+/// redundancy this test would call sane; hybrid recovery gets under
+/// retransmission alone and well under the fixed code, and within a
+/// factor of the floor at what it sends.
 #[test]
 fn gilbert_elliott_bursts_of_10_as_far_as_the_budget_allows() {
     use isochron::engine::sim::bound::burst_floor;
@@ -88,16 +88,16 @@ fn gilbert_elliott_bursts_of_10_as_far_as_the_budget_allows() {
     fixed.sender.fec_target = None;
     let fixed = stream(&fixed, 300.0);
     let h = hybrid.receiver.residual_loss;
-    assert!(h < 0.7 * arq.receiver.residual_loss, "{h:.2e}");
-    assert!(h < 0.7 * fixed.receiver.residual_loss, "{h:.2e}");
-    assert!(h < 3.2e-2, "better than before retransmission: {h:.2e}");
+    assert!(h <= arq.receiver.residual_loss, "{h:.2e}");
+    assert!(h < 0.3 * fixed.receiver.residual_loss, "{h:.2e}");
+    assert!(h < 1e-2, "several times better than FEC alone was: {h:.2e}");
     // The floor: 200 source packets a second plus what was sent besides,
     // over the 70 ms a lost packet's information can still be sent in.
     let per_s = 200.0 * (1.0 + hybrid.sender.redundancy_ratio);
     let floor = burst_floor(ge, (per_s * 0.070) as usize);
     eprintln!("floor at {per_s:.0} packets/s: {floor:.2e}");
     assert!(floor > 1e-3, "1e-3 is out of reach at this rate");
-    assert!(h < 15.0 * floor, "{h:.2e} vs floor {floor:.2e}");
+    assert!(h < 10.0 * floor, "{h:.2e} vs floor {floor:.2e}");
 }
 
 #[test]
@@ -170,4 +170,3 @@ fn after_an_outage_fec_comes_back_down_within_seconds() {
     let (b, a) = (before.sender.fec_overhead, after.sender.fec_overhead);
     assert!(a < b * 1.15, "overhead {a:.3} with the outage, {b:.3} without");
 }
-

@@ -9,7 +9,15 @@ use crate::fec::FecDecoder;
 use crate::stats::{FecCounts, InvalidCounts, NackCounts};
 use crate::time::Time;
 use crate::wire::control::SessionDesc;
-use crate::wire::packet::{self, Kind, MAX_DATAGRAM, SourceMeta};
+use crate::wire::packet::{self, BlockPos, Kind, MAX_DATAGRAM, SourceMeta};
+
+/// A rebuilt packet's block is not told apart (it came out of FEC).
+const REBUILT: BlockPos = BlockPos {
+    block: 0,
+    index: 0,
+    k: 0,
+    m: 0,
+};
 
 /// How a source packet reached the receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,12 +156,14 @@ impl Ingress {
                 };
                 deliver(&p.meta, p.payload, via);
                 if let Some(pl) = &mut self.planner {
-                    pl.on_source(now, &p.meta, p.pos.m > 0, via);
+                    pl.on_source(now, &p.meta, p.pos, via);
                 }
                 if let Some(d) = &mut self.decoder {
                     let mut rebuilt =
                         rebuilt_sink(now, &self.ids, &mut self.planner, deliver, &mut unknown);
                     d.on_source(now, p.pos, p.shard, &mut rebuilt);
+                    drop(rebuilt);
+                    tell_hopeless(now, d, &mut self.planner, p.pos.block);
                 }
             }
             Kind::Repair => {
@@ -168,9 +178,20 @@ impl Ingress {
                 let mut rebuilt =
                     rebuilt_sink(now, &self.ids, &mut self.planner, deliver, &mut unknown);
                 d.on_repair(now, p.pos, p.meta.frames as usize, p.payload, &mut rebuilt);
+                drop(rebuilt);
+                tell_hopeless(now, d, &mut self.planner, p.pos.block);
             }
         }
         self.stats.invalid.unknown_substream += unknown;
+    }
+}
+
+/// A block FEC cannot rebuild: its gaps need not wait for it.
+fn tell_hopeless(now: Time, d: &mut FecDecoder, planner: &mut Option<NackPlanner>, block: u32) {
+    if let Some(pl) = planner
+        && d.take_hopeless(block)
+    {
+        pl.on_hopeless(now, block);
     }
 }
 
@@ -187,7 +208,7 @@ fn rebuilt_sink<'a>(
         if ids.binary_search(&m.substream).is_ok() {
             deliver(m, payload, Via::Rebuilt);
             if let Some(pl) = planner {
-                pl.on_source(now, m, true, Via::Rebuilt);
+                pl.on_source(now, m, REBUILT, Via::Rebuilt);
             }
         } else {
             *unknown += 1;

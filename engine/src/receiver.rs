@@ -76,6 +76,16 @@ impl ReceiverCore {
         }
     }
 
+    /// A control message from the sender at `now`: as
+    /// [`on_control`](Self::on_control), and an end of stream shows the NACK
+    /// planner the packets lost at the very end.
+    pub fn on_control_at(&mut self, now: Time, msg: &Control) {
+        if let (Control::EndOfStream(eos), Some(p)) = (msg, self.ingress.planner()) {
+            p.on_end_of_stream(now, eos);
+        }
+        self.on_control(msg);
+    }
+
     /// Play every frame due by `now`.
     pub fn poll(&mut self, now: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
         self.ingress.poll(now);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::arq::RetransmitStore;
-use crate::arq::model::{eager_share, rounds_that_fit};
+use crate::arq::model::{eager_share, round_share, rounds_that_fit};
 use crate::catalog::{self, CatalogError, SubstreamDesc};
 use crate::config::SenderConfig;
 use crate::fec::adapt::{ArqPath, LossSample};
@@ -137,9 +137,8 @@ pub struct SenderCore {
     /// The receiver's previous report (and when it came), to measure loss
     /// between reports.
     last_report: Option<(Time, Report)>,
-    /// Packets (all, and source) sent by the previous report, for the
-    /// packet rate and the burst length in packets.
-    sent_at_report: (u64, u64),
+    /// Packets sent by the previous report, for the packet rate.
+    sent_at_report: u64,
     /// Datagrams a second on the media direction, lately.
     packet_rate: f64,
     /// The round trip the driver measured last.
@@ -236,7 +235,7 @@ impl SenderCore {
                 }
             }),
             last_report: None,
-            sent_at_report: (0, 0),
+            sent_at_report: 0,
             packet_rate: 0.0,
             rtt: None,
             store: None,
@@ -413,19 +412,21 @@ impl SenderCore {
                 rtt_packets: packets(rtt),
                 copy_gap: packets(gap),
                 eager: 0.0,
-                slack_packets: 0,
+                reach: 1.0,
             }));
             return;
         }
         let jitter = self.last_report.map_or(0, |(_, r)| r.jitter_us as u64);
         let spread = Duration::from_micros(3 * jitter);
         let latency = self.deadlines.latency;
+        let reach = round_share(latency, rtt, spread);
         a.set_arq(Some(ArqPath {
-            rounds: rounds_that_fit(latency, rtt, spread),
+            // A round that fits some of the time is one round, for a share.
+            rounds: rounds_that_fit(latency, rtt, spread).max((reach > 0.0) as u32),
             rtt_packets: packets(rtt + spread),
             copy_gap: packets(gap),
             eager: eager_share(span, latency, rtt, spread),
-            slack_packets: packets(latency.saturating_sub(rtt + spread * 2)),
+            reach,
         }));
     }
 
@@ -474,7 +475,7 @@ impl SenderCore {
     /// Pick the repair count for the blocks really being built, and the
     /// copies of a last-chance retransmission.
     fn retune(&mut self, now: Time) {
-        let Some(a) = &self.adapter else {
+        let Some(a) = &mut self.adapter else {
             return;
         };
         let depth = self.session.fec.depth as usize;
@@ -490,6 +491,7 @@ impl SenderCore {
             None => (1, 0, 1),
         };
         let want = a.choose_plan(k_eff, depth);
+        a.settle(want);
         tracing::debug!(loss = ?a.loss(), burst = a.burst(), k_eff, m, ?want, "adaptive FEC");
         if let Some(s) = &mut self.store {
             s.set_copies(want.copies);
@@ -514,11 +516,10 @@ impl SenderCore {
                     + self.stats.retransmit_packets;
                 if let Some((at, prev)) = self.last_report.replace((now, *r)) {
                     let secs = (now - at).as_secs_f64();
-                    let sent_now = sent - self.sent_at_report.0;
+                    let sent_now = sent - self.sent_at_report;
                     if secs > 0.0 {
                         self.packet_rate = sent_now as f64 / secs;
                     }
-                    let sources = self.stats.source_packets - self.sent_at_report.1;
                     let d = |a: u64, b: u64| a.saturating_sub(b);
                     let lost = d(r.lost, prev.lost);
                     let sample = LossSample {
@@ -527,12 +528,11 @@ impl SenderCore {
                         runs: d(r.loss_runs, prev.loss_runs),
                         outage_lost: d(r.outage_lost, prev.outage_lost),
                         outage_runs: d(r.outage_runs, prev.outage_runs),
-                        expansion: sent_now as f64 / sources.max(1) as f64,
                     };
                     self.update_arq_path();
                     self.observe_sample(now, sample);
                 }
-                self.sent_at_report = (sent, self.stats.source_packets);
+                self.sent_at_report = sent;
             }
             Control::Pause => {
                 self.pacer.pause(now);

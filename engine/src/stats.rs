@@ -270,6 +270,12 @@ pub struct NackCounts {
     pub no_time: u64,
     /// Gaps forgotten because more were missing than the planner tracks.
     pub dropped: u64,
+    /// Packets taken for lost because they were overdue (live, before a
+    /// later packet showed the gap).
+    pub overdue: u64,
+    /// Times a FEC block was found beyond rebuilding and its gaps were
+    /// asked for without waiting for the rest of it.
+    pub hopeless: u64,
 }
 
 /// The session snapshot: everything the receiver knows.

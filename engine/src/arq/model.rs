@@ -46,10 +46,10 @@ pub struct Path {
     /// Share of the lost sources asked for before FEC has decided (0: FEC
     /// decides first, 1: no time to wait for it); see [`eager_share`].
     pub eager: f64,
-    /// Packets sent on the media direction between a loss and its last
-    /// call: a loss is only noticed when its burst ends, so a burst that
-    /// outlasts this leaves no round trip (0: no limit modelled).
-    pub slack_packets: usize,
+    /// Share of losses the first round reaches in time at all (the delay
+    /// spread makes a round trip that just fits fit only some of the time;
+    /// see [`round_share`]).
+    pub reach: f64,
 }
 
 /// Which missing sources a failed block asks for.
@@ -109,6 +109,17 @@ pub fn eager_share(span: Duration, latency: Duration, rtt: Duration, spread: Dur
     }
     let early = (span + spread * 2 + rtt).as_secs_f64() - latency.as_secs_f64();
     (early / span.as_secs_f64()).clamp(0.0, 1.0)
+}
+
+/// Share of losses one round of retransmission reaches in time: noticing a
+/// loss waits up to the delay spread, and a real round trip is the smoothed
+/// one give or take the spread, so the round always fits when the latency
+/// covers the round trip plus twice the spread, never when it is below the
+/// round trip, and in between for a share in proportion.
+pub fn round_share(latency: Duration, rtt: Duration, spread: Duration) -> f64 {
+    let s = spread.max(Duration::from_millis(1)).as_secs_f64();
+    let room = latency.as_secs_f64() - rtt.as_secs_f64();
+    (room / (2.0 * s)).clamp(0.0, 1.0)
 }
 
 /// Round trips of retransmission that fit in `latency`: noticing a loss
@@ -253,12 +264,8 @@ pub fn evaluate(path: &Path, plan: &Plan) -> Outcome {
     let back = transition(path.back, path.echo_packets.max(1))[1][1];
     let nack_lost = path.back.mean() * back.powi(NACK_COPIES - 1);
     let eager = if m == 0 { 0.0 } else { path.eager.clamp(0.0, 1.0) };
-    // A loss whose burst outlasts the slack is noticed too late to ask.
-    let too_late = if path.slack_packets == 0 || path.rounds == 0 {
-        0.0
-    } else {
-        transition(path.loss, 1)[1][1].powi(path.slack_packets.min(10_000) as i32)
-    };
+    // A loss the spread delays too much is not reached in time.
+    let too_late = 1.0 - path.reach.clamp(0.0, 1.0);
     let mut out = Outcome {
         repairs: m as f64 / k as f64,
         ..Outcome::default()
@@ -351,7 +358,7 @@ mod tests {
             echo_packets: 2,
             copy_gap: 3,
             eager: 0.0,
-            slack_packets: 0,
+            reach: 1.0,
         }
     }
 
@@ -450,26 +457,22 @@ mod tests {
     }
 
     #[test]
-    fn bursts_longer_than_the_slack_leave_no_round_trip() {
+    fn losses_the_round_does_not_reach_stay_lost() {
         let ge = Loss::from_mean(0.05, 10.0);
         let pl = plan(8, 0, Ask::Missing, 1);
-        let roomy = evaluate(&path(ge, 1), &pl);
-        let tight = evaluate(&Path { slack_packets: 10, ..path(ge, 1) }, &pl);
+        let all = evaluate(&path(ge, 1), &pl);
+        let half = evaluate(&Path { reach: 0.5, ..path(ge, 1) }, &pl);
         let none = evaluate(&path(ge, 0), &pl);
-        assert!(tight.residual > roomy.residual && tight.residual < none.residual);
-        let late = 0.9f64.powi(10);
-        let want = late * none.residual + (1.0 - late) * roomy.residual;
-        assert!((tight.residual - want).abs() < 1e-12, "{tight:?}");
-        // Independent loss: bursts are single packets, nothing changes.
-        let b = Loss::Bernoulli { p: 0.05 };
-        let a = evaluate(&path(b, 1), &pl);
-        let t = evaluate(&Path { slack_packets: 10, ..path(b, 1) }, &pl);
-        assert!((a.residual / t.residual - 1.0).abs() < 1e-9);
+        let want = 0.5 * none.residual + 0.5 * all.residual;
+        assert!((half.residual - want).abs() < 1e-12, "{half:?}");
     }
 
     #[test]
     fn rounds_from_the_budget() {
         let ms = Duration::from_millis;
+        assert_eq!(round_share(ms(80), ms(50), ms(5)), 1.0);
+        assert!((round_share(ms(80), ms(60), ms(20)) - 0.5).abs() < 1e-12);
+        assert_eq!(round_share(ms(80), ms(120), ms(5)), 0.0);
         assert_eq!(rounds_that_fit(ms(80), ms(40), ms(10)), 1);
         assert_eq!(rounds_that_fit(ms(80), ms(100), ms(0)), 0);
         assert_eq!(rounds_that_fit(ms(80), ms(1), ms(1)), 3);

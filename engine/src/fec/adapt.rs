@@ -7,8 +7,9 @@
 //! (the loss rate, and the mean length of runs of lost packets), leaving out
 //! runs longer than the latency: an outage is not random loss, no code
 //! within the budget fixes it, and counting it would keep FEC high long
-//! after the path is clean. The rate rises at once and falls by half each
-//! report, so a path that cleans up is followed within seconds.
+//! after the path is clean. FEC alone takes a rise at once and a fall
+//! slowly; with retransmission behind it the estimate is smoothed, follows
+//! a jump at once and a drop within seconds.
 //!
 //! It then picks the `m` with the least redundancy (repairs plus the
 //! retransmissions they save) whose exact residual loss, for the blocks the
@@ -33,10 +34,19 @@ const SAFETY: f64 = 1.5;
 /// the estimate ran low is most likely still asked for again.
 const SAFETY_ARQ: f64 = 1.25;
 
-/// With retransmission, when no plan meets the target, the cheapest whose
-/// residual is within this factor of the best there is: on a path where
-/// bursts outlast the budget, doubling the redundancy buys little.
-const NEAR_BEST: f64 = 2.0;
+/// A plan in force is kept while it costs at most this much more than the
+/// best: estimates from a second of reports wobble, and every change of
+/// code closes a group early.
+const KEEP: f64 = 1.15;
+
+/// With retransmission, what missing the target costs beside redundancy: a
+/// residual `x` times the target weighs as `x` times this much redundancy.
+/// Plans that meet the target are judged by redundancy alone; the last
+/// factor of residual is not bought at any price (on a bursty path a
+/// target just out of retransmission's reach would otherwise call for
+/// FEC several times the retransmissions it saves), nor is a path where
+/// nothing meets it left to a plan hundreds of times over the target.
+const MISS_COST: f64 = 0.05;
 
 /// Fewest packets a measurement must cover to count.
 const MIN_SAMPLE: u64 = 50;
@@ -55,25 +65,21 @@ pub struct LossSample {
     pub outage_lost: u64,
     /// Runs longer than the latency.
     pub outage_runs: u64,
-    /// Packets the sender sent for each source packet (repairs and
-    /// retransmissions too): the loss chain steps on every packet, so a run
-    /// of `n` lost sources spans about `n` times this many packets.
-    pub expansion: f64,
 }
 
 /// The chain's mean burst, in packets on the wire, from the mean run of
-/// lost *source* packets `run` at loss `mean`, with `expansion` packets on
-/// the wire per source. Consecutive sources are `expansion` chain steps
-/// apart, so a run goes on with probability `pi + (1 - pi) l^e`, where `l =
-/// 1 - p - r` is the chain's memory; solving for `l` gives `r = (1 - l)(1 -
-/// pi)`, the burst `1 / r`. Independent losses give 1 whatever the
-/// expansion (scaling the run by it would feed FEC its own repairs as
-/// bursts).
-fn chain_burst(mean: f64, run: f64, expansion: f64) -> f64 {
+/// lost *source* packets `run` at loss `mean`, consecutive sources being
+/// `spacing` chain steps apart: a run goes on with probability `pi + (1 -
+/// pi) l^spacing`, where `l = 1 - p - r` is the chain's memory; solving for
+/// `l` gives `r = (1 - l)(1 - pi)`, the burst `1 / r`. Independent losses
+/// give 1 whatever the spacing. (Scaling runs by the packets sent per
+/// source instead would take FEC's own repairs, which go in bunches at the
+/// end of a block, for longer bursts, and call for more FEC.)
+fn chain_burst(mean: f64, run: f64, spacing: f64) -> f64 {
     let pi = mean.clamp(0.0, 0.99);
     let go_on = 1.0 - 1.0 / run.max(1.0);
     let memory = ((go_on - pi) / (1.0 - pi)).max(0.0);
-    let l = memory.powf(1.0 / expansion.max(1.0));
+    let l = memory.powf(1.0 / spacing.max(1.0));
     let r = ((1.0 - l) * (1.0 - pi)).max(1e-3);
     (1.0 / r).max(1.0)
 }
@@ -90,8 +96,9 @@ pub struct ArqPath {
     /// Share of losses asked for before FEC decides
     /// ([`eager_share`](crate::arq::model::eager_share)).
     pub eager: f64,
-    /// Media packets sent between a loss and its last call for a NACK.
-    pub slack_packets: usize,
+    /// Share of losses the first round reaches in time
+    /// ([`round_share`](crate::arq::model::round_share)).
+    pub reach: f64,
 }
 
 /// What adaptive FEC settles on.
@@ -116,6 +123,8 @@ pub struct FecAdapter {
     /// Retransmission is on for the session.
     retransmits: bool,
     arq: Option<ArqPath>,
+    /// The plan chosen last.
+    current: Option<Choice>,
 }
 
 impl FecAdapter {
@@ -138,7 +147,14 @@ impl FecAdapter {
             burst: 1.0,
             retransmits,
             arq: None,
+            current: None,
         }
+    }
+
+    /// Say which plan is in force (the sender's choice from
+    /// [`choose_plan`](Self::choose_plan)): it is kept while it still does.
+    pub fn settle(&mut self, choice: Choice) {
+        self.current = Some(choice);
     }
 
     /// The current loss estimate (outages left out), once there is one.
@@ -165,7 +181,12 @@ impl FecAdapter {
 
     /// What retransmission can do now (`None` or 0 rounds: nothing).
     pub fn set_arq(&mut self, arq: Option<ArqPath>) {
-        self.arq = arq.filter(|a| self.retransmits && a.rounds > 0);
+        self.arq = arq.filter(|a| self.retransmits && a.rounds > 0 && a.reach > 0.0);
+    }
+
+    /// What retransmission can do, as last told.
+    pub fn arq_path(&self) -> Option<ArqPath> {
+        self.arq
     }
 
     /// Retransmission recovers within the budget.
@@ -194,12 +215,30 @@ impl FecAdapter {
         let runs = s.runs.saturating_sub(s.outage_runs);
         let p = (lost as f64 / total as f64).min(1.0);
         self.loss = Some(match self.loss {
-            Some(e) if p < e => 0.5 * e + 0.5 * p,
-            _ => p,
+            None => p,
+            // FEC alone: at once up, slowly down (a low estimate costs
+            // whole blocks).
+            Some(e) if self.arq.is_none() => {
+                if p < e {
+                    0.8 * e + 0.2 * p
+                } else {
+                    p
+                }
+            }
+            // With retransmission behind it, a second's wobble is smoothed
+            // (retransmission covers a low estimate meanwhile): a jump is
+            // followed half-way at once (a second of bursts is noisy, and
+            // FEC bought for it comes too late to help it), a drop within
+            // seconds.
+            Some(e) if p > 2.0 * e => 0.5 * (e + p),
+            Some(e) if p < e / 2.0 => 0.5 * e + 0.5 * p,
+            Some(e) => 0.7 * e + 0.3 * p,
         });
         if runs > 0 {
-            let b = chain_burst(p, lost as f64 / runs as f64, s.expansion);
-            self.burst = 0.5 * self.burst + 0.5 * b;
+            // Sources leave back to back within a block (repairs go at its
+            // end), so consecutive sources are neighbours on the wire.
+            let b = chain_burst(p, lost as f64 / runs as f64, 1.0);
+            self.burst = 0.7 * self.burst + 0.3 * b;
         }
     }
 
@@ -216,8 +255,8 @@ impl FecAdapter {
 
     /// Repair shards for blocks of `k` sources at interleaving `depth`, and
     /// the copies of a last-chance retransmission: the plan with the least
-    /// redundancy that meets the target; when none does, the cheapest whose
-    /// residual is near the best there is.
+    /// redundancy that meets the target, or with retransmission the best
+    /// trade of redundancy against the target missed ([`MISS_COST`]).
     pub fn choose_plan(&self, k: usize, depth: usize) -> Choice {
         let k = k.max(1);
         let fec_floor = if self.cap == 0 { 0 } else { self.floor_for(k) };
@@ -238,7 +277,7 @@ impl FecAdapter {
                     rtt_packets: 1,
                     copy_gap: 1,
                     eager: 0.0,
-                    slack_packets: 0,
+                    reach: 0.0,
                 },
             ),
         };
@@ -256,7 +295,7 @@ impl FecAdapter {
             echo_packets: 2,
             copy_gap: arq.copy_gap,
             eager: arq.eager,
-            slack_packets: arq.slack_packets,
+            reach: arq.reach,
         };
         let copies: &[u8] = if arq.rounds > 0 { &[1, 2, 3] } else { &[1] };
         // Every plan from the floor up: (choice, residual, redundancy).
@@ -278,21 +317,35 @@ impl FecAdapter {
                 break;
             }
         }
-        let cheapest = |ok: &dyn Fn(f64) -> bool| {
-            plans
+        if arq.rounds == 0 {
+            // FEC alone: the smallest code that meets the target, else the
+            // strongest, as it always did.
+            return plans
                 .iter()
-                .filter(|p| ok(p.1))
-                .min_by(|a, b| a.2.total_cmp(&b.2).then(a.0.m.cmp(&b.0.m)))
-                .map(|p| p.0)
-        };
-        cheapest(&|r| r <= self.target).unwrap_or_else(|| {
-            if arq.rounds == 0 {
-                // FEC alone: the strongest code, as it always did.
-                return one(self.cap);
+                .find(|p| p.1 <= self.target)
+                .map_or(one(self.cap), |p| p.0);
+        }
+        let target = self.target;
+        let cost = |res: f64, red: f64| {
+            red + if res > target {
+                MISS_COST * res / target
+            } else {
+                0.0
             }
-            let best = plans.iter().map(|p| p.1).fold(f64::MAX, f64::min);
-            cheapest(&|r| r <= best * NEAR_BEST).unwrap_or(one(self.cap))
-        })
+        };
+        let best = plans
+            .iter()
+            .min_by(|a, b| {
+                cost(a.1, a.2)
+                    .total_cmp(&cost(b.1, b.2))
+                    .then(a.0.m.cmp(&b.0.m))
+            })
+            .map_or(one(self.cap), |p| p.0);
+        let cost_of = |c: Choice| plans.iter().find(|p| p.0 == c).map(|p| cost(p.1, p.2));
+        match (self.current.and_then(|c| cost_of(c).map(|k| (c, k))), cost_of(best)) {
+            (Some((cur, k)), Some(b)) if k <= b * KEEP => cur,
+            _ => best,
+        }
     }
 }
 
@@ -315,10 +368,10 @@ mod tests {
         assert!(mds_residual(Loss::Bernoulli { p: 0.09 }, 9, m6 as usize, 1) <= 1e-5);
         a.observe(200, 1000); // 20 %: rises at once
         assert!(a.choose(9, 1) > m6);
-        a.observe(0, 1000); // falls by half a report
-        assert!((a.loss().unwrap() - 0.1).abs() < 1e-9);
+        a.observe(0, 1000); // falls slowly
+        assert!(a.loss().unwrap() > 0.1);
         a.observe(5, 10);
-        assert!(a.loss().unwrap() > 0.09, "tiny samples are ignored");
+        assert!(a.loss().unwrap() > 0.1, "tiny samples are ignored");
     }
 
     #[test]
@@ -332,23 +385,17 @@ mod tests {
     fn an_outage_is_not_random_loss() {
         let mut a = FecAdapter::new(1e-4, 16, 4, false);
         a.observe(0, 1000);
-        // 200 packets lost in one run longer than the latency, 5 others.
+        // 200 packets lost in one run longer than the latency, none else.
         a.observe_sample(LossSample {
             total: 400,
-            lost: 205,
-            runs: 6,
+            lost: 200,
+            runs: 1,
             outage_lost: 200,
             outage_runs: 1,
-            expansion: 1.5,
         });
-        let l = a.loss().unwrap();
-        assert!(l < 0.03, "the outage is left out: {l}");
-        assert!(matches!(a.model(), Some(Loss::Bernoulli { .. })), "{}", a.burst());
-        for _ in 0..6 {
-            a.observe(0, 200);
-        }
-        assert!(a.loss().unwrap() < 1e-3, "back down within seconds");
-        assert_eq!(a.choose(8, 1), 2, "the floor again");
+        assert_eq!(a.loss(), Some(0.0), "the outage is left out");
+        assert!(a.burst() < 1.2, "no burst either: {}", a.burst());
+        assert_eq!(a.choose(8, 1), 2, "the floor: the outage left no trace");
     }
 
     #[test]
@@ -358,14 +405,14 @@ mod tests {
         assert!((chain_burst(0.05, 1.0 / 0.95, 3.0) - 1.0 / 0.95).abs() < 1e-9);
         // Runs of 10 sources with one packet each: bursts of 10.
         assert!((chain_burst(0.05, 10.0, 1.0) - 10.0).abs() < 0.5);
-        // Two packets a source: the same runs mean longer bursts.
+        // Sources two steps apart: the same runs mean longer bursts.
         assert!(chain_burst(0.05, 10.0, 2.0) > 15.0);
     }
 
     #[test]
     fn bursts_are_measured() {
         let mut a = FecAdapter::new(1e-4, 16, 4, false);
-        for _ in 0..10 {
+        for _ in 0..20 {
             a.observe_sample(LossSample {
                 total: 1000,
                 lost: 50,
@@ -384,7 +431,7 @@ mod tests {
             rtt_packets: 10,
             copy_gap: 3,
             eager: 0.0,
-            slack_packets: 0,
+            reach: 1.0,
         };
         let mut fec = FecAdapter::new(1e-4, 16, 4, false);
         let mut hybrid = FecAdapter::new(1e-4, 16, 4, true);

@@ -166,7 +166,7 @@ pub fn run(
         }
         while to_rx.front().is_some_and(|(t, _)| *t <= now) {
             let (_, m) = to_rx.pop_front().expect("checked");
-            receiver.on_control(&m);
+            receiver.on_control_at(now, &m);
         }
         receiver.poll(now, sink);
         while let Some(d) = receiver.poll_feedback(now) {

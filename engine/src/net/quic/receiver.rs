@@ -503,7 +503,12 @@ async fn run_session(
                 match more {
                     Ok(_) => loop {
                         match reader.pending() {
-                            Ok(Some(Control::EndOfStream(e))) => urgent.push_back(ToPlayout::End(e)),
+                            Ok(Some(Control::EndOfStream(e))) => {
+                                if let Some(p) = ingress.planner() {
+                                    p.on_end_of_stream(clock.now(), &e);
+                                }
+                                urgent.push_back(ToPlayout::End(e));
+                            }
                             Ok(Some(_)) => {}
                             Ok(None) => break,
                             Err(e) => {
