@@ -112,13 +112,14 @@ pub fn eager_share(span: Duration, latency: Duration, rtt: Duration, spread: Dur
 }
 
 /// Share of losses one round of retransmission reaches in time: noticing a
-/// loss waits up to the delay spread, and a real round trip is the smoothed
-/// one give or take the spread, so the round always fits when the latency
-/// covers the round trip plus twice the spread, never when it is below the
-/// round trip, and in between for a share in proportion.
+/// loss waits about the delay spread, and a real round trip is the smoothed
+/// one (which leans to the fast packets) plus up to twice the spread, so
+/// the round always fits when the latency covers the round trip and three
+/// spreads, never when it covers less than the round trip and one, and in
+/// between for a share in proportion.
 pub fn round_share(latency: Duration, rtt: Duration, spread: Duration) -> f64 {
     let s = spread.max(Duration::from_millis(1)).as_secs_f64();
-    let room = latency.as_secs_f64() - rtt.as_secs_f64();
+    let room = latency.as_secs_f64() - rtt.as_secs_f64() - s;
     (room / (2.0 * s)).clamp(0.0, 1.0)
 }
 
@@ -471,7 +472,7 @@ mod tests {
     fn rounds_from_the_budget() {
         let ms = Duration::from_millis;
         assert_eq!(round_share(ms(80), ms(50), ms(5)), 1.0);
-        assert!((round_share(ms(80), ms(60), ms(20)) - 0.5).abs() < 1e-12);
+        assert!((round_share(ms(80), ms(40), ms(20)) - 0.5).abs() < 1e-12);
         assert_eq!(round_share(ms(80), ms(120), ms(5)), 0.0);
         assert_eq!(rounds_that_fit(ms(80), ms(40), ms(10)), 1);
         assert_eq!(rounds_that_fit(ms(80), ms(100), ms(0)), 0);

@@ -29,7 +29,8 @@ pub struct SimConfig {
     /// `None`: the same as the media path (drawn from its own seed).
     pub feedback: Option<Impairment>,
     /// The round trip the drivers are told (as quinn measures it); `None`:
-    /// both paths' fixed delays plus half their jitter.
+    /// both paths' fixed delays (the mean round trip; quinn's smoothed one
+    /// leans lower still).
     pub rtt: Option<Duration>,
     /// One-way delay of the control stream (reliable, in order).
     pub control_delay: Duration,
@@ -136,9 +137,7 @@ pub fn run(
     sender.on_accept(now, &accept)?;
     let mut link = SimLink::new(cfg.link.clone(), cfg.seed, now);
     let back = cfg.feedback.clone().unwrap_or_else(|| cfg.link.clone());
-    let rtt = cfg
-        .rtt
-        .unwrap_or(cfg.link.delay + back.delay + (cfg.link.jitter + back.jitter) / 2);
+    let rtt = cfg.rtt.unwrap_or(cfg.link.delay + back.delay);
     let mut feedback = SimLink::new(back, cfg.seed ^ 0x5eed_f00d, now);
     sender.set_rtt(rtt);
     receiver.set_rtt(rtt);
