@@ -9,11 +9,18 @@
 //! another host can reach it; port 0 picks a free one). It prints the
 //! address and the fingerprint a sender pins, then one line per file of
 //! the first session.
+//!
+//! It presents this user's identity (`~/.config/isochron/identity`) and
+//! admits the senders listed in `~/.config/isochron/authorized_senders`
+//! (`isochron trust add`) and this same identity, so a `send_tone` run by
+//! the same user gets in; another sender is refused with the command that
+//! admits it.
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
-use isochron::{FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions};
+use isochron::engine::net::tls::AuthorizedSenders;
+use isochron::{Admission, FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -23,10 +30,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| format!("{listen} resolves to no address"))?;
-    // A persistent identity: the fingerprint senders pin stays the same.
-    let identity = Identity::load_or_create(&out.join(".identity"))?;
+    // This user's persistent identity: the fingerprint senders pin stays the same.
+    let identity = Identity::load_or_create(&Identity::default_dir())?;
+    let admission = Admission::file(AuthorizedSenders::default_path(), [identity.fingerprint()]);
     let dir = out.clone();
-    let rx = Receiver::start(ReceiverOptions::new(listen), &identity, move |info| {
+    let opts = ReceiverOptions::new(listen, admission);
+    let rx = Receiver::start(opts, &identity, move |info| {
         FileSink::create(&dir, &info.session)
             .map(|s| Box::new(s) as _)
             .map_err(|e| e.to_string())

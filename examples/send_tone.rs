@@ -6,12 +6,17 @@
 //! ```
 //!
 //! Arguments: the receiver's address (`host:port`, names allowed), its
-//! fingerprint, and optionally the seconds of tone (default 3).
+//! fingerprint, and optionally the seconds of tone (default 3). It presents
+//! this user's identity (`~/.config/isochron/identity`); a receiver that
+//! does not list it refuses the tone, and both ends print the command that
+//! admits it (`isochron trust add sha256:...`).
 
 use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
-use isochron::{Encoding, Frame, Rate, Sender, SenderOptions, StreamFormat, SubstreamDesc, Trust};
+use isochron::{
+    Encoding, Frame, Identity, Rate, Sender, SenderOptions, StreamFormat, SubstreamDesc, Trust,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -26,7 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or_else(|| format!("{addr} resolves to no address"))?;
     let format = StreamFormat::new(Encoding::L16, 1, Rate::hz(48_000)?)?;
     let tone = SubstreamDesc::audio(0, "tone.wav", format);
-    let opts = SenderOptions::new(to, Trust::Pinned(vec![fingerprint.parse()?]));
+    let me = Identity::load_or_create(&Identity::default_dir())?;
+    let opts = SenderOptions::new(to, Trust::Pinned(vec![fingerprint.parse()?]), me);
     let tx = Sender::connect(opts, vec![tone])?;
     // Push 20 ms of tone every 20 ms, as a live app would.
     let start = Instant::now();

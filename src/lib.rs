@@ -9,7 +9,9 @@
 //! # Sending
 //!
 //! A [`Sender`] connects to a [`Receiver`], pins its [`Fingerprint`] (or
-//! trusts a CA, see [`Trust`]) and proposes a catalog of substreams
+//! trusts a CA, see [`Trust`]), presents its own [`Identity`] (one per
+//! user, [`Identity::load_or_create`] in [`Identity::default_dir`]) and
+//! proposes a catalog of substreams
 //! ([`SubstreamDesc::audio`], [`SubstreamDesc::sensor`]), all on one media
 //! clock. Media comes from [`Sender::push`] (an application pushing what it
 //! captures: [`Mode::Live`], the default) or from reader threads
@@ -19,8 +21,10 @@
 //!
 //! # Receiving
 //!
-//! A [`Receiver`] listens, answers each sender's hello with an [`Accept`]
-//! (or refuses it), and plays every session out on its own thread into a
+//! A [`Receiver`] listens, admits only the senders its [`Admission`] lists
+//! (by the fingerprint of the identity they present; others are refused
+//! with the command that would admit them), answers each sender's hello
+//! with an [`Accept`] (or refuses it), and plays every session out on its own thread into a
 //! [`Sink`]: a [`FileSink`] (WAV and CSV files), a [`PullSink`] (frames in
 //! a channel the application reads: [`pull_channel`]), or the
 //! application's own. [`Receiver::events`] says when sessions start
@@ -33,22 +37,27 @@
 //!
 //! ```
 //! use isochron::{
-//!     Encoding, Frame, Identity, Pulled, Rate, Receiver, ReceiverOptions, Sender, SenderOptions,
+//!     Admission, Encoding, Frame, Identity, Pulled, Rate, Receiver, ReceiverOptions, Sender, SenderOptions,
 //!     StreamFormat, SubstreamDesc, Trust, pull_channel,
 //! };
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // The receiver: a self-signed identity whose fingerprint senders pin.
-//! let identity = Identity::ephemeral()?;
+//! // Each end has an identity (an application keeps one per user with
+//! // `Identity::load_or_create(&Identity::default_dir())`). Pairing: the
+//! // receiver admits the sender's fingerprint, the sender pins the receiver's.
+//! let (receiver_id, sender_id) = (Identity::ephemeral()?, Identity::ephemeral()?);
+//! let admission = Admission::only([sender_id.fingerprint()]);
 //! let (sink, frames) = pull_channel(1024);
 //! let mut sink = Some(sink);
-//! let rx = Receiver::start(ReceiverOptions::new("127.0.0.1:0".parse()?), &identity, move |_| {
+//! let opts = ReceiverOptions::new("127.0.0.1:0".parse()?, admission);
+//! let rx = Receiver::start(opts, &receiver_id, move |_| {
 //!     Ok(Box::new(sink.take().ok_or("this example takes one session")?))
 //! })?;
 //!
 //! // The sender: a catalog of one stereo 48 kHz substream, 100 ms long.
 //! let format = StreamFormat::new(Encoding::L16, 2, Rate::hz(48_000)?)?;
 //! let audio = SubstreamDesc::audio(0, "tone.wav", format).with_length(4_800);
-//! let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+//! let trust = Trust::Pinned(vec![rx.fingerprint()]);
+//! let opts = SenderOptions::new(rx.local_addr(), trust, sender_id);
 //! let tx = Sender::connect(opts, vec![audio])?;
 //! let tone: Vec<f32> = (0..9_600).map(|i| (i as f32 * 0.06).sin() * 0.2).collect();
 //! tx.push(0, Frame::from_f32(format, &tone)?.into_bytes())?;
@@ -89,9 +98,9 @@ pub use isochron_engine as engine;
 pub use codecs::{Encoding, Frame, Method, Origin, Rate, StreamFormat};
 pub use engine::catalog::{MediaKind, SubstreamDesc};
 pub use engine::net::{
-    FileSink, Fingerprint, Identity, PullReceiver, PullSink, Pulled, ReceivedFrame, Receiver,
-    ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionEnd, SessionInfo,
-    Sink, TransportError, Trust, pull_channel,
+    Admission, FileSink, Fingerprint, Identity, PullReceiver, PullSink, Pulled, ReceivedFrame,
+    Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionEnd,
+    SessionInfo, Sink, TransportError, Trust, pull_channel,
 };
 pub use engine::playout::PlayedFrame;
 pub use engine::stats::{FrameCounts, PacketCounts, Percentiles, SubstreamStats};

@@ -1,15 +1,18 @@
 //! The library as a new user meets it: the top-level API, the pull sink,
 //! the examples, the build profile advice.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use isochron::{
-    Accept, Encoding, Fingerprint, Frame, Identity, Mode, PlayedFrame, PullReceiver, Pulled, Rate,
-    ReceivedFrame, Receiver, ReceiverEvent, ReceiverOptions, Report, Sender, SenderOptions,
-    SenderReport, SessionEnd, SessionInfo, StreamFormat, SubstreamDesc, Trust, pull_channel,
+    Accept, Admission, Encoding, Fingerprint, Frame, Identity, Mode, PlayedFrame, PullReceiver,
+    Pulled, Rate, ReceivedFrame, Receiver, ReceiverEvent, ReceiverOptions, Report, Sender,
+    SenderOptions, SenderReport, SessionEnd, SessionInfo, StreamFormat, SubstreamDesc, Trust,
+    pull_channel,
 };
 
 fn stereo() -> StreamFormat {
@@ -46,13 +49,20 @@ fn a_pull_sink_the_application_does_not_read_never_stalls_the_session() {
     let (sink, frames): (_, PullReceiver) = pull_channel(4);
     let mut sink = Some(sink);
     let rx = Receiver::start(
-        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
+        ReceiverOptions::new(
+            "127.0.0.1:0".parse().unwrap(),
+            Admission::only([identity.fingerprint()]),
+        ),
         &identity,
         move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
     )
     .unwrap();
     let format = stereo();
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let opts = SenderOptions::new(
+        rx.local_addr(),
+        Trust::Pinned(vec![rx.fingerprint()]),
+        identity.clone(),
+    );
     let started = Instant::now();
     let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
     push_tone(&tx, format, 1.0);
@@ -93,14 +103,21 @@ fn a_sender_reaches_a_receiver_listening_on_every_interface() {
     let (sink, frames) = pull_channel(64);
     let mut sink = Some(sink);
     let rx = Receiver::start(
-        ReceiverOptions::new("0.0.0.0:0".parse().unwrap()),
+        ReceiverOptions::new(
+            "0.0.0.0:0".parse().unwrap(),
+            Admission::only([identity.fingerprint()]),
+        ),
         &identity,
         move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
     )
     .unwrap();
     assert!(rx.local_addr().ip().is_unspecified());
     let format = stereo();
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let opts = SenderOptions::new(
+        rx.local_addr(),
+        Trust::Pinned(vec![rx.fingerprint()]),
+        identity.clone(),
+    );
     let desc = SubstreamDesc::audio(0, "a.wav", format).with_length(4_800);
     let tx = Sender::connect(opts, vec![desc]).expect("dials this host");
     push_tone(&tx, format, 0.1);
@@ -184,7 +201,10 @@ fn example(name: &str) -> PathBuf {
 fn receive_wav_takes_its_address_and_send_tone_reaches_it() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("received");
+    // Both ends as one user, in a config directory of the test's own.
+    let config = tmp.path().join("config");
     let mut rx = Command::new(example("receive_wav"))
+        .env("XDG_CONFIG_HOME", &config)
         .arg(&out)
         .arg("127.0.0.2:0")
         .stdout(Stdio::piped())
@@ -197,6 +217,7 @@ fn receive_wav_takes_its_address_and_send_tone_reaches_it() {
     assert!(addr.starts_with("127.0.0.2:"), "{first}");
     let port = addr.rsplit_once(':').unwrap().1;
     let sent = Command::new(example("send_tone"))
+        .env("XDG_CONFIG_HOME", &config)
         .args([&format!("127.0.0.2:{port}"), fingerprint, "0.3"])
         .output()
         .unwrap();
@@ -222,13 +243,20 @@ fn the_sink_and_the_ended_event_see_one_snapshot() {
     let (sink, frames) = pull_channel(256);
     let mut sink = Some(sink);
     let rx = Receiver::start(
-        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
+        ReceiverOptions::new(
+            "127.0.0.1:0".parse().unwrap(),
+            Admission::only([identity.fingerprint()]),
+        ),
         &identity,
         move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
     )
     .unwrap();
     let format = stereo();
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let opts = SenderOptions::new(
+        rx.local_addr(),
+        Trust::Pinned(vec![rx.fingerprint()]),
+        identity.clone(),
+    );
     let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
     push_tone(&tx, format, 0.5);
     let report = tx.finish().unwrap();
@@ -255,11 +283,9 @@ fn pull_receiver() -> (Receiver, PullReceiver) {
     let identity = Identity::ephemeral().unwrap();
     let (sink, frames) = pull_channel(1024);
     let mut sink = Some(sink);
-    let rx = Receiver::start(
-        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
-        &identity,
-        move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
-    )
+    let rx = Receiver::start(common::receiver_options(), &identity, move |_| {
+        Ok(Box::new(sink.take().ok_or("one session")?))
+    })
     .unwrap();
     (rx, frames)
 }
@@ -271,7 +297,7 @@ fn pull_receiver() -> (Receiver, PullReceiver) {
 fn a_live_push_that_starts_after_connect_is_played_whole() {
     let (rx, _frames) = pull_receiver();
     let format = stereo();
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let opts = common::sender_options(rx.local_addr(), &rx);
     let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
     // The application gets going late (the scenario, not synchronisation).
     std::thread::sleep(Duration::from_millis(300));
@@ -294,7 +320,7 @@ fn a_live_push_that_starts_after_connect_is_played_whole() {
 fn a_push_later_than_the_latency_is_an_error_the_app_sees() {
     let (rx, _frames) = pull_receiver();
     let format = stereo();
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let opts = common::sender_options(rx.local_addr(), &rx);
     let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
     push_tone(&tx, format, 0.2); // frames 0..20; the clock starts here
     // The application stalls for half a second (the scenario).

@@ -10,11 +10,11 @@ use std::time::Duration;
 use isochron::codecs::csv::CsvWriter;
 use isochron::codecs::signal::{Music, Sensor};
 use isochron::codecs::wav::{WavReader, WavWriter};
-use isochron::codecs::{CsvLayout, Encoding, Origin, Rate, StreamFormat, TimeColumn, WavLayout};
-use isochron::engine::files::{InputOptions, open_input};
-use isochron::engine::net::{
-    Identity, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, Trust,
+use isochron::codecs::{
+    CsvLayout, Encoding, Origin, Rate, RiffKind, StreamFormat, TimeColumn, WavCoding, WavLayout,
 };
+use isochron::engine::files::{InputOptions, open_input};
+use isochron::engine::net::{Identity, ReceiverEvent, Sender};
 
 fn write_wav(
     dir: &Path,
@@ -27,8 +27,9 @@ fn write_wav(
 ) -> PathBuf {
     let path = dir.join(name);
     let format = StreamFormat::new(enc, channels, Rate::hz(rate).unwrap()).unwrap();
-    let mut w = WavWriter::create(&path, format, &Origin::Wav(layout)).unwrap();
     let samples = (rate as f64 * secs) as usize;
+    let mut w =
+        WavWriter::create_sized(&path, format, &Origin::Wav(layout), Some(samples as u64)).unwrap();
     let mut music = Music::new(rate as u64, format.rate);
     let mut stereo = vec![0.0; samples * 2];
     music.fill(&mut stereo);
@@ -85,10 +86,12 @@ fn read_all(path: &Path) -> (StreamFormat, Origin, Vec<u8>) {
 fn wav_and_csv_files_arrive_bit_exact() {
     let src = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let plain = |bits, float| WavLayout {
-        bits,
-        float,
-        channel_mask: None,
+    let plain = |bits, float| {
+        if float {
+            WavLayout::float(bits)
+        } else {
+            WavLayout::pcm(bits)
+        }
     };
     let files = [
         write_wav(
@@ -106,11 +109,7 @@ fn wav_and_csv_files_arrive_bit_exact() {
             Encoding::L24,
             6,
             48_000,
-            WavLayout {
-                bits: 24,
-                float: false,
-                channel_mask: Some(0x3F),
-            },
+            WavLayout::pcm(24).with_channel_mask(0x3F),
             1.5,
         ),
         write_wav(
@@ -133,34 +132,7 @@ fn wav_and_csv_files_arrive_bit_exact() {
         ),
         write_csv(src.path(), 2.0),
     ];
-    let identity = Identity::ephemeral().unwrap();
-    let dir = out.path().to_path_buf();
-    let rx = common::file_receiver(
-        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
-        &identity,
-        &dir,
-    );
-    let inputs: Vec<_> = files
-        .iter()
-        .enumerate()
-        .map(|(i, p)| open_input(p, i as u16, &InputOptions::default()).unwrap())
-        .collect();
-    let catalog = inputs.iter().map(|f| f.desc.clone()).collect();
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
-    let mut tx = Sender::connect(opts, catalog).unwrap();
-    for (i, f) in inputs.into_iter().enumerate() {
-        tx.feed_from(i, f.reader).unwrap();
-    }
-    assert!(tx.wait().unwrap().completed);
-    let end = loop {
-        match rx.events().recv_timeout(Duration::from_secs(30)).unwrap() {
-            ReceiverEvent::Ended { end, .. } => break *end,
-            ReceiverEvent::Refused { reason, .. } => panic!("{reason}"),
-            _ => {}
-        }
-    };
-    assert!(!end.truncated && end.errors.is_empty(), "{:?}", end.errors);
-    assert_eq!(end.files.len(), files.len());
+    let end = send_files(&files, out.path());
     for (input, (output, _)) in files.iter().zip(&end.files) {
         assert!(output.starts_with(out.path()));
         assert_eq!(
@@ -188,5 +160,127 @@ fn wav_and_csv_files_arrive_bit_exact() {
                 "same bytes"
             );
         }
+    }
+}
+
+/// Sends `files` as one stream to a fresh receiver writing into `out`;
+/// returns how the session ended there, checked complete.
+fn send_files(files: &[PathBuf], out: &Path) -> isochron::engine::net::SessionEnd {
+    let identity = Identity::ephemeral().unwrap();
+    let dir = out.to_path_buf();
+    let rx = common::file_receiver(
+        common::receiver_options(),
+        &identity,
+        &dir,
+    );
+    let inputs: Vec<_> = files
+        .iter()
+        .enumerate()
+        .map(|(i, p)| open_input(p, i as u16, &InputOptions::default()).unwrap())
+        .collect();
+    let catalog = inputs.iter().map(|f| f.desc.clone()).collect();
+    let opts = common::sender_options(rx.local_addr(), &rx);
+    let mut tx = Sender::connect(opts, catalog).unwrap();
+    for (i, f) in inputs.into_iter().enumerate() {
+        tx.feed_from(i, f.reader).unwrap();
+    }
+    assert!(tx.wait().unwrap().completed);
+    let end = loop {
+        match rx.events().recv_timeout(Duration::from_secs(30)).unwrap() {
+            ReceiverEvent::Ended { end, .. } => break *end,
+            ReceiverEvent::Refused { reason, .. } => panic!("{reason}"),
+            _ => {}
+        }
+    };
+    assert!(!end.truncated && end.errors.is_empty(), "{:?}", end.errors);
+    assert_eq!(end.files.len(), files.len());
+    end
+}
+
+#[test]
+fn every_wav_variant_arrives_as_it_was() {
+    // G.711, 24-bit in 32-bit containers (plain and EXTENSIBLE), valid bits
+    // below the container, 64-bit float, RF64 and BW64, a fact chunk with a
+    // tail: the catalog carries each layout, the receiver writes it back.
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let variants = [
+        ("alaw.wav", 1, 8_000, WavLayout::g711(WavCoding::ALaw)),
+        ("mulaw.wav", 2, 8_000, WavLayout::g711(WavCoding::MuLaw)),
+        (
+            "in32.wav",
+            2,
+            48_000,
+            WavLayout {
+                bits: 24,
+                valid_bits: 24,
+                ..WavLayout::pcm(32)
+            },
+        ),
+        (
+            "ext24in32.wav",
+            2,
+            96_000,
+            WavLayout {
+                valid_bits: 24,
+                ..WavLayout::pcm(32).with_channel_mask(0x3)
+            },
+        ),
+        (
+            "ext20in24.wav",
+            6,
+            48_000,
+            WavLayout {
+                valid_bits: 20,
+                ..WavLayout::pcm(24).with_channel_mask(0x3f)
+            },
+        ),
+        ("f64.wav", 1, 44_100, WavLayout::float(64)),
+        (
+            "rf64.wav",
+            1,
+            8_000,
+            WavLayout {
+                riff: RiffKind::Rf64,
+                ..WavLayout::g711(WavCoding::MuLaw)
+            },
+        ),
+        (
+            "bw64.wav",
+            2,
+            48_000,
+            WavLayout {
+                riff: RiffKind::Bw64,
+                ..WavLayout::pcm(24)
+            },
+        ),
+        (
+            "fact.wav",
+            2,
+            44_100,
+            WavLayout {
+                fact: Some(vec![1, 2, 3]),
+                ..WavLayout::pcm(16)
+            },
+        ),
+    ];
+    let files: Vec<PathBuf> = variants
+        .iter()
+        .map(|(name, ch, rate, layout)| {
+            let enc = layout.lossless_encoding().unwrap();
+            write_wav(src.path(), name, enc, *ch, *rate, layout.clone(), 0.4)
+        })
+        .collect();
+    let end = send_files(&files, out.path());
+    for (input, (output, _)) in files.iter().zip(&end.files) {
+        let (fa, oa, da) = read_all(input);
+        let (fb, ob, db) = read_all(output);
+        assert_eq!((fa, oa), (fb, ob), "{}: format and layout", input.display());
+        assert!(da == db, "{}: samples bit-exact", input.display());
+        assert!(
+            std::fs::read(input).unwrap() == std::fs::read(output).unwrap(),
+            "{}: same bytes",
+            input.display()
+        );
     }
 }

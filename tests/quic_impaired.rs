@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use common::{CheckSink, feed_pattern, ms, stereo48k, with_length};
 use isochron::codecs::wav::WavReader;
 use isochron::engine::net::relay::{RelayConfig, RelayHandle};
-use isochron::engine::net::{
-    Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SessionEnd, Trust,
-};
+use isochron::engine::net::{Identity, Receiver, ReceiverEvent, Sender, SessionEnd};
 use isochron::engine::sim::{Impairment, Loss};
 use isochron::engine::wire::control::FecParams;
 
@@ -30,15 +28,11 @@ fn five_percent_loss_with_jitter_is_repaired() {
     let identity = Identity::ephemeral().unwrap();
     let sinks = Arc::new(Mutex::new(Vec::new()));
     let s = sinks.clone();
-    let rx = Receiver::start(
-        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
-        &identity,
-        move |info| {
-            let sink = CheckSink::new(&info.session.substreams);
-            s.lock().unwrap().push(sink.clone());
-            Ok(Box::new(sink))
-        },
-    )
+    let rx = Receiver::start(common::receiver_options(), &identity, move |info| {
+        let sink = CheckSink::new(&info.session.substreams);
+        s.lock().unwrap().push(sink.clone());
+        Ok(Box::new(sink))
+    })
     .unwrap();
     let link = Impairment {
         loss: Loss::from_mean(0.05, 1.0),
@@ -55,7 +49,7 @@ fn five_percent_loss_with_jitter_is_repaired() {
     })
     .unwrap();
     let subs = with_length(&[stereo48k(0, ms(10))], 10.0);
-    let mut opts = SenderOptions::new(relay.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let mut opts = common::sender_options(relay.local_addr(), &rx);
     opts.config.fec = FecParams {
         k: 16,
         m: 4,
@@ -104,7 +98,7 @@ fn a_vanished_sender_ends_truncated_with_a_valid_file() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_path_buf();
     let identity = Identity::ephemeral().unwrap();
-    let mut ropts = ReceiverOptions::new("127.0.0.1:0".parse().unwrap());
+    let mut ropts = common::receiver_options();
     ropts.idle_timeout = Duration::from_secs(1);
     let rx = common::file_receiver(ropts, &identity, &dir);
     let relay = RelayHandle::start(RelayConfig {
@@ -116,7 +110,7 @@ fn a_vanished_sender_ends_truncated_with_a_valid_file() {
     })
     .unwrap();
     let subs = with_length(&[stereo48k(0, ms(10))], 30.0);
-    let mut opts = SenderOptions::new(relay.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let mut opts = common::sender_options(relay.local_addr(), &rx);
     opts.idle_timeout = Duration::from_secs(1);
     let mut tx = Sender::connect(opts, subs.clone()).unwrap();
     feed_pattern(&mut tx, &subs);

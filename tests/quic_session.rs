@@ -10,8 +10,7 @@ use common::{CheckSink, feed_pattern, ms, sensor200, stereo48k, with_length};
 use isochron::engine::catalog::SubstreamDesc;
 use isochron::engine::config::ReceiverConfig;
 use isochron::engine::net::{
-    Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SessionEnd,
-    TransportError, Trust,
+    Identity, Receiver, ReceiverEvent, Sender, SenderOptions, SessionEnd, TransportError, Trust,
 };
 use isochron::engine::wire::control::{Mode, RejectReason};
 
@@ -20,7 +19,7 @@ fn check_receiver(
     cfg: ReceiverConfig,
 ) -> (Receiver, Arc<Mutex<Vec<CheckSink>>>, Vec<SubstreamDesc>) {
     let identity = Identity::ephemeral().unwrap();
-    let mut opts = ReceiverOptions::new("127.0.0.1:0".parse().unwrap());
+    let mut opts = common::receiver_options();
     opts.config = cfg;
     let sinks = Arc::new(Mutex::new(Vec::new()));
     let s = sinks.clone();
@@ -34,7 +33,7 @@ fn check_receiver(
 }
 
 fn pinned(rx: &Receiver) -> SenderOptions {
-    SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![rx.fingerprint()]))
+    common::sender_options(rx.local_addr(), rx)
 }
 
 /// The next session end (or refusal) the receiver reports.
@@ -121,13 +120,10 @@ fn wrong_fingerprint_is_refused_on_both_ends_and_nothing_is_written() {
     let dir = out.path().to_path_buf();
     let identity = Identity::ephemeral().unwrap();
     let other = Identity::ephemeral().unwrap();
-    let rx = common::file_receiver(
-        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
-        &identity,
-        &dir,
-    );
+    let rx = common::file_receiver(common::receiver_options(), &identity, &dir);
     let subs = with_length(&[stereo48k(0, ms(10))], 1.0);
-    let opts = SenderOptions::new(rx.local_addr(), Trust::Pinned(vec![other.fingerprint()]));
+    let mut opts = pinned(&rx);
+    opts.trust = Trust::Pinned(vec![other.fingerprint()]);
     let err = Sender::connect(opts, subs).err().expect("refused");
     let msg = err.to_string();
     assert!(matches!(err, TransportError::Handshake { .. }), "{msg}");
@@ -153,7 +149,7 @@ fn wrong_token_is_refused_with_the_reason_and_nothing_is_written() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_path_buf();
     let identity = Identity::ephemeral().unwrap();
-    let mut ropts = ReceiverOptions::new("127.0.0.1:0".parse().unwrap());
+    let mut ropts = common::receiver_options();
     ropts.config.token = Some("open sesame".into());
     let rx = common::file_receiver(ropts, &identity, &dir);
     let subs = with_length(&[stereo48k(0, ms(10))], 1.0);
@@ -235,11 +231,7 @@ fn hostile_substream_names_stay_inside_the_output_directory() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("received");
     let identity = Identity::ephemeral().unwrap();
-    let rx = common::file_receiver(
-        ReceiverOptions::new("127.0.0.1:0".parse().unwrap()),
-        &identity,
-        &dir,
-    );
+    let rx = common::file_receiver(common::receiver_options(), &identity, &dir);
     let mut subs = with_length(&[stereo48k(0, ms(10)), stereo48k(1, ms(10))], 0.5);
     subs[0].name = "../../escape.wav".into();
     subs[1].name = "/etc/passwd".into();

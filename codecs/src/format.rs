@@ -204,15 +204,171 @@ pub enum Origin {
     Csv(CsvLayout),
 }
 
-/// The WAV header fields needed to reproduce a file bit-exact.
+/// How a WAV file codes its samples (the format tag, or the sub-format of
+/// WAVE_FORMAT_EXTENSIBLE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WavCoding {
+    /// Linear integer PCM (tag 1): unsigned at 8 bits, signed beyond.
+    Pcm,
+    /// IEEE float (tag 3), 32 or 64-bit.
+    Float,
+    /// G.711 A-law (tag 6), 8 bits.
+    ALaw,
+    /// G.711 mu-law (tag 7), 8 bits.
+    MuLaw,
+}
+
+/// Which RIFF variant holds the chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum RiffKind {
+    /// Classic RIFF, 32-bit sizes (files up to 4 GiB).
+    #[default]
+    Riff,
+    /// RF64 (EBU Tech 3306): 64-bit sizes in a ds64 chunk.
+    Rf64,
+    /// BW64 (ITU-R BS.2088): RF64 under another name.
+    Bw64,
+}
+
+/// The WAV header fields needed to reproduce a file bit-exact: sample
+/// coding, container and valid bits, plain or WAVE_FORMAT_EXTENSIBLE with
+/// its channel mask, RIFF or RF64, and the `fact` chunk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WavLayout {
-    /// Bits per sample in the file (8, 16, 24, 32).
+    /// How samples are coded.
+    pub coding: WavCoding,
+    /// Bits of one channel sample's container (block align / channels x 8):
+    /// 8, 16, 24, 32 or 64.
+    pub container_bits: u16,
+    /// `wBitsPerSample` as the file has it: usually the container, but some
+    /// writers put 24 there for 24-bit samples in 32-bit containers.
     pub bits: u16,
-    /// IEEE float samples (32-bit) rather than integer PCM.
-    pub float: bool,
+    /// Bits that carry the signal, most significant first in the container
+    /// (WAVE_FORMAT_EXTENSIBLE's `wValidBitsPerSample`; `bits` otherwise).
+    pub valid_bits: u16,
     /// Speaker positions of WAVE_FORMAT_EXTENSIBLE, when the file had one.
     pub channel_mask: Option<u32>,
+    /// RIFF, RF64 or BW64.
+    pub riff: RiffKind,
+    /// The `fact` chunk, when the file had one: the bytes after its sample
+    /// count (usually none; at most [`WavLayout::MAX_FACT_EXTRA`]).
+    pub fact: Option<Vec<u8>>,
+}
+
+impl WavLayout {
+    /// Longest tail of a `fact` chunk kept (bytes after the sample count).
+    pub const MAX_FACT_EXTRA: usize = 64;
+
+    /// Plain integer PCM of `bits` (8, 16, 24, 32) in containers as wide.
+    pub fn pcm(bits: u16) -> Self {
+        Self::plain(WavCoding::Pcm, bits)
+    }
+
+    /// Plain IEEE float of `bits` (32 or 64).
+    pub fn float(bits: u16) -> Self {
+        Self::plain(WavCoding::Float, bits)
+    }
+
+    /// G.711 (A-law or mu-law, 8 bits) with the `fact` chunk the format asks for.
+    pub fn g711(coding: WavCoding) -> Self {
+        Self {
+            fact: Some(Vec::new()),
+            ..Self::plain(coding, 8)
+        }
+    }
+
+    fn plain(coding: WavCoding, bits: u16) -> Self {
+        Self {
+            coding,
+            container_bits: bits,
+            bits,
+            valid_bits: bits,
+            channel_mask: None,
+            riff: RiffKind::Riff,
+            fact: None,
+        }
+    }
+
+    /// The same layout as WAVE_FORMAT_EXTENSIBLE with this speaker mask.
+    pub fn with_channel_mask(mut self, mask: u32) -> Self {
+        self.channel_mask = Some(mask);
+        self
+    }
+
+    /// IEEE float samples.
+    pub fn is_float(&self) -> bool {
+        self.coding == WavCoding::Float
+    }
+
+    /// Bytes of one channel sample in the file.
+    pub fn container_bytes(&self) -> usize {
+        self.container_bits as usize / 8
+    }
+
+    /// The wire encoding that carries these samples losslessly: the whole
+    /// container (padding bits included), so any file comes back bit-exact.
+    pub fn lossless_encoding(&self) -> Option<Encoding> {
+        match (self.coding, self.container_bits) {
+            (WavCoding::Pcm, 8) => Some(Encoding::U8),
+            (WavCoding::Pcm, 16) => Some(Encoding::L16),
+            (WavCoding::Pcm, 24) => Some(Encoding::L24),
+            (WavCoding::Pcm, 32) => Some(Encoding::L32),
+            (WavCoding::Float, 32) => Some(Encoding::F32),
+            (WavCoding::Float, 64) => Some(Encoding::F64),
+            (WavCoding::ALaw, 8) => Some(Encoding::ALaw),
+            (WavCoding::MuLaw, 8) => Some(Encoding::MuLaw),
+            _ => None,
+        }
+    }
+
+    /// Whether a layout from a peer is one the writer can reproduce: a
+    /// supported coding and container, bits within the container, a fact
+    /// tail within [`Self::MAX_FACT_EXTRA`]. Says what is wrong otherwise.
+    pub fn check(&self) -> Result<(), String> {
+        if self.lossless_encoding().is_none() {
+            return Err(format!(
+                "{:?} in {}-bit containers is not a WAV layout",
+                self.coding, self.container_bits
+            ));
+        }
+        if self.bits == 0
+            || self.bits > self.container_bits
+            || self.valid_bits > self.container_bits
+        {
+            return Err(format!(
+                "{} bits ({} valid) do not fit {}-bit containers",
+                self.bits, self.valid_bits, self.container_bits
+            ));
+        }
+        if self
+            .fact
+            .as_ref()
+            .is_some_and(|f| f.len() > Self::MAX_FACT_EXTRA)
+        {
+            return Err(format!(
+                "a fact chunk tail over {} bytes",
+                Self::MAX_FACT_EXTRA
+            ));
+        }
+        Ok(())
+    }
+
+    /// The layout that stores a wire encoding losslessly (G.711 as G.711,
+    /// scaled sensor integers as 32-bit float).
+    pub fn for_encoding(enc: Encoding) -> Self {
+        match enc {
+            Encoding::U8 => Self::pcm(8),
+            Encoding::L16 => Self::pcm(16),
+            Encoding::L24 => Self::pcm(24),
+            Encoding::L32 => Self::pcm(32),
+            Encoding::F64 => Self::float(64),
+            Encoding::F32 | Encoding::Scaled16 { .. } | Encoding::Scaled32 { .. } => {
+                Self::float(32)
+            }
+            Encoding::MuLaw => Self::g711(WavCoding::MuLaw),
+            Encoding::ALaw => Self::g711(WavCoding::ALaw),
+        }
+    }
 }
 
 /// The CSV header fields needed to reproduce a sensor file.

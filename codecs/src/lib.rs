@@ -28,7 +28,8 @@ pub mod wav;
 pub use conceal::{Concealer, Method};
 pub use error::{Error, Result};
 pub use format::{
-    CsvLayout, Encoding, FormatError, Origin, Rate, StreamFormat, TimeColumn, WavLayout,
+    CsvLayout, Encoding, FormatError, Origin, Rate, RiffKind, StreamFormat, TimeColumn, WavCoding,
+    WavLayout,
 };
 pub use frame::Frame;
 pub use mask::SampleMask;

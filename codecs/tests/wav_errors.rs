@@ -95,14 +95,14 @@ fn unsupported_encodings_are_named() {
             },
             "MPEG Layer 3",
         ),
-        (Fmt::pcm(1, 8000, 12, false), "12-bit PCM"),
-        (Fmt::pcm(2, 48000, 64, true), "64-bit float"),
+        (Fmt::pcm(1, 8000, 40, false), "40-bit PCM"),
+        (Fmt::pcm(2, 48000, 16, true), "16-bit float"),
         (
             Fmt {
                 tag: 7,
-                ..Fmt::pcm(1, 8000, 8, false)
+                ..Fmt::pcm(1, 8000, 16, false)
             },
-            "mu-law (format tag 7)",
+            "16-bit mu-law",
         ),
     ];
     for (fmt, what) in cases {
@@ -114,15 +114,26 @@ fn unsupported_encodings_are_named() {
             "{e}"
         );
     }
-    // 20 valid bits in 24-bit containers.
+    // More valid bits than the container holds.
     let mut fmt = Fmt::pcm(2, 48000, 24, false);
     fmt.extensible = Some((3, 1));
-    let mut bytes = wav_bytes(&fmt, &[0u8; 60], &[], &[]);
-    bytes[12 + 8 + 18] = 20; // wValidBitsPerSample
-    let e = message(&bytes);
-    assert!(e.contains("20-bit PCM in 24-bit containers"), "{e}");
-    let e = message(&[b"RF64".as_slice(), &[0; 40]].concat());
-    assert!(e.contains("RF64"), "{e}");
+    fmt.valid = Some(28);
+    let e = message(&wav_bytes(&fmt, &[0u8; 60], &[], &[]));
+    assert!(
+        e.contains("28 valid bits do not fit 24-bit containers"),
+        "{e}"
+    );
+    let no_ds64 = [
+        b"RF64".as_slice(),
+        &u32::MAX.to_le_bytes(),
+        b"WAVE",
+        &chunk(b"fmt ", &Fmt::pcm(2, 48000, 16, false).bytes()),
+    ]
+    .concat();
+    let e = message(&no_ds64);
+    assert!(e.contains("RF64") && e.contains("ds64"), "{e}");
+    let e = message(&[b"RIFX".as_slice(), &[0; 40]].concat());
+    assert!(e.contains("RIFX"), "{e}");
 }
 
 #[test]

@@ -134,6 +134,14 @@ pub enum CatalogError {
         /// Bytes in its largest frame.
         bytes: usize,
     },
+    /// The origin describes a file layout that cannot be written.
+    #[error("substream {id}: origin: {what}")]
+    Origin {
+        /// The offending substream.
+        id: u16,
+        /// What is wrong with it.
+        what: String,
+    },
     /// The format has zero channels.
     #[error("substream {id}: no channels")]
     Channels {
@@ -305,6 +313,10 @@ impl SubstreamDesc {
         if self.format.channels == 0 {
             return Err(CatalogError::Channels { id });
         }
+        if let Origin::Wav(l) = &self.origin {
+            l.check()
+                .map_err(|what| CatalogError::Origin { id, what })?;
+        }
         let bytes = self.max_frame_bytes();
         if bytes > MAX_FRAME_BYTES {
             return Err(CatalogError::FrameTooLarge { id, bytes });
@@ -403,6 +415,18 @@ pub(crate) mod tests {
         );
         s.frames_per_packet = 1;
         assert!(validate(&[s.clone(), s.clone()]).is_err());
-        assert!(validate(&[s]).is_ok());
+        assert!(validate(&[s.clone()]).is_ok());
+        // A peer's WAV layout is checked before a file is written from it.
+        let mut bad = isochron_codecs::WavLayout::pcm(16);
+        bad.valid_bits = 40;
+        s.origin = Origin::Wav(bad);
+        assert!(matches!(
+            validate(&[s.clone()]),
+            Err(CatalogError::Origin { id: 1, .. })
+        ));
+        let mut tail = isochron_codecs::WavLayout::pcm(16);
+        tail.fact = Some(vec![0; 65]);
+        s.origin = Origin::Wav(tail);
+        assert!(validate(&[s]).is_err());
     }
 }

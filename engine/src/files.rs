@@ -1,7 +1,7 @@
 //! Files as substreams: a WAV or sensor CSV opened as a catalog entry plus
 //! a reader of wire-encoded samples, ready for [`crate::net::Sender::feed_from`].
 
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 
 use isochron_codecs::csv::{CsvOptions, CsvReader};
@@ -101,25 +101,42 @@ pub fn open_input(
         let reader = sample_reader(format.stride(), move |buf| r.read(buf));
         Ok(FileInput { desc, reader })
     } else {
-        let mut r = match opts.audio_encoding {
+        let r = match opts.audio_encoding {
             Some(enc) => WavReader::open_as(path, enc)?,
             None => WavReader::open(path)?,
         };
-        let format = r.format();
-        let desc = SubstreamDesc {
-            id,
-            name,
-            kind: MediaKind::Audio,
-            format,
-            frame_us: opts.frame_us,
-            sample_interleave: opts.sample_interleave.max(1),
-            frames_per_packet: 1,
-            origin: r.origin(),
-            length: Some(r.total_samples()),
-        };
-        let reader = sample_reader(format.stride(), move |buf| r.read(buf));
-        Ok(FileInput { desc, reader })
+        Ok(wav_input(r, name, id, opts))
     }
+}
+
+/// Open a WAV stream (standard input, a pipe) as audio substream `id`
+/// named `name`. Its length is unknown unless the header gave a real size;
+/// the receiver learns it from the end of stream.
+pub fn open_wav_stream<R: Read + Send + 'static>(
+    reader: R,
+    name: &str,
+    id: u16,
+    opts: &InputOptions,
+) -> Result<FileInput, isochron_codecs::Error> {
+    let r = WavReader::from_reader(reader, name, opts.audio_encoding)?;
+    Ok(wav_input(r, name.to_owned(), id, opts))
+}
+
+fn wav_input(mut r: WavReader, name: String, id: u16, opts: &InputOptions) -> FileInput {
+    let format = r.format();
+    let desc = SubstreamDesc {
+        id,
+        name,
+        kind: MediaKind::Audio,
+        format,
+        frame_us: opts.frame_us,
+        sample_interleave: opts.sample_interleave.max(1),
+        frames_per_packet: 1,
+        origin: r.origin(),
+        length: r.length(),
+    };
+    let reader = sample_reader(format.stride(), move |buf| r.read(buf));
+    FileInput { desc, reader }
 }
 
 /// A reader of bytes from a codecs reader that counts samples.

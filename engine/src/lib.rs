@@ -21,6 +21,7 @@ pub mod ingress;
 pub mod interleave;
 pub mod jitter;
 pub mod layout;
+pub mod limits;
 pub mod net;
 pub mod pacer;
 pub mod packetizer;

@@ -40,7 +40,8 @@ struct Outcome {
 }
 
 async fn handshake(server: &Endpoint, trust: &Trust) -> Outcome {
-    let (config, seen) = client_config(trust, transport()).unwrap();
+    let (config, seen) =
+        client_config(trust, &Identity::ephemeral().unwrap(), transport()).unwrap();
     let mut client = Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     client.set_default_client_config(config);
     let connecting = client.connect(addr(server), server_name(trust)).unwrap();
@@ -167,7 +168,12 @@ async fn several_wrong_pins_are_all_listed() {
 
 #[test]
 fn an_empty_pin_list_is_a_configuration_error() {
-    let err = client_config(&Trust::Pinned(vec![]), transport()).unwrap_err();
+    let err = client_config(
+        &Trust::Pinned(vec![]),
+        &Identity::ephemeral().unwrap(),
+        transport(),
+    )
+    .unwrap_err();
     assert!(matches!(err, TlsError::NoPins), "{err}");
 }
 
@@ -314,10 +320,20 @@ async fn a_wrong_server_name_is_refused() {
 fn roots_configuration_errors_name_the_problem() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = pki(tmp.path(), "good");
-    let err = client_config(&roots(&pki.ca_pem, "not a name!"), transport()).unwrap_err();
+    let err = client_config(
+        &roots(&pki.ca_pem, "not a name!"),
+        &Identity::ephemeral().unwrap(),
+        transport(),
+    )
+    .unwrap_err();
     assert!(matches!(err, TlsError::InvalidServerName { .. }), "{err}");
     let missing = tmp.path().join("nope.pem");
-    let err = client_config(&roots(&missing, "localhost"), transport()).unwrap_err();
+    let err = client_config(
+        &roots(&missing, "localhost"),
+        &Identity::ephemeral().unwrap(),
+        transport(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("nope.pem"), "{err}");
 }
 
@@ -384,7 +400,8 @@ async fn no_receiver_times_out_with_a_hint() {
     // The idle timeout is at least 3 PTO, about 3 s with the default initial RTT.
     transport.initial_rtt(Duration::from_millis(10));
     let trust = Trust::Pinned(vec![Identity::ephemeral().unwrap().fingerprint()]);
-    let (config, seen) = client_config(&trust, Arc::new(transport)).unwrap();
+    let (config, seen) =
+        client_config(&trust, &Identity::ephemeral().unwrap(), Arc::new(transport)).unwrap();
     // A bound UDP socket that never answers.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut client = Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();

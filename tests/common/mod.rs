@@ -170,3 +170,31 @@ pub fn fixed_fec_sim(
     cfg.receiver.high_water = ms(latency * 2);
     cfg
 }
+
+use isochron::engine::net::{Admission, Identity, Receiver, ReceiverOptions, SenderOptions, Trust};
+
+/// The identity every sender in these tests presents: made once per test
+/// binary (ephemeral), admitted by [`receiver_options`].
+pub fn sender_identity() -> &'static Identity {
+    static ID: std::sync::OnceLock<Identity> = std::sync::OnceLock::new();
+    ID.get_or_init(|| Identity::ephemeral().expect("an identity"))
+}
+
+/// Receiver options on 127.0.0.1:0 admitting [`sender_identity`]: one half
+/// of the pairing.
+pub fn receiver_options() -> ReceiverOptions {
+    ReceiverOptions::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Admission::only([sender_identity().fingerprint()]),
+    )
+}
+
+/// Sender options to `to` (`rx.local_addr()`, or a relay in front of it)
+/// pinning `rx` and presenting [`sender_identity`]: the other half.
+pub fn sender_options(to: std::net::SocketAddr, rx: &Receiver) -> SenderOptions {
+    SenderOptions::new(
+        to,
+        Trust::Pinned(vec![rx.fingerprint()]),
+        sender_identity().clone(),
+    )
+}

@@ -15,7 +15,7 @@ use isochron_codecs::{CsvLayout, Encoding, Origin, Rate, StreamFormat, TimeColum
 use isochron_engine::files::{InputOptions, open_input};
 use isochron_engine::net::relay::{RelayConfig, RelayHandle};
 use isochron_engine::net::{
-    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions,
+    Admission, FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions,
     SessionEnd, Trust,
 };
 use isochron_engine::sim::{Impairment, Loss};
@@ -42,15 +42,7 @@ fn write_media(dir: &Path, secs: f64, seed: u64) -> Result<(PathBuf, PathBuf)> {
     let rate = Rate::hz(48_000)?;
     let format = StreamFormat::new(Encoding::L16, 2, rate)?;
     let song = dir.join("song.wav");
-    let mut w = WavWriter::create(
-        &song,
-        format,
-        &Origin::Wav(WavLayout {
-            bits: 16,
-            float: false,
-            channel_mask: None,
-        }),
-    )?;
+    let mut w = WavWriter::create(&song, format, &Origin::Wav(WavLayout::pcm(16)))?;
     let n = (48_000.0 * secs) as usize;
     let mut music = Music::new(seed, rate);
     let mut buf = vec![0.0; 4800 * 2];
@@ -114,10 +106,19 @@ pub fn run(a: DemoArgs) -> Result<u8> {
     eprintln!("generating {secs} s of music (48 kHz stereo) and a 3-axis sensor at 200 Hz");
     let (song, imu) = write_media(&sent_dir, secs, a.seed)?;
 
+    // Two throwaway identities, one per end. Pairing is one step each way:
+    // the receiver admits the sender's fingerprint (between hosts:
+    // `isochron trust add`), the sender pins the receiver's (`--pin`).
     let identity = Identity::ephemeral()?;
+    let sender_identity = Identity::ephemeral()?;
+    eprintln!(
+        "pairing: the receiver admits sender {} (between hosts: `isochron trust add`)",
+        sender_identity.fingerprint()
+    );
+    let admission = Admission::only([sender_identity.fingerprint()]);
     let dir = recv_dir.clone();
     let rx = Receiver::start(
-        ReceiverOptions::new("127.0.0.1:0".parse()?),
+        ReceiverOptions::new("127.0.0.1:0".parse()?, admission),
         &identity,
         move |info| {
             FileSink::create(&dir, &info.session)
@@ -148,7 +149,8 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         open_input(&song, 0, &InputOptions::default())?,
         open_input(&imu, 1, &InputOptions::default())?,
     ];
-    let mut opts = SenderOptions::new(relay.local_addr(), Trust::Pinned(vec![rx.fingerprint()]));
+    let trust = Trust::Pinned(vec![rx.fingerprint()]);
+    let mut opts = SenderOptions::new(relay.local_addr(), trust, sender_identity);
     opts.name = "demo".into();
     let mut tx = Sender::connect(opts, inputs.iter().map(|f| f.desc.clone()).collect())?;
     for (i, f) in inputs.into_iter().enumerate() {
@@ -157,7 +159,17 @@ pub fn run(a: DemoArgs) -> Result<u8> {
     let accept = *tx.accept();
     let fec = tx.session().fec;
     eprintln!("streaming live for {secs} s...");
-    let sent = tx.wait()?;
+    let stop = crate::interrupted();
+    while !tx.is_finished() && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
+    let sent = if interrupted {
+        eprintln!("interrupted: stopping the demo stream");
+        tx.stop()?
+    } else {
+        tx.wait()?
+    };
     let end = loop {
         match rx.events().recv_timeout(Duration::from_secs(30)) {
             Ok(ReceiverEvent::Ended { end, .. }) => break *end,
@@ -202,7 +214,11 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         &json!({ "receiver": s, "sender": sent.stats, "link": link_stats, "snr_db": if snr.is_finite() { json!(snr) } else { json!("bit-exact") } }),
     )?;
     eprintln!("wrote {}", a.out.display());
-    Ok(0)
+    Ok(if interrupted {
+        crate::exit::INTERRUPTED
+    } else {
+        0
+    })
 }
 
 fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, String)> {

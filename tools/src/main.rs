@@ -4,10 +4,14 @@
 mod args;
 mod bench;
 mod demo;
+mod exit;
+mod identity;
 mod netem;
 mod output;
 mod recv;
 mod send;
+mod token;
+mod trust;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,28 +19,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-
-/// Exit codes scripts can rely on: one per cause, the same for every
-/// command (documented in the README's "Exit codes" table).
-pub mod exit {
-    /// Something else went wrong (the message says what).
-    pub const ERROR: u8 = 1;
-    /// The command line is wrong (clap's own code for usage errors).
-    pub const USAGE: u8 = 2;
-    /// The stream ended truncated (the peer vanished before its end).
-    pub const TRUNCATED: u8 = 3;
-    /// Refused by the peer or by us: fingerprint, authorisation, token,
-    /// catalog, latency, limits.
-    pub const REFUSED: u8 = 4;
-    /// The peer could not be reached (connect timeout, no route, no router).
-    pub const UNREACHABLE: u8 = 5;
-    /// An input file or stream is missing, unreadable or malformed.
-    pub const INPUT: u8 = 6;
-    /// Output could not be written in full: disk full, output limit, I/O.
-    pub const OUTPUT: u8 = 7;
-    /// Stopped by SIGINT or SIGTERM (outputs were finalised first).
-    pub const INTERRUPTED: u8 = 130;
-}
 
 #[derive(Parser)]
 #[command(
@@ -64,9 +46,17 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure delay, jitter, loss and quality across a matrix of impaired links
     Bench(bench::BenchArgs),
+    /// Admit senders to this user's receivers: trust add|remove|list sha256:...
+    Trust(trust::TrustArgs),
+    /// Print this user's identity fingerprint (what receivers admit and senders pin)
+    #[command(alias = "identity")]
+    Id(identity::IdArgs),
 }
 
 fn main() -> ExitCode {
+    // SIGINT and SIGTERM set a flag every command watches (a second one
+    // ends the process at once), from the very start.
+    interrupted();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ISOCHRON_LOG")
@@ -81,12 +71,14 @@ fn main() -> ExitCode {
         Command::Netem(a) => netem::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Trust(a) => trust::run(a),
+        Command::Id(a) => identity::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(exit::ERROR)
+            eprintln!("error: {}", exit::describe(&e));
+            ExitCode::from(exit::code_of(&e))
         }
     }
 }
@@ -111,12 +103,19 @@ pub fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
         .ok_or_else(|| anyhow::anyhow!("'{addr}' resolves to no address"))
 }
 
-/// Set by Ctrl-C (and SIGTERM): the tools finish cleanly (files finalised).
+/// Set by SIGINT (Ctrl-C), SIGTERM (systemd, docker stop) or SIGHUP: every
+/// command then finishes cleanly (files finalised, final statistics
+/// written) and exits with [`exit::INTERRUPTED`]. A second signal ends the
+/// process at once.
 pub fn interrupted() -> &'static std::sync::atomic::AtomicBool {
     static FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
-        let _ = ctrlc::set_handler(|| FLAG.store(true, std::sync::atomic::Ordering::SeqCst));
+        let _ = ctrlc::set_handler(|| {
+            if FLAG.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(exit::INTERRUPTED as i32);
+            }
+        });
     });
     &FLAG
 }

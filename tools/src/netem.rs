@@ -11,7 +11,7 @@ use isochron_engine::net::relay::{RelayConfig, RelayHandle};
 use isochron_engine::sim::{Impairment, Loss, Outage};
 use serde_json::json;
 
-use crate::{args, interrupted, resolve, say, write_json};
+use crate::{args, exit, interrupted, resolve, say, write_json};
 
 #[derive(Args, Clone)]
 pub struct NetemArgs {
@@ -104,5 +104,9 @@ pub fn run(a: NetemArgs) -> Result<u8> {
     }
     let stats = relay.stop();
     say(stats);
-    Ok(0)
+    Ok(if interrupted.load(Ordering::SeqCst) {
+        exit::INTERRUPTED
+    } else {
+        0
+    })
 }

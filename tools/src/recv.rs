@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use crossbeam_channel::RecvTimeoutError;
 use isochron_codecs::conceal::Method;
 use isochron_engine::config::ReceiverConfig;
+use isochron_engine::net::tls::AuthorizedSenders;
 use isochron_engine::net::{
-    FileSink, Identity, Receiver, ReceiverEvent, ReceiverOptions, TransportError,
+    Admission, FileSink, Fingerprint, Receiver, ReceiverEvent, ReceiverOptions, TransportError,
 };
 use serde_json::json;
 
@@ -35,19 +36,35 @@ pub struct RecvArgs {
     /// High-water mark: the sender is paused at this much buffered media (ms)
     #[arg(long = "high-water", default_value = "160ms", value_parser = args::duration)]
     high_water: Duration,
-    /// Directory of the receiver's persistent self-signed identity
-    /// (default: ~/.config/isochron/identity)
+    /// Directory of this user's persistent self-signed identity
+    /// (default: ~/.config/isochron/identity, or under $XDG_CONFIG_HOME)
     #[arg(long, value_name = "DIR")]
     identity: Option<PathBuf>,
+    /// Admit this sender (its identity's fingerprint, as `isochron id` prints it) besides
+    /// those in the authorized-senders file; repeatable
+    #[arg(long, value_name = "sha256:HEX")]
+    allow: Vec<Fingerprint>,
+    /// The authorized-senders file, one `sha256:HEX [comment]` a line, managed by
+    /// `isochron trust` (default: ~/.config/isochron/authorized_senders); re-read when it changes
+    #[arg(long = "authorized-senders", value_name = "FILE")]
+    authorized_senders: Option<PathBuf>,
+    /// Admit ANY sender that reaches this receiver, without authorization: anyone can write
+    /// files into --out (a --token is then the only check)
+    #[arg(long = "dangerously-allow-any-sender", conflicts_with = "allow")]
+    allow_any: bool,
     /// Certificate chain (PEM) of a CA-signed identity, instead of the self-signed one
     #[arg(long, value_name = "PEM", requires = "key")]
     cert: Option<PathBuf>,
     /// Private key (PEM) for --cert
     #[arg(long, value_name = "PEM", requires = "cert")]
     key: Option<PathBuf>,
-    /// Shared secret senders must present
-    #[arg(long, value_name = "T")]
+    /// Shared secret senders must present, besides being authorized (visible in `ps`:
+    /// prefer --token-file or $ISOCHRON_TOKEN)
+    #[arg(long, value_name = "T", conflicts_with = "token_file")]
     token: Option<String>,
+    /// Read the shared secret from this file (one line); $ISOCHRON_TOKEN also works
+    #[arg(long = "token-file", value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// Exit after the first stream ends: 0 if it completed, 3 if truncated, 4 if refused
     #[arg(long)]
     once: bool,
@@ -71,39 +88,52 @@ pub struct RecvArgs {
     quiet: bool,
 }
 
-fn default_identity_dir() -> PathBuf {
-    match std::env::var_os("XDG_CONFIG_HOME") {
-        Some(d) => PathBuf::from(d).join("isochron/identity"),
-        None => match std::env::var_os("HOME") {
-            Some(h) => PathBuf::from(h).join(".config/isochron/identity"),
-            None => PathBuf::from(".isochron-identity"),
-        },
+/// Who may send: the authorized-senders file and `--allow`, or anyone
+/// (loudly). A file that is unusable now is an error now, not a refusal of
+/// every sender later.
+fn admission(a: &RecvArgs) -> Result<Admission> {
+    if a.allow_any {
+        eprintln!(
+            "WARNING: --dangerously-allow-any-sender: sender authorization is OFF; anyone who \
+             reaches {} can write files into {}",
+            a.listen,
+            a.out.display()
+        );
+        return Ok(Admission::DangerouslyAnyone);
     }
+    let file = a
+        .authorized_senders
+        .clone()
+        .unwrap_or_else(AuthorizedSenders::default_path);
+    let listed = AuthorizedSenders::load(&file).context("the authorized-senders file")?;
+    if listed.entries().is_empty() && a.allow.is_empty() {
+        eprintln!(
+            "no sender is authorized yet ({} lists none): each is refused with the \
+             `isochron trust add` command that admits it",
+            file.display()
+        );
+    }
+    Ok(Admission::file(file, a.allow.iter().copied()))
 }
 
 pub fn run(a: RecvArgs) -> Result<u8> {
-    let identity = match (&a.cert, &a.key) {
-        (Some(c), Some(k)) => Identity::from_pem_files(c, k).context("loading --cert/--key")?,
-        _ => {
-            let dir = a.identity.clone().unwrap_or_else(default_identity_dir);
-            Identity::load_or_create(&dir)
-                .with_context(|| format!("identity in {}", dir.display()))?
-        }
-    };
+    let identity =
+        crate::identity::load(a.identity.as_deref(), a.cert.as_deref(), a.key.as_deref())?;
+    let admission = admission(&a)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let mut opts = ReceiverOptions::new(a.listen);
+    let mut opts = ReceiverOptions::new(a.listen, admission);
     opts.config = ReceiverConfig {
         latency: a.latency,
         low_water: a.low_water,
         high_water: a.high_water,
-        token: a.token.clone(),
+        token: crate::token::resolve(a.token.as_deref(), a.token_file.as_deref())?,
         ..Default::default()
     };
     opts.idle_timeout = a.idle_timeout;
     opts.conceal_audio = a.conceal_audio;
     opts.conceal_sensor = a.conceal_sensor;
     if a.low_water >= a.high_water {
-        bail!("--low-water must be below --high-water");
+        return Err(exit::usage("--low-water must be below --high-water"));
     }
     let out = a.out.clone();
     let mut rx = Receiver::start(opts, &identity, move |info| {
@@ -132,6 +162,7 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     let mut status = Status::new(a.quiet);
     let mut sessions = Vec::new();
     let mut code = 0;
+    let mut output_failed = false;
     loop {
         if interrupted.load(Ordering::SeqCst) {
             status.clear();
@@ -142,9 +173,9 @@ pub fn run(a: RecvArgs) -> Result<u8> {
                 if let ReceiverEvent::Ended { info, end } = ev {
                     eprint!("{}", session_summary(&info, &end));
                     sessions.push(session_json(&info, &end));
-                    code = exit::TRUNCATED;
                 }
             }
+            code = exit::INTERRUPTED;
             break;
         }
         match rx.events().recv_timeout(Duration::from_millis(200)) {
@@ -167,6 +198,9 @@ pub fn run(a: RecvArgs) -> Result<u8> {
                 status.clear();
                 eprint!("{}", session_summary(&info, &end));
                 sessions.push(session_json(&info, &end));
+                if !end.errors.is_empty() {
+                    output_failed = true;
+                }
                 if a.once {
                     code = if end.truncated { exit::TRUNCATED } else { 0 };
                     break;
@@ -191,5 +225,11 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     if let Some(p) = &a.stats_json {
         write_json(p, &json!({ "sessions": sessions }))?;
     }
-    Ok(code)
+    // Output that could not be written in full outranks how the stream
+    // ended; an interruption outranks both.
+    Ok(match code {
+        exit::INTERRUPTED => code,
+        _ if output_failed => exit::OUTPUT,
+        _ => code,
+    })
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use isochron_codecs::Encoding;
@@ -16,11 +16,11 @@ use isochron_engine::net::{Sender, SenderOptions, SenderReport, TransportError, 
 use isochron_engine::wire::control::{FecParams, Mode};
 use serde_json::json;
 
-use crate::{args, interrupted, resolve, write_json};
+use crate::{args, exit, interrupted, resolve, write_json};
 
 #[derive(Args)]
 pub struct SendArgs {
-    /// Files to send: WAV (any PCM or float layout) and sensor CSV; each becomes a substream
+    /// Files to send: WAV (PCM, float, A-law/mu-law, EXTENSIBLE, RF64) and sensor CSV; each becomes a substream
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// The receiver's address (host:port), as printed by `isochron recv`
@@ -38,9 +38,17 @@ pub struct SendArgs {
     /// Turn certificate verification OFF. Anyone on the path can read and alter the stream.
     #[arg(long = "dangerously-skip-verification")]
     insecure: bool,
-    /// Shared secret the receiver requires
-    #[arg(long, value_name = "T")]
+    /// Shared secret the receiver requires (visible in `ps`: prefer --token-file or
+    /// $ISOCHRON_TOKEN)
+    #[arg(long, value_name = "T", conflicts_with = "token_file")]
     token: Option<String>,
+    /// Read the shared secret from this file (one line); $ISOCHRON_TOKEN also works
+    #[arg(long = "token-file", value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Directory of this user's persistent identity, presented to the receiver, which admits
+    /// it by fingerprint (default: ~/.config/isochron/identity, or under $XDG_CONFIG_HOME)
+    #[arg(long, value_name = "DIR")]
+    identity: Option<PathBuf>,
     /// Frame duration: media per packet unit and per playout tick (e.g. 10ms, 2.5ms)
     #[arg(long, default_value = "10ms", value_parser = args::duration)]
     frame: std::time::Duration,
@@ -112,16 +120,19 @@ fn trust(a: &SendArgs) -> Result<Trust> {
             );
             Ok(Trust::DangerouslyUnverified)
         }
-        ([], None, false) => bail!(
+        ([], None, false) => Err(exit::usage(
             "say how to trust the receiver: --pin sha256:... (the fingerprint `isochron recv` prints), \
-             or --ca FILE for a CA-signed receiver"
-        ),
-        _ => bail!("use one of --pin, --ca or --dangerously-skip-verification"),
+             or --ca FILE for a CA-signed receiver",
+        )),
+        _ => Err(exit::usage(
+            "use one of --pin, --ca or --dangerously-skip-verification",
+        )),
     }
 }
 
 pub fn run(a: SendArgs) -> Result<u8> {
     let trust = trust(&a)?;
+    let identity = crate::identity::load(a.identity.as_deref(), None, None)?;
     let to = resolve(&a.to)?;
     let frame_us = u32::try_from(a.frame.as_micros()).context("--frame is too long")?;
     let input = InputOptions {
@@ -143,8 +154,8 @@ pub fn run(a: SendArgs) -> Result<u8> {
     }
     let catalog: Vec<_> = inputs.iter().map(|f| f.desc.clone()).collect();
     let total_samples: u64 = catalog.iter().filter_map(|d| d.length).sum();
-    let mut opts = SenderOptions::new(to, trust);
-    opts.token = a.token.clone();
+    let mut opts = SenderOptions::new(to, trust, identity);
+    opts.token = crate::token::resolve(a.token.as_deref(), a.token_file.as_deref())?;
     opts.connect_timeout = a.connect_timeout;
     opts.name = a
         .files
@@ -191,11 +202,12 @@ pub fn run(a: SendArgs) -> Result<u8> {
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| progress_bar(total_samples));
     let interrupted = interrupted();
     let mut last_line = std::time::Instant::now();
+    let mut stopped = false;
     while !tx.is_finished() {
         std::thread::sleep(Duration::from_millis(100));
         if interrupted.load(Ordering::SeqCst) {
-            eprintln!("interrupted");
-            return Ok(crate::exit::ERROR);
+            stopped = true;
+            break;
         }
         let done = tx.stats().samples;
         match &bar {
@@ -213,15 +225,28 @@ pub fn run(a: SendArgs) -> Result<u8> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let report = tx.wait().map_err(explain)?;
+    let report = if stopped {
+        // Close now: the receiver keeps what it has and ends there.
+        eprintln!("interrupted: stopping the stream");
+        tx.stop()
+    } else {
+        tx.wait()
+    }
+    .map_err(|e| match e {
+        // A reader failed: the input file broke mid-stream.
+        TransportError::Io(e) => exit::input(e),
+        other => explain(other),
+    })?;
     print_summary(&report);
     if let Some(p) = &a.stats_json {
         write_json(p, &report_json(&report))?;
     }
-    Ok(if report.completed {
+    Ok(if stopped {
+        exit::INTERRUPTED
+    } else if report.completed {
         0
     } else {
-        crate::exit::ERROR
+        exit::TRUNCATED
     })
 }
 
@@ -239,9 +264,10 @@ fn progress_bar(total: u64) -> ProgressBar {
 /// Turn transport errors into what the user should do.
 fn explain(e: TransportError) -> anyhow::Error {
     match e {
-        TransportError::Rejected { reason, message } => {
-            anyhow::anyhow!("the receiver refused the stream ({reason:?}): {message}")
-        }
+        TransportError::Rejected { reason, message } => exit::coded(
+            exit::REFUSED,
+            format!("the receiver refused the stream ({reason:?}): {message}"),
+        ),
         other => other.into(),
     }
 }

@@ -4,14 +4,35 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use isochron_codecs::signal::Music;
 use isochron_codecs::wav::{WavReader, WavWriter};
 use isochron_codecs::{Encoding, Origin, Rate, StreamFormat, WavLayout};
 
+/// The config directory (`XDG_CONFIG_HOME`) of every command these tests
+/// run: one user, so no test touches the real `~/.config`.
+fn config_home() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_isochron"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_isochron"));
+    c.env("XDG_CONFIG_HOME", config_home());
+    c
+}
+
+/// The identity `send` presents by default, as `isochron id` prints it:
+/// what [`Recv::start`] admits (one step of pairing, done once).
+fn sender_fingerprint() -> &'static str {
+    static FP: OnceLock<String> = OnceLock::new();
+    FP.get_or_init(|| {
+        let o = run(&["id"]);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    })
 }
 
 fn run(args: &[&str]) -> Output {
@@ -26,7 +47,8 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// A running `isochron recv`, with the address and fingerprint it printed.
+/// A running `isochron recv` admitting the tests' sender
+/// ([`sender_fingerprint`]), with the address and fingerprint it printed.
 struct Recv {
     child: Child,
     addr: String,
@@ -41,7 +63,7 @@ impl Recv {
             .arg(out)
             .arg("--identity")
             .arg(&ident)
-            .args(["--quiet"])
+            .args(["--quiet", "--allow", sender_fingerprint()])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -98,16 +120,7 @@ fn song(dir: &Path, secs: f64) -> PathBuf {
     let path = dir.join("song.wav");
     let rate = Rate::hz(48_000).unwrap();
     let format = StreamFormat::new(Encoding::L16, 2, rate).unwrap();
-    let mut w = WavWriter::create(
-        &path,
-        format,
-        &Origin::Wav(WavLayout {
-            bits: 16,
-            float: false,
-            channel_mask: None,
-        }),
-    )
-    .unwrap();
+    let mut w = WavWriter::create(&path, format, &Origin::Wav(WavLayout::pcm(16))).unwrap();
     let n = (48_000.0 * secs) as usize;
     let mut v = vec![0.0; n * 2];
     Music::new(5, rate).fill(&mut v);
@@ -223,38 +236,40 @@ fn send_reports_errors_a_user_can_act_on() {
         "--token",
         "right",
     ];
-    // Missing file.
+    // Missing file: the input exit code, and the cause said once.
     let (code, t) = send(&pin, &tmp.path().join("nope.wav"));
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(6), "{t}");
     assert!(
         t.contains("nope.wav") && t.to_lowercase().contains("no such file"),
         "{t}"
     );
+    assert_eq!(t.matches("No such file").count(), 1, "said once: {t}");
     // Not a WAV.
     let fake = tmp.path().join("fake.wav");
     std::fs::write(&fake, "hello, this is text").unwrap();
     let (code, t) = send(&pin, &fake);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(6), "{t}");
     assert!(
         t.contains("fake.wav") && t.to_lowercase().contains("wav"),
         "{t}"
     );
+    assert_eq!(t.matches("fake.wav").count(), 1, "said once: {t}");
     // Unreachable receiver: a timeout, not a hang.
     let started = Instant::now();
     let (code, t) = send(&["--to", "127.0.0.1:9", "--pin", &recv.fingerprint], &input);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(5), "{t}");
     assert!(
         t.contains("no answer") || t.to_lowercase().contains("timed out"),
         "{t}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
-    // Fingerprint mismatch.
+    // Fingerprint mismatch: refused (4).
     let wrong = format!("sha256:{}", "ab".repeat(32));
     let (code, t) = send(
         &["--to", &recv.addr, "--pin", &wrong, "--token", "right"],
         &input,
     );
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(4), "{t}");
     assert!(t.contains(&wrong) && t.contains(&recv.fingerprint), "{t}");
     // Token rejected.
     let (code, t) = send(
@@ -268,14 +283,116 @@ fn send_reports_errors_a_user_can_act_on() {
         ],
         &input,
     );
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(4), "{t}");
     assert!(t.contains("token"), "{t}");
-    // No trust given at all.
+    // No trust given at all: a usage error.
     let (code, t) = send(&["--to", &recv.addr], &input);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2), "{t}");
     assert!(t.contains("--pin"), "{t}");
     // Nothing was written by any of these.
     assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0), 0);
+}
+
+/// A default receiver refuses a sender it does not list: the sender exits
+/// 4 printing the exact command that admits it, the receiver logs the same,
+/// nothing is written; once that command has run, the sender gets in.
+#[test]
+fn an_unknown_sender_is_refused_with_the_command_that_admits_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let authorized = tmp.path().join("authorized_senders");
+    let stranger = tmp.path().join("stranger");
+    let input = song(tmp.path(), 0.5);
+    let o = run(&["id", "--identity", stranger.to_str().unwrap()]);
+    let fingerprint = String::from_utf8(o.stdout).unwrap().trim().to_owned();
+    let recv_args = [
+        "--once",
+        "--authorized-senders",
+        authorized.to_str().unwrap(),
+    ];
+    let send = |recv: &Recv| {
+        bin()
+            .arg("send")
+            .arg(&input)
+            .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+            .arg("--identity")
+            .arg(&stranger)
+            .output()
+            .unwrap()
+    };
+    let recv = Recv::start(&out, &recv_args);
+    let refused = send(&recv);
+    let t = text(&refused);
+    assert_eq!(refused.status.code(), Some(4), "{t}");
+    let command = format!(
+        "isochron trust add {fingerprint} --file {}",
+        authorized.display()
+    );
+    assert!(
+        t.contains(&format!("sender {fingerprint} is not authorized")),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("run on the receiving host: {command}")),
+        "{t}"
+    );
+    let (code, logged) = recv.wait(Duration::from_secs(10));
+    assert_eq!(code, 4, "{logged}");
+    assert!(logged.contains(&command), "{logged}");
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    // The command, as printed, admits the sender.
+    let admitted = bin()
+        .args(command.split_whitespace().skip(1))
+        .output()
+        .unwrap();
+    assert!(admitted.status.success(), "{}", text(&admitted));
+    let listed = text(&run(&[
+        "trust",
+        "list",
+        "--file",
+        authorized.to_str().unwrap(),
+    ]));
+    assert!(listed.contains(&fingerprint), "{listed}");
+    let recv = Recv::start(&out, &recv_args);
+    let sent = send(&recv);
+    assert!(sent.status.success(), "{}", text(&sent));
+    let (code, err) = recv.wait(Duration::from_secs(20));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(samples(&input), samples(&out.join("song.wav")));
+}
+
+#[test]
+fn trust_manages_the_authorized_senders_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("cfg/authorized");
+    let f = file.to_str().unwrap();
+    let a = format!("sha256:{}", "ab".repeat(32));
+    let b = format!("SHA256:{}", "CD".repeat(32));
+    let o = run(&["trust", "add", &a, "--file", f, "ann's", "laptop"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(run(&["trust", "add", &b, "--file", f]).status.success());
+    let again = run(&["trust", "add", &a, "--file", f]);
+    assert!(again.status.success() && text(&again).contains("already"));
+    let list = run(&["trust", "list", "--file", f]);
+    let stdout = String::from_utf8(list.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{a} ann's laptop"),
+            format!("sha256:{}", "cd".repeat(32))
+        ]
+    );
+    assert!(run(&["trust", "remove", &a, "--file", f]).status.success());
+    let gone = run(&["trust", "remove", &a, "--file", f]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(text(&gone).contains("is not in"), "{}", text(&gone));
+    let bad = run(&["trust", "add", "sha256:nothex", "--file", f]);
+    assert_eq!(bad.status.code(), Some(2), "usage error: {}", text(&bad));
 }
 
 #[test]
@@ -445,7 +562,8 @@ fn ctrl_c_on_recv_finalises_the_files() {
     let (code, text) = recv.wait(Duration::from_secs(15));
     let _ = sender.kill();
     let _ = sender.wait();
-    assert_eq!(code, 3, "interrupted sessions end truncated: {text}");
+    assert_eq!(code, 130, "the interrupted exit code: {text}");
+    assert!(text.contains("TRUNCATED"), "the session's summary: {text}");
     assert!(text.contains("interrupted"), "{text}");
     let r = WavReader::open(out.join("song.wav")).expect("a valid, finalised WAV");
     assert!(
@@ -514,4 +632,139 @@ fn a_crashed_sender_leaves_files_that_end_where_the_media_ended() {
         (last_t - secs).abs() < 0.1,
         "the CSV ends with the WAV: {last_t} vs {secs}"
     );
+}
+
+/// A finalised WAV: the header's sample count covers the file's data.
+fn assert_finalised(path: &Path) -> u64 {
+    let r = WavReader::open(path).expect("a valid WAV");
+    let total = r.total_samples();
+    let len = std::fs::metadata(path).unwrap().len();
+    let header = len - total * r.format().stride() as u64;
+    assert!(
+        header < 100,
+        "the header lags the data: {header} bytes unaccounted"
+    );
+    total
+}
+
+/// systemd and docker stop with SIGTERM: `recv` finishes as on Ctrl-C,
+/// with the summary, `--stats-json` and finalised files.
+#[test]
+fn sigterm_on_recv_leaves_final_stats_and_finalised_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let stats = tmp.path().join("stats.json");
+    let recv = Recv::start(&out, &["--stats-json", stats.to_str().unwrap()]);
+    let input = song(tmp.path(), 30.0);
+    let mut sender = live_sender(&recv, &input);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(recv.child.id() as i32, libc::SIGTERM) };
+    let (code, text) = recv.wait(Duration::from_secs(15));
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert_eq!(code, 130, "{text}");
+    assert!(text.contains("packets"), "the summary: {text}");
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let session = &s["sessions"][0];
+    assert_eq!(session["truncated"], true, "{s}");
+    assert!(session["stats"]["datagrams"].as_u64().unwrap() > 100, "{s}");
+    let samples = assert_finalised(&out.join("song.wav"));
+    assert_eq!(session["files"][0]["samples"].as_u64(), Some(samples));
+}
+
+/// Ctrl-C on `send`: it stops the stream at once (the receiver ends it
+/// there, without waiting for an idle timeout), prints its summary, writes
+/// its statistics and exits with the interrupted code.
+#[test]
+fn sigint_on_send_stops_the_stream_with_a_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let recv = Recv::start(&out, &["--once", "--idle-timeout", "10s"]);
+    let input = song(tmp.path(), 30.0);
+    let stats = tmp.path().join("send.json");
+    let mut sender = bin()
+        .arg("send")
+        .arg(&input)
+        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+        .arg("--stats-json")
+        .arg(&stats)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(sender.stderr.take().unwrap()).lines();
+    let line = err.next().unwrap().unwrap();
+    assert!(line.starts_with("connected"), "{line}");
+    std::thread::sleep(Duration::from_millis(1000)); // media time, not synchronisation
+    let stopped = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(sender.id() as i32, libc::SIGINT) };
+    let rest: Vec<String> = err.map_while(Result::ok).collect();
+    let status = sender.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("ended early")), "{rest:?}");
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    assert_eq!(s["completed"], false);
+    let (code, text) = recv.wait(Duration::from_secs(15));
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "the receiver did not wait for its 10 s idle timeout"
+    );
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("stopped"), "{text}");
+    let secs = assert_finalised(&out.join("song.wav")) as f64 / 48_000.0;
+    assert!(secs > 0.5 && secs < 3.0, "{secs} s");
+}
+
+/// `netem` on SIGTERM: its statistics, and the interrupted code.
+#[test]
+fn sigterm_on_netem_prints_what_it_did() {
+    let mut netem = bin()
+        .args(["netem", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(netem.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("relaying"), "{first}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(netem.id() as i32, libc::SIGTERM) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = netem.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(rest.join("\n").contains("forward"), "{rest:?}");
+}
+
+/// The demo on SIGTERM: it stops its stream and still writes its report
+/// and statistics, with the interrupted code.
+#[test]
+fn sigterm_on_demo_still_writes_its_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    let mut demo = bin()
+        .args(["demo", "--duration", "20s", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(demo.stderr.take().unwrap()).lines();
+    let streaming = err
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("streaming"));
+    assert!(streaming.is_some(), "the demo never streamed");
+    std::thread::sleep(Duration::from_millis(1000)); // media time, not synchronisation
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(demo.id() as i32, libc::SIGTERM) };
+    let rest: Vec<String> = err.map_while(Result::ok).collect();
+    let status = demo.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    let stats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("stats.json")).unwrap()).unwrap();
+    assert!(
+        stats["receiver"]["datagrams"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    assert!(out.join("report.md").exists());
+    assert_finalised(&out.join("received/song.wav"));
 }

@@ -138,10 +138,35 @@ impl Hosts {
         Ok(h)
     }
 
-    fn exec(&self, ns: &str) -> Command {
+    /// `isochron` in namespace `ns`, with a config directory of its own
+    /// (each host is its own user: its identity, its authorized senders).
+    fn exec(&self, ns: &str, config: &Path) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_isochron")]);
+        c.env("XDG_CONFIG_HOME", config.join(ns));
         c
+    }
+
+    /// The pairing a user does once: the receiving host (A) admits the
+    /// sending host's (B) identity, as `isochron id` prints it on B.
+    fn pair(&self, config: &Path) {
+        let id = self.exec(&self.b, config).arg("id").output().unwrap();
+        assert!(
+            id.status.success(),
+            "{}",
+            String::from_utf8_lossy(&id.stderr)
+        );
+        let fingerprint = String::from_utf8(id.stdout).unwrap();
+        let added = self
+            .exec(&self.a, config)
+            .args(["trust", "add", fingerprint.trim(), "host B"])
+            .output()
+            .unwrap();
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
     }
 }
 
@@ -156,11 +181,7 @@ fn song(dir: &Path) -> PathBuf {
     let path = dir.join("take.wav");
     let rate = Rate::hz(48_000).unwrap();
     let format = StreamFormat::new(Encoding::L16, 2, rate).unwrap();
-    let layout = WavLayout {
-        bits: 16,
-        float: false,
-        channel_mask: None,
-    };
+    let layout = WavLayout::pcm(16);
     let mut w = WavWriter::create(&path, format, &Origin::Wav(layout)).unwrap();
     let mut v = vec![0.0; 48_000 * 3 * 2];
     Music::new(9, rate).fill(&mut v);
@@ -182,8 +203,9 @@ fn samples(path: &Path) -> Vec<u8> {
 /// recv in A, netem and send in B; returns the received file.
 fn stream_across(h: &Hosts, dir: &Path, input: &Path, loss: &str, tag: &str) -> PathBuf {
     let out = dir.join(format!("out-{tag}"));
+    let config = dir.join("config");
     let mut recv = h
-        .exec(&h.a)
+        .exec(&h.a, &config)
         .args([
             "recv",
             "--listen",
@@ -193,8 +215,6 @@ fn stream_across(h: &Hosts, dir: &Path, input: &Path, loss: &str, tag: &str) -> 
             "--out",
         ])
         .arg(&out)
-        .arg("--identity")
-        .arg(dir.join("identity"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -203,7 +223,7 @@ fn stream_across(h: &Hosts, dir: &Path, input: &Path, loss: &str, tag: &str) -> 
     let addr = lines.next().unwrap().unwrap().replace("listening on ", "");
     let pin = lines.next().unwrap().unwrap().replace("fingerprint ", "");
     let mut netem = h
-        .exec(&h.b)
+        .exec(&h.b, &config)
         .args([
             "netem",
             "--listen",
@@ -231,7 +251,7 @@ fn stream_across(h: &Hosts, dir: &Path, input: &Path, loss: &str, tag: &str) -> 
         .unwrap()
         .to_owned();
     let sent = h
-        .exec(&h.b)
+        .exec(&h.b, &config)
         .arg("send")
         .arg(input)
         .args(["--to", &relay, "--pin", &pin, "--quiet"])
@@ -264,6 +284,7 @@ fn two_hosts_across_a_veth_pair() {
     };
     let dir = tempfile::tempdir().unwrap();
     let input = song(dir.path());
+    hosts.pair(&dir.path().join("config"));
     let clean = stream_across(&hosts, dir.path(), &input, "0%", "clean");
     let (a, b) = (samples(&input), samples(&clean));
     if a != b {

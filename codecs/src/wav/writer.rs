@@ -4,17 +4,29 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::header::{self, FileLayout};
-use super::reader::lossless_encoding;
-use super::relocate::Relocate;
+use super::fmt::default_channel_mask;
+use super::header::Header;
+use super::samples::swap_in_place;
 use crate::encoding;
 use crate::error::{Error, Result};
-use crate::format::{Encoding, Origin, StreamFormat};
-
-type Sink = hound::WavWriter<Relocate<BufWriter<File>>>;
+use crate::format::{Encoding, Origin, RiffKind, StreamFormat, WavCoding, WavLayout};
 
 /// Channel samples converted per pass through the scratch buffer.
 const CHUNK: usize = 4096;
+
+enum Out {
+    File(BufWriter<File>),
+    Stream(Box<dyn Write + Send>),
+}
+
+impl Out {
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::File(f) => f.write_all(b),
+            Out::Stream(s) => s.write_all(b),
+        }
+    }
+}
 
 /// Writes a substream's wire bytes to a WAV file, incrementally.
 ///
@@ -26,25 +38,27 @@ const CHUNK: usize = 4096;
 /// normal end ([`finish`](Self::finish)) or a drop (session error, Ctrl-C
 /// unwinding, a forgotten `finish`) makes it complete.
 ///
-/// The file layout follows the stream's [`Origin`]: a WAV origin whose
-/// layout matches the wire encoding is reproduced exactly (bits, float,
-/// plain or WAVE_FORMAT_EXTENSIBLE with the same channel mask); a lossy or
-/// converted stream is written in the nearest lossless WAV layout (G.711 as
-/// 16-bit PCM, F64 and scaled integers as 32-bit float), keeping the channel
-/// mask.
+/// The file layout follows the stream's [`Origin`]: a WAV origin is
+/// reproduced exactly (coding, container and valid bits, plain or
+/// WAVE_FORMAT_EXTENSIBLE with the same channel mask, RIFF or RF64, the
+/// `fact` chunk), converting the wire encoding back if it differs; other
+/// streams are written in the layout that holds their encoding losslessly
+/// (G.711 as G.711). Files that outgrow 4 GiB become RF64 unless the
+/// expected length said they would not (see [`create_sized`](Self::create_sized)).
 pub struct WavWriter {
-    sink: Option<Sink>,
+    out: Option<Out>,
     path: PathBuf,
     format: StreamFormat,
-    layout: FileLayout,
+    layout: WavLayout,
+    header: Header,
     file_encoding: Encoding,
     scratch: Vec<u8>,
-    values: Vec<i32>,
     written: u64,
     unflushed: u64,
     flush_every: u64,
-    max_samples: u64,
-    header_len: u64,
+    /// Bytes a RIFF size may count (u32::MAX; lower in tests).
+    riff_limit: u64,
+    failed: bool,
 }
 
 impl std::fmt::Debug for WavWriter {
@@ -59,7 +73,11 @@ impl std::fmt::Debug for WavWriter {
 }
 
 /// The file layout for a stream (see [`WavWriter`]).
-fn file_layout(path: &Path, format: &StreamFormat, origin: &Origin) -> Result<FileLayout> {
+pub(crate) fn file_layout(
+    path: &Path,
+    format: &StreamFormat,
+    origin: &Origin,
+) -> Result<WavLayout> {
     let rate = format.rate;
     if rate.den() != 1 {
         return Err(Error::Unwritable {
@@ -71,98 +89,132 @@ fn file_layout(path: &Path, format: &StreamFormat, origin: &Origin) -> Result<Fi
             ),
         });
     }
-    let (bits, float) = match format.encoding {
-        Encoding::U8 => (8, false),
-        Encoding::L16 | Encoding::MuLaw | Encoding::ALaw => (16, false),
-        Encoding::L24 => (24, false),
-        Encoding::L32 => (32, false),
-        Encoding::F32 | Encoding::F64 | Encoding::Scaled16 { .. } | Encoding::Scaled32 { .. } => {
-            (32, true)
+    let layout = match origin {
+        Origin::Wav(l) if l.lossless_encoding().is_some() => l.clone(),
+        _ => {
+            let l = WavLayout::for_encoding(format.encoding);
+            // Microsoft asks for WAVE_FORMAT_EXTENSIBLE beyond stereo or 16-bit PCM.
+            if format.channels > 2 || (l.container_bits > 16 && l.coding == WavCoding::Pcm) {
+                l.with_channel_mask(default_channel_mask(format.channels))
+            } else {
+                l
+            }
         }
     };
-    let (bits, float, channel_mask) = match origin {
-        Origin::Wav(l) if lossless_encoding(l.bits, l.float) == Some(format.encoding) => {
-            (l.bits, l.float, l.channel_mask)
-        }
-        Origin::Wav(l) => (bits, float, l.channel_mask),
-        // Microsoft asks for WAVE_FORMAT_EXTENSIBLE beyond stereo or 16-bit PCM.
-        _ if format.channels > 2 || (bits > 16 && !float) => (
-            bits,
-            float,
-            Some(header::default_channel_mask(format.channels)),
-        ),
-        _ => (bits, float, None),
-    };
-    if (format.channels as u32) * (bits as u32 / 8) > u16::MAX as u32 {
+    if format.channels as usize * layout.container_bytes() > u16::MAX as usize {
         return Err(Error::Unwritable {
             path: path.into(),
             what: format!(
-                "{} channels of {bits} bits exceed a WAV block",
-                format.channels
+                "{} channels of {} bits exceed a WAV block",
+                format.channels, layout.container_bits
             ),
         });
     }
-    Ok(FileLayout {
-        channels: format.channels,
-        rate: rate.num(),
-        bits,
-        float,
-        channel_mask,
-    })
+    Ok(layout)
 }
 
 impl WavWriter {
     /// Creates (or truncates) `path` for a stream of `format` that came from
-    /// `origin`.
+    /// `origin`, of unknown length: room is reserved to become RF64.
     pub fn create(path: impl AsRef<Path>, format: StreamFormat, origin: &Origin) -> Result<Self> {
+        Self::create_sized(path, format, origin, None)
+    }
+
+    /// Like [`create`](Self::create), for a stream expected to hold
+    /// `samples` samples: a file that will fit RIFF's 4 GiB gets a plain
+    /// header (no reserved chunk), so a plain file comes back byte for byte.
+    pub fn create_sized(
+        path: impl AsRef<Path>,
+        format: StreamFormat,
+        origin: &Origin,
+        samples: Option<u64>,
+    ) -> Result<Self> {
         let path = path.as_ref();
         let layout = file_layout(path, &format, origin)?;
-        let header = header::build(&layout);
+        let block = format.channels as u64 * layout.container_bytes() as u64;
+        // A little slack: a length hint can be off by a frame.
+        let fits = samples.is_some_and(|n| {
+            n.saturating_add(format.rate.num() as u64)
+                .saturating_mul(block)
+                .saturating_add(1024)
+                < u32::MAX as u64
+        });
+        let header = Header::build(format.channels, format.rate.num(), &layout, !fits);
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        // hound's header is 68 bytes when it picks WAVE_FORMAT_EXTENSIBLE.
-        let hound_len = if layout.channels > 2 || layout.bits > 16 {
-            68
-        } else {
-            44
-        };
-        let relocate = Relocate::new(BufWriter::new(file), &header, hound_len)
-            .map_err(|e| Error::io(path, e))?;
-        let spec = hound::WavSpec {
-            channels: layout.channels,
-            sample_rate: layout.rate,
-            bits_per_sample: layout.bits,
-            sample_format: if layout.float {
-                hound::SampleFormat::Float
-            } else {
-                hound::SampleFormat::Int
-            },
-        };
-        let mut sink = hound::WavWriter::new(relocate, spec).map_err(|e| hound_error(path, e))?;
-        // Make the empty file's header durable before the first sample.
-        sink.flush().map_err(|e| hound_error(path, e))?;
-        let block = layout.block_align() as u64;
-        let file_encoding = lossless_encoding(layout.bits, layout.float).unwrap_or(Encoding::F32);
-        Ok(Self {
-            sink: Some(sink),
-            path: path.into(),
+        let mut w = Self::new(
+            Out::File(BufWriter::new(file)),
+            path,
             format,
             layout,
+            header,
+        );
+        w.start()?;
+        Ok(w)
+    }
+
+    /// Writes a WAV stream to `out` (a pipe: nothing is ever rewritten), with
+    /// the 0xFFFFFFFF sizes streaming writers use for "until the end".
+    /// `name` is for errors.
+    pub fn to_stream<W: Write + Send + 'static>(
+        out: W,
+        name: impl Into<PathBuf>,
+        format: StreamFormat,
+        origin: &Origin,
+    ) -> Result<Self> {
+        let name = name.into();
+        let layout = file_layout(&name, &format, origin)?;
+        let mut header = Header::build(format.channels, format.rate.num(), &layout, false);
+        header.stream_sizes();
+        let mut w = Self::new(Out::Stream(Box::new(out)), &name, format, layout, header);
+        w.start()?;
+        Ok(w)
+    }
+
+    fn new(out: Out, path: &Path, format: StreamFormat, layout: WavLayout, header: Header) -> Self {
+        let file_encoding = layout.lossless_encoding().unwrap_or(Encoding::F32);
+        Self {
+            out: Some(out),
+            path: path.into(),
+            format,
+            header,
             file_encoding,
             scratch: vec![0; CHUNK * file_encoding.bytes()],
-            values: vec![0; CHUNK],
             written: 0,
             unflushed: 0,
-            flush_every: layout.rate.max(1) as u64,
-            // The RIFF size field (u32) counts everything after its first 8
-            // bytes, and a pad byte may follow odd-sized data.
-            max_samples: (u32::MAX as u64 - header.len() as u64 - 1) / block,
-            header_len: header.len() as u64,
-        })
+            flush_every: format.rate.num().max(1) as u64,
+            riff_limit: u32::MAX as u64,
+            failed: false,
+            layout,
+        }
+    }
+
+    /// Writes the header (and makes the empty file durable).
+    fn start(&mut self) -> Result<()> {
+        let bytes = self.header.bytes.clone();
+        self.io(|out| out.write_all(&bytes))?;
+        self.flush()
+    }
+
+    #[doc(hidden)]
+    /// Lowers the 4 GiB RIFF limit, so tests can watch the RF64 switch
+    /// without writing gigabytes.
+    pub fn set_riff_limit_for_tests(&mut self, bytes: u64) {
+        self.riff_limit = bytes.min(u32::MAX as u64);
     }
 
     /// Encoding, channels and rate of the wire bytes this writer takes.
     pub fn format(&self) -> StreamFormat {
         self.format
+    }
+
+    /// The layout being written.
+    pub fn layout(&self) -> &WavLayout {
+        &self.layout
+    }
+
+    /// RIFF, or RF64 once the file outgrew 4 GiB.
+    pub fn riff_kind(&self) -> RiffKind {
+        self.header.kind()
     }
 
     /// Samples written so far.
@@ -175,6 +227,23 @@ impl WavWriter {
         &self.path
     }
 
+    fn block(&self) -> u64 {
+        self.format.channels as u64 * self.layout.container_bytes() as u64
+    }
+
+    fn io(&mut self, f: impl FnOnce(&mut Out) -> std::io::Result<()>) -> Result<()> {
+        let Some(out) = self.out.as_mut().filter(|_| !self.failed) else {
+            return Err(Error::Unwritable {
+                path: self.path.clone(),
+                what: "the writer has already failed".into(),
+            });
+        };
+        f(out).map_err(|e| {
+            self.failed = true;
+            Error::io(&self.path, e)
+        })
+    }
+
     /// Appends whole samples given as wire bytes.
     pub fn write(&mut self, wire: &[u8]) -> Result<()> {
         let stride = self.format.stride();
@@ -185,7 +254,8 @@ impl WavWriter {
             });
         }
         let samples = (wire.len() / stride) as u64;
-        let room = self.max_samples - self.written;
+        let room =
+            (self.header.max_data(self.riff_limit) / self.block()).saturating_sub(self.written);
         let fits = samples.min(room) as usize;
         self.write_samples(&wire[..fits * stride])?;
         if fits as u64 != samples {
@@ -201,30 +271,21 @@ impl WavWriter {
     }
 
     fn write_samples(&mut self, wire: &[u8]) -> Result<()> {
-        let Some(sink) = self.sink.as_mut() else {
-            return Err(Error::Unwritable {
-                path: self.path.clone(),
-                what: "the writer has already failed".into(),
-            });
-        };
         let wire_enc = self.format.encoding;
         let (ww, fw) = (wire_enc.bytes(), self.file_encoding.bytes());
-        let path = &self.path;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut result = Ok(());
         for chunk in wire.chunks(CHUNK * ww) {
-            let n = encoding::transcode(wire_enc, chunk, self.file_encoding, &mut self.scratch);
-            let bytes = &self.scratch[..n * fw];
-            if self.layout.float {
-                for b in bytes.chunks_exact(4) {
-                    let v = f32::from_bits(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-                    sink.write_sample(v).map_err(|e| hound_error(path, e))?;
-                }
-            } else {
-                let n = encoding::decode_native(self.file_encoding, bytes, &mut self.values);
-                for &v in &self.values[..n] {
-                    sink.write_sample(v).map_err(|e| hound_error(path, e))?;
-                }
+            let n = encoding::transcode(wire_enc, chunk, self.file_encoding, &mut scratch);
+            let bytes = &mut scratch[..n * fw];
+            swap_in_place(fw, bytes);
+            result = self.io(|out| out.write_all(bytes));
+            if result.is_err() {
+                break;
             }
         }
+        self.scratch = scratch;
+        result?;
         let samples = (wire.len() / self.format.stride()) as u64;
         self.written += samples;
         self.unflushed += samples;
@@ -236,11 +297,31 @@ impl WavWriter {
 
     /// Brings the header sizes up to date and pushes everything to the file.
     pub fn flush(&mut self) -> Result<()> {
-        if let Some(sink) = self.sink.as_mut() {
-            sink.flush().map_err(|e| hound_error(&self.path, e))?;
-        }
+        self.update_sizes(0)?;
         self.unflushed = 0;
         Ok(())
+    }
+
+    /// Writes the sizes (data followed by `pad` bytes) into the header,
+    /// after the samples they count.
+    fn update_sizes(&mut self, pad: u64) -> Result<()> {
+        let data = self.written * self.block();
+        let patches = self
+            .header
+            .sizes_within(data, self.written, pad, self.riff_limit);
+        self.io(|out| match out {
+            Out::Stream(s) => s.flush(),
+            Out::File(f) => {
+                f.flush()?;
+                let file = f.get_mut();
+                for (at, bytes) in &patches {
+                    file.seek(SeekFrom::Start(*at as u64))?;
+                    file.write_all(bytes)?;
+                }
+                file.seek(SeekFrom::End(0))?;
+                Ok(())
+            }
+        })
     }
 
     /// Completes the file; returns the samples written.
@@ -252,25 +333,22 @@ impl WavWriter {
     /// Final sizes, then the pad byte RIFF wants after odd-sized data (8-bit
     /// mono or 3-channel with an odd sample count), counted in the RIFF size.
     fn complete(&mut self) -> Result<()> {
-        let Some(sink) = self.sink.take() else {
+        if self.out.is_none() {
             return Ok(());
-        };
-        sink.finalize().map_err(|e| hound_error(&self.path, e))?;
-        let data = self.written * self.layout.block_align() as u64;
-        if data % 2 == 1 {
-            let io = |e| Error::io(&self.path, e);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&self.path)
-                .map_err(io)?;
-            file.seek(SeekFrom::Start(self.header_len + data))
-                .map_err(io)?;
-            file.write_all(&[0]).map_err(io)?;
-            let riff = (self.header_len - 8 + data + 1) as u32;
-            file.seek(SeekFrom::Start(4)).map_err(io)?;
-            file.write_all(&riff.to_le_bytes()).map_err(io)?;
         }
-        Ok(())
+        let stream = matches!(self.out, Some(Out::Stream(_)));
+        let pad = if stream {
+            // A stream reader takes everything to the end as samples.
+            0
+        } else {
+            (self.written * self.block()) % 2
+        };
+        if pad == 1 {
+            self.io(|out| out.write_all(&[0]))?;
+        }
+        let r = self.update_sizes(pad);
+        self.out = None;
+        r
     }
 }
 
@@ -278,15 +356,5 @@ impl Drop for WavWriter {
     fn drop(&mut self) {
         // Nobody to report to here: the file is as complete as it can be.
         let _ = self.complete();
-    }
-}
-
-fn hound_error(path: &Path, e: hound::Error) -> Error {
-    match e {
-        hound::Error::IoError(source) => Error::io(path, source),
-        other => Error::Unwritable {
-            path: path.into(),
-            what: other.to_string(),
-        },
     }
 }

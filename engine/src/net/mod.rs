@@ -32,4 +32,4 @@ pub use quic::{
 pub use sink::{
     FileSink, PullReceiver, PullSink, Pulled, ReceivedFrame, SessionEnd, Sink, pull_channel,
 };
-pub use tls::{Fingerprint, Identity, Trust};
+pub use tls::{Admission, Fingerprint, Identity, Trust};

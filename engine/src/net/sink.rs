@@ -18,7 +18,7 @@ use crossbeam_channel as cb;
 use crossbeam_queue::ArrayQueue;
 use isochron_codecs::csv::CsvWriter;
 use isochron_codecs::wav::WavWriter;
-use isochron_codecs::{CsvLayout, Encoding, Origin, SampleMask, StreamFormat, WavLayout};
+use isochron_codecs::{CsvLayout, Origin, SampleMask, StreamFormat};
 
 use crate::catalog::{MediaKind, SubstreamDesc};
 use crate::playout::PlayedFrame;
@@ -127,24 +127,13 @@ pub fn claim_path(dir: &Path, name: &str) -> std::io::Result<PathBuf> {
 }
 
 /// The file layout a substream is written with: its origin, or for raw
-/// application media a WAV (audio) or CSV (sensor) of its format.
+/// application media a WAV (audio, in the layout that holds its encoding)
+/// or CSV (sensor) of its format.
 pub fn output_origin(d: &SubstreamDesc) -> Origin {
     match &d.origin {
         Origin::Raw => match d.kind {
-            MediaKind::Audio => {
-                let (bits, float) = match d.format.encoding {
-                    Encoding::U8 => (8, false),
-                    Encoding::L24 => (24, false),
-                    Encoding::L32 => (32, false),
-                    Encoding::F32 | Encoding::F64 => (32, true),
-                    _ => (16, false),
-                };
-                Origin::Wav(WavLayout {
-                    bits,
-                    float,
-                    channel_mask: None,
-                })
-            }
+            // The WAV writer picks the layout that holds the encoding.
+            MediaKind::Audio => Origin::Raw,
             MediaKind::Sensor => Origin::Csv(CsvLayout {
                 columns: (0..d.format.channels).map(|c| format!("v{c}")).collect(),
                 time: None,
@@ -232,7 +221,7 @@ impl FileSink {
             };
             let name = safe_file_name(&d.name, &format!("substream{}", d.id), ext);
             let path = claim_path(dir, &name)?;
-            let w = open_writer(&path, d.format, &origin)
+            let w = open_writer(&path, d.format, &origin, d.length)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             max_frame = max_frame.max(d.max_frame_bytes());
             writers.push(w);
@@ -289,10 +278,11 @@ fn open_writer(
     path: &Path,
     format: StreamFormat,
     origin: &Origin,
+    length: Option<u64>,
 ) -> isochron_codecs::Result<Writer> {
     Ok(match origin {
         Origin::Csv(_) => Writer::Csv(CsvWriter::create(path, format, origin)?),
-        _ => Writer::Wav(WavWriter::create(path, format, origin)?),
+        _ => Writer::Wav(WavWriter::create_sized(path, format, origin, length)?),
     })
 }
 

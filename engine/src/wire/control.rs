@@ -11,8 +11,10 @@ use thiserror::Error;
 use crate::catalog::{self, CatalogError, SubstreamDesc};
 
 /// Control protocol version; a peer with another version is rejected.
-/// Version 2: the session names its loss [`Recovery`], reports carry the
-/// loss pattern (bursts, outages) adaptive FEC models.
+/// 2: senders present a client certificate and may be refused as
+/// [`RejectReason::Unauthorized`]; WAV origins carry their coding.
+/// The session names its loss [`Recovery`]; reports carry the loss
+/// pattern (bursts, outages) adaptive FEC models.
 pub const CONTROL_VERSION: u8 = 2;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
@@ -197,6 +199,9 @@ pub enum RejectReason {
     Busy,
     /// Anything else (e.g. the application refused the session).
     Other,
+    /// The receiver does not admit this sender's identity (the message
+    /// names the command that would admit it).
+    Unauthorized,
 }
 
 /// Receiver to sender: the session is refused.

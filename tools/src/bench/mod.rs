@@ -354,6 +354,8 @@ pub fn run(a: BenchArgs) -> Result<u8> {
         lead: Duration::from_millis(40),
         sample_every: Duration::from_millis(20),
     };
+    // One identity for both ends of every session (one user, every role):
+    // the receiver admits the fingerprint the senders present.
     let identity = Identity::ephemeral()?;
     let mut results = Results {
         tool: "isochron bench",
@@ -448,7 +450,9 @@ pub fn run(a: BenchArgs) -> Result<u8> {
         say(report::scale_table(s));
     }
     eprintln!("wrote {}", a.out.display());
-    Ok(if failed > 0 || stop.load(Ordering::SeqCst) {
+    Ok(if stop.load(Ordering::SeqCst) {
+        crate::exit::INTERRUPTED
+    } else if failed > 0 {
         crate::exit::ERROR
     } else {
         0

@@ -10,7 +10,7 @@ use crossbeam_channel::RecvTimeoutError;
 use isochron_engine::config::{ReceiverConfig, SenderConfig};
 use isochron_engine::net::relay::{RelayConfig, RelayHandle, RelayStats};
 use isochron_engine::net::{
-    Identity, Receiver, ReceiverEvent, ReceiverOptions, SenderOptions, Sink, Trust,
+    Admission, Identity, Receiver, ReceiverEvent, ReceiverOptions, SenderOptions, Sink, Trust,
 };
 use isochron_engine::stats::{ReceiverStats, SenderStats};
 use isochron_engine::wire::control::{Accept, FecParams, Mode};
@@ -53,7 +53,8 @@ pub struct Outcome {
 
 /// Receiver options for a configuration (the CLI's defaults otherwise).
 pub fn receiver_options(c: &Config, max_sessions: usize) -> ReceiverOptions {
-    let mut o = ReceiverOptions::new("127.0.0.1:0".parse().expect("literal"));
+    // Admits nobody yet: `start_receiver` pairs it with the run's identity.
+    let mut o = ReceiverOptions::new("127.0.0.1:0".parse().expect("literal"), Admission::only([]));
     o.config = ReceiverConfig {
         latency: c.latency,
         low_water: c.low_water,
@@ -69,9 +70,11 @@ pub fn sender_options(
     c: &Config,
     to: std::net::SocketAddr,
     rx: &Receiver,
+    identity: &Identity,
     name: &str,
 ) -> SenderOptions {
-    let mut o = SenderOptions::new(to, Trust::Pinned(vec![rx.fingerprint()]));
+    let trust = Trust::Pinned(vec![rx.fingerprint()]);
+    let mut o = SenderOptions::new(to, trust, identity.clone());
     o.name = name.into();
     let window_us = c.fec_window.map_or(0, |w| w.as_micros() as u32);
     o.config = SenderConfig {
@@ -98,12 +101,16 @@ pub fn sender_options(
     o
 }
 
-/// Start a receiver whose sessions record into `recordings`.
+/// Start a receiver whose sessions record into `recordings`, presenting
+/// `identity` and admitting senders that present it too. The bench is one
+/// user on both ends, and one identity per user serves every role, so
+/// pairing is this one step.
 pub fn start_receiver(
-    opts: ReceiverOptions,
+    mut opts: ReceiverOptions,
     identity: &Identity,
     recordings: &Arc<Recordings>,
 ) -> Result<Receiver> {
+    opts.admission = Admission::only([identity.fingerprint()]);
     let recs = recordings.clone();
     Receiver::start(opts, identity, move |info| {
         recs.sink(&info.session.name)
@@ -138,7 +145,7 @@ pub fn run(
     .context("starting the relay")?;
     let feeder = Feeder::spawn("bench-feeder".into(), media.clone(), set.lead)?;
     let tx = isochron_engine::net::Sender::connect(
-        sender_options(&sc.config, relay.local_addr(), &rx, &name),
+        sender_options(&sc.config, relay.local_addr(), &rx, identity, &name),
         media.catalog.clone(),
     )
     .map_err(|e| anyhow::anyhow!("{}: the session did not start: {e}", sc.name))?;

@@ -90,7 +90,7 @@ pub fn run(
     for (i, name) in names.iter().enumerate() {
         progress(format!("N={n}: connecting {}/{n}", i + 1), 0.0);
         match Sender::connect(
-            sender_options(&cfg, rx.local_addr(), &rx, name),
+            sender_options(&cfg, rx.local_addr(), &rx, identity, name),
             media.catalog.clone(),
         ) {
             Ok(tx) => {

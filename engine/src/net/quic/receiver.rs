@@ -24,6 +24,7 @@ use crate::catalog::MediaKind;
 use crate::config::ReceiverConfig;
 use crate::handshake;
 use crate::ingress::Ingress;
+use crate::limits::{Attempts, Limits};
 use crate::time::Time;
 use crate::net::clock::Clock;
 use crate::net::error::TransportError;
@@ -32,7 +33,7 @@ use crate::net::playout_thread::{
 };
 use crate::net::sink::{SessionEnd, Sink};
 use crate::net::socket;
-use crate::net::tls::{self, Fingerprint, Identity};
+use crate::net::tls::{self, Admission, Fingerprint, Gate, Identity};
 use crate::playout::Playout;
 use crate::receiver::{fill_ingress_stats, new_ingress};
 use crate::stats::ReceiverStats;
@@ -43,6 +44,10 @@ use crate::wire::control::{Accept, Control, Reject, RejectReason, SessionDesc};
 pub struct ReceiverOptions {
     /// Address to listen on (port 0 picks a free one).
     pub listen: SocketAddr,
+    /// Which senders are admitted, by the fingerprint of the client
+    /// certificate they present. Others are refused before their hello is
+    /// read, with a reject naming the command that would admit them.
+    pub admission: Admission,
     /// Latency, water marks and limits applied to every session.
     pub config: ReceiverConfig,
     /// A connection silent this long is dead: its session ends truncated.
@@ -53,20 +58,24 @@ pub struct ReceiverOptions {
     pub conceal_audio: Method,
     /// Concealment for sensor substreams.
     pub conceal_sensor: Method,
+    /// What a peer may make the receiver spend.
+    pub limits: Limits,
 }
 
 impl ReceiverOptions {
-    /// Defaults for listening on `listen`: default [`ReceiverConfig`], 5 s
-    /// idle timeout, 256 sessions, waveform audio and linear sensor
-    /// concealment.
-    pub fn new(listen: SocketAddr) -> Self {
+    /// Defaults for listening on `listen` and admitting the senders
+    /// `admission` lists: default [`ReceiverConfig`], 5 s idle timeout, 256
+    /// sessions, waveform audio and linear sensor concealment.
+    pub fn new(listen: SocketAddr, admission: Admission) -> Self {
         Self {
             listen,
+            admission,
             config: ReceiverConfig::default(),
             idle_timeout: Duration::from_secs(5),
             max_sessions: 256,
             conceal_audio: Method::Waveform,
             conceal_sensor: Method::Linear,
+            limits: Limits::default(),
         }
     }
 }
@@ -79,6 +88,8 @@ pub struct SessionInfo {
     pub id: u64,
     /// The sender's address.
     pub peer: SocketAddr,
+    /// The sender's identity: the fingerprint of its client certificate.
+    pub sender: Fingerprint,
     /// The session the sender proposed.
     pub session: SessionDesc,
     /// The terms the receiver accepted it on.
@@ -260,6 +271,8 @@ async fn accept_loop(
 ) {
     let mut tasks = tokio::task::JoinSet::new();
     let mut next_id = 1u64;
+    let gate = Arc::new(Gate::new(opts.admission.clone()));
+    let attempts = Arc::new(Mutex::new(Attempts::new(opts.limits.token_attempts)));
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -275,6 +288,8 @@ async fn accept_loop(
                 }
                 let ctx = SessionCtx {
                     id: next_id,
+                    gate: gate.clone(),
+                    attempts: attempts.clone(),
                     opts: opts.clone(),
                     make: make.clone(),
                     events: events.clone(),
@@ -295,6 +310,9 @@ async fn accept_loop(
 
 struct SessionCtx {
     id: u64,
+    gate: Arc<Gate>,
+    /// Wrong tokens by source address (shared by every session).
+    attempts: Arc<Mutex<Attempts>>,
     opts: ReceiverOptions,
     make: Arc<Mutex<Box<MakeSink>>>,
     events: cb::Sender<ReceiverEvent>,
@@ -311,6 +329,10 @@ async fn serve(inc: Incoming, ctx: SessionCtx) {
         Ok(c) => c,
         Err(e) => return refused(tls::describe_handshake_error(&e, None)),
     };
+    let Some(sender) = tls::peer_fingerprint(&conn) else {
+        conn.close(1u32.into(), b"no client certificate");
+        return refused("the sender presented no certificate".into());
+    };
     let (send, recv) = match tokio::time::timeout(Duration::from_secs(5), conn.accept_bi()).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return refused(format!("no control stream: {e}")),
@@ -319,6 +341,17 @@ async fn serve(inc: Incoming, ctx: SessionCtx) {
             return refused("no control stream within 5 s".into());
         }
     };
+    if let Err(why) = ctx.gate.check(&sender) {
+        // Refused before its hello is even read; `recv` stays open until
+        // then, so the sender's hello is not cut off and it reads the reason.
+        let r = Reject {
+            reason: RejectReason::Unauthorized,
+            message: why,
+        };
+        reject(conn, send, r, refused).await;
+        drop(recv);
+        return;
+    }
     let mut reader = ControlReader::new(recv);
     let hello = match reader.next(Duration::from_secs(5)).await {
         Ok(Some(Control::Hello(h))) => h,
@@ -335,13 +368,14 @@ async fn serve(inc: Incoming, ctx: SessionCtx) {
     // PAUSE/RESUME act after about a round trip: widen the loop if the
     // network is slower than configured.
     cfg.loop_delay = cfg.loop_delay.max(conn.rtt() * 2);
-    let accept = match handshake::answer(&cfg, &hello, ctx.id) {
+    let accept = match answer_throttled(&cfg, &hello, ctx.id, peer, &ctx.attempts) {
         Ok(a) => a,
         Err(r) => return reject(conn, send, r, refused).await,
     };
     let info = SessionInfo {
         id: ctx.id,
         peer,
+        sender,
         session: hello.session.clone(),
         accept,
     };
@@ -360,6 +394,39 @@ async fn serve(inc: Incoming, ctx: SessionCtx) {
         }
     };
     run_session(conn, send, reader, info, cfg, sink, ctx).await;
+}
+
+/// [`handshake::answer`], with wrong tokens rate-limited per source
+/// address: a locked-out source is refused without its token being looked at.
+fn answer_throttled(
+    cfg: &ReceiverConfig,
+    hello: &crate::wire::control::Hello,
+    id: u64,
+    peer: SocketAddr,
+    attempts: &Mutex<Attempts>,
+) -> Result<Accept, Reject> {
+    if cfg.token.is_none() {
+        return handshake::answer(cfg, hello, id);
+    }
+    let now = Clock::new(1.0).now();
+    let mut attempts = attempts.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(wait) = attempts.check(peer.ip(), now) {
+        return Err(Reject {
+            reason: RejectReason::Token,
+            message: format!(
+                "too many wrong tokens from {}: try again in {} s",
+                peer.ip(),
+                wait.as_secs().max(1)
+            ),
+        });
+    }
+    let answer = handshake::answer(cfg, hello, id);
+    match &answer {
+        Err(r) if r.reason == RejectReason::Token => attempts.failed(peer.ip(), now),
+        Ok(_) => attempts.succeeded(peer.ip()),
+        Err(_) => {}
+    }
+    answer
 }
 
 async fn reject(

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -27,7 +27,7 @@ use crate::net::clock::Clock;
 use crate::net::error::TransportError;
 use crate::net::socket;
 use crate::net::source::{ChannelSource, Feed, MediaClock, channel_source};
-use crate::net::tls::{self, Trust};
+use crate::net::tls::{self, Identity, Trust};
 use crate::sender::SenderCore;
 use crate::stats::SenderStats;
 use crate::wire::control::{Accept, Control, EndOfStream, Mode, Report, SessionDesc};
@@ -42,6 +42,9 @@ pub struct SenderOptions {
     pub bind: Option<SocketAddr>,
     /// How to trust the receiver (default for the tools: a pinned fingerprint).
     pub trust: Trust,
+    /// Who we are: presented as the TLS client certificate, so the receiver
+    /// can admit us (it lists this identity's fingerprint).
+    pub identity: Identity,
     /// The receiver's shared secret, if it has one.
     pub token: Option<String>,
     /// A label for the session.
@@ -57,13 +60,15 @@ pub struct SenderOptions {
 }
 
 impl SenderOptions {
-    /// Defaults for sending to `to`: default [`SenderConfig`], no token, 5 s
-    /// idle and connect timeouts, 64 chunks per substream.
-    pub fn new(to: SocketAddr, trust: Trust) -> Self {
+    /// Defaults for sending to `to`, trusting it per `trust`, as `identity`:
+    /// default [`SenderConfig`], no token, 5 s idle and connect timeouts, 64
+    /// chunks per substream.
+    pub fn new(to: SocketAddr, trust: Trust, identity: Identity) -> Self {
         Self {
             to,
             bind: None,
             trust,
+            identity,
             token: None,
             name: "isochron".into(),
             config: SenderConfig::default(),
@@ -107,6 +112,9 @@ pub struct Sender {
     pushed: Vec<AtomicU64>,
     /// Expired datagrams already reported by `push`.
     reported_expired: AtomicU64,
+    /// Set by [`Sender::stop`]: the network thread ends the session now.
+    stop: Arc<AtomicBool>,
+    wake: Arc<Notify>,
     net: Option<JoinHandle<Result<SenderReport, TransportError>>>,
     readers: Vec<JoinHandle<io::Result<()>>>,
 }
@@ -124,18 +132,25 @@ impl Sender {
         let strides: Vec<usize> = catalog.iter().map(|d| d.format.stride()).collect();
         let clock = Clock::new(opts.config.speed);
         let media = MediaClock::new(clock);
+        let stop = Arc::new(AtomicBool::new(false));
         let (source, feeds) =
             channel_source(&strides, opts.chunk_depth, wake.clone(), media.clone());
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (ready_tx, ready_rx) = cb::bounded(1);
         let sh = shared.clone();
+        let (st, wk) = (stop.clone(), wake.clone());
         let net = std::thread::Builder::new()
             .name("isochron-send".into())
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                rt.block_on(run(opts, clock, catalog, source, wake, sh, ready_tx))
+                let ctl = SessionControl {
+                    wake: wk,
+                    stop: st,
+                    shared: sh,
+                };
+                rt.block_on(run(opts, clock, catalog, source, ctl, ready_tx))
             })?;
         match ready_rx.recv() {
             Ok(Ok((accept, session))) => Ok(Sender {
@@ -147,6 +162,8 @@ impl Sender {
                 shared,
                 media,
                 reported_expired: AtomicU64::new(0),
+                stop,
+                wake,
                 net: Some(net),
                 readers: Vec::new(),
             }),
@@ -337,6 +354,16 @@ impl Sender {
         self.wait()
     }
 
+    /// End the session now, wherever the media is (an interrupted program):
+    /// the connection closes at once with reason "stopped", so the receiver
+    /// plays out what it has and ends the stream truncated there instead of
+    /// waiting for an idle timeout. The report says `completed: false`.
+    pub fn stop(self) -> Result<SenderReport, TransportError> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        self.wait()
+    }
+
     /// Wait for the session to end without ending the substreams (they end
     /// when their readers reach the end, or on [`Sender::end`]).
     pub fn wait(mut self) -> Result<SenderReport, TransportError> {
@@ -366,15 +393,24 @@ impl Drop for Sender {
 
 type Ready = cb::Sender<Result<(Accept, SessionDesc), TransportError>>;
 
+/// What the application side shares with the network thread.
+struct SessionControl {
+    /// Notified on every push and on stop.
+    wake: Arc<Notify>,
+    /// End the session now.
+    stop: Arc<AtomicBool>,
+    shared: Arc<Mutex<Shared>>,
+}
+
 async fn run(
     opts: SenderOptions,
     clock: Clock,
     catalog: Vec<SubstreamDesc>,
     source: ChannelSource,
-    wake: Arc<Notify>,
-    shared: Arc<Mutex<Shared>>,
+    ctl: SessionControl,
     ready: Ready,
 ) -> Result<SenderReport, TransportError> {
+    let shared = &ctl.shared;
     let setup = async {
         let core = SenderCore::new(&opts.name, catalog, &opts.config)?;
         let (endpoint, conn) = connect(&opts).await?;
@@ -418,11 +454,9 @@ async fn run(
     core.on_accept(clock.now(), &accept)?;
     shared.lock().unwrap_or_else(|e| e.into_inner()).started_at = core.started_at();
     let _ = ready.send(Ok((accept, core.session().clone())));
-    let result = stream(
-        &mut core, &clock, &conn, send, reader, source, &wake, &shared,
-    )
-    .await;
-    conn.close(0u32.into(), b"bye");
+    let result = stream(&mut core, &clock, &conn, send, reader, source, &ctl).await;
+    let stopped = ctl.stop.load(Ordering::SeqCst);
+    conn.close(0u32.into(), if stopped { b"stopped" } else { b"bye" });
     // Let the close reach the peer.
     let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
     result
@@ -442,7 +476,7 @@ pub fn dial_addr(to: SocketAddr) -> SocketAddr {
 async fn connect(opts: &SenderOptions) -> Result<(Endpoint, Connection), TransportError> {
     let to = dial_addr(opts.to);
     let transport = Arc::new(transport::config(opts.idle_timeout));
-    let (client, seen) = tls::client_config(&opts.trust, transport)?;
+    let (client, seen) = tls::client_config(&opts.trust, &opts.identity, transport)?;
     let bind = opts.bind.unwrap_or_else(|| {
         if to.is_ipv6() {
             "[::]:0".parse().expect("literal")
@@ -486,9 +520,9 @@ async fn stream(
     mut send: quinn::SendStream,
     mut reader: ControlReader,
     mut source: ChannelSource,
-    wake: &Notify,
-    shared: &Mutex<Shared>,
+    ctl: &SessionControl,
 ) -> Result<SenderReport, TransportError> {
+    let (wake, shared) = (&ctl.wake, &ctl.shared);
     let live = matches!(core.session().mode, Mode::Live);
     let mut planned = conn.max_datagram_size().unwrap_or(1162);
     core.set_max_datagram(clock.now(), planned)?;
@@ -502,6 +536,9 @@ async fn stream(
     let linger = clock.real(Duration::from_secs(30));
     let mut give_up = None;
     loop {
+        if ctl.stop.load(Ordering::SeqCst) {
+            break;
+        }
         let now = clock.now();
         core.set_rtt(conn.rtt());
         core.poll(now, &mut source)?;

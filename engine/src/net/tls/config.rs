@@ -8,6 +8,7 @@ use rustls::RootCertStore;
 use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::pki_types::ServerName;
 
+use super::client_auth::AnySignedClient;
 use super::identity::read_certs;
 use super::verify::{Check, Verifier};
 use super::{ALPN, Fingerprint, Identity, PeerSeen, TlsError, provider};
@@ -37,13 +38,21 @@ pub enum Trust {
 }
 
 /// The receiver's (server's) QUIC configuration presenting `identity`.
+///
+/// Every client must present a certificate and sign the handshake with its
+/// key; which ones are admitted is decided after the handshake, from
+/// [`peer_fingerprint`] (see [`Gate`](super::Gate)), so that a refused
+/// sender can be told how to get admitted.
 pub fn server_config(
     identity: &Identity,
     transport: Arc<quinn::TransportConfig>,
 ) -> Result<quinn::ServerConfig, TlsError> {
+    let clients = AnySignedClient {
+        algorithms: provider().signature_verification_algorithms,
+    };
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
+        .with_client_cert_verifier(Arc::new(clients))
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     // Our clients never resume (see client_config): tickets would be wasted.
@@ -54,8 +63,9 @@ pub fn server_config(
     Ok(config)
 }
 
-/// The sender's (client's) QUIC configuration trusting per `trust`, and the
-/// [`PeerSeen`] its verifier fills in for [`describe_handshake_error`].
+/// The sender's (client's) QUIC configuration trusting per `trust` and
+/// presenting `identity` as its client certificate, and the [`PeerSeen`]
+/// its verifier fills in for [`describe_handshake_error`].
 ///
 /// Session resumption is off, so every connection runs the full check
 /// against the current pins, and [`PeerSeen`] always reflects it.
@@ -63,6 +73,7 @@ pub fn server_config(
 /// [`describe_handshake_error`]: super::describe_handshake_error
 pub fn client_config(
     trust: &Trust,
+    identity: &Identity,
     transport: Arc<quinn::TransportConfig>,
 ) -> Result<(quinn::ClientConfig, PeerSeen), TlsError> {
     let check = match trust {
@@ -97,7 +108,7 @@ pub fn client_config(
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.resumption = Resumption::disabled();
     let quic = QuicClientConfig::try_from(tls)?;
@@ -137,4 +148,15 @@ fn webpki_verifier(ca_pem: &std::path::Path) -> Result<Arc<WebPkiServerVerifier>
             path: ca_pem.to_owned(),
             source,
         })
+}
+
+/// The fingerprint of the leaf certificate the peer of `connection`
+/// presented (and proved it holds the key of); `None` before the handshake
+/// or if it presented none.
+pub fn peer_fingerprint(connection: &quinn::Connection) -> Option<Fingerprint> {
+    let certs = connection
+        .peer_identity()?
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    certs.first().map(|c| Fingerprint::of(c))
 }

@@ -142,6 +142,10 @@ fn local_alert(alert: AlertDescription, reason: &str, peer: &str) -> String {
     match alert {
         AlertDescription::NoApplicationProtocol => no_alpn(peer),
         AlertDescription::ProtocolVersion => format!("{peer} does not offer TLS 1.3"),
+        AlertDescription::CertificateRequired => format!(
+            "{peer} presented no certificate: every sender must present its identity \
+             (an isochron before mutual authentication?)"
+        ),
         _ => format!(
             "TLS handshake with {peer} failed ({}): {reason}",
             alert_name(alert)
@@ -163,6 +167,9 @@ fn peer_alert(alert: AlertDescription, reason: &[u8], peer: &str) -> String {
         | AlertDescription::AccessDenied => format!(
             "{peer} rejected our certificate (TLS alert {name}){said}: it probably pinned \
              another fingerprint or trusts another CA; compare with the fingerprint we print"
+        ),
+        AlertDescription::CertificateRequired => format!(
+            "{peer} requires a client certificate and we sent none (TLS alert {name}){said}"
         ),
         AlertDescription::DecryptError => {
             format!("{peer} could not verify our TLS handshake signature (TLS alert {name}){said}")

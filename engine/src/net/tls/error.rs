@@ -124,6 +124,41 @@ pub enum TlsError {
     /// [`Trust::Pinned`](super::Trust::Pinned) with no fingerprint would trust nobody.
     #[error("no fingerprint to pin: give at least one sha256:<hex>")]
     NoPins,
+    /// A line of an authorized-senders file is not `sha256:HEX [comment]`.
+    #[error("{}: line {line}: {problem}", path.display())]
+    AuthorizedLine {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An authorized-senders file over the size limit.
+    #[error(
+        "{} is {bytes} bytes, over the {} limit for an authorized-senders file",
+        path.display(),
+        super::authorized::MAX_FILE_BYTES
+    )]
+    AuthorizedTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+    },
+    /// Other users may write an authorized-senders file: they could admit anyone.
+    #[error(
+        "{} can be written by other users (mode {mode:03o}), so it could admit anyone; \
+         run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    )]
+    AuthorizedPermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// rustls refused the configuration (a bug on our side, not a user error).
     #[error("TLS configuration rejected by rustls: {0}")]
     Config(#[from] rustls::Error),

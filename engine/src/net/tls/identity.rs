@@ -1,4 +1,4 @@
-//! The receiver's identity: a certificate chain and its private key.
+//! An identity: a certificate chain and its private key, one per user, for every role.
 
 use std::fmt;
 use std::fs;
@@ -20,7 +20,8 @@ const CERT_FILE: &str = "cert.pem";
 const KEY_FILE: &str = "key.pem";
 
 /// A certificate chain (leaf first) and the leaf's private key: what a
-/// receiver presents in the TLS handshake.
+/// receiver presents as its server certificate and a sender as its client
+/// certificate (one identity per user serves every role).
 pub struct Identity {
     /// Never empty: every constructor puts the leaf first.
     pub(super) chain: Vec<CertificateDer<'static>>,
@@ -28,7 +29,13 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The receiver's persistent self-signed identity, kept in `dir`.
+    /// Where this user's identity lives: `$XDG_CONFIG_HOME/isochron/identity`
+    /// or `~/.config/isochron/identity`.
+    pub fn default_dir() -> std::path::PathBuf {
+        super::config_dir().join("identity")
+    }
+
+    /// This user's persistent self-signed identity, kept in `dir`.
     ///
     /// Created on first use (ECDSA P-256, names "isochron" and "localhost",
     /// `dir` made with mode 0700, `key.pem` 0600), loaded thereafter, so the
@@ -82,7 +89,8 @@ impl Identity {
         generate().map(|(identity, _, _)| identity)
     }
 
-    /// The fingerprint of the leaf certificate: what senders pin.
+    /// The fingerprint of the leaf certificate: what senders pin and
+    /// receivers authorize.
     pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint::of(self.chain.first().map_or(&[][..], |c| c.as_ref()))
     }
@@ -140,7 +148,7 @@ fn generate() -> Result<(Identity, String, String), TlsError> {
     params.distinguished_name = DistinguishedName::new();
     params
         .distinguished_name
-        .push(DnType::CommonName, "isochron receiver");
+        .push(DnType::CommonName, "isochron");
     let cert = params.self_signed(&key)?;
     let identity = Identity {
         chain: vec![cert.der().clone()],
@@ -182,7 +190,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
         .map_err(|e| TlsError::io("write", path, e))
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), TlsError> {
+pub(super) fn create_private_dir(dir: &Path) -> Result<(), TlsError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
