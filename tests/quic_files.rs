@@ -168,11 +168,7 @@ fn wav_and_csv_files_arrive_bit_exact() {
 fn send_files(files: &[PathBuf], out: &Path) -> isochron::engine::net::SessionEnd {
     let identity = Identity::ephemeral().unwrap();
     let dir = out.to_path_buf();
-    let rx = common::file_receiver(
-        common::receiver_options(),
-        &identity,
-        &dir,
-    );
+    let rx = common::file_receiver(common::receiver_options(), &identity, &dir);
     let inputs: Vec<_> = files
         .iter()
         .enumerate()

@@ -62,13 +62,23 @@ fn stream(cfg: &SimConfig, secs: f64) -> SimOutcome {
 #[test]
 fn bernoulli_5_percent_hybrid_meets_1e4_within_20_percent() {
     // 1200 s: 240 000 packets, so 1e-4 is 24 packets, measured.
-    let out = stream(&path(Loss::from_mean(0.05, 1.0), 21, Recovery::Hybrid), 1200.0);
+    let out = stream(
+        &path(Loss::from_mean(0.05, 1.0), 21, Recovery::Hybrid),
+        1200.0,
+    );
     let (r, s) = (&out.receiver, &out.sender);
     assert!(r.packets.expected >= 200_000);
     assert!(r.residual_loss <= 1e-4, "residual {:.2e}", r.residual_loss);
-    assert!(s.redundancy_ratio <= 0.20, "redundancy {:.3}", s.redundancy_ratio);
+    assert!(
+        s.redundancy_ratio <= 0.20,
+        "redundancy {:.3}",
+        s.redundancy_ratio
+    );
     assert!(r.packets.retransmitted > 100, "retransmission did its part");
-    assert!(r.packets.recovered - r.packets.retransmitted > 100, "and FEC");
+    assert!(
+        r.packets.recovered - r.packets.retransmitted > 100,
+        "and FEC"
+    );
 }
 
 /// Gilbert-Elliott 5 %, bursts of 10 packets (25 to 50 ms at this packet
@@ -112,8 +122,15 @@ fn a_round_trip_beyond_the_budget_sends_no_retransmission_and_fec_behaves_as_alo
     let hybrid = far(Recovery::Hybrid);
     let fec = far(Recovery::Fec);
     assert_eq!(hybrid.sender.retransmit_packets, 0);
-    assert_eq!(hybrid.receiver.nack.datagrams, 0, "{:?}", hybrid.receiver.nack);
-    assert!(hybrid.receiver.nack.no_time > 0, "gaps were seen, none asked for");
+    assert_eq!(
+        hybrid.receiver.nack.datagrams, 0,
+        "{:?}",
+        hybrid.receiver.nack
+    );
+    assert!(
+        hybrid.receiver.nack.no_time > 0,
+        "gaps were seen, none asked for"
+    );
     // FEC alone, exactly as without retransmission.
     assert_eq!(hybrid.receiver.packets, fec.receiver.packets);
     assert_eq!(hybrid.sender.repair_bytes, fec.sender.repair_bytes);
@@ -124,11 +141,19 @@ fn retransmission_alone_recovers_random_loss_without_fec() {
     let out = stream(&path(Loss::from_mean(0.02, 1.0), 24, Recovery::Arq), 120.0);
     let (r, s) = (&out.receiver, &out.sender);
     assert_eq!(s.repair_packets, 0, "no FEC");
-    assert!(r.packets.retransmitted * 10 > r.packets.lost * 8, "{:?}", r.packets);
+    assert!(
+        r.packets.retransmitted * 10 > r.packets.lost * 8,
+        "{:?}",
+        r.packets
+    );
     assert!(r.residual_loss <= 1e-4, "{:.2e}", r.residual_loss);
     // Only what was lost goes again (in copies when no round trip is left).
     let lost = r.packets.lost as f64 / r.packets.expected as f64;
-    assert!(s.redundancy_ratio < 3.5 * lost, "{} for {lost}", s.redundancy_ratio);
+    assert!(
+        s.redundancy_ratio < 3.5 * lost,
+        "{} for {lost}",
+        s.redundancy_ratio
+    );
 }
 
 #[test]
@@ -168,5 +193,8 @@ fn after_an_outage_fec_comes_back_down_within_seconds() {
     let after = stream(&cfg, 30.0);
     // The outage costs a second of media, not FEC for the rest of the run.
     let (b, a) = (before.sender.fec_overhead, after.sender.fec_overhead);
-    assert!(a < b * 1.15, "overhead {a:.3} with the outage, {b:.3} without");
+    assert!(
+        a < b * 1.15,
+        "overhead {a:.3} with the outage, {b:.3} without"
+    );
 }

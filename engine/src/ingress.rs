@@ -96,7 +96,10 @@ impl Ingress {
 
     /// The NACK planner's counters (all 0 without retransmission).
     pub fn nack_counts(&self) -> NackCounts {
-        self.planner.as_ref().map(|p| p.counts()).unwrap_or_default()
+        self.planner
+            .as_ref()
+            .map(|p| p.counts())
+            .unwrap_or_default()
     }
 
     /// Counters so far.

@@ -94,15 +94,18 @@ pub fn session_summary(info: &SessionInfo, end: &SessionEnd) -> String {
         end.reason
     );
     out += &format!(
-        "  packets {} expected, lost {} ({:.2} %), recovered {}, unrecovered {} ({:.4} %), late {}, duplicate {}\n",
+        "  packets {} expected, lost {} ({:.2} %), recovered {} ({} sent again), unrecovered {} ({:.4} %), late {}, duplicate {}; {} recovery, redundancy {:.0} %\n",
         p.expected,
         p.lost,
         pct(p.lost, p.expected),
         p.recovered,
+        p.retransmitted,
         p.unrecovered,
         pct(p.unrecovered, p.expected),
         p.late,
-        p.duplicate
+        p.duplicate,
+        s.recovery.name(),
+        s.redundancy_ratio * 100.0,
     );
     out += &format!(
         "  frames played {}, concealed {}; underruns {}, overruns {}; jitter {:.2} ms; delay p50 {:.2} ms p99 {:.2} ms\n",

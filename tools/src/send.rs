@@ -58,6 +58,10 @@ pub struct SendArgs {
     /// FEC block time budget (default: chosen by the receiver from its latency)
     #[arg(long = "fec-window", value_parser = args::duration)]
     fec_window: Option<Duration>,
+    /// How losses are recovered: fec (FEC alone), arq (retransmission alone, no FEC) or hybrid
+    /// (FEC sized for what a round trip cannot recover, retransmission for the rest)
+    #[arg(long, default_value = "hybrid", value_parser = args::recovery, value_name = "MODE")]
+    recovery: isochron_engine::Recovery,
     /// Packet interleaving depth D: FEC blocks sent column by column (spreads bursts)
     #[arg(long, default_value_t = 1, value_name = "D")]
     interleave: u8,
@@ -184,6 +188,7 @@ pub fn run(a: SendArgs) -> Result<u8> {
             },
         },
         speed: a.speed,
+        recovery: a.recovery,
         ..Default::default()
     };
     let mut tx = Sender::connect(opts, catalog.clone()).map_err(explain)?;
@@ -275,12 +280,15 @@ fn explain(e: TransportError) -> anyhow::Error {
 fn print_summary(r: &SenderReport) {
     let s = &r.stats;
     eprintln!(
-        "{}: {} frames, {} samples; {} source + {} repair packets (FEC overhead {:.0} %); pauses {}, resumes {}; dropped {}",
+        "{}: {} frames, {} samples; {} source + {} repair packets, {} sent again ({} recovery, redundancy {:.0} %: FEC {:.0} %); pauses {}, resumes {}; dropped {}",
         if r.completed { "done" } else { "ended early" },
         s.frames,
         s.samples,
         s.source_packets,
         s.repair_packets,
+        s.retransmit_packets,
+        s.recovery.name(),
+        s.redundancy_ratio * 100.0,
         s.fec_overhead * 100.0,
         s.pauses,
         s.resumes,

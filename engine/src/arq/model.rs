@@ -175,9 +175,7 @@ fn copies_table(single: &[Vec<f64>], again: f64) -> Vec<Vec<f64>> {
                 // Of the `lost`, `l2` lose their second copy as well.
                 let mut c = 1.0; // binomial coefficient
                 for l2 in 0..=lost {
-                    let b = c
-                        * again.powi(l2 as i32)
-                        * (1.0 - again).powi((lost - l2) as i32);
+                    let b = c * again.powi(l2 as i32) * (1.0 - again).powi((lost - l2) as i32);
                     out[d - l2] += pr * b;
                     c = c * (lost - l2) as f64 / (l2 + 1) as f64;
                 }
@@ -232,8 +230,7 @@ impl Solver<'_> {
         };
         let mut res = g * miss;
         let mut tx = g * sent + (1.0 - g) * (ask * copies as usize) as f64;
-        for j in 0..=ask {
-            let pj = table[ask][j];
+        for (j, &pj) in table[ask].iter().enumerate().take(ask + 1) {
             if pj == 0.0 {
                 continue;
             }
@@ -264,7 +261,11 @@ pub fn evaluate(path: &Path, plan: &Plan) -> Outcome {
     // Every copy of the NACK lost.
     let back = transition(path.back, path.echo_packets.max(1))[1][1];
     let nack_lost = path.back.mean() * back.powi(NACK_COPIES - 1);
-    let eager = if m == 0 { 0.0 } else { path.eager.clamp(0.0, 1.0) };
+    let eager = if m == 0 {
+        0.0
+    } else {
+        path.eager.clamp(0.0, 1.0)
+    };
     // A loss the spread delays too much is not reached in time.
     let too_late = 1.0 - path.reach.clamp(0.0, 1.0);
     let mut out = Outcome {
@@ -335,9 +336,7 @@ pub fn minimum(
                 copies,
             };
             let o = evaluate(path, &plan);
-            if o.residual <= target
-                && best.is_none_or(|(_, b)| o.redundancy() < b.redundancy())
-            {
+            if o.residual <= target && best.is_none_or(|(_, b)| o.redundancy() < b.redundancy()) {
                 best = Some((plan, o));
             }
         }
@@ -393,7 +392,10 @@ mod tests {
         let nack = p * p * p;
         let fail = nack + (1.0 - nack) * p;
         assert!((o.residual - p * fail).abs() < 1e-12, "{o:?}");
-        assert!((o.retransmissions - p * (1.0 - nack)).abs() < 1e-12, "{o:?}");
+        assert!(
+            (o.retransmissions - p * (1.0 - nack)).abs() < 1e-12,
+            "{o:?}"
+        );
         let two = evaluate(&path(bern, 2), &plan(8, 0, Ask::Missing, 1));
         assert!((two.residual - p * fail * fail).abs() < 1e-12, "{two:?}");
         // Two copies in the last round: both must be lost.
@@ -410,12 +412,27 @@ mod tests {
         let bern = Loss::Bernoulli { p: 0.05 };
         let pl = plan(8, 1, Ask::Missing, 1);
         let wait = evaluate(&path(bern, 1), &pl);
-        let eager = evaluate(&Path { eager: 1.0, ..path(bern, 1) }, &pl);
-        assert!(eager.retransmissions > 0.04, "every loss asked for: {eager:?}");
+        let eager = evaluate(
+            &Path {
+                eager: 1.0,
+                ..path(bern, 1)
+            },
+            &pl,
+        );
+        assert!(
+            eager.retransmissions > 0.04,
+            "every loss asked for: {eager:?}"
+        );
         assert!(wait.retransmissions < 0.03, "{wait:?}");
         // The same single round, only sooner: the same residual.
         assert!((eager.residual - wait.residual).abs() < 1e-15);
-        let half = evaluate(&Path { eager: 0.5, ..path(bern, 1) }, &pl);
+        let half = evaluate(
+            &Path {
+                eager: 0.5,
+                ..path(bern, 1)
+            },
+            &pl,
+        );
         let mid = (wait.retransmissions + eager.retransmissions) / 2.0;
         assert!((half.retransmissions - mid).abs() < 1e-15);
         let ms = Duration::from_millis;
@@ -428,10 +445,25 @@ mod tests {
     fn bursts_make_retransmissions_fail_more() {
         let loss = Loss::from_mean(0.05, 10.0);
         let pl = plan(8, 0, Ask::Missing, 1);
-        let near = evaluate(&Path { rtt_packets: 2, ..path(loss, 1) }, &pl);
-        let far = evaluate(&Path { rtt_packets: 40, ..path(loss, 1) }, &pl);
+        let near = evaluate(
+            &Path {
+                rtt_packets: 2,
+                ..path(loss, 1)
+            },
+            &pl,
+        );
+        let far = evaluate(
+            &Path {
+                rtt_packets: 40,
+                ..path(loss, 1)
+            },
+            &pl,
+        );
         assert!(near.residual > 5.0 * far.residual, "{near:?} {far:?}");
-        assert!(far.residual > 0.05 * 0.05, "still above random loss: {far:?}");
+        assert!(
+            far.residual > 0.05 * 0.05,
+            "still above random loss: {far:?}"
+        );
     }
 
     #[test]
@@ -462,7 +494,13 @@ mod tests {
         let ge = Loss::from_mean(0.05, 10.0);
         let pl = plan(8, 0, Ask::Missing, 1);
         let all = evaluate(&path(ge, 1), &pl);
-        let half = evaluate(&Path { reach: 0.5, ..path(ge, 1) }, &pl);
+        let half = evaluate(
+            &Path {
+                reach: 0.5,
+                ..path(ge, 1)
+            },
+            &pl,
+        );
         let none = evaluate(&path(ge, 0), &pl);
         let want = 0.5 * none.residual + 0.5 * all.residual;
         assert!((half.residual - want).abs() < 1e-12, "{half:?}");

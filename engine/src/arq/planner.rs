@@ -114,7 +114,13 @@ impl Sub {
         if ext == seq + 1 {
             self.interval_us = dt.max(self.interval_us * INTERVAL_DECAY);
         }
-        let ewma = |old: f64, new: f64| if old == 0.0 { new } else { 0.95 * old + 0.05 * new };
+        let ewma = |old: f64, new: f64| {
+            if old == 0.0 {
+                new
+            } else {
+                0.95 * old + 0.05 * new
+            }
+        };
         self.per_seq_us = ewma(self.per_seq_us, dt / steps);
         self.media_per_seq_us = ewma(
             self.media_per_seq_us,
@@ -476,7 +482,8 @@ impl NackPlanner {
         }
         for i in 0..self.subs.len() {
             let sub = &self.subs[i];
-            let (Some(due), Some((seq, sent, ts)), Some(h)) = (sub.next_due(), sub.last, sub.highest)
+            let (Some(due), Some((seq, sent, ts)), Some(h)) =
+                (sub.next_due(), sub.last, sub.highest)
             else {
                 continue;
             };

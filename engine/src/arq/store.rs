@@ -332,7 +332,9 @@ mod tests {
         assert_eq!((o.sent, o.expired), (2, 1), "seq 12 is past its deadline");
         let o = s.on_nack(t, rtt, &nack(&[(7, 13, 2)]), &mut emit).unwrap();
         assert_eq!(o.suppressed, 2, "within a round trip");
-        let o = s.on_nack(t + rtt, rtt, &nack(&[(7, 13, 1)]), &mut emit).unwrap();
+        let o = s
+            .on_nack(t + rtt, rtt, &nack(&[(7, 13, 1)]), &mut emit)
+            .unwrap();
         assert_eq!(o.sent, 1, "a round trip later");
         assert_eq!(sent.len(), 3);
         assert!(packet::parse(&sent[0]).is_err(), "test bytes are no packet");
@@ -364,7 +366,6 @@ mod tests {
         let o = s.on_nack(t, rtt, &nack(&flood), &mut emit).unwrap();
         assert_eq!(o.sent, 0);
         assert_eq!(o.suppressed as usize, MAX_LOOKUPS);
-        drop(emit);
         assert_eq!((n, total), (16, 16));
         assert!(s.on_nack(t, rtt, &[1, 2, 3], &mut |_, _| {}).is_err());
     }
@@ -377,11 +378,13 @@ mod tests {
         // Seq 15 is due at 150 ms: at 140 ms no round trip is left.
         let t = Time::from_micros(140_000);
         let ask = nack(&[(7, 15, 2)]);
-        s.on_nack(t, rtt, &ask, &mut |_, d| sent.push(d[39])).unwrap();
+        s.on_nack(t, rtt, &ask, &mut |_, d| sent.push(d[39]))
+            .unwrap();
         assert_eq!(s.next_copy(), None, "one copy unless asked");
         s.set_copies(2);
         let later = t + rtt;
-        s.on_nack(later, rtt, &ask, &mut |_, d| sent.push(d[39])).unwrap();
+        s.on_nack(later, rtt, &ask, &mut |_, d| sent.push(d[39]))
+            .unwrap();
         // 15 is due at 150 ms, 2 ms left: a copy 1 ms later; 16 is due at
         // 160, 12 ms left: a copy half a round trip later. Copies keep
         // their order whatever order they were planned in.
@@ -413,7 +416,6 @@ mod tests {
                 .unwrap();
             throttled += o.throttled;
         }
-        drop(emit);
         assert_eq!(n, 20);
         assert_eq!(throttled, 20);
     }

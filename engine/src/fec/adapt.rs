@@ -170,7 +170,8 @@ impl FecAdapter {
     /// The loss model chosen from: the estimate as a Gilbert-Elliott chain
     /// (Bernoulli when bursts are single losses).
     pub fn model(&self) -> Option<Loss> {
-        self.loss.map(|l| Loss::from_mean(l, self.effective_burst()))
+        self.loss
+            .map(|l| Loss::from_mean(l, self.effective_burst()))
     }
 
     /// The burst estimate, with runs barely over one taken as independent
@@ -342,7 +343,10 @@ impl FecAdapter {
             })
             .map_or(one(self.cap), |p| p.0);
         let cost_of = |c: Choice| plans.iter().find(|p| p.0 == c).map(|p| cost(p.1, p.2));
-        match (self.current.and_then(|c| cost_of(c).map(|k| (c, k))), cost_of(best)) {
+        match (
+            self.current.and_then(|c| cost_of(c).map(|k| (c, k))),
+            cost_of(best),
+        ) {
             (Some((cur, k)), Some(b)) if k <= b * KEEP => cur,
             _ => best,
         }

@@ -292,7 +292,10 @@ mod tests {
     fn gaps_become_unrecovered_once_passed() {
         let mut t = SequenceTracker::new(64);
         for s in [0u32, 1, 3, 4] {
-            assert_eq!(t.on_packet(s, s as u64 * 10, Via::Direct, false), Arrival::New);
+            assert_eq!(
+                t.on_packet(s, s as u64 * 10, Via::Direct, false),
+                Arrival::New
+            );
         }
         t.finalize(25); // frames before ts 25 played: 0, 1 and the gap 2
         assert_eq!(t.counts().lost, 0, "gap 2 is not final until 3 is");
@@ -333,7 +336,10 @@ mod tests {
     #[test]
     fn a_first_sequence_number_in_the_upper_half_is_new() {
         let mut t = SequenceTracker::new(64);
-        assert_eq!(t.on_packet(3_000_000_000, 0, Via::Direct, false), Arrival::New);
+        assert_eq!(
+            t.on_packet(3_000_000_000, 0, Via::Direct, false),
+            Arrival::New
+        );
         assert_eq!(
             t.on_packet(3_000_000_001, 10, Via::Direct, false),
             Arrival::New
@@ -370,7 +376,10 @@ mod tests {
         let c = t.counts();
         assert_eq!((c.lost, c.recovered, c.retransmitted), (3, 2, 1));
         assert_eq!((c.retransmit_late, c.retransmit_redundant), (1, 2));
-        assert_eq!((c.unrecovered, c.received, c.duplicate, c.late), (1, 2, 0, 0));
+        assert_eq!(
+            (c.unrecovered, c.received, c.duplicate, c.late),
+            (1, 2, 0, 0)
+        );
     }
 
     #[test]

@@ -226,8 +226,7 @@ fn run(p: PlayoutParts) -> Finished {
             };
             match m {
                 ToPlayout::Packet(pk) => {
-                    let _ =
-                        playout.on_packet(pk.arrival, &pk.meta, &pk.buf[..pk.len], pk.via);
+                    let _ = playout.on_packet(pk.arrival, &pk.meta, &pk.buf[..pk.len], pk.via);
                     let _ = pool.push(pk.buf);
                 }
                 ToPlayout::End(eos) => playout.on_end_of_stream(&eos),

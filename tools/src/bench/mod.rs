@@ -137,6 +137,9 @@ pub struct BenchArgs {
     /// Keep the FEC code fixed (no adaptation to the measured loss)
     #[arg(long = "fixed-fec", help_heading = "Custom scenario")]
     fixed_fec: bool,
+    /// Recovery: fec, arq or hybrid [default: hybrid]
+    #[arg(long, value_parser = args::recovery, value_name = "MODE", help_heading = "Custom scenario")]
+    recovery: Option<isochron_engine::Recovery>,
 }
 
 impl BenchArgs {
@@ -164,6 +167,7 @@ impl BenchArgs {
             || self.interleave.is_some()
             || self.fec_window.is_some()
             || self.fixed_fec
+            || self.recovery.is_some()
     }
 
     /// The impairment the link options describe (as `isochron netem` builds it).
@@ -197,6 +201,7 @@ impl BenchArgs {
             interleave: self.interleave.unwrap_or(d.interleave),
             fec_window: self.fec_window,
             adaptive_fec: !self.fixed_fec,
+            recovery: self.recovery.unwrap_or(d.recovery),
             sensor: self.sensor,
         };
         let link = self.impairment();

@@ -96,6 +96,7 @@ pub fn sender_options(
         } else {
             None
         },
+        recovery: c.recovery,
         ..Default::default()
     };
     o

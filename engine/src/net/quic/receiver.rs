@@ -25,7 +25,6 @@ use crate::config::ReceiverConfig;
 use crate::handshake;
 use crate::ingress::Ingress;
 use crate::limits::{Attempts, Limits};
-use crate::time::Time;
 use crate::net::clock::Clock;
 use crate::net::error::TransportError;
 use crate::net::playout_thread::{
@@ -37,6 +36,7 @@ use crate::net::tls::{self, Admission, Fingerprint, Gate, Identity};
 use crate::playout::Playout;
 use crate::receiver::{fill_ingress_stats, new_ingress};
 use crate::stats::ReceiverStats;
+use crate::time::Time;
 use crate::wire::control::{Accept, Control, Reject, RejectReason, SessionDesc};
 
 /// How the receiver listens and plays.
@@ -649,7 +649,10 @@ fn send_nacks(ingress: &mut Ingress, conn: &Connection, shared: &Shared, now: Ti
     p.set_rtt(conn.rtt());
     p.set_anchor(shared.anchor());
     while let Some(d) = p.poll(now) {
-        if conn.send_datagram(bytes::Bytes::copy_from_slice(d)).is_err() {
+        if conn
+            .send_datagram(bytes::Bytes::copy_from_slice(d))
+            .is_err()
+        {
             break;
         }
     }
