@@ -9,7 +9,7 @@ use isochron::engine::catalog::{MediaKind, SubstreamDesc};
 use isochron::engine::config::ReceiverConfig;
 use isochron::engine::fec::{FecDecoder, FecEncoder};
 use isochron::engine::wire::control::{
-    Accept, CONTROL_VERSION, Control, ControlDecoder, EndOfStream, FecParams, Hello, Mode,
+    Accept, CONTROL_VERSION, Control, ControlDecoder, Credit, EndOfStream, FecParams, Hello, Mode,
     Recovery, Reject, RejectReason, Report, SessionDesc, SubstreamTotals,
 };
 use isochron::engine::wire::nack;
@@ -373,6 +373,14 @@ fn control_strategy() -> impl Strategy<Value = Control> {
         Just(Control::Pause),
         Just(Control::Resume),
         Just(Control::Bye),
+        (
+            0..=isochron::engine::wire::control::MAX_CREDIT_US,
+            any::<u32>()
+        )
+            .prop_map(|(position_us, lead_us)| Control::Credit(Credit {
+                position_us,
+                lead_us
+            })),
         any::<[u64; 6]>().prop_map(|v| Control::Report(Report {
             received: v[0],
             lost: v[1],

@@ -211,7 +211,7 @@ fn an_outage_is_concealed_for_its_length_then_playback_is_clean() {
 }
 
 #[test]
-fn file_mode_breathes_between_the_water_marks() {
+fn file_mode_follows_the_playout_one_credit_lead_ahead() {
     use isochron::engine::Mode;
     use isochron::engine::wire::control::Control;
     let mut cfg = SimConfig {
@@ -228,7 +228,6 @@ fn file_mode_breathes_between_the_water_marks() {
     cfg.sender.mode = Mode::File { fill_percent: 200 };
     cfg.receiver.low_water = ms(40);
     cfg.receiver.high_water = ms(160);
-    cfg.receiver.loop_delay = ms(24); // round trip of control + media, plus jitter
     let subs = [stereo48k(0, ms(10)), sensor200(1, ms(10))];
     let (out, check) = run(&cfg, &subs, 30.0);
     assert!(out.finished);
@@ -240,50 +239,56 @@ fn file_mode_breathes_between_the_water_marks() {
         );
     }
     assert_eq!(check.counts(0).samples, 48_000 * 30);
-    // Playback starts at the low-water mark (within one frame above it).
-    let (_, level) = out.playback_start.expect("playback started");
-    assert!((40_000..=50_000).contains(&level), "start level {level} us");
-    // The buffer stays between the marks after start-up.
-    let (lo, hi) = out
+    // Marks: the floor is the FEC window (file mode gives one block all of
+    // the latency's FEC half: (80 - 40 ms hold) / 2) + the longest frame
+    // hold (the sensor's four 10 ms frames) + the measured spread (+-2 ms) +
+    // one frame + 5 ms; playback starts there.
+    let flow = out.receiver.flow;
+    assert!((3_900..=4_000).contains(&flow.delay_spread_us), "{flow:?}");
+    let hold = subs.iter().map(|d| d.unit_delay()).max().unwrap();
+    let window = out.accept.as_ref().unwrap().fec_window_us as u64;
+    assert_eq!((window, hold.as_micros()), (20_000, 40_000));
+    assert_eq!(flow.floor_us, 60_000 + flow.delay_spread_us + 15_000);
+    let (start_at, level) = out.playback_start.expect("playback started");
+    assert!(
+        level >= flow.start_level_us && level <= flow.start_level_us + 10_000,
+        "start level {level} us, {flow:?}"
+    );
+    assert!(
+        flow.start_level_us > 40_000,
+        "above the configured low mark"
+    );
+    assert_eq!(
+        flow.lead_us, 160_000,
+        "the configured high mark covers the path"
+    );
+    // After the fill (at twice real time), the buffer sits one lead minus the
+    // round trip (20 ms) ahead, within a frame and the jitter; then the end
+    // of the stream drains it.
+    let steady: Vec<u64> = out
         .levels
         .iter()
-        .fold((u64::MAX, 0), |(lo, hi), &(_, l)| (lo.min(l), hi.max(l)));
-    assert!(out.levels.len() > 1000);
-    assert!(lo >= 40_000 && hi <= 160_000, "level ranged {lo}..{hi} us");
-    // PAUSE and RESUME crossed, each at its mark, sent ahead of it by what the
-    // loop lets through meanwhile: loop delay 24 ms x (fill 2 - 1) + one
-    // 10 ms frame step, so PAUSE at 126 ms and RESUME at 74 ms.
-    let pauses: Vec<u64> = out
+        .filter(|&&(t, _)| t > start_at + ms(500) && t < start_at + ms(29_500))
+        .map(|&(_, l)| l)
+        .collect();
+    assert!(steady.len() > 5000);
+    let (lo, hi) = steady
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), &l| (lo.min(l), hi.max(l)));
+    assert!(lo >= 120_000 && hi <= 150_000, "level ranged {lo}..{hi} us");
+    // Ten credits a second, each one read; no PAUSE or RESUME.
+    let credits = out
         .flow
         .iter()
-        .filter(|e| e.msg == Control::Pause)
-        .map(|e| e.level_us)
-        .collect();
-    let resumes: Vec<u64> = out
-        .flow
-        .iter()
-        .filter(|e| e.msg == Control::Resume)
-        .map(|e| e.level_us)
-        .collect();
-    assert!(
-        pauses.len() >= 10 && resumes.len() >= 10,
-        "{} pauses, {} resumes",
-        pauses.len(),
-        resumes.len()
-    );
-    assert!(
-        pauses.iter().all(|&l| (126_000..=136_000).contains(&l)),
-        "{pauses:?}"
-    );
-    assert!(
-        resumes.iter().all(|&l| (64_000..=74_000).contains(&l)),
-        "{resumes:?}"
-    );
+        .filter(|e| matches!(e.msg, Control::Credit(_)))
+        .count() as u64;
+    assert!((290..=300).contains(&credits), "{credits} credits");
+    assert_eq!(credits, flow.credits);
+    assert_eq!(out.sender.credits, credits, "ideal path: all arrive");
+    assert_eq!(out.flow.len() as u64, credits);
     assert_eq!(out.receiver.frames.underruns, 0);
-    assert_eq!(
-        (out.sender.pauses, out.sender.resumes),
-        (pauses.len() as u64, resumes.len() as u64)
-    );
+    assert_eq!(out.receiver.packets.late, 0);
+    assert!(flow.min_slack_us >= 55_000, "{flow:?}");
 }
 
 #[test]

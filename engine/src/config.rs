@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::playout::flow::FlowParams;
+use crate::time::micros;
 use crate::wire::control::{FecParams, Mode, Recovery, SessionDesc};
 
 /// Receiver settings (the receiver decides latency and water marks).
@@ -18,10 +20,16 @@ pub struct ReceiverConfig {
     /// Live: it only widens the buffer's horizon (frames beyond about 1.5 x
     /// `max(latency, high_water)` are dropped as overruns).
     pub high_water: Duration,
-    /// Time for a PAUSE/RESUME to take effect (about a round trip plus
-    /// jitter); the QUIC driver raises it to twice the RTT measured at the
-    /// hello.
+    /// Smallest round trip file-mode flow control allows for (from a
+    /// credit leaving the receiver to the media it allows arriving). The
+    /// QUIC driver raises it to the round trip measured at the hello, and
+    /// the playout follows the transport's estimate during the session.
     pub loop_delay: Duration,
+    /// File mode: the water marks adapt to the path up to this much
+    /// buffered media (or the high-water mark, if higher); a path that
+    /// needs more is refused at the hello, saying what to raise. Buffers
+    /// are sized for it.
+    pub max_buffer: Duration,
     /// Fastest rate the live playout clock may slew to follow the sender
     /// (fraction of real time: 0.005 moves the anchor at most 5 ms a second).
     pub max_slew: f64,
@@ -40,6 +48,7 @@ impl Default for ReceiverConfig {
             low_water: Duration::from_millis(40),
             high_water: Duration::from_millis(160),
             loop_delay: Duration::from_millis(10),
+            max_buffer: Duration::from_secs(1),
             max_slew: 0.005,
             clock_window: Duration::from_secs(8),
             max_fec_blocks: 128,
@@ -72,6 +81,25 @@ pub struct SenderConfig {
     /// How losses are recovered: FEC, retransmission, or both (hybrid, the
     /// default; without FEC it is retransmission alone).
     pub recovery: Recovery,
+}
+
+/// Packet interleaving depth [`SenderConfig::file`] proposes: file mode's
+/// buffer adapts to the span (FEC window x depth), and spreading a loss
+/// burst over two blocks cuts the residual loss of bursty links several
+/// times at the same overhead.
+pub const FILE_INTERLEAVE: u8 = 2;
+
+impl SenderConfig {
+    /// File mode at `fill` times real time, with file mode's interleaving
+    /// depth ([`FILE_INTERLEAVE`]); the rest as [`Default`].
+    pub fn file(fill: f64) -> Self {
+        let mut c = Self {
+            mode: Mode::file(fill),
+            ..Self::default()
+        };
+        c.fec.depth = FILE_INTERLEAVE;
+        c
+    }
 }
 
 impl Default for SenderConfig {
@@ -124,6 +152,26 @@ pub enum ConfigError {
         /// Longest a substream's packetizer holds a frame.
         hold_ms: f64,
     },
+    /// File mode: the path needs more buffer than the receiver allows.
+    #[error(
+        "file mode on this path needs {need_ms} ms of buffer (FEC window {window_ms} ms x interleave depth {depth} + frame hold {hold_ms} ms + delay spread {spread_ms} ms + round trip {rtt_ms} ms + margins), more than this receiver's limit of {max_ms} ms; raise the receiver's high-water mark to at least {need_ms} ms, or lower the FEC window, the interleave depth or the frame duration"
+    )]
+    BufferTooSmall {
+        /// The lead the path needs.
+        need_ms: f64,
+        /// The receiver's buffer limit.
+        max_ms: f64,
+        /// FEC block time budget (0 when FEC is off).
+        window_ms: f64,
+        /// Packet interleaving depth D.
+        depth: u8,
+        /// Longest a substream's packetizer holds a frame.
+        hold_ms: f64,
+        /// One-way delay spread assumed (half the round trip before media).
+        spread_ms: f64,
+        /// The round trip measured at the hello.
+        rtt_ms: f64,
+    },
     /// The low-water mark is not below the high-water mark.
     #[error("low-water mark {low_ms} ms must be below the high-water mark {high_ms} ms")]
     Marks {
@@ -167,6 +215,9 @@ impl ReceiverConfig {
             .max()
             .unwrap_or_default();
         if !s.fec.enabled() {
+            if matches!(s.mode, Mode::File { .. }) {
+                self.check_buffer(s, Duration::ZERO)?;
+            }
             return if self.latency >= hold || !matches!(s.mode, Mode::Live) {
                 Ok(Duration::ZERO)
             } else {
@@ -182,9 +233,15 @@ impl ReceiverConfig {
         let depth = s.fec.depth.max(1) as u32;
         let window = if s.fec.window_us == 0 {
             // Half of what is left after the frame hold goes to FEC, the
-            // other half to network jitter.
+            // other half to network jitter. Live, the blocks of all D
+            // interleaved groups share that half; file mode's buffer adapts
+            // to the span (its marks cover window x depth and the measured
+            // jitter), so each block gets all of it.
             let room = self.latency.checked_sub(hold).unwrap_or_default();
-            let w = room / (2 * depth);
+            let w = match s.mode {
+                Mode::Live => room / (2 * depth),
+                Mode::File { .. } => room / 2,
+            };
             if w < Duration::from_millis(1) {
                 return Err(ConfigError::NoRoomForFec {
                     latency_ms: ms(self.latency),
@@ -196,6 +253,9 @@ impl ReceiverConfig {
             Duration::from_micros(s.fec.window_us as u64)
         };
         let need = window * depth + hold;
+        if matches!(s.mode, Mode::File { .. }) {
+            self.check_buffer(s, window)?;
+        }
         if matches!(s.mode, Mode::Live) && self.latency < need {
             return Err(ConfigError::LatencyTooSmall {
                 latency_ms: ms(self.latency),
@@ -206,6 +266,29 @@ impl ReceiverConfig {
             });
         }
         Ok(window)
+    }
+}
+
+impl ReceiverConfig {
+    /// File mode: the marks the path needs (from the round trip in
+    /// `loop_delay`, as measured at the hello) must fit the buffer limit.
+    fn check_buffer(&self, s: &SessionDesc, window: Duration) -> Result<(), ConfigError> {
+        let p = FlowParams::for_session(self, s, window);
+        let m = p.initial_marks(self.loop_delay);
+        let max = self.max_buffer.max(self.high_water);
+        if m.need_us <= micros(max) {
+            return Ok(());
+        }
+        let hold = s.substreams.iter().map(|d| d.unit_delay()).max();
+        Err(ConfigError::BufferTooSmall {
+            need_ms: m.need_us.div_ceil(1000) as f64,
+            max_ms: ms(max),
+            window_ms: ms(window),
+            depth: s.fec.depth,
+            hold_ms: ms(hold.unwrap_or_default()),
+            spread_ms: ms(self.loop_delay / 2),
+            rtt_ms: ms(self.loop_delay),
+        })
     }
 }
 
@@ -244,6 +327,27 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("at least 90 ms"), "{msg}");
         assert!(msg.contains("raise the receiver's latency"), "{msg}");
+    }
+
+    #[test]
+    fn file_mode_refuses_a_path_its_buffer_cannot_cover_and_says_what_to_raise() {
+        let mut s = session(0, 1);
+        s.mode = Mode::File { fill_percent: 200 };
+        let mut cfg = ReceiverConfig {
+            loop_delay: Duration::from_millis(600),
+            ..Default::default()
+        };
+        // Window 35 ms + hold 10 + spread 300 + frame 10 + 5, + rtt 600 +
+        // spread 300 + frame 10 = 1270 ms.
+        let e = cfg.check_session(&s).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("needs 1270 ms"), "{msg}");
+        assert!(
+            msg.contains("raise the receiver's high-water mark to at least 1270 ms"),
+            "{msg}"
+        );
+        cfg.high_water = Duration::from_millis(1300);
+        assert!(cfg.check_session(&s).is_ok());
     }
 
     #[test]

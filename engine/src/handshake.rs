@@ -2,8 +2,9 @@
 //! or reject with a reason the sender can print.
 
 use crate::config::ReceiverConfig;
+use crate::playout::flow::FlowParams;
 use crate::time::micros;
-use crate::wire::control::{Accept, CONTROL_VERSION, Hello, Reject, RejectReason};
+use crate::wire::control::{Accept, CONTROL_VERSION, Hello, Mode, Reject, RejectReason};
 
 /// Compare secrets in constant time: both are hashed first, so neither the
 /// position of the first difference nor the length of the right token shows
@@ -50,11 +51,21 @@ pub fn answer(cfg: &ReceiverConfig, hello: &Hello, session_id: u64) -> Result<Ac
         .check_session(&hello.session)
         .map_err(|e| reject(RejectReason::Latency, e.to_string()))?;
     let us = |d| micros(d).min(u32::MAX as u64) as u32;
+    // File mode: the marks in force, sized for the round trip measured.
+    let (low, high) = match hello.session.mode {
+        Mode::File { .. } => {
+            let m =
+                FlowParams::for_session(cfg, &hello.session, window).initial_marks(cfg.loop_delay);
+            let d = std::time::Duration::from_micros;
+            (d(m.start_us), d(m.lead_us))
+        }
+        Mode::Live => (cfg.low_water, cfg.high_water),
+    };
     Ok(Accept {
         session_id,
         latency_us: us(cfg.latency),
-        low_water_us: us(cfg.low_water),
-        high_water_us: us(cfg.high_water),
+        low_water_us: us(low),
+        high_water_us: us(high),
         fec_window_us: us(window),
     })
 }

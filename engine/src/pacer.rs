@@ -1,11 +1,25 @@
 //! Pacer: decides how much media the sender may have produced by `now`.
 //!
 //! Live, media time runs with real time from the start. In file mode the
-//! sender reads ahead at `fill` times real time while the receiver has not
-//! paused it, and stands still while paused; it starts with the low-water
-//! mark's worth at once, so playback can begin after one round trip.
+//! sender reads ahead at `fill` times real time up to the receiver's
+//! credit: a lead ahead of the receiver's playout position. The playout
+//! runs at real time, so the sender extrapolates the position on its own
+//! clock, from the credit that arrived fastest over a sliding window (a
+//! late credit, resent after a loss, only ever shows an older position):
+//! in steady state the sender follows the playout one lead ahead, at real
+//! time, and credits only correct it. Until the first credit the sender
+//! assumes the playout started the moment it did (the earliest it could),
+//! with the accept's high-water mark as the lead, so it never sends less
+//! than the receiver will need.
 
-use crate::time::Time;
+use std::time::Duration;
+
+use crate::playout::clock::OffsetEstimator;
+use crate::time::{Time, micros};
+use crate::wire::control::Credit;
+
+/// How far back the fastest credit is looked for.
+const CREDIT_WINDOW: Duration = Duration::from_secs(8);
 
 /// The sender's media allowance: how far frames may be produced by `now`.
 #[derive(Debug, Clone)]
@@ -17,31 +31,42 @@ pub struct Pacer {
     /// File mode: media microseconds allowed so far, at `last`.
     pos: f64,
     last: Time,
+    /// File mode: local time minus playout position, fastest credit first.
+    offsets: OffsetEstimator,
+    /// The latest estimate (kept through a silent window).
+    offset: i64,
+    /// Media allowed ahead of the playout position.
+    lead: f64,
+    /// Media allowed at once (file mode).
+    head_start: f64,
 }
 
 impl Pacer {
     /// Media time runs with real time from [`start`](Self::start).
     pub fn live() -> Self {
+        Self::file(1.0, 0, 0).with_live()
+    }
+
+    fn with_live(mut self) -> Self {
+        self.live = true;
+        self
+    }
+
+    /// `fill`: speed below the credit (times real time, above 1);
+    /// `head_start_us`: media allowed at once; `first_lead_us`: the lead
+    /// until the first credit.
+    pub fn file(fill: f64, head_start_us: u64, first_lead_us: u64) -> Self {
         Self {
-            live: true,
-            fill: 1.0,
+            live: false,
+            fill: fill.max(1.0 + 1e-3),
             start: None,
             paused: false,
             pos: 0.0,
             last: Time::ZERO,
-        }
-    }
-
-    /// `fill`: speed while resumed (times real time); `head_start_us`: media
-    /// allowed at once.
-    pub fn file(fill: f64, head_start_us: u64) -> Self {
-        Self {
-            live: false,
-            fill,
-            start: None,
-            paused: false,
-            pos: head_start_us as f64,
-            last: Time::ZERO,
+            offsets: OffsetEstimator::new(micros(CREDIT_WINDOW)),
+            offset: 0,
+            lead: first_lead_us as f64,
+            head_start: head_start_us.min(first_lead_us) as f64,
         }
     }
 
@@ -49,6 +74,8 @@ impl Pacer {
     pub fn start(&mut self, now: Time) {
         self.start = Some(now);
         self.last = now;
+        self.offset = now.as_micros() as i64;
+        self.pos = self.head_start;
     }
 
     /// [`start`](Self::start) has been called.
@@ -56,28 +83,58 @@ impl Pacer {
         self.start.is_some()
     }
 
-    /// Paused by the receiver (file mode).
+    /// Held by the receiver's PAUSE.
     pub fn is_paused(&self) -> bool {
         self.paused
     }
 
-    fn advance(&mut self, now: Time) {
-        if !self.paused && now > self.last {
-            self.pos += now.diff_micros(self.last) as f64 * self.fill;
-        }
-        self.last = self.last.max(now);
+    /// The credit's limit at `t` (file mode): the estimated playout
+    /// position plus the lead.
+    fn limit(&self, t: Time) -> f64 {
+        (t.as_micros() as i64 - self.offset) as f64 + self.lead
     }
 
-    /// Stop the allowance at `now` (file mode; live ignores pauses).
+    /// Move the allowance to `now`: `fill` times real time below the
+    /// limit, then along it (it moves at real time, slower than `fill`);
+    /// never backwards when the limit dropped.
+    fn advance(&mut self, now: Time) {
+        if now <= self.last {
+            return;
+        }
+        if let Some(o) = self.offsets.estimate(now) {
+            self.offset = o;
+        }
+        if !self.paused {
+            let limit = self.limit(now);
+            if self.pos < limit {
+                let run = now.diff_micros(self.last) as f64 * self.fill;
+                self.pos = (self.pos + run).min(limit);
+            }
+        }
+        self.last = now;
+    }
+
+    /// Hold production at `now` (file mode; live ignores it).
     pub fn pause(&mut self, now: Time) {
         self.advance(now);
         self.paused = true;
     }
 
-    /// Let the allowance run again from `now`.
+    /// End a hold at `now`.
     pub fn resume(&mut self, now: Time) {
         self.advance(now);
         self.paused = false;
+    }
+
+    /// A credit from the receiver, read at `now` (file mode).
+    pub fn credit(&mut self, now: Time, c: &Credit) {
+        self.advance(now);
+        let now = now.max(self.last);
+        self.offsets.observe(now, c.position_us);
+        if let Some(o) = self.offsets.estimate(now) {
+            self.offset = o;
+        }
+        self.lead = c.lead_us as f64;
     }
 
     /// Media time (microseconds) up to which frames may be produced.
@@ -99,8 +156,12 @@ impl Pacer {
         if self.paused {
             return None;
         }
-        let wait = ((media_us as f64 - self.pos).max(0.0) / self.fill).ceil() as u64;
-        Some(Time::from_micros(self.last.as_micros() + wait))
+        let m = media_us as f64;
+        let by_fill = self.last.as_micros() as f64 + ((m - self.pos).max(0.0) / self.fill);
+        let by_credit = m - self.lead + self.offset as f64;
+        Some(Time::from_micros(
+            by_fill.max(by_credit).max(0.0).ceil() as u64
+        ))
     }
 }
 
@@ -108,12 +169,57 @@ impl Pacer {
 mod tests {
     use super::*;
 
+    fn t(us: u64) -> Time {
+        Time::from_micros(us)
+    }
+
     #[test]
-    fn file_mode_runs_fast_and_stops_when_paused() {
-        let t = Time::from_micros;
-        let mut p = Pacer::file(2.0, 40_000);
+    fn file_mode_fills_fast_then_follows_the_assumed_playout() {
+        let mut p = Pacer::file(2.0, 40_000, 160_000);
+        assert_eq!(p.allowance(t(0)), 0, "not started");
         p.start(t(0));
-        assert_eq!(p.allowance(t(0)), 40_000);
+        assert_eq!(p.allowance(t(0)), 40_000, "head start at once");
+        assert_eq!(p.allowance(t(10_000)), 60_000, "twice real time");
+        // Meets the running credit (160 ms + t) at t = 120 ms, then follows it.
+        assert_eq!(p.wake_at(280_000), Some(t(120_000)));
+        assert_eq!(p.allowance(t(120_000)), 280_000);
+        assert_eq!(
+            p.allowance(t(130_000)),
+            290_000,
+            "real time along the credit"
+        );
+        assert_eq!(p.wake_at(300_000), Some(t(140_000)));
+    }
+
+    #[test]
+    fn credits_correct_the_position_and_a_late_one_changes_nothing() {
+        let mut p = Pacer::file(2.0, 40_000, 160_000);
+        p.start(t(0));
+        assert_eq!(p.allowance(t(120_000)), 280_000, "assumed playing since 0");
+        // The playout really started at 30 ms: it plays 90 ms as this
+        // leaves, read 10 ms later; the lead is 150 ms.
+        let c = |position_us, lead_us| Credit {
+            position_us,
+            lead_us,
+        };
+        p.credit(t(130_000), &c(90_000, 150_000));
+        // Position estimate: 90 ms at 130 ms; limit 240 + (t - 130).
+        // (It ran on the assumption until it read the credit: 290 ms.)
+        assert_eq!(p.allowance(t(150_000)), 290_000, "waits, never back");
+        assert_eq!(p.wake_at(291_000), Some(t(181_000)));
+        assert_eq!(p.allowance(t(200_000)), 310_000, "follows it at real time");
+        // A credit resent after a loss shows an older position: ignored.
+        p.credit(t(300_000), &c(100_000, 150_000));
+        assert_eq!(p.allowance(t(300_000)), 410_000);
+        // A faster one moves the estimate forward; a new lead applies at once.
+        p.credit(t(400_000), &c(365_000, 100_000));
+        assert_eq!(p.allowance(t(450_000)), 515_000);
+    }
+
+    #[test]
+    fn a_pause_holds_production_while_the_credit_runs_on() {
+        let mut p = Pacer::file(2.0, 40_000, 160_000);
+        p.start(t(0));
         assert_eq!(p.allowance(t(10_000)), 60_000);
         p.pause(t(10_000));
         assert_eq!(p.allowance(t(50_000)), 60_000);
@@ -125,9 +231,9 @@ mod tests {
     #[test]
     fn live_follows_real_time() {
         let mut p = Pacer::live();
-        assert_eq!(p.allowance(Time::from_micros(5)), 0, "not started");
-        p.start(Time::from_micros(1_000));
-        assert_eq!(p.allowance(Time::from_micros(11_000)), 10_000);
-        assert_eq!(p.wake_at(20_000), Some(Time::from_micros(21_000)));
+        assert_eq!(p.allowance(t(5)), 0, "not started");
+        p.start(t(1_000));
+        assert_eq!(p.allowance(t(11_000)), 10_000);
+        assert_eq!(p.wake_at(20_000), Some(t(21_000)));
     }
 }

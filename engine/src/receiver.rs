@@ -38,11 +38,13 @@ impl ReceiverCore {
     }
 
     /// The transport's measured round trip: NACKs are only sent while the
-    /// deadline minus it leaves time.
+    /// deadline minus it leaves time, and file-mode flow control allows for
+    /// it.
     pub fn set_rtt(&mut self, rtt: Duration) {
         if let Some(p) = self.ingress.planner() {
             p.set_rtt(rtt);
         }
+        self.playout.set_rtt(rtt);
     }
 
     /// The next NACK datagram for the sender, if one is due (call until
@@ -86,14 +88,20 @@ impl ReceiverCore {
         self.on_control(msg);
     }
 
+    /// File-mode flow control's round trip only (a simulation whose control
+    /// path differs from the media path); drivers call [`set_rtt`](Self::set_rtt).
+    pub fn set_flow_rtt(&mut self, rtt: Duration) {
+        self.playout.set_rtt(rtt);
+    }
+
     /// Play every frame due by `now`.
     pub fn poll(&mut self, now: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
         self.ingress.poll(now);
         self.playout.poll(now, sink);
     }
 
-    /// A control message for the sender: PAUSE/RESUME at once, a report
-    /// every [`REPORT_INTERVAL`].
+    /// A control message for the sender: a credit (file mode) at once, a
+    /// report every [`REPORT_INTERVAL`].
     pub fn poll_control(&mut self, now: Time) -> Option<Control> {
         if let Some(m) = self.playout.poll_flow() {
             return Some(m);

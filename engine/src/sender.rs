@@ -323,9 +323,11 @@ impl SenderCore {
         }
         self.pacer = match self.session.mode {
             Mode::Live => Pacer::live(),
-            Mode::File { fill_percent } => {
-                Pacer::file(fill_percent as f64 / 100.0, a.low_water_us as u64)
-            }
+            Mode::File { fill_percent } => Pacer::file(
+                fill_percent as f64 / 100.0,
+                a.low_water_us as u64,
+                a.high_water_us as u64,
+            ),
         };
         self.accepted_at = Some(now);
         if !self.deadlines.live {
@@ -507,7 +509,7 @@ impl SenderCore {
         self.adapter.as_ref().and_then(|a| a.loss())
     }
 
-    /// PAUSE, RESUME and reports from the receiver.
+    /// Credits, PAUSE, RESUME and reports from the receiver.
     pub fn on_control(&mut self, now: Time, msg: &Control) {
         match msg {
             Control::Report(r) => {
@@ -541,6 +543,10 @@ impl SenderCore {
             Control::Resume => {
                 self.pacer.resume(now);
                 self.stats.resumes += 1;
+            }
+            Control::Credit(c) => {
+                self.pacer.credit(now, c);
+                self.stats.credits += 1;
             }
             _ => {}
         }

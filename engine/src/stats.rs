@@ -278,6 +278,36 @@ pub struct NackCounts {
     pub hopeless: u64,
 }
 
+/// File-mode flow control (see [`playout::flow`](crate::playout::flow)):
+/// the path as measured, and the water marks in force because of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowStats {
+    /// Credits the receiver sent.
+    pub credits: u64,
+    /// Round trip the loop allows for: the transport's latest estimate, at
+    /// least the configured loop delay; microseconds.
+    pub rtt_us: u64,
+    /// One-way delay spread over the last 4 s (highest minus lowest
+    /// transit time of the packets that arrived), microseconds.
+    pub delay_spread_us: u64,
+    /// Level the buffer is kept above so every packet and its repairs are
+    /// on time: FEC window x depth + frame hold + delay spread + one frame
+    /// + 5 ms; microseconds.
+    pub floor_us: u64,
+    /// Level playback started at (or will start at): the low-water mark in
+    /// force, at least the floor; microseconds.
+    pub start_level_us: u64,
+    /// How far the credits reach ahead of the playout: the high-water mark
+    /// in force, at least what keeps the buffer above the floor after a
+    /// round trip and the spread; microseconds.
+    pub lead_us: u64,
+    /// How far ahead of its playout instant the least early packet arrived,
+    /// over the packets that arrived (not rebuilt) from the start of
+    /// playback to the end of stream; negative: it was late. The buffer's
+    /// floor leaves the FEC span of it for repairs; microseconds.
+    pub min_slack_us: i64,
+}
+
 /// The session snapshot: everything the receiver knows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReceiverStats {
@@ -314,6 +344,9 @@ pub struct ReceiverStats {
     pub pauses: u64,
     /// RESUME messages the receiver issued (file mode).
     pub resumes: u64,
+    /// File-mode flow control: what it measured and the marks it kept
+    /// (all zero in live mode).
+    pub flow: FlowStats,
     /// Received bits per second: every datagram byte over the time from the
     /// first arrival to the last (receiver clock).
     pub bitrate_bps: f64,
@@ -412,6 +445,8 @@ pub struct SenderStats {
     pub pauses: u64,
     /// RESUME messages received from the receiver.
     pub resumes: u64,
+    /// File-mode credits received from the receiver.
+    pub credits: u64,
     /// Repair bytes over source bytes queued.
     pub fec_overhead: f64,
     /// How losses are recovered in this session.

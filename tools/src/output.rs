@@ -18,11 +18,20 @@ fn pct(n: u64, of: u64) -> f64 {
 /// One line: buffer against the marks, loss, recovery, jitter, late.
 pub fn status_line(s: &ReceiverStats) -> String {
     let p = &s.packets;
+    // File mode: the marks in force (adapted to the path).
+    let (low, high) = if s.flow.lead_us > 0 {
+        (
+            s.flow.start_level_us as f64 / 1e3,
+            s.flow.lead_us as f64 / 1e3,
+        )
+    } else {
+        (s.low_water_ms, s.high_water_ms)
+    };
     format!(
         "buffer {:>4.0} ms [{:.0}..{:.0}] | loss {:.2} % recovered {} unrecovered {} ({:.3} %) | jitter {:.1} ms | late {} | concealed {}",
         s.buffer_ms,
-        s.low_water_ms,
-        s.high_water_ms,
+        low,
+        high,
         pct(p.lost, p.expected),
         p.recovered,
         p.unrecovered,
@@ -117,6 +126,20 @@ pub fn session_summary(info: &SessionInfo, end: &SessionEnd) -> String {
         s.delay.p50_us as f64 / 1e3,
         s.delay.p99_us as f64 / 1e3,
     );
+    let f = &s.flow;
+    if f.credits > 0 {
+        let ms = |us: u64| us as f64 / 1e3;
+        out += &format!(
+            "  file mode: {} credits; round trip {:.1} ms, delay spread {:.1} ms -> floor {:.0} ms, start {:.0} ms, lead {:.0} ms; least early packet {:.1} ms ahead\n",
+            f.credits,
+            ms(f.rtt_us),
+            ms(f.delay_spread_us),
+            ms(f.floor_us),
+            ms(f.start_level_us),
+            ms(f.lead_us),
+            f.min_slack_us as f64 / 1e3,
+        );
+    }
     for (path, samples) in &end.files {
         out += &format!("  wrote {} ({samples} samples)\n", path.display());
     }

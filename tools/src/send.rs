@@ -13,7 +13,7 @@ use isochron_engine::config::SenderConfig;
 use isochron_engine::files::{InputOptions, open_input};
 use isochron_engine::net::tls::Fingerprint;
 use isochron_engine::net::{Sender, SenderOptions, SenderReport, TransportError, Trust};
-use isochron_engine::wire::control::{FecParams, Mode};
+use isochron_engine::wire::control::FecParams;
 use serde_json::json;
 
 use crate::{args, exit, interrupted, resolve, write_json};
@@ -63,12 +63,13 @@ pub struct SendArgs {
     #[arg(long, default_value = "hybrid", value_parser = args::recovery, value_name = "MODE")]
     recovery: isochron_engine::Recovery,
     /// Packet interleaving depth D: FEC blocks sent column by column (spreads bursts)
-    #[arg(long, default_value_t = 1, value_name = "D")]
-    interleave: u8,
+    /// [default: 2 in file mode, 1 with --live]
+    #[arg(long, value_name = "D")]
+    interleave: Option<u8>,
     /// Sample interleaving group G: a lost packet costs every G-th sample over G frames
     #[arg(long = "sample-interleave", default_value_t = 1, value_name = "G")]
     sample_interleave: u8,
-    /// Pace by real time (live) instead of file mode flow-controlled by the receiver's marks
+    /// Pace by real time (live) instead of file mode, read ahead as far as the receiver's credits allow
     #[arg(long)]
     live: bool,
     /// File mode: send at this many times real time while the receiver wants more
@@ -167,29 +168,28 @@ pub fn run(a: SendArgs) -> Result<u8> {
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect::<Vec<_>>()
         .join(", ");
+    let base = if a.live {
+        SenderConfig::default()
+    } else {
+        SenderConfig::file(a.fill)
+    };
+    let depth = a.interleave.unwrap_or(base.fec.depth).max(1);
     opts.config = SenderConfig {
-        mode: if a.live {
-            Mode::Live
-        } else {
-            Mode::File {
-                fill_percent: (a.fill * 100.0).round().clamp(101.0, 10_000.0) as u16,
-            }
-        },
         fec: match a.fec.0 {
             Some((k, m)) => FecParams {
                 k,
                 m,
-                depth: a.interleave.max(1),
+                depth,
                 window_us: a.fec_window.map_or(0, |w| w.as_micros() as u32),
             },
             None => FecParams {
-                depth: a.interleave.max(1),
+                depth,
                 ..FecParams::OFF
             },
         },
         speed: a.speed,
         recovery: a.recovery,
-        ..Default::default()
+        ..base
     };
     let mut tx = Sender::connect(opts, catalog.clone()).map_err(explain)?;
     let acc = tx.accept();
@@ -280,7 +280,7 @@ fn explain(e: TransportError) -> anyhow::Error {
 fn print_summary(r: &SenderReport) {
     let s = &r.stats;
     eprintln!(
-        "{}: {} frames, {} samples; {} source + {} repair packets, {} sent again ({} recovery, redundancy {:.0} %: FEC {:.0} %); pauses {}, resumes {}; dropped {}",
+        "{}: {} frames, {} samples; {} source + {} repair packets, {} sent again ({} recovery, redundancy {:.0} %: FEC {:.0} %); credits {}; dropped {}",
         if r.completed { "done" } else { "ended early" },
         s.frames,
         s.samples,
@@ -290,8 +290,7 @@ fn print_summary(r: &SenderReport) {
         s.recovery.name(),
         s.redundancy_ratio * 100.0,
         s.fec_overhead * 100.0,
-        s.pauses,
-        s.resumes,
+        s.credits,
         s.dropped_expired + s.dropped_overflow,
     );
     if let Some(rep) = r.receiver {

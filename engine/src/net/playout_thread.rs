@@ -58,6 +58,8 @@ pub enum ToPlayout {
     End(EndOfStream),
     /// The connection is gone: finish now, the stream is truncated.
     Stop(String),
+    /// The transport's round-trip estimate (file-mode flow control).
+    Rtt(Duration),
 }
 
 /// Buffers shared by the two sides: taken by the network, returned here.
@@ -230,6 +232,7 @@ fn run(p: PlayoutParts) -> Finished {
                     let _ = pool.push(pk.buf);
                 }
                 ToPlayout::End(eos) => playout.on_end_of_stream(&eos),
+                ToPlayout::Rtt(rtt) => playout.set_rtt(rtt),
                 // Truncated unless every frame has played (an end-of-stream
                 // alone does not make the output whole). What the buffer
                 // holds still plays; nothing is concealed past it.

@@ -1,76 +1,209 @@
-//! Water-mark flow control for file mode.
+//! File-mode flow control: the receiver's credits, and the water marks they
+//! keep, sized from what the path measures.
 //!
-//! PAUSE and RESUME take a control-loop delay to act, during which the
-//! buffer keeps filling (or draining). The receiver therefore sends them that
-//! much before the marks, so the buffer itself stays between low and high.
+//! The receiver tells the sender where its playout is and lets it produce
+//! up to `lead` ahead ([`Credit`]). The playout runs at real time, so the
+//! sender extrapolates the position from the fastest credit; it reads
+//! ahead at its fill rate until it meets the limit, then follows it at real
+//! time, and the buffer settles at `lead` minus the round trip. Credits go
+//! out every [`CREDIT_INTERVAL`] only to correct drift and follow the marks.
+//!
+//! Why not PAUSE and RESUME at the marks: they ride the control stream,
+//! where a lost message is resent only after loss detection and holds back
+//! everything behind it. A paused sender sends nothing, so a lost RESUME's
+//! probes are the only packets on a path in a loss burst, and each lost
+//! probe doubles the wait; the buffer between the marks (a few tens of ms
+//! once the loop delay is taken off both ends) runs dry long before.
+//! Credits make a lost message cost nothing but freshness.
+//!
+//! The marks ([`Marks`]): the buffer must stay above a `floor` that lets
+//! the slowest packet of a FEC block, and its repairs, arrive in time:
+//! FEC window x interleave depth + the packetizer's hold + the measured
+//! one-way delay spread + one frame + a margin. Playback starts at the
+//! configured low-water mark or the floor, whichever is higher; the credit
+//! leads by the configured high-water mark or by what keeps the buffer
+//! above the floor once the round trip and the spread are taken off,
+//! whichever is higher; both are capped by the receiver's buffer limit.
 
 use std::time::Duration;
 
-use crate::time::micros;
-use crate::wire::control::Control;
+use super::spread::DelaySpread;
+use crate::config::ReceiverConfig;
+use crate::stats::FlowStats;
+use crate::time::{Time, micros};
+use crate::wire::control::{Control, Credit, SessionDesc};
 
-/// Decides PAUSE and RESUME from the buffer level, with hysteresis, and
-/// counts them.
+/// A playing receiver refreshes its credit this often.
+pub const CREDIT_INTERVAL: Duration = Duration::from_millis(100);
+/// Slack on top of everything measured.
+const MARGIN_US: u64 = 5_000;
+/// How far back the delay spread looks.
+const SPREAD_WINDOW_US: u64 = 4_000_000;
+
+/// What the marks are computed from (all fixed for a session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowParams {
+    /// Configured low-water mark: playback starts at this level at least.
+    pub low: Duration,
+    /// Configured high-water mark: the credit leads by this much at least.
+    pub high: Duration,
+    /// The receiver's buffer limit: no mark goes above it.
+    pub max: Duration,
+    /// FEC window x interleave depth + the longest packetizer hold: how
+    /// long the last packet a lost one's rebuild needs may trail it.
+    pub fec_hold: Duration,
+    /// One frame (the level moves in frames).
+    pub step: Duration,
+}
+
+/// The marks in force, microseconds of buffered media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marks {
+    /// The buffer must stay above this for every packet to be on time.
+    pub floor_us: u64,
+    /// Playback starts at this level (the low-water mark in force).
+    pub start_us: u64,
+    /// The credit leads the playout by this much (the high-water mark in
+    /// force).
+    pub lead_us: u64,
+    /// The lead the path needs, before the cap.
+    pub need_us: u64,
+}
+
+impl FlowParams {
+    /// The parameters of a session with FEC window `fec_window` in force.
+    pub fn for_session(
+        cfg: &ReceiverConfig,
+        session: &SessionDesc,
+        fec_window: Duration,
+    ) -> FlowParams {
+        let subs = &session.substreams;
+        let hold = subs
+            .iter()
+            .map(|d| d.unit_delay())
+            .max()
+            .unwrap_or_default();
+        let step = subs
+            .iter()
+            .map(|d| d.frame_duration())
+            .max()
+            .unwrap_or_default();
+        let window = if session.fec.enabled() {
+            fec_window * session.fec.depth.max(1) as u32
+        } else {
+            Duration::ZERO
+        };
+        FlowParams {
+            low: cfg.low_water,
+            high: cfg.high_water,
+            max: cfg.max_buffer,
+            fec_hold: window + hold,
+            step,
+        }
+    }
+
+    /// The marks for a round trip and a one-way delay spread.
+    pub fn marks(&self, rtt: Duration, spread: Duration) -> Marks {
+        let (rtt, spread, step) = (micros(rtt), micros(spread), micros(self.step));
+        let max = micros(self.max).max(micros(self.high));
+        let floor = micros(self.fec_hold) + spread + step + MARGIN_US;
+        let need = floor + rtt + spread + step;
+        Marks {
+            floor_us: floor,
+            start_us: micros(self.low).max(floor).min(max),
+            lead_us: micros(self.high).max(need).min(max),
+            need_us: need,
+        }
+    }
+
+    /// The marks before any media has arrived: the spread is assumed to be
+    /// half the round trip until it is measured.
+    pub fn initial_marks(&self, rtt: Duration) -> Marks {
+        self.marks(rtt, rtt / 2)
+    }
+}
+
+/// Sends credits and follows the path's round trip and delay spread.
 #[derive(Debug, Clone)]
 pub struct FlowControl {
-    pause_at: u64,
-    resume_at: u64,
-    paused: bool,
+    params: FlowParams,
+    /// The configured minimum loop round trip.
+    min_rtt: Duration,
+    rtt: Duration,
+    spread: DelaySpread,
+    spread_now: Option<Duration>,
+    marks: Marks,
+    next_credit: Option<Time>,
+    last_lead: u64,
     pending: Option<Control>,
-    pauses: u64,
-    resumes: u64,
+    credits: u64,
+    min_slack: Option<i64>,
 }
 
 impl FlowControl {
-    /// `fill`: the sender's speed while resumed, as a multiple of real time;
-    /// `loop_delay`: from sending a message until its effect reaches the
-    /// buffer (a round trip plus jitter); `step`: the largest jump of the
-    /// level (a frame played, or a packet of frames arriving).
-    pub fn new(
-        low: Duration,
-        high: Duration,
-        fill: f64,
-        loop_delay: Duration,
-        step: Duration,
-    ) -> Self {
-        let (low, high) = (micros(low), micros(high));
-        let d = micros(loop_delay) as f64;
-        let step = micros(step);
-        let mut pause_at = high.saturating_sub((d * (fill - 1.0).max(0.0)) as u64 + step);
-        let mut resume_at = low + d as u64 + step;
-        if resume_at >= pause_at {
-            // Marks too close for the loop: meet in the middle, with hysteresis.
-            let mid = (low + high) / 2;
-            resume_at = mid.saturating_sub((high - low) / 8);
-            pause_at = mid + (high - low) / 8;
-        }
+    /// `rtt`: the round trip known at the start (at least this much is
+    /// always assumed).
+    pub fn new(params: FlowParams, rtt: Duration) -> Self {
         Self {
-            pause_at,
-            resume_at,
-            paused: false,
+            params,
+            min_rtt: rtt,
+            rtt,
+            spread: DelaySpread::new(SPREAD_WINDOW_US),
+            spread_now: None,
+            marks: params.initial_marks(rtt),
+            next_credit: None,
+            last_lead: 0,
             pending: None,
-            pauses: 0,
-            resumes: 0,
+            credits: 0,
+            min_slack: None,
         }
     }
 
-    /// Where the messages are sent (microseconds of buffered media).
-    pub fn thresholds(&self) -> (u64, u64) {
-        (self.resume_at, self.pause_at)
+    /// The transport's current round-trip estimate.
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = rtt.max(self.min_rtt);
     }
 
-    /// The buffer holds `level_us` microseconds of media: queue PAUSE if it
-    /// reached the pause threshold while running, RESUME if it fell to the
-    /// resume threshold while paused.
-    pub fn update(&mut self, level_us: u64) {
-        if !self.paused && level_us >= self.pause_at {
-            self.paused = true;
-            self.pauses += 1;
-            self.pending = Some(Control::Pause);
-        } else if self.paused && level_us <= self.resume_at {
-            self.paused = false;
-            self.resumes += 1;
-            self.pending = Some(Control::Resume);
+    /// A media packet's transit time (arrival minus sender timestamp).
+    pub fn on_transit(&mut self, arrival: Time, transit_us: i64) {
+        self.spread.observe(arrival, transit_us);
+    }
+
+    /// A packet arrived `slack_us` before its playout instant (playing,
+    /// before the end of stream).
+    pub fn on_slack(&mut self, slack_us: i64) {
+        self.min_slack = Some(self.min_slack.map_or(slack_us, |m| m.min(slack_us)));
+    }
+
+    /// The marks in force.
+    pub fn marks(&self) -> Marks {
+        self.marks
+    }
+
+    /// Called after each playout step with the media time being played
+    /// (`None` before playback, and once the sender has nothing more to
+    /// send).
+    pub fn update(&mut self, now: Time, position_us: Option<u64>) {
+        if let Some(s) = self.spread.spread_us(now) {
+            self.spread_now = Some(Duration::from_micros(s));
+        }
+        self.marks = match self.spread_now {
+            Some(s) => self.params.marks(self.rtt, s),
+            None => self.params.initial_marks(self.rtt),
+        };
+        let Some(pos) = position_us else {
+            return;
+        };
+        let lead = self.marks.lead_us;
+        let moved = lead.abs_diff(self.last_lead) > micros(self.params.step);
+        if moved || self.next_credit.is_none_or(|t| now >= t) {
+            self.pending = Some(Control::Credit(Credit {
+                position_us: pos,
+                lead_us: lead.min(u32::MAX as u64) as u32,
+            }));
+            self.credits += 1;
+            self.last_lead = lead;
+            self.next_credit = Some(now + CREDIT_INTERVAL);
         }
     }
 
@@ -79,9 +212,17 @@ impl FlowControl {
         self.pending.take()
     }
 
-    /// PAUSE and RESUME messages issued so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (self.pauses, self.resumes)
+    /// What the loop measured and kept.
+    pub fn stats(&self) -> FlowStats {
+        FlowStats {
+            credits: self.credits,
+            rtt_us: micros(self.rtt),
+            delay_spread_us: self.spread_now.map_or(0, micros),
+            floor_us: self.marks.floor_us,
+            start_level_us: self.marks.start_us,
+            lead_us: self.marks.lead_us,
+            min_slack_us: self.min_slack.unwrap_or(0),
+        }
     }
 }
 
@@ -89,20 +230,75 @@ impl FlowControl {
 mod tests {
     use super::*;
 
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn params() -> FlowParams {
+        FlowParams {
+            low: ms(40),
+            high: ms(160),
+            max: ms(1000),
+            fec_hold: ms(45), // 35 ms window x 1 + 10 ms frames
+            step: ms(10),
+        }
+    }
+
     #[test]
-    fn sends_ahead_of_the_marks_with_hysteresis() {
-        let ms = Duration::from_millis;
-        let mut f = FlowControl::new(ms(40), ms(160), 2.0, ms(20), ms(10));
-        assert_eq!(f.thresholds(), (70_000, 130_000));
-        f.update(100_000);
-        assert_eq!(f.poll(), None);
-        f.update(130_000);
-        assert_eq!(f.poll(), Some(Control::Pause));
-        f.update(150_000);
-        f.update(100_000);
-        assert_eq!(f.poll(), None, "no repeat while paused");
-        f.update(70_000);
-        assert_eq!(f.poll(), Some(Control::Resume));
-        assert_eq!(f.counts(), (1, 1));
+    fn marks_cover_fec_spread_and_round_trip() {
+        let p = params();
+        // A clean short path: the configured marks stand, above the floor.
+        let m = p.marks(ms(1), ms(1));
+        assert_eq!(m.floor_us, 45_000 + 1_000 + 10_000 + 5_000);
+        assert_eq!((m.start_us, m.lead_us), (61_000, 160_000));
+        // 15 +- 10 ms each way: floor 80 ms, lead 80 + 30 + 20 + 10 = 140.
+        let m = p.marks(ms(30), ms(20));
+        assert_eq!(
+            (m.floor_us, m.start_us, m.lead_us),
+            (80_000, 80_000, 160_000)
+        );
+        // A long path raises the lead, up to the buffer limit.
+        let m = p.marks(ms(200), ms(40));
+        assert_eq!(m.lead_us, 100_000 + 200_000 + 40_000 + 10_000);
+        let m = p.marks(ms(900), ms(100));
+        assert_eq!(m.lead_us, 1_000_000, "capped");
+        assert!(m.need_us > 1_000_000);
+    }
+
+    #[test]
+    fn credits_start_with_playback_and_follow_the_measured_path() {
+        let mut f = FlowControl::new(params(), ms(10));
+        let t = |v: u64| Time::from_micros(v * 1000);
+        f.update(t(0), None);
+        assert_eq!(f.poll(), None, "no credit before playback");
+        assert_eq!(
+            f.marks().start_us,
+            65_000,
+            "45 + 5 (spread: half the rtt) + 10 + 5"
+        );
+        for i in 0..50 {
+            f.on_transit(t(i), 15_000 + (i as i64 % 5) * 5_000);
+        }
+        f.update(t(50), Some(0));
+        assert_eq!(f.marks().floor_us, 45_000 + 20_000 + 15_000);
+        assert_eq!(
+            f.poll(),
+            Some(Control::Credit(Credit {
+                position_us: 0,
+                lead_us: 160_000,
+            }))
+        );
+        f.update(t(100), Some(50_000));
+        assert_eq!(f.poll(), None, "not due yet");
+        f.update(t(150), Some(100_000));
+        assert!(matches!(f.poll(), Some(Control::Credit(c)) if c.position_us == 100_000));
+        // A longer round trip raises the lead at once.
+        f.set_rtt(ms(150));
+        f.update(t(160), Some(110_000));
+        let lead = 80_000 + 150_000 + 20_000 + 10_000;
+        assert!(matches!(f.poll(), Some(Control::Credit(c)) if c.lead_us as u64 == lead));
+        let s = f.stats();
+        assert_eq!((s.credits, s.rtt_us, s.lead_us), (3, 150_000, lead));
+        assert_eq!(s.delay_spread_us, 20_000);
     }
 }

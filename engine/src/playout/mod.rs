@@ -5,11 +5,13 @@
 //! latency, slewed gently as the estimate moves; in file mode it is fixed
 //! when the buffer first reaches the low-water mark. At each due instant the
 //! scheduler emits exactly one frame per substream: the real one, partly or
-//! wholly missing samples marked for concealment. Nothing is skipped or
+//! wholly missing samples marked for concealment. File mode paces the
+//! sender with credits ([`flow`]). Nothing is skipped or
 //! doubled, so the output has exactly the samples that were sent.
 
 pub mod clock;
 pub mod flow;
+pub mod spread;
 
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ use crate::time::{Time, micros};
 use crate::wire::control::{EndOfStream, Mode, Recovery, Report, SessionDesc};
 use crate::wire::packet::SourceMeta;
 use clock::OffsetEstimator;
-use flow::FlowControl;
+use flow::{FlowControl, FlowParams};
 
 /// One frame leaving the playout at its instant.
 pub struct PlayedFrame<'a> {
@@ -107,8 +109,13 @@ impl Playout {
             .max()
             .unwrap_or_default();
         // How far ahead frames are kept: what the latency or the high mark
-        // can hold, plus what flow control may overshoot by.
-        let horizon = cfg.latency.max(cfg.high_water) * 3 / 2
+        // (in file mode, as far as the marks may adapt) can hold, plus what
+        // flow control may overshoot by.
+        let marks_up_to = match session.mode {
+            Mode::File { .. } => cfg.high_water.max(cfg.max_buffer),
+            Mode::Live => cfg.high_water,
+        };
+        let horizon = cfg.latency.max(marks_up_to) * 3 / 2
             + fec_window * session.fec.depth.max(1) as u32
             + hold;
         let subs = session
@@ -140,19 +147,10 @@ impl Playout {
                 }
             })
             .collect();
-        let step = session
-            .substreams
-            .iter()
-            .map(|d| d.frame_duration())
-            .max()
-            .unwrap_or_default();
         let flow = match session.mode {
-            Mode::File { fill_percent } => Some(FlowControl::new(
-                cfg.low_water,
-                cfg.high_water,
-                fill_percent as f64 / 100.0,
+            Mode::File { .. } => Some(FlowControl::new(
+                FlowParams::for_session(cfg, session, fec_window),
                 cfg.loop_delay,
-                step,
             )),
             Mode::Live => None,
         };
@@ -213,6 +211,13 @@ impl Playout {
             self.jitter.update(transit);
             sub.delay.record(transit.max(0) as u64);
             self.delay.record(transit.max(0) as u64);
+            if let Some(f) = &mut self.flow {
+                f.on_transit(arrival, transit);
+                if let Some(a) = self.anchor.filter(|_| self.started && !self.eos) {
+                    let due = a + sub.buf.desc().frame_ts(f0) as i64;
+                    f.on_slack(due - arrival.as_micros() as i64);
+                }
+            }
             if self.live {
                 self.clock.observe(arrival, meta.media_ts);
             }
@@ -404,7 +409,11 @@ impl Playout {
     /// is lost for good), or everything has arrived.
     fn ready_to_start(&self) -> bool {
         let level = self.level_us();
-        if level == u64::MAX || level >= micros(self.high_water) {
+        let (low, high) = match &self.flow {
+            Some(f) => (f.marks().start_us, f.marks().lead_us),
+            None => (micros(self.low_water), micros(self.high_water)),
+        };
+        if level == u64::MAX || level >= high {
             return true;
         }
         let contiguous = self
@@ -417,7 +426,7 @@ impl Playout {
             })
             .min()
             .unwrap_or(level);
-        contiguous >= micros(self.low_water)
+        contiguous >= low
     }
 
     /// When `poll` next has something to do.
@@ -459,11 +468,23 @@ impl Playout {
             }
             self.close_finished();
         }
-        let level = self.level_us();
-        if let Some(flow) = &mut self.flow
-            && level != u64::MAX
-        {
-            flow.update(level);
+        let expecting = self.level_us() != u64::MAX;
+        if let Some(flow) = &mut self.flow {
+            // After the end of stream the sender has nothing left to send:
+            // the buffer drains and credits have nothing to pace.
+            let position = self
+                .anchor
+                .filter(|_| self.started && expecting && !self.eos)
+                .map(|a| (now.as_micros() as i64 - a).max(0) as u64);
+            flow.update(now, position);
+        }
+    }
+
+    /// The transport's round-trip estimate (file-mode flow control allows
+    /// for it; at least the configured loop delay).
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        if let Some(f) = &mut self.flow {
+            f.set_rtt(rtt);
         }
     }
 
@@ -510,14 +531,14 @@ impl Playout {
         sub.seq.finalize(played_to);
     }
 
-    /// PAUSE or RESUME to send, if the buffer crossed a mark.
+    /// A credit to send (file mode).
     pub fn poll_flow(&mut self) -> Option<crate::wire::control::Control> {
         self.flow.as_mut()?.poll()
     }
 
-    /// Levels (microseconds) at which RESUME and PAUSE are sent, file mode.
-    pub fn flow_thresholds(&self) -> Option<(u64, u64)> {
-        self.flow.as_ref().map(|f| f.thresholds())
+    /// The water marks in force (file mode).
+    pub fn flow_marks(&self) -> Option<flow::Marks> {
+        self.flow.as_ref().map(|f| f.marks())
     }
 
     /// Summary for the periodic report to the sender.
@@ -579,7 +600,7 @@ impl Playout {
         out.low_water_ms = self.low_water.as_secs_f64() * 1e3;
         out.high_water_ms = self.high_water.as_secs_f64() * 1e3;
         if let Some(f) = &self.flow {
-            (out.pauses, out.resumes) = f.counts();
+            out.flow = f.stats();
         }
         out.residual_loss = if out.packets.expected == 0 {
             0.0

@@ -1,11 +1,12 @@
 //! A whole session in simulation: sender core and receiver core joined by a
-//! simulated media link and a reliable, in-order control path, driven by a
-//! virtual clock that jumps from event to event. A minute of media runs in a
+//! simulated media link and a control path (ideal, or modelled on a QUIC
+//! stream over the same impaired path), driven by a virtual clock that jumps
+//! from event to event. A minute of media runs in a
 //! fraction of a second, identically every time for the same seed.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
+use super::control::{ControlModel, ControlPath};
 use super::impair::{ImpairStats, Impairment};
 use super::link::SimLink;
 use crate::catalog::SubstreamDesc;
@@ -32,8 +33,11 @@ pub struct SimConfig {
     /// both paths' fixed delays (the mean round trip; quinn's smoothed one
     /// leans lower still).
     pub rtt: Option<Duration>,
-    /// One-way delay of the control stream (reliable, in order).
+    /// One-way delay of the control stream ([`ControlModel::Ideal`]).
     pub control_delay: Duration,
+    /// How the control stream behaves: ideal (reliable, in order, fixed
+    /// delay) or like a QUIC stream over an impaired path.
+    pub control: ControlModel,
     /// The receiver's settings.
     pub receiver: ReceiverConfig,
     /// The sender's settings.
@@ -52,6 +56,7 @@ impl Default for SimConfig {
             feedback: None,
             rtt: None,
             control_delay: Duration::from_millis(5),
+            control: ControlModel::Ideal,
             receiver: ReceiverConfig::default(),
             sender: SenderConfig::default(),
             time_limit: Duration::from_secs(24 * 3600),
@@ -94,8 +99,11 @@ pub struct SimOutcome {
     pub levels: Vec<(Time, u64)>,
     /// When playback started, and the buffer level then.
     pub playback_start: Option<(Time, u64)>,
-    /// PAUSE / RESUME as the receiver sent them.
+    /// Flow control (credits, PAUSE, RESUME) as the receiver sent it.
     pub flow: Vec<ControlEvent>,
+    /// Control messages the transport resent (receiver to sender, sender to
+    /// receiver); always 0 on the ideal path.
+    pub control_retransmissions: (u64, u64),
 }
 
 /// Run a session until the receiver has played its last frame, nothing more
@@ -113,9 +121,13 @@ pub fn run(
     let Control::Hello(hello) = sender.hello(cfg.receiver.token.clone()) else {
         unreachable!("hello() builds a hello")
     };
-    // Hello crosses, the answer crosses back.
+    // Hello crosses, the answer crosses back. The receiver allows at least
+    // the round trip the handshake measured, as the QUIC driver does.
+    let rtt = handshake_rtt(cfg);
+    let mut rcfg = cfg.receiver.clone();
+    rcfg.loop_delay = rcfg.loop_delay.max(rtt);
     let mut now = start + cd;
-    let answer = handshake::answer(&cfg.receiver, &hello, 1);
+    let answer = handshake::answer(&rcfg, &hello, 1);
     let mut out = SimOutcome {
         accept: answer.clone(),
         sender: SenderStats::default(),
@@ -128,21 +140,24 @@ pub fn run(
         levels: Vec::new(),
         playback_start: None,
         flow: Vec::new(),
+        control_retransmissions: (0, 0),
     };
     let Ok(accept) = answer else {
         return Ok(out);
     };
-    let mut receiver = ReceiverCore::new(&cfg.receiver, &hello.session, &accept);
+    let mut receiver = ReceiverCore::new(&rcfg, &hello.session, &accept);
     now += cd;
     sender.on_accept(now, &accept)?;
     let mut link = SimLink::new(cfg.link.clone(), cfg.seed, now);
     let back = cfg.feedback.clone().unwrap_or_else(|| cfg.link.clone());
-    let rtt = cfg.rtt.unwrap_or(cfg.link.delay + back.delay);
+    let media_rtt = cfg.rtt.unwrap_or(cfg.link.delay + back.delay);
     let mut feedback = SimLink::new(back, cfg.seed ^ 0x5eed_f00d, now);
-    sender.set_rtt(rtt);
-    receiver.set_rtt(rtt);
-    let mut to_rx: VecDeque<(Time, Control)> = VecDeque::new();
-    let mut to_tx: VecDeque<(Time, Control)> = VecDeque::new();
+    sender.set_rtt(media_rtt);
+    receiver.set_rtt(media_rtt);
+    let mut to_rx = ControlPath::new(&cfg.control, cd, cfg.seed ^ 0xc0_1f_0a, now, rtt);
+    let mut to_tx = ControlPath::new(&cfg.control, cd, cfg.seed ^ 0xc0_1b_ac, now, rtt);
+    // The transport acknowledges about every second datagram.
+    let mut acks_due = 0u32;
     let mut eos_sent = false;
     let mut next_level = now;
     let limit = now + cfg.time_limit;
@@ -154,19 +169,27 @@ pub fn run(
         }
         while let Some(d) = sender.poll_transmit() {
             link.send(now, d);
+            to_rx.other_packet(now);
         }
         if !eos_sent && sender.is_finished() {
-            to_rx.push_back((now + cd, Control::EndOfStream(sender.end_of_stream())));
+            to_rx.send(now, Control::EndOfStream(sender.end_of_stream()));
             eos_sent = true;
         }
         while let Some(p) = link.recv(now) {
             receiver.on_datagram(now, &p);
             link.recycle(p);
+            acks_due += 1;
+            if acks_due == 2 {
+                acks_due = 0;
+                to_tx.other_packet(now);
+            }
         }
-        while to_rx.front().is_some_and(|(t, _)| *t <= now) {
-            let (_, m) = to_rx.pop_front().expect("checked");
+        while let Some(m) = to_rx.recv(now) {
             receiver.on_control_at(now, &m);
         }
+        // The receiver's transport estimates the round trip from its own
+        // messages' acknowledgements.
+        receiver.set_flow_rtt(to_tx.rtt().0);
         receiver.poll(now, sink);
         while let Some(d) = receiver.poll_feedback(now) {
             feedback.send(now, d);
@@ -181,17 +204,16 @@ pub fn run(
         }
         let level = receiver.playout().level_us();
         while let Some(m) = receiver.poll_control(now) {
-            if matches!(m, Control::Pause | Control::Resume) {
+            if matches!(m, Control::Pause | Control::Resume | Control::Credit(_)) {
                 out.flow.push(ControlEvent {
                     at: now,
                     msg: m.clone(),
                     level_us: level,
                 });
             }
-            to_tx.push_back((now + cd, m));
+            to_tx.send(now, m);
         }
-        while to_tx.front().is_some_and(|(t, _)| *t <= now) {
-            let (_, m) = to_tx.pop_front().expect("checked");
+        while let Some(m) = to_tx.recv(now) {
             sender.on_control(now, &m);
         }
         if !cfg.level_every.is_zero() && now >= next_level {
@@ -210,8 +232,8 @@ pub fn run(
             receiver.next_timeout(),
             receiver.next_feedback(),
             feedback.next_delivery(),
-            to_rx.front().map(|(t, _)| *t),
-            to_tx.front().map(|(t, _)| *t),
+            to_rx.next_event(),
+            to_tx.next_event(),
             (!cfg.level_every.is_zero()).then_some(next_level),
         ];
         let Some(next) = candidates.into_iter().flatten().min() else {
@@ -228,5 +250,15 @@ pub fn run(
     out.receiver = receiver.stats();
     out.link = link.stats();
     out.feedback = feedback.stats();
+    out.control_retransmissions = (to_tx.retransmissions(), to_rx.retransmissions());
     Ok(out)
+}
+
+/// The round trip a handshake over the control path measures: twice the
+/// one-way delay (ideal path), or twice the impaired link's fixed delay.
+fn handshake_rtt(cfg: &SimConfig) -> Duration {
+    match &cfg.control {
+        ControlModel::Ideal => cfg.control_delay * 2,
+        ControlModel::Quic { link, .. } => link.delay * 2,
+    }
 }

@@ -12,19 +12,23 @@ use crate::catalog::{self, CatalogError, SubstreamDesc};
 
 /// Control protocol version; a peer with another version is rejected.
 /// 2: senders present a client certificate and may be refused as
-/// [`RejectReason::Unauthorized`]; WAV origins carry their coding.
-/// The session names its loss [`Recovery`]; reports carry the loss
-/// pattern (bursts, outages) adaptive FEC models.
+/// [`RejectReason::Unauthorized`]; WAV origins carry their coding;
+/// file mode is paced by [`Credit`]. The session names its loss
+/// [`Recovery`]; reports carry the loss pattern (bursts, outages) adaptive
+/// FEC models.
 pub const CONTROL_VERSION: u8 = 2;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
+/// Largest [`Credit::position_us`] accepted (exact in an `f64`; 142 years).
+pub const MAX_CREDIT_US: u64 = 1 << 52;
 
 /// How the sender paces media.
 ///
 /// The mode follows the source. A source that can read ahead (a file) is
-/// sent in file mode: faster than real time while the receiver's buffer is
-/// below its high-water mark, paused above it, so a jitter spike never
-/// starves playback. A source that produces media as it happens (an
+/// sent in file mode: faster than real time until it is a lead ahead of the
+/// receiver's playout (the receiver's [`Credit`]s), then at real time along
+/// it, so the receiver's buffer stays deep and a jitter spike, a loss burst
+/// or a lost control message never starves playback. A source that produces media as it happens (an
 /// application pushing what it captures, a pipe, a sound device) is live:
 /// paced by real time from its first sample, played at a fixed latency.
 /// The library's default is [`Mode::Live`], for
@@ -40,10 +44,10 @@ pub enum Mode {
     /// Paced by real time; the receiver holds a fixed latency.
     #[default]
     Live,
-    /// Read ahead, flow-controlled by the receiver's water marks: while
-    /// resumed, the sender runs at `fill_percent` % of real time.
+    /// Read ahead, flow-controlled by the receiver's [`Credit`]: while
+    /// behind its credit, the sender runs at `fill_percent` % of real time.
     File {
-        /// Sending speed while resumed, in percent of real time (101..=10000).
+        /// Sending speed below the credit, in percent of real time (101..=10000).
         fill_percent: u16,
     },
 }
@@ -174,9 +178,12 @@ pub struct Accept {
     /// sender's datagram deadlines are derived from it.
     pub latency_us: u32,
     /// Low-water mark in microseconds of buffered media; in file mode the
-    /// sender sends this much at once.
+    /// sender sends this much at once, and playback starts once at least
+    /// this much is buffered.
     pub low_water_us: u32,
-    /// High-water mark in microseconds of buffered media.
+    /// High-water mark in microseconds of buffered media. In file mode the
+    /// lead of the sender's first credit: until a credit comes, it may run
+    /// this far ahead of a playout assumed to start at once.
     pub high_water_us: u32,
     /// The FEC block time budget in force (chosen by the receiver if the
     /// sender left it to it).
@@ -281,9 +288,10 @@ pub enum Control {
     Accept(Accept),
     /// Receiver to sender: the session is refused.
     Reject(Reject),
-    /// Receiver to sender: buffer at the high-water mark, stop sending.
+    /// Receiver to sender: stop producing media whatever the credit, until
+    /// [`Control::Resume`] (a hold; file mode paces by [`Control::Credit`]).
     Pause,
-    /// Receiver to sender: buffer at the low-water mark, send again.
+    /// Receiver to sender: end a [`Control::Pause`].
     Resume,
     /// Receiver to sender: periodic statistics, every
     /// [`REPORT_INTERVAL`](crate::receiver::REPORT_INTERVAL).
@@ -292,6 +300,23 @@ pub enum Control {
     EndOfStream(EndOfStream),
     /// Receiver to sender: the stream was played to its end; close.
     Bye,
+    /// Receiver to sender, file mode: how far ahead of the playout the
+    /// sender may produce media.
+    Credit(Credit),
+}
+
+/// File-mode flow control: where the receiver's playout is, and how far
+/// ahead of it the sender may produce. The playout runs at real time, so
+/// the sender extrapolates its position between credits, from the credit
+/// that came fastest (a late one, resent after a loss, changes nothing):
+/// a lost or late credit costs nothing but freshness, unlike an
+/// edge-triggered RESUME, whose loss starves the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Credit {
+    /// Media time (microseconds) the receiver was playing as it sent this.
+    pub position_us: u64,
+    /// Media (microseconds) the sender may produce ahead of that position.
+    pub lead_us: u32,
 }
 
 /// Why control bytes are not a valid message. The session ends on any.
@@ -390,6 +415,14 @@ impl Control {
                     "reject message longer than 4096 bytes",
                 ));
             }
+            // A credit only bounds how far ahead the sender reads (at its
+            // own fill rate): any value is safe, but keep it representable
+            // in the sender's arithmetic.
+            Control::Credit(c) if c.position_us > MAX_CREDIT_US => {
+                return Err(ControlError::Invalid(
+                    "credit position beyond 2^52 microseconds",
+                ));
+            }
             Control::EndOfStream(e) if e.totals.len() > catalog::MAX_SUBSTREAMS => {
                 return Err(ControlError::Invalid(
                     "end of stream lists too many substreams",
@@ -468,6 +501,23 @@ mod tests {
         assert_eq!(d.next_message().unwrap(), Some(Control::Pause));
         assert_eq!(d.next_message().unwrap(), Some(Control::Resume));
         assert_eq!(d.next_message().unwrap(), None);
+    }
+
+    #[test]
+    fn credits_round_trip_and_absurd_ones_are_refused() {
+        let c = Control::Credit(Credit {
+            position_us: 1_234_567,
+            lead_us: 160_000,
+        });
+        let f = c.to_frame();
+        assert_eq!(Control::decode_body(&f[4..]).unwrap(), c);
+        let bad = Control::Credit(Credit {
+            position_us: MAX_CREDIT_US + 1,
+            lead_us: 0,
+        })
+        .to_frame();
+        let e = Control::decode_body(&bad[4..]).unwrap_err();
+        assert!(e.to_string().contains("credit"), "{e}");
     }
 
     #[test]

@@ -365,9 +365,9 @@ async fn serve(inc: Incoming, ctx: SessionCtx) {
         }
     };
     let mut cfg = ctx.opts.config.clone();
-    // PAUSE/RESUME act after about a round trip: widen the loop if the
-    // network is slower than configured.
-    cfg.loop_delay = cfg.loop_delay.max(conn.rtt() * 2);
+    // File-mode marks allow for the round trip: the one measured now, then
+    // the transport's estimate as it moves (sent to the playout below).
+    cfg.loop_delay = cfg.loop_delay.max(conn.rtt());
     let accept = match answer_throttled(&cfg, &hello, ctx.id, peer, &ctx.attempts) {
         Ok(a) => a,
         Err(r) => return reject(conn, send, r, refused).await,
@@ -603,6 +603,9 @@ async fn run_session(
             _ = tick.tick() => {
                 ingress.poll(clock.now());
                 publish_ingress(&ingress, &shared, queue_drops);
+                if !stopped {
+                    let _ = tx.try_send(ToPlayout::Rtt(conn.rtt()));
+                }
             }
             r = &mut done => break r.ok().and_then(|j| j.ok()),
         }

@@ -611,7 +611,7 @@ async fn stream(
                 more?;
                 while let Some(m) = reader.pending()? {
                     match m {
-                        Control::Pause | Control::Resume => core.on_control(clock.now(), &m),
+                        Control::Pause | Control::Resume | Control::Credit(_) => core.on_control(clock.now(), &m),
                         Control::Report(r) => {
                             core.on_control(clock.now(), &m);
                             report = Some(r);
