@@ -22,6 +22,7 @@ pub mod format;
 pub mod frame;
 pub mod mask;
 pub mod quality;
+pub mod resample;
 pub mod signal;
 pub mod wav;
 

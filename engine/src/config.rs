@@ -6,6 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::playout::flow::FlowParams;
+pub use crate::playout::latency::LatencyBounds;
 use crate::time::micros;
 use crate::wire::control::{FecParams, Mode, Recovery, SessionDesc};
 
@@ -39,6 +40,11 @@ pub struct ReceiverConfig {
     pub max_fec_blocks: usize,
     /// Shared secret senders must present, if any.
     pub token: Option<String>,
+    /// Adaptive latency within these bounds (live): the target follows the
+    /// measured delay. `latency` should then be the upper bound (buffers
+    /// and the sender's deadlines are sized from it); the FEC window is
+    /// chosen from the lower one.
+    pub adaptive: Option<LatencyBounds>,
 }
 
 impl Default for ReceiverConfig {
@@ -53,6 +59,7 @@ impl Default for ReceiverConfig {
             clock_window: Duration::from_secs(8),
             max_fec_blocks: 128,
             token: None,
+            adaptive: None,
         }
     }
 }
@@ -81,6 +88,23 @@ pub struct SenderConfig {
     /// How losses are recovered: FEC, retransmission, or both (hybrid, the
     /// default; without FEC it is retransmission alone).
     pub recovery: Recovery,
+    /// Live mode: what paces the frames (file mode ignores it).
+    pub pacing: Pacing,
+}
+
+/// What decides when a live frame may leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pacing {
+    /// The sender's clock: frame `n` leaves once `(n + 1) x F` has passed
+    /// since the session started (media pushed ahead waits for it).
+    #[default]
+    Clock,
+    /// The source's own arrival: its media clock is its sample count, so a
+    /// frame leaves as soon as its samples are in. For sources with a clock
+    /// of their own (a pipe from a recorder, a sound card): they are never
+    /// held back or dropped for running a few ppm off the system clock.
+    /// Media time zero is the first frame's arrival.
+    Arrival,
 }
 
 /// Packet interleaving depth [`SenderConfig::file`] proposes: file mode's
@@ -117,6 +141,7 @@ impl Default for SenderConfig {
             speed: 1.0,
             fec_target: Some(1e-4),
             recovery: Recovery::Hybrid,
+            pacing: Pacing::Clock,
         }
     }
 }
@@ -208,6 +233,8 @@ impl ReceiverConfig {
     /// Check a proposed session against this receiver's latency, and pick
     /// the FEC window if the sender left it open. Returns the window.
     pub fn check_session(&self, s: &SessionDesc) -> Result<Duration, ConfigError> {
+        // Adaptive: what must fit is the lowest latency it may go to.
+        let latency = self.adaptive.map_or(self.latency, |b| b.min);
         let hold = s
             .substreams
             .iter()
@@ -218,11 +245,11 @@ impl ReceiverConfig {
             if matches!(s.mode, Mode::File { .. }) {
                 self.check_buffer(s, Duration::ZERO)?;
             }
-            return if self.latency >= hold || !matches!(s.mode, Mode::Live) {
+            return if latency >= hold || !matches!(s.mode, Mode::Live) {
                 Ok(Duration::ZERO)
             } else {
                 Err(ConfigError::LatencyTooSmall {
-                    latency_ms: ms(self.latency),
+                    latency_ms: ms(latency),
                     window_ms: 0.0,
                     depth: s.fec.depth,
                     hold_ms: ms(hold),
@@ -237,14 +264,14 @@ impl ReceiverConfig {
             // interleaved groups share that half; file mode's buffer adapts
             // to the span (its marks cover window x depth and the measured
             // jitter), so each block gets all of it.
-            let room = self.latency.checked_sub(hold).unwrap_or_default();
+            let room = latency.checked_sub(hold).unwrap_or_default();
             let w = match s.mode {
                 Mode::Live => room / (2 * depth),
                 Mode::File { .. } => room / 2,
             };
             if w < Duration::from_millis(1) {
                 return Err(ConfigError::NoRoomForFec {
-                    latency_ms: ms(self.latency),
+                    latency_ms: ms(latency),
                     hold_ms: ms(hold),
                 });
             }
@@ -256,9 +283,9 @@ impl ReceiverConfig {
         if matches!(s.mode, Mode::File { .. }) {
             self.check_buffer(s, window)?;
         }
-        if matches!(s.mode, Mode::Live) && self.latency < need {
+        if matches!(s.mode, Mode::Live) && latency < need {
             return Err(ConfigError::LatencyTooSmall {
-                latency_ms: ms(self.latency),
+                latency_ms: ms(latency),
                 window_ms: ms(window),
                 depth: s.fec.depth,
                 hold_ms: ms(hold),

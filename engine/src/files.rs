@@ -93,11 +93,7 @@ pub fn open_input(
             origin: r.origin(),
             length: Some(r.total_samples()),
         };
-        // Small sensor frames share packets, within the hold budget.
-        let frame = desc.max_frame_bytes().max(1);
-        let fit = packet::max_payload(1162) / frame;
-        let by_time = (opts.sensor_hold_us / opts.frame_us.max(1)) as usize;
-        desc.frames_per_packet = fit.min(by_time).clamp(1, 8) as u8;
+        desc.frames_per_packet = sensor_frames_per_packet(&desc, opts);
         let reader = sample_reader(format.stride(), move |buf| r.read(buf));
         Ok(FileInput { desc, reader })
     } else {
@@ -107,6 +103,15 @@ pub fn open_input(
         };
         Ok(wav_input(r, name, id, opts))
     }
+}
+
+/// Small sensor frames share packets, within the hold budget: how many of
+/// this substream's frames one packet carries.
+pub fn sensor_frames_per_packet(desc: &SubstreamDesc, opts: &InputOptions) -> u8 {
+    let frame = desc.max_frame_bytes().max(1);
+    let fit = packet::max_payload(1162) / frame;
+    let by_time = (opts.sensor_hold_us / opts.frame_us.max(1)) as usize;
+    fit.min(by_time).clamp(1, 8) as u8
 }
 
 /// Open a WAV stream (standard input, a pipe) as audio substream `id`

@@ -25,6 +25,7 @@ pub mod limits;
 pub mod net;
 pub mod pacer;
 pub mod packetizer;
+pub mod pipe;
 pub mod playout;
 pub mod queue;
 pub mod receiver;

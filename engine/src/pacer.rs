@@ -11,6 +11,9 @@
 //! assumes the playout started the moment it did (the earliest it could),
 //! with the accept's high-water mark as the lead, so it never sends less
 //! than the receiver will need.
+//! A live source that has its own clock (a pipe, a sound card) is paced by
+//! arrival instead: its media clock is its sample count, so every frame
+//! may leave the moment its samples are in.
 
 use std::time::Duration;
 
@@ -25,6 +28,8 @@ const CREDIT_WINDOW: Duration = Duration::from_secs(8);
 #[derive(Debug, Clone)]
 pub struct Pacer {
     live: bool,
+    /// No allowance from the clock: the source's arrival paces it.
+    arrival: bool,
     fill: f64,
     start: Option<Time>,
     paused: bool,
@@ -52,12 +57,27 @@ impl Pacer {
         self
     }
 
+    /// Live, paced by the source's own arrival: whatever has arrived may
+    /// be produced (media time is the sample count, not the system clock).
+    pub fn arrival() -> Self {
+        Self {
+            arrival: true,
+            ..Self::live()
+        }
+    }
+
+    /// Paced by the source's arrival rather than by a clock.
+    pub fn is_arrival(&self) -> bool {
+        self.arrival
+    }
+
     /// `fill`: speed below the credit (times real time, above 1);
     /// `head_start_us`: media allowed at once; `first_lead_us`: the lead
     /// until the first credit.
     pub fn file(fill: f64, head_start_us: u64, first_lead_us: u64) -> Self {
         Self {
             live: false,
+            arrival: false,
             fill: fill.max(1.0 + 1e-3),
             start: None,
             paused: false,
@@ -140,6 +160,9 @@ impl Pacer {
     /// Media time (microseconds) up to which frames may be produced.
     pub fn allowance(&mut self, now: Time) -> u64 {
         let Some(start) = self.start else { return 0 };
+        if self.arrival {
+            return u64::MAX;
+        }
         if self.live {
             return now.saturating_since(start).as_micros() as u64;
         }
@@ -150,6 +173,10 @@ impl Pacer {
     /// When the allowance reaches `media_us`; `None` while paused.
     pub fn wake_at(&self, media_us: u64) -> Option<Time> {
         let start = self.start?;
+        if self.arrival {
+            // New media wakes the driver, not a clock.
+            return None;
+        }
         if self.live {
             return Some(Time::from_micros(start.as_micros() + media_us));
         }
@@ -226,6 +253,21 @@ mod tests {
         assert_eq!(p.wake_at(70_000), None);
         p.resume(t(50_000));
         assert_eq!(p.wake_at(70_000), Some(t(55_000)));
+    }
+
+    #[test]
+    fn arrival_allows_whatever_has_arrived() {
+        let mut p = Pacer::arrival();
+        assert_eq!(p.allowance(Time::from_micros(5)), 0, "not started");
+        p.start(Time::from_micros(1_000));
+        assert_eq!(p.allowance(Time::from_micros(1_000)), u64::MAX);
+        assert_eq!(p.wake_at(20_000), None, "new media wakes the driver");
+        p.pause(Time::from_micros(2_000));
+        assert_eq!(
+            p.allowance(Time::from_micros(3_000)),
+            u64::MAX,
+            "live ignores pauses"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::arq::RetransmitStore;
 use crate::arq::model::{eager_share, round_share, rounds_that_fit};
 use crate::catalog::{self, CatalogError, SubstreamDesc};
-use crate::config::SenderConfig;
+use crate::config::{Pacing, SenderConfig};
 use crate::fec::adapt::{ArqPath, LossSample};
 use crate::fec::{FecAdapter, FecEncoder, FecError};
 use crate::pacer::Pacer;
@@ -151,6 +151,10 @@ pub struct SenderCore {
     queue: SendQueue,
     max_payload: usize,
     deadlines: Deadlines,
+    pacing: Pacing,
+    /// Media time zero (moves no more once set; arrival pacing moves
+    /// `deadlines.start` with the source's clock).
+    media_zero: Time,
     /// Live: when the receiver accepted (the clock may start later, with
     /// the media).
     accepted_at: Option<Time>,
@@ -249,6 +253,8 @@ impl SenderCore {
                 latency: Duration::ZERO,
                 hold_us,
             },
+            pacing: cfg.pacing,
+            media_zero: Time::ZERO,
             accepted_at: None,
             blocked: false,
             produced_all: false,
@@ -269,8 +275,10 @@ impl SenderCore {
     /// accept; live: the source's [`MediaStart`]; [`Time::ZERO`] until
     /// then): frame `n` is complete at `started_at + media_ts(n + 1)` in
     /// live mode, the instant end-to-end delay is measured from.
+    /// With [`Pacing::Arrival`] the source's clock may drift from ours
+    /// afterwards.
     pub fn started_at(&self) -> Time {
-        self.deadlines.start
+        self.media_zero
     }
 
     /// The media clock is running (live: the source's media has started).
@@ -285,6 +293,7 @@ impl SenderCore {
         if !self.pacer.started() {
             self.pacer.start(at);
             self.deadlines.start = at;
+            self.media_zero = at;
         }
     }
 
@@ -322,6 +331,7 @@ impl SenderCore {
             self.store = Some(RetransmitStore::new(&self.store_sizes(a)));
         }
         self.pacer = match self.session.mode {
+            Mode::Live if self.pacing == Pacing::Arrival => Pacer::arrival(),
             Mode::Live => Pacer::live(),
             Mode::File { fill_percent } => Pacer::file(
                 fill_percent as f64 / 100.0,
@@ -676,9 +686,19 @@ impl SenderCore {
             store,
             max_payload,
             deadlines,
+            pacing,
             ..
         } = self;
-        let (sub, deadlines) = (&mut subs[i], *deadlines);
+        let sub = &mut subs[i];
+        let desc_end = sub.pk.desc().frame_ts(n + 1);
+        if got.is_some() && deadlines.live && *pacing == Pacing::Arrival {
+            // The source's clock is its sample count: this frame is complete
+            // now, and its packets' deadlines count from here (a source a few
+            // ppm slow is never expired for it).
+            let complete = desc_end;
+            deadlines.start = Time::from_micros(now.as_micros().saturating_sub(complete));
+        }
+        let deadlines = *deadlines;
         let fec = fec.as_mut().filter(|_| *fec_active);
         let mut out = Out {
             fec,

@@ -369,6 +369,9 @@ pub struct ReceiverStats {
     /// Packets dropped between the network and the playout thread because
     /// the playout fell behind (should stay zero).
     pub playout_queue_drops: u64,
+    /// Target latency above the fastest path in force, microseconds (live;
+    /// with `--latency auto` it follows the measured delay).
+    pub latency_target_us: u64,
     /// Per substream, in catalog order.
     pub substreams: Vec<SubstreamStats>,
 }

@@ -76,6 +76,37 @@ pub fn outage(s: &str) -> Result<(Duration, Duration), String> {
     Ok((duration(len)?, duration(at)?))
 }
 
+/// `--latency`: a fixed target, or `auto[:MIN..MAX]` following the delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latency {
+    /// This much above the fastest path.
+    Fixed(Duration),
+    /// Adaptive within these bounds.
+    Auto(Duration, Duration),
+}
+
+/// `80ms`, `auto` (20ms..500ms) or `auto:10ms..200ms`.
+pub fn latency(s: &str) -> Result<Latency, String> {
+    let t = s.trim();
+    let Some(rest) = t.strip_prefix("auto") else {
+        return duration(t).map(Latency::Fixed);
+    };
+    let (min, max) = match rest.strip_prefix(':') {
+        None if rest.is_empty() => (Duration::from_millis(20), Duration::from_millis(500)),
+        Some(b) => {
+            let (lo, hi) = b.split_once("..").ok_or_else(|| {
+                format!("'{s}': use auto or auto:MIN..MAX (e.g. auto:10ms..200ms)")
+            })?;
+            (duration(lo)?, duration(hi)?)
+        }
+        None => return Err(format!("'{s}': use auto or auto:MIN..MAX")),
+    };
+    if min.is_zero() || min >= max {
+        return Err(format!("'{s}': need 0 < MIN < MAX"));
+    }
+    Ok(Latency::Auto(min, max))
+}
+
 /// A FEC code from the command line: `Some((k, m))`, or `None` for off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fec(pub Option<(u8, u8)>);
@@ -148,12 +179,22 @@ mod tests {
         assert_eq!(fec("16+4").unwrap(), Fec(Some((16, 4))));
         assert_eq!(fec("off").unwrap(), Fec(None));
         assert!(fec("250+10").unwrap_err().contains("k + m <= 256"));
+        assert_eq!(
+            latency("80ms").unwrap(),
+            Latency::Fixed(Duration::from_millis(80))
+        );
+        assert_eq!(
+            latency("auto:10ms..200ms").unwrap(),
+            Latency::Auto(Duration::from_millis(10), Duration::from_millis(200))
+        );
+        assert!(matches!(latency("auto").unwrap(), Latency::Auto(..)));
+        assert!(latency("auto:50ms..10ms").is_err());
     }
 
     proptest::proptest! {
         #[test]
         fn parsers_never_panic(s in ".{0,20}") {
-            let _ = (duration(&s), percent(&s), rate(&s), outage(&s), fec(&s));
+            let _ = (duration(&s), percent(&s), rate(&s), outage(&s), fec(&s), latency(&s));
         }
 
         #[test]

@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod demo;
+mod devices;
 mod exit;
 mod identity;
 mod netem;
@@ -44,6 +45,8 @@ enum Command {
     Netem(netem::NetemArgs),
     /// Stream a generated song and sensor track over an impaired link, on loopback
     Demo(demo::DemoArgs),
+    /// List the sound devices `send --device` and `recv --play` can use
+    Devices(devices::DevicesArgs),
     /// Measure delay, jitter, loss and quality across a matrix of impaired links
     Bench(bench::BenchArgs),
     /// Admit senders to this user's receivers: trust add|remove|list sha256:...
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Send(a) => send::run(a),
         Command::Netem(a) => netem::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Devices(a) => devices::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Trust(a) => trust::run(a),
         Command::Id(a) => identity::run(a),

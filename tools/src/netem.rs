@@ -79,6 +79,7 @@ impl NetemArgs {
                 .iter()
                 .map(|&(duration, start)| Outage { start, duration })
                 .collect(),
+            jitter_steps: Vec::new(),
         }
     }
 }

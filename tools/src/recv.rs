@@ -9,10 +9,12 @@ use anyhow::{Context, Result};
 use clap::Args;
 use crossbeam_channel::RecvTimeoutError;
 use isochron_codecs::conceal::Method;
-use isochron_engine::config::ReceiverConfig;
+use isochron_engine::config::{LatencyBounds, ReceiverConfig};
+use isochron_engine::net::pipe_sink::pick_substream;
 use isochron_engine::net::tls::AuthorizedSenders;
 use isochron_engine::net::{
-    Admission, FileSink, Fingerprint, Receiver, ReceiverEvent, ReceiverOptions, TransportError,
+    Admission, FileSink, Fingerprint, PipeOutput, PipeSink, Receiver, ReceiverEvent,
+    ReceiverOptions, TransportError,
 };
 use serde_json::json;
 
@@ -25,11 +27,31 @@ pub struct RecvArgs {
     #[arg(long, value_name = "ADDR")]
     listen: SocketAddr,
     /// Directory to write received files into (one file per substream)
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-    /// Target playout latency above the fastest path (live streams), e.g. 80ms
-    #[arg(long, default_value = "80ms", value_parser = args::duration)]
-    latency: Duration,
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["stdout", "play"])]
+    out: Option<PathBuf>,
+    /// Write one substream to standard output at its playout instants, as a WAV stream
+    /// (or raw PCM with --raw), e.g. `| aplay`; logs stay on stderr. Implies --once
+    #[arg(long, conflicts_with = "out")]
+    stdout: bool,
+    /// Play one audio substream on a sound device (the default output without a NAME;
+    /// `isochron devices` lists them), kept in step with the card's clock. Implies --once
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["out", "stdout"])]
+    play: Option<String>,
+    /// With --play: media queued for the card beyond the playout latency (absorbs its
+    /// periods and clock drift)
+    #[arg(long = "device-buffer", default_value = "20ms", value_parser = args::duration)]
+    device_buffer: Duration,
+    /// With --stdout or --play: the substream to write, by name [default: the first audio one]
+    #[arg(long, value_name = "NAME")]
+    substream: Option<String>,
+    /// With --stdout: bare little-endian samples (the stream's s16le, s24le, s32le, f32le
+    /// or u8) instead of a WAV stream
+    #[arg(long, requires = "stdout")]
+    raw: bool,
+    /// Target playout latency above the fastest path (live streams), e.g. 80ms; or
+    /// auto[:MIN..MAX] to follow the measured delay [auto: 20ms..500ms]
+    #[arg(long, default_value = "80ms", value_parser = args::latency)]
+    latency: args::Latency,
     /// Low-water mark: playback starts / the sender resumes at this much buffered media (ms)
     #[arg(long = "low-water", default_value = "40ms", value_parser = args::duration)]
     low_water: Duration,
@@ -97,7 +119,9 @@ fn admission(a: &RecvArgs) -> Result<Admission> {
             "WARNING: --dangerously-allow-any-sender: sender authorization is OFF; anyone who \
              reaches {} can write files into {}",
             a.listen,
-            a.out.display()
+            a.out
+                .as_ref()
+                .map_or("its output".into(), |o| o.display().to_string())
         );
         return Ok(Admission::DangerouslyAnyone);
     }
@@ -120,10 +144,24 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     let identity =
         crate::identity::load(a.identity.as_deref(), a.cert.as_deref(), a.key.as_deref())?;
     let admission = admission(&a)?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
+    let once = a.once || a.stdout || a.play.is_some();
+    if let Some(name) = &a.play
+        && let Err(e) = probe_player(name)
+    {
+        eprintln!("error: {e}");
+        return Ok(exit::OUTPUT);
+    }
     let mut opts = ReceiverOptions::new(a.listen, admission);
+    let (latency, adaptive) = match a.latency {
+        args::Latency::Fixed(d) => (d, None),
+        args::Latency::Auto(min, max) => (max, Some(LatencyBounds { min, max })),
+    };
     opts.config = ReceiverConfig {
-        latency: a.latency,
+        latency,
+        adaptive,
         low_water: a.low_water,
         high_water: a.high_water,
         token: crate::token::resolve(a.token.as_deref(), a.token_file.as_deref())?,
@@ -136,8 +174,31 @@ pub fn run(a: RecvArgs) -> Result<u8> {
         return Err(exit::usage("--low-water must be below --high-water"));
     }
     let out = a.out.clone();
+    let (to_stdout, substream) = (a.stdout, a.substream.clone());
+    let kind = if a.raw {
+        PipeOutput::Raw
+    } else {
+        PipeOutput::Wav
+    };
+    // Standard output (or the sound card) carries one session's media.
+    let taken = std::sync::atomic::AtomicBool::new(false);
+    let (play, device_buffer) = (a.play.clone(), a.device_buffer);
     let mut rx = Receiver::start(opts, &identity, move |info| {
-        FileSink::create(&out, &info.session)
+        if play.is_some() || to_stdout {
+            let i =
+                pick_substream(&info.session, substream.as_deref()).map_err(|e| e.to_string())?;
+            if taken.swap(true, Ordering::SeqCst) {
+                return Err("this receiver's output already carries another stream".into());
+            }
+            if let Some(name) = &play {
+                return open_player(name, &info.session, i, device_buffer);
+            }
+            return PipeSink::new(std::io::stdout(), &info.session, i, kind)
+                .map(|s| Box::new(s) as _)
+                .map_err(|e| e.to_string());
+        }
+        let out = out.as_ref().ok_or("no output directory")?;
+        FileSink::create(out, &info.session)
             .map(|s| Box::new(s) as _)
             .map_err(|e| format!("cannot create output files: {e}"))
     })
@@ -157,8 +218,16 @@ pub fn run(a: RecvArgs) -> Result<u8> {
             &json!({"addr": rx.local_addr().to_string(), "fingerprint": rx.fingerprint().to_string()}),
         )?;
     }
-    say(format!("listening on {}", rx.local_addr()));
-    say(format!("fingerprint {}", rx.fingerprint()));
+    // With --stdout, standard output is the media's: these go to stderr.
+    let announce = |line: String| {
+        if a.stdout {
+            eprintln!("{line}");
+        } else {
+            say(line);
+        }
+    };
+    announce(format!("listening on {}", rx.local_addr()));
+    announce(format!("fingerprint {}", rx.fingerprint()));
     let mut status = Status::new(a.quiet);
     let mut sessions = Vec::new();
     let mut code = 0;
@@ -201,7 +270,7 @@ pub fn run(a: RecvArgs) -> Result<u8> {
                 if !end.errors.is_empty() {
                     output_failed = true;
                 }
-                if a.once {
+                if once {
                     code = if end.truncated { exit::TRUNCATED } else { 0 };
                     break;
                 }
@@ -209,7 +278,7 @@ pub fn run(a: RecvArgs) -> Result<u8> {
             Ok(ReceiverEvent::Refused { peer, reason }) => {
                 status.clear();
                 eprintln!("refused {peer}: {reason}");
-                if a.once {
+                if once {
                     code = exit::REFUSED;
                     break;
                 }
@@ -232,4 +301,40 @@ pub fn run(a: RecvArgs) -> Result<u8> {
         _ if output_failed => exit::OUTPUT,
         _ => code,
     })
+}
+
+#[cfg(feature = "device")]
+fn open_player(
+    name: &str,
+    session: &isochron_engine::wire::control::SessionDesc,
+    index: usize,
+    target: Duration,
+) -> Result<Box<dyn isochron_engine::net::Sink>, String> {
+    use isochron_engine::net::device::playback::DeviceSink;
+    let name = (!name.is_empty()).then_some(name);
+    DeviceSink::open(name, session, index, target)
+        .map(|s| Box::new(s) as _)
+        .map_err(|e| e.to_string())
+}
+
+/// Fail at start, not at the first stream, when there is nothing to play on.
+#[cfg(feature = "device")]
+fn probe_player(name: &str) -> Result<String, String> {
+    isochron_engine::net::device::probe((!name.is_empty()).then_some(name), true)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "device"))]
+fn probe_player(_name: &str) -> Result<String, String> {
+    Err("this isochron was built without sound devices (feature `device`)".into())
+}
+
+#[cfg(not(feature = "device"))]
+fn open_player(
+    _name: &str,
+    _session: &isochron_engine::wire::control::SessionDesc,
+    _index: usize,
+    _target: Duration,
+) -> Result<Box<dyn isochron_engine::net::Sink>, String> {
+    Err("this isochron was built without sound devices (feature `device`)".into())
 }

@@ -8,11 +8,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use isochron_codecs::Encoding;
-use isochron_engine::config::SenderConfig;
-use isochron_engine::files::{InputOptions, open_input};
+use isochron_codecs::{Encoding, Rate};
+use isochron_engine::config::{Pacing, SenderConfig};
+use isochron_engine::files::{FileInput, InputOptions, open_input};
 use isochron_engine::net::tls::Fingerprint;
 use isochron_engine::net::{Sender, SenderOptions, SenderReport, TransportError, Trust};
+use isochron_engine::pipe::{PipeFormat, RawSample, open_pipe};
 use isochron_engine::wire::control::FecParams;
 use serde_json::json;
 
@@ -21,8 +22,27 @@ use crate::{args, exit, interrupted, resolve, write_json};
 #[derive(Args)]
 pub struct SendArgs {
     /// Files to send: WAV (PCM, float, A-law/mu-law, EXTENSIBLE, RF64) and sensor CSV; each becomes a substream
-    #[arg(required = true, value_name = "FILE")]
+    /// (`-` reads standard input: a WAV stream, CSV rows, or raw PCM with --format)
+    #[arg(required_unless_present = "device", value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// What standard input (`-`) carries: raw PCM s16le, s24le, s32le, f32le or u8 (with
+    /// --rate and --channels), or wav or csv [default: WAV if it starts with a RIFF header,
+    /// CSV rows otherwise]
+    #[arg(long, value_name = "FORMAT", value_parser = pipe_format)]
+    format: Option<StdinFormat>,
+    /// Sample rate of raw PCM on standard input, or of --device (Hz)
+    #[arg(long, value_name = "HZ")]
+    rate: Option<u32>,
+    /// Channels of raw PCM on standard input, or of --device
+    #[arg(long, value_name = "N")]
+    channels: Option<u16>,
+    /// Capture from a sound device as one more substream (the default input without a
+    /// NAME; `isochron devices` lists them)
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    device: Option<String>,
+    /// Stop capturing from --device after this much media (e.g. 10s)
+    #[arg(long, value_parser = args::duration, requires = "device")]
+    duration: Option<Duration>,
     /// The receiver's address (host:port), as printed by `isochron recv`
     #[arg(long, value_name = "ADDR")]
     to: String,
@@ -69,7 +89,9 @@ pub struct SendArgs {
     /// Sample interleaving group G: a lost packet costs every G-th sample over G frames
     #[arg(long = "sample-interleave", default_value_t = 1, value_name = "G")]
     sample_interleave: u8,
-    /// Pace by real time (live) instead of file mode, read ahead as far as the receiver's credits allow
+    /// Pace by real time (live) instead of file mode, read ahead as far as the receiver's
+    /// credits allow (standard input and --device are then paced by their own arrival: their
+    /// sample count is the media clock)
     #[arg(long)]
     live: bool,
     /// File mode: send at this many times real time while the receiver wants more
@@ -93,6 +115,58 @@ pub struct SendArgs {
     /// No progress bar or progress lines
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// `--format`: a raw PCM layout, or a container on standard input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StdinFormat {
+    Raw(RawSample),
+    Wav,
+    Csv,
+}
+
+fn pipe_format(s: &str) -> Result<StdinFormat, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "wav" => Ok(StdinFormat::Wav),
+        "csv" => Ok(StdinFormat::Csv),
+        _ => s
+            .parse::<RawSample>()
+            .map(StdinFormat::Raw)
+            .map_err(|e| format!("{e}, wav or csv")),
+    }
+}
+
+/// How standard input becomes a substream, from --format, --rate, --channels.
+fn stdin_format(a: &SendArgs) -> Result<PipeFormat> {
+    let sensor_rate = a.sensor_rate.map(Rate::hz).transpose()?;
+    Ok(match a.format {
+        Some(StdinFormat::Raw(sample)) => {
+            let (Some(rate), Some(channels)) = (a.rate, a.channels) else {
+                return Err(exit::usage(format!(
+                    "raw PCM on standard input needs --rate HZ and --channels N (e.g. --format {} --rate 48000 --channels 2)",
+                    sample.name()
+                )));
+            };
+            PipeFormat::Raw {
+                sample,
+                rate: Rate::hz(rate).map_err(|e| exit::usage(format!("--rate: {e}")))?,
+                channels,
+            }
+        }
+        Some(StdinFormat::Wav) => PipeFormat::Wav,
+        Some(StdinFormat::Csv) => PipeFormat::Csv {
+            rate: a.rate.map(Rate::hz).transpose()?.or(sensor_rate),
+        },
+        None if a.rate.is_some() || a.channels.is_some() => {
+            return Err(exit::usage(
+                "--rate and --channels describe raw PCM: say which with --format s16le|s24le|s32le|f32le|u8",
+            ));
+        }
+        None => match sensor_rate {
+            Some(r) => PipeFormat::Csv { rate: Some(r) },
+            None => PipeFormat::Auto,
+        },
+    })
 }
 
 fn audio_encoding(s: &str) -> Result<Encoding, String> {
@@ -151,14 +225,38 @@ pub fn run(a: SendArgs) -> Result<u8> {
             .map_err(|e| anyhow::anyhow!("--sensor-rate: {e}"))?,
         ..Default::default()
     };
+    let stdin = a.files.iter().filter(|p| p.as_os_str() == "-").count();
+    if stdin > 1 {
+        return Err(exit::usage("standard input (-) can be sent only once"));
+    }
+    if stdin == 0
+        && a.device.is_none()
+        && (a.format.is_some() || a.rate.is_some() || a.channels.is_some())
+    {
+        return Err(exit::usage(
+            "--format, --rate and --channels describe standard input: name it as `-`",
+        ));
+    }
+    if stdin > 0 && a.device.is_some() && (a.rate.is_some() || a.channels.is_some()) {
+        return Err(exit::usage(
+            "--rate and --channels cannot describe both standard input and --device",
+        ));
+    }
+    let pipe = if stdin > 0 {
+        Some(stdin_format(&a)?)
+    } else {
+        None
+    };
     let mut inputs = Vec::new();
     for (i, path) in a.files.iter().enumerate() {
-        let f =
-            open_input(path, i as u16, &input).with_context(|| format!("{}", path.display()))?;
-        inputs.push(f);
+        inputs.push(open_one(pipe, path, i as u16, &input)?);
+    }
+    if let Some(name) = &a.device {
+        inputs.push(open_device(&a, name, inputs.len() as u16, &input)?);
     }
     let catalog: Vec<_> = inputs.iter().map(|f| f.desc.clone()).collect();
     let total_samples: u64 = catalog.iter().filter_map(|d| d.length).sum();
+    let open_ended = catalog.iter().any(|d| d.length.is_none());
     let mut opts = SenderOptions::new(to, trust, identity);
     opts.token = crate::token::resolve(a.token.as_deref(), a.token_file.as_deref())?;
     opts.connect_timeout = a.connect_timeout;
@@ -189,6 +287,12 @@ pub fn run(a: SendArgs) -> Result<u8> {
         },
         speed: a.speed,
         recovery: a.recovery,
+        // A live stream from a pipe or a card has its own clock: its sample count.
+        pacing: if a.live && (stdin > 0 || a.device.is_some()) {
+            Pacing::Arrival
+        } else {
+            Pacing::Clock
+        },
         ..base
     };
     let mut tx = Sender::connect(opts, catalog.clone()).map_err(explain)?;
@@ -204,7 +308,8 @@ pub fn run(a: SendArgs) -> Result<u8> {
         tx.feed_from(i, f.reader)?;
     }
     // Progress: samples produced over all substreams.
-    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| progress_bar(total_samples));
+    let bar = (!a.quiet && !open_ended && std::io::stderr().is_terminal())
+        .then(|| progress_bar(total_samples));
     let interrupted = interrupted();
     let mut last_line = std::time::Instant::now();
     let mut stopped = false;
@@ -218,10 +323,14 @@ pub fn run(a: SendArgs) -> Result<u8> {
         match &bar {
             Some(b) => b.set_position(done),
             None if !a.quiet && last_line.elapsed() >= Duration::from_secs(5) => {
-                eprintln!(
-                    "sent {:.1} % ({done} of {total_samples} samples)",
-                    100.0 * done as f64 / total_samples.max(1) as f64
-                );
+                if open_ended {
+                    eprintln!("sent {done} samples");
+                } else {
+                    eprintln!(
+                        "sent {:.1} % ({done} of {total_samples} samples)",
+                        100.0 * done as f64 / total_samples.max(1) as f64
+                    );
+                }
                 last_line = std::time::Instant::now();
             }
             None => {}
@@ -253,6 +362,40 @@ pub fn run(a: SendArgs) -> Result<u8> {
     } else {
         exit::TRUNCATED
     })
+}
+
+/// Open a file, or standard input for `-`.
+fn open_one(
+    pipe: Option<PipeFormat>,
+    path: &std::path::Path,
+    id: u16,
+    opts: &InputOptions,
+) -> Result<FileInput> {
+    if let (Some(fmt), true) = (pipe, path.as_os_str() == "-") {
+        return open_pipe(std::io::stdin(), "stdin", id, fmt, opts)
+            .map_err(|e| exit::input(anyhow::anyhow!("standard input: {e}")));
+    }
+    open_input(path, id, opts).with_context(|| format!("{}", path.display()))
+}
+
+/// Open the capture device `name` (empty: the default one).
+#[cfg(feature = "device")]
+fn open_device(a: &SendArgs, name: &str, id: u16, opts: &InputOptions) -> Result<FileInput> {
+    use isochron_engine::net::device::capture::{CaptureOptions, open_capture};
+    let c = CaptureOptions {
+        name: (!name.is_empty()).then(|| name.to_owned()),
+        rate: a.rate,
+        channels: a.channels,
+        duration: a.duration,
+    };
+    open_capture(id, &c, opts).map_err(|e| exit::input(anyhow::anyhow!("{e}")))
+}
+
+#[cfg(not(feature = "device"))]
+fn open_device(_a: &SendArgs, _name: &str, _id: u16, _opts: &InputOptions) -> Result<FileInput> {
+    Err(exit::input(anyhow::anyhow!(
+        "this isochron was built without sound devices (feature `device`)"
+    )))
 }
 
 fn progress_bar(total: u64) -> ProgressBar {

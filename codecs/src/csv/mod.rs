@@ -9,9 +9,11 @@
 //! clock. An empty cell is a missing value both ways.
 
 mod reader;
+mod stream;
 mod text;
 mod timing;
 mod writer;
 
 pub use reader::{CsvOptions, CsvReader, TIME_COLUMN_NAMES};
+pub use stream::CsvStream;
 pub use writer::CsvWriter;

@@ -6,9 +6,11 @@
 //! - `zenoh`: fan-out by name through Zenoh routers (publish / subscribe).
 //!
 //! What every driver shares:
-//! - [`playout_thread`], [`sink`]: isochronous playout and where media goes,
+//! - [`playout_thread`], [`sink`]: isochronous playout and where media goes
+//!   ([`pipe_sink`]: one substream to standard output),
 //! - [`source`]: feeding a sender from application or reader threads,
 //! - [`tls`]: identities and fingerprints (secure by default),
+//! - `device` (feature `device`): sound cards in and out through cpal,
 //! - [`clock`], [`socket`]: the host clock, UDP sockets with large buffers,
 //! - [`error`]: what a driver reports.
 //!
@@ -16,7 +18,10 @@
 //! simulation model (`isochron netem`).
 
 pub mod clock;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod error;
+pub mod pipe_sink;
 pub mod playout_thread;
 pub mod quic;
 pub mod relay;
@@ -26,6 +31,7 @@ pub mod source;
 pub mod tls;
 
 pub use error::TransportError;
+pub use pipe_sink::{PipeOutput, PipeSink};
 pub use quic::{
     Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionInfo,
 };

@@ -10,7 +10,9 @@
 //! doubled, so the output has exactly the samples that were sent.
 
 pub mod clock;
+pub mod drift;
 pub mod flow;
+pub mod latency;
 pub mod spread;
 
 use std::time::Duration;
@@ -29,6 +31,7 @@ use crate::wire::control::{EndOfStream, Mode, Recovery, Report, SessionDesc};
 use crate::wire::packet::SourceMeta;
 use clock::OffsetEstimator;
 use flow::{FlowControl, FlowParams};
+use latency::AdaptiveLatency;
 
 /// One frame leaving the playout at its instant.
 pub struct PlayedFrame<'a> {
@@ -79,6 +82,8 @@ pub enum Refused {
 pub struct Playout {
     live: bool,
     latency_us: i64,
+    /// `--latency auto`: the target follows the delay distribution.
+    adaptive: Option<AdaptiveLatency>,
     max_slew: f64,
     low_water: Duration,
     high_water: Duration,
@@ -154,9 +159,24 @@ impl Playout {
             )),
             Mode::Live => None,
         };
+        let step = session
+            .substreams
+            .iter()
+            .map(|d| d.frame_duration())
+            .max()
+            .unwrap_or_default();
+        let adaptive = cfg.adaptive.filter(|_| live).map(|b| {
+            // A rebuilt packet comes when its block is complete; a tick of margin.
+            let margin = fec_window * session.fec.depth.max(1) as u32 + step;
+            AdaptiveLatency::new(b, margin, 0.97)
+        });
         Self {
             live,
-            latency_us: micros(cfg.latency) as i64,
+            latency_us: match &adaptive {
+                Some(a) => micros(a.bounds().min) as i64,
+                None => micros(cfg.latency) as i64,
+            },
+            adaptive,
             max_slew: cfg.max_slew,
             low_water: cfg.low_water,
             high_water: cfg.high_water,
@@ -220,6 +240,10 @@ impl Playout {
             }
             if self.live {
                 self.clock.observe(arrival, meta.media_ts);
+                if let (Some(a), Some(est)) = (&mut self.adaptive, self.clock.estimate(arrival)) {
+                    let above = arrival.as_micros() as i64 - meta.media_ts as i64 - est;
+                    a.observe(arrival, above.max(0) as u64);
+                }
             }
         }
         match sub.buf.insert(meta, payload) {
@@ -341,6 +365,11 @@ impl Playout {
         self.started
     }
 
+    /// Target latency above the fastest path in force, microseconds.
+    pub fn latency_target_us(&self) -> u64 {
+        self.latency_us.max(0) as u64
+    }
+
     /// When playback started, and the buffer level (microseconds) then.
     pub fn start_info(&self) -> Option<(Time, u64)> {
         self.start
@@ -350,9 +379,18 @@ impl Playout {
         let Some(est) = self.clock.estimate(now) else {
             return;
         };
+        if let Some(ad) = &mut self.adaptive {
+            self.latency_us = ad.target_us(now) as i64;
+        }
         let target = est + self.latency_us;
         match self.anchor {
             None => {
+                self.anchor = Some(target);
+                self.last_slew = now;
+            }
+            // Adaptive: a rise applies at once, between frames (the next
+            // frame is due later; no sample changes); a fall is slewed.
+            Some(a) if self.adaptive.is_some() && target > a => {
                 self.anchor = Some(target);
                 self.last_slew = now;
             }
@@ -598,6 +636,11 @@ impl Playout {
             level as f64 / 1e3
         };
         out.low_water_ms = self.low_water.as_secs_f64() * 1e3;
+        out.latency_target_us = if self.live {
+            self.latency_us.max(0) as u64
+        } else {
+            0
+        };
         out.high_water_ms = self.high_water.as_secs_f64() * 1e3;
         if let Some(f) = &self.flow {
             out.flow = f.stats();

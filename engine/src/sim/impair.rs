@@ -92,6 +92,9 @@ pub struct Impairment {
     pub queue_limit: Duration,
     /// Scheduled outages.
     pub outages: Vec<Outage>,
+    /// Scheduled changes of `jitter`: from `.0` after the origin, jitter
+    /// is `.1` (the last step passed wins).
+    pub jitter_steps: Vec<(Duration, Duration)>,
 }
 
 impl Default for Impairment {
@@ -106,6 +109,7 @@ impl Default for Impairment {
             rate_bps: 0,
             queue_limit: Duration::from_millis(200),
             outages: Vec::new(),
+            jitter_steps: Vec::new(),
         }
     }
 }
@@ -200,8 +204,16 @@ impl Impairer {
         }
     }
 
-    fn one_delay(&mut self) -> Duration {
-        let j = micros(self.cfg.jitter) as i64;
+    fn one_delay(&mut self, now: Time) -> Duration {
+        let t = now.saturating_since(self.origin);
+        let jitter = self
+            .cfg
+            .jitter_steps
+            .iter()
+            .filter(|s| s.0 <= t)
+            .max_by_key(|s| s.0)
+            .map_or(self.cfg.jitter, |s| s.1);
+        let j = micros(jitter) as i64;
         let mut d = micros(self.cfg.delay) as i64;
         if j > 0 {
             d += self.rng.random_range(-j..=j);
@@ -231,7 +243,7 @@ impl Impairer {
             self.stats.lost += 1;
             return Fate::DROP;
         }
-        let mut first = depart + self.one_delay();
+        let mut first = depart + self.one_delay(now);
         if self.cfg.reorder > 0.0 && self.rng.random::<f64>() < self.cfg.reorder {
             self.stats.reordered += 1;
             first += self.cfg.reorder_by;
@@ -239,7 +251,7 @@ impl Impairer {
         let second = (self.cfg.duplicate > 0.0 && self.rng.random::<f64>() < self.cfg.duplicate)
             .then(|| {
                 self.stats.duplicated += 1;
-                depart + self.one_delay()
+                depart + self.one_delay(now)
             });
         self.stats.delivered += 1 + second.is_some() as u64;
         Fate {

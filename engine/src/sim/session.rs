@@ -97,6 +97,8 @@ pub struct SimOutcome {
     pub finished: bool,
     /// Buffer level samples (time, microseconds) once playback started.
     pub levels: Vec<(Time, u64)>,
+    /// Target latency samples (time, microseconds), as often as `levels`.
+    pub latency_targets: Vec<(Time, u64)>,
     /// When playback started, and the buffer level then.
     pub playback_start: Option<(Time, u64)>,
     /// Flow control (credits, PAUSE, RESUME) as the receiver sent it.
@@ -138,6 +140,7 @@ pub fn run(
         end: now,
         finished: false,
         levels: Vec::new(),
+        latency_targets: Vec::new(),
         playback_start: None,
         flow: Vec::new(),
         control_retransmissions: (0, 0),
@@ -220,6 +223,8 @@ pub fn run(
             if receiver.playout().started() && level != u64::MAX {
                 out.levels.push((now, level));
             }
+            out.latency_targets
+                .push((now, receiver.playout().latency_target_us()));
             next_level = now + cfg.level_every;
         }
         if receiver.is_finished() {

@@ -187,6 +187,7 @@ impl BenchArgs {
                 .iter()
                 .map(|&(duration, start)| Outage { start, duration })
                 .collect(),
+            jitter_steps: Vec::new(),
         }
     }
 
