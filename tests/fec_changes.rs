@@ -40,7 +40,11 @@ fn receiver_follows_k_and_m_changes() {
     let mut now = Time::from_micros(1_000_000);
     tx.on_accept(now, &accept).unwrap();
     let (mut sent, mut rebuilt_at) = (0u64, Vec::new());
-    let codes = [(16u8, 4u8), (4, 4), (40, 10)];
+    // Within the proposed code: k up to 16, m up to 16 (the receiver
+    // sizes its slots for no more, so a larger code is refused).
+    assert!(tx.set_fec(now, 40, 10).is_err());
+    assert!(tx.set_fec(now, 16, 17).is_err());
+    let codes = [(16u8, 4u8), (4, 4), (12, 12)];
     for step in 0..12_000u32 {
         if step % 3000 == 0 && (step / 3000) < 3 {
             let (k, m) = codes[(step / 3000) as usize];

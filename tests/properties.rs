@@ -168,6 +168,21 @@ proptest! {
     }
 
     #[test]
+    fn invalid_accepts_are_refused(latency in 0u32..2, low in any::<u32>(), high in any::<u32>()) {
+        prop_assume!(latency == 0 || low >= high);
+        let msg = Control::Accept(Accept {
+            session_id: 1,
+            latency_us: latency,
+            low_water_us: low,
+            high_water_us: high,
+            fec_window_us: 0,
+        });
+        let mut d = ControlDecoder::new();
+        d.push(&msg.to_frame()).unwrap();
+        prop_assert!(d.next_message().is_err());
+    }
+
+    #[test]
     fn parsing_random_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..1600)) {
         let _ = packet::parse(&bytes);
         let _ = packet::parse_shard(&bytes);
@@ -350,10 +365,12 @@ fn control_strategy() -> impl Strategy<Value = Control> {
         });
     prop_oneof![
         hello,
+        // Valid accepts: a positive latency, marks in order (the decoder
+        // refuses others; `invalid_accepts_are_refused` covers those).
         (
             any::<u64>(),
-            any::<u32>(),
-            any::<u32>(),
+            1u32..,
+            0u32..u32::MAX,
             any::<u32>(),
             any::<u32>()
         )
@@ -362,7 +379,7 @@ fn control_strategy() -> impl Strategy<Value = Control> {
                     session_id: a,
                     latency_us: b,
                     low_water_us: c,
-                    high_water_us: d,
+                    high_water_us: d.max(c + 1),
                     fec_window_us: e,
                 })
             }),

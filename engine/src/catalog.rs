@@ -24,6 +24,11 @@ pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 pub const MIN_FRAME_US: u32 = 250;
 /// Longest frame duration allowed (microseconds).
 pub const MAX_FRAME_US: u32 = 1_000_000;
+/// Longest stream (media time, microseconds: about 35 years). A catalog
+/// length or an end-of-stream total beyond it is refused, so every media
+/// time fits comfortably in 64 bits and nothing a peer says about lengths
+/// can make the receiver count (or wait) for ever.
+pub const MAX_MEDIA_US: u64 = 1 << 50;
 /// Frame duration of [`SubstreamDesc::audio`] and [`SubstreamDesc::sensor`]
 /// (microseconds): 10 ms, the playout tick most audio apps use.
 pub const DEFAULT_FRAME_US: u32 = 10_000;
@@ -148,6 +153,25 @@ pub enum CatalogError {
         /// The offending substream.
         id: u16,
     },
+    /// The format is not one `StreamFormat::new` would make (a zero or
+    /// unreduced rate, too many decimals), as only a hostile peer sends.
+    #[error("substream {id}: invalid format: {what}")]
+    Format {
+        /// The offending substream.
+        id: u16,
+        /// What is wrong.
+        what: String,
+    },
+    /// The length is longer than [`MAX_MEDIA_US`] of media.
+    #[error(
+        "substream {id}: {samples} samples is longer than the {MAX_MEDIA_US} us a stream may last"
+    )]
+    Length {
+        /// The offending substream.
+        id: u16,
+        /// The length given.
+        samples: u64,
+    },
 }
 
 impl SubstreamDesc {
@@ -270,9 +294,11 @@ impl SubstreamDesc {
     }
 
     /// Frame index of a media timestamp, if it is on a frame boundary.
+    /// Beyond [`MAX_MEDIA_US`] there are no frames (a peer's timestamp
+    /// there is invalid).
     pub fn frame_of(&self, media_ts: u64) -> Option<u64> {
         let f = self.frame_us as u64;
-        (media_ts % f == 0).then_some(media_ts / f)
+        (media_ts % f == 0 && media_ts <= MAX_MEDIA_US).then_some(media_ts / f)
     }
 
     /// Frames the sender holds back before the first of them can leave:
@@ -313,6 +339,12 @@ impl SubstreamDesc {
         if self.format.channels == 0 {
             return Err(CatalogError::Channels { id });
         }
+        check_format(self.format).map_err(|what| CatalogError::Format { id, what })?;
+        if let Some(samples) = self.length
+            && !self.fits_media(samples)
+        {
+            return Err(CatalogError::Length { id, samples });
+        }
         if let Origin::Wav(l) = &self.origin {
             l.check()
                 .map_err(|what| CatalogError::Origin { id, what })?;
@@ -323,6 +355,34 @@ impl SubstreamDesc {
         }
         Ok(())
     }
+}
+
+impl SubstreamDesc {
+    /// Whether `samples` of this substream last at most [`MAX_MEDIA_US`].
+    pub fn fits_media(&self, samples: u64) -> bool {
+        // Rates are checked first; a rate of zero fits nothing.
+        let r = self.format.rate;
+        r.num() > 0
+            && samples as u128 * 1_000_000 * r.den() as u128
+                <= MAX_MEDIA_US as u128 * r.num() as u128
+    }
+}
+
+/// Formats arrive through serde, past the constructors that check them:
+/// check again what they would have (a rate of 0/x or x/0 would divide by
+/// zero further on).
+fn check_format(f: StreamFormat) -> Result<(), String> {
+    let rate = isochron_codecs::Rate::new(f.rate.num(), f.rate.den()).map_err(|e| e.to_string())?;
+    if rate != f.rate {
+        return Err(format!(
+            "rate {}/{} is not in lowest terms",
+            f.rate.num(),
+            f.rate.den()
+        ));
+    }
+    StreamFormat::new(f.encoding, f.channels, f.rate)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Check a whole catalog: each substream, and ids unique.

@@ -88,6 +88,13 @@ pub struct SenderConfig {
     /// How losses are recovered: FEC, retransmission, or both (hybrid, the
     /// default; without FEC it is retransmission alone).
     pub recovery: Recovery,
+    /// Most repair per source adaptive FEC spends (1.0: 100 % overhead),
+    /// whatever loss the receiver reports; `fec_capped` in the stats says
+    /// when it held.
+    pub max_fec_overhead: f64,
+    /// A receiver that pauses the sender (file mode) and does not resume
+    /// it within this long is given up on: the session ends with an error.
+    pub max_pause: Duration,
     /// Live mode: what paces the frames (file mode ignores it).
     pub pacing: Pacing,
 }
@@ -141,6 +148,8 @@ impl Default for SenderConfig {
             speed: 1.0,
             fec_target: Some(1e-4),
             recovery: Recovery::Hybrid,
+            max_fec_overhead: 1.0,
+            max_pause: Duration::from_secs(60),
             pacing: Pacing::Clock,
         }
     }
@@ -208,6 +217,17 @@ pub enum ConfigError {
     /// The receiver's latency is zero.
     #[error("latency must be positive")]
     ZeroLatency,
+    /// The sender asked for a FEC window longer than the receiver holds
+    /// media (in either mode: file mode skips the latency check).
+    #[error(
+        "FEC window {window_ms} ms is longer than this receiver holds media ({max_ms} ms, the largest of its latency, high-water mark and buffer limit); use a shorter FEC window"
+    )]
+    FecWindowTooLong {
+        /// The window asked for.
+        window_ms: f64,
+        /// The longest accepted.
+        max_ms: f64,
+    },
 }
 
 fn ms(d: Duration) -> f64 {
@@ -279,6 +299,13 @@ impl ReceiverConfig {
         } else {
             Duration::from_micros(s.fec.window_us as u64)
         };
+        let max = self.latency.max(self.high_water).max(self.max_buffer);
+        if window > max {
+            return Err(ConfigError::FecWindowTooLong {
+                window_ms: ms(window),
+                max_ms: ms(max),
+            });
+        }
         let need = window * depth + hold;
         if matches!(s.mode, Mode::File { .. }) {
             self.check_buffer(s, window)?;

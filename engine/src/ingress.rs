@@ -72,10 +72,11 @@ impl Ingress {
         ids.sort_unstable();
         Self {
             ids,
-            decoder: session
-                .fec
-                .enabled()
-                .then(|| FecDecoder::new(max_blocks, max_wait)),
+            decoder: session.fec.enabled().then(|| {
+                let f = session.fec;
+                FecDecoder::new(max_blocks, max_wait)
+                    .limit_code(f.k as usize, f.max_repair() as usize)
+            }),
             planner: None,
             stats: IngressStats::default(),
         }
@@ -100,6 +101,18 @@ impl Ingress {
             .as_ref()
             .map(|p| p.counts())
             .unwrap_or_default()
+    }
+
+    /// Bytes [`new`](Self::new) may come to hold for `session` with
+    /// `max_blocks` FEC blocks open at once.
+    pub fn memory_for(session: &SessionDesc, max_blocks: usize) -> u64 {
+        let f = session.fec;
+        let fec = if f.enabled() {
+            FecDecoder::memory(max_blocks, f.k as usize + f.max_repair() as usize)
+        } else {
+            0
+        };
+        fec + (session.substreams.len() * std::mem::size_of::<u16>()) as u64
     }
 
     /// Counters so far.

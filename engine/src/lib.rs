@@ -32,6 +32,7 @@ pub mod receiver;
 pub mod sender;
 pub mod sim;
 pub mod stats;
+pub mod text;
 pub mod time;
 pub mod wire;
 

@@ -147,7 +147,11 @@ impl ReceiverCore {
 /// The network side of a session: FEC as the session says, and a NACK
 /// planner when its recovery retransmits.
 pub fn new_ingress(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration) -> Ingress {
-    let mut ingress = Ingress::new(session, cfg.max_fec_blocks, fec_wait(cfg, session, window));
+    let mut ingress = Ingress::new(
+        session,
+        fec_blocks(cfg, session, window),
+        fec_wait(cfg, session, window),
+    );
     if session.recovery.retransmits() {
         ingress.set_planner(NackPlanner::new(session, cfg.latency, window));
     }
@@ -158,6 +162,46 @@ pub fn new_ingress(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration
 /// group's span nothing it could rebuild is still due.
 pub fn fec_wait(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration) -> Duration {
     cfg.latency.max(cfg.high_water) + window * session.fec.depth.max(1) as u32
+}
+
+/// Open FEC blocks a session always may keep (margin for a receiver a
+/// loaded machine delays).
+const MIN_FEC_BLOCKS: usize = 32;
+
+/// FEC blocks a session keeps open at once: those a block's wait can span
+/// (a block closes every window, or sooner once it holds `k` packets: at
+/// the smallest payloads the catalog's frames can take), the groups in
+/// progress, and as much again for reordering; at most the configured
+/// `max_fec_blocks`.
+pub fn fec_blocks(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration) -> usize {
+    let wait = fec_wait(cfg, session, window).as_micros();
+    let by_time = wait / window.as_micros().max(1) + 1;
+    let packets_per_s: u128 = session
+        .substreams
+        .iter()
+        .map(|d| {
+            (1_000_000 / d.frame_us.max(1) as u128 + 1) * (d.max_frame_bytes() as u128 / 512 + 2)
+        })
+        .sum();
+    // File mode reads ahead at its fill rate, and the speed factor scales
+    // every rate: packets arrive that much faster.
+    let fill = match session.mode {
+        crate::wire::control::Mode::File { fill_percent } => fill_percent.max(100) as u128,
+        crate::wire::control::Mode::Live => 100,
+    };
+    let speed = if session.speed.is_finite() {
+        session.speed.clamp(1.0, 1e3).ceil() as u128
+    } else {
+        1
+    };
+    let packets_per_s = packets_per_s * fill * speed / 100;
+    let by_count = (packets_per_s * wait / 1_000_000).div_ceil(session.fec.k.max(1) as u128) + 1;
+    let open = usize::try_from(by_time.max(by_count)).unwrap_or(usize::MAX);
+    open.saturating_add(session.fec.depth as usize)
+        .saturating_mul(2)
+        .saturating_add(4)
+        .max(MIN_FEC_BLOCKS)
+        .min(cfg.max_fec_blocks)
 }
 
 /// Fill the ingress part of the statistics.

@@ -161,6 +161,10 @@ pub struct SenderCore {
     blocked: bool,
     produced_all: bool,
     stats: SenderStats,
+    max_pause: Duration,
+    /// The code proposed in the hello: the receiver sizes its FEC slots
+    /// for it (`k`, and `m` up to [`FecParams::max_repair`]).
+    proposed: crate::wire::control::FecParams,
 }
 
 impl SenderCore {
@@ -224,12 +228,10 @@ impl SenderCore {
             fec_active: false,
             adapter: cfg.fec_target.and_then(|t| {
                 if fec_params.enabled() {
-                    Some(FecAdapter::new(
-                        t,
-                        fec_params.k,
-                        fec_params.m,
-                        recovery.retransmits(),
-                    ))
+                    Some(
+                        FecAdapter::new(t, fec_params.k, fec_params.m, recovery.retransmits())
+                            .with_max_overhead(cfg.max_fec_overhead),
+                    )
                 } else {
                     // Retransmission alone still models the loss: it says
                     // when a last chance should go twice.
@@ -262,7 +264,15 @@ impl SenderCore {
                 recovery,
                 ..Default::default()
             },
+            max_pause: cfg.max_pause,
+            proposed: cfg.fec,
         })
+    }
+
+    /// How long a receiver may hold this sender paused
+    /// ([`SenderConfig::max_pause`]).
+    pub fn max_pause(&self) -> Duration {
+        self.max_pause
     }
 
     /// The session as proposed; after accept, with the FEC window and the
@@ -352,10 +362,16 @@ impl SenderCore {
     /// follows from the parameters every packet carries. A session that
     /// started without FEC cannot turn it on (the receiver sized itself at
     /// hello); one that retransmits may pause it (`m` 0: packets then carry
-    /// no block) and resume it.
+    /// no block) and resume it. Nor is a `k` above the proposed one or an
+    /// `m` above
+    /// [`FecParams::max_repair`](crate::wire::control::FecParams::max_repair)
+    /// of it supported: the receiver's FEC slots hold no more.
     pub fn set_fec(&mut self, now: Time, k: u8, m: u8) -> Result<(), SenderError> {
+        // The receiver holds blocks of the proposed code at most: a larger
+        // one would be counted inconsistent there, so it is refused here.
+        let p = self.proposed;
         let pause_ok = m > 0 || self.session.recovery.retransmits();
-        if self.fec.is_none() || !pause_ok {
+        if self.fec.is_none() || !pause_ok || k > p.k || m > p.max_repair() {
             return Err(SenderError::Fec(crate::fec::FecError::Params {
                 k: k as usize,
                 m: m as usize,
@@ -502,8 +518,20 @@ impl SenderCore {
             }
             None => (1, 0, 1),
         };
-        let want = a.choose_plan(k_eff, depth);
+        let (want, capped) = a.choose_capped(k_eff, depth);
         a.settle(want);
+        if capped {
+            if self.stats.fec_capped == 0 {
+                tracing::warn!(
+                    loss = ?a.loss(),
+                    repair = want.m,
+                    sources = k_eff,
+                    "the receiver reports more loss than FEC within max_fec_overhead can \
+                     repair: holding FEC at the cap"
+                );
+            }
+            self.stats.fec_capped += 1;
+        }
         tracing::debug!(loss = ?a.loss(), burst = a.burst(), k_eff, m, ?want, "adaptive FEC");
         if let Some(s) = &mut self.store {
             s.set_copies(want.copies);

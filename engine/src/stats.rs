@@ -21,7 +21,7 @@ impl Jitter {
     /// `transit` = arrival time - sender time (any constant offset cancels).
     pub fn update(&mut self, transit_us: i64) {
         if let Some(last) = self.last_transit {
-            let d = (transit_us - last).unsigned_abs() as f64;
+            let d = transit_us.saturating_sub(last).unsigned_abs() as f64;
             self.j += (d - self.j) / 16.0;
         }
         self.last_transit = Some(transit_us);
@@ -49,6 +49,15 @@ impl Default for Distribution {
 }
 
 impl Distribution {
+    /// Bytes one distribution holds (its histogram's counts).
+    pub fn memory() -> u64 {
+        static BYTES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        *BYTES.get_or_init(|| {
+            let d = Distribution::default();
+            d.h.distinct_values() as u64 * std::mem::size_of::<u64>() as u64
+        })
+    }
+
     /// Add one value in microseconds (clamped to 1 us..1 h).
     pub fn record(&mut self, us: u64) {
         self.h.saturating_record(us.max(1));
@@ -482,6 +491,11 @@ pub struct SenderStats {
     /// Live: the most a frame was complete after its media time (how far
     /// the source fell behind its own clock), microseconds.
     pub max_source_lag_us: u64,
+    /// Times adaptive FEC wanted more repair than
+    /// [`SenderConfig::max_fec_overhead`](crate::SenderConfig::max_fec_overhead)
+    /// allows and was held at that cap (the receiver reported more loss
+    /// than the cap can repair).
+    pub fec_capped: u64,
 }
 
 #[cfg(test)]

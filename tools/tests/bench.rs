@@ -203,6 +203,45 @@ fn a_short_lossy_scenario_end_to_end() {
     assert!(md.contains("isochron bench --duration 3s"), "{md}");
 }
 
+/// File mode (issue 15): a file-mode scenario and its live twin on the same
+/// link, side by side in report.md, the marks it measured in results.json.
+#[test]
+fn file_mode_runs_beside_live_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let link = [
+        "--loss", "5%", "--burst", "3", "--delay", "5ms", "--jitter", "2ms",
+    ];
+    let mut args = vec!["--name", "bursty", "--file-mode"];
+    args.extend(link);
+    let o = bench(&out, &args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let s = &v["scenarios"][0];
+    assert_eq!(s["config"]["mode"], "file");
+    assert_eq!(s["config"]["interleave"], 2, "file mode's depth");
+    assert_eq!(num(s, "samples_played"), num(s, "samples_sent"));
+    assert_eq!(num(s, "frames.underruns"), 0.0, "{s}");
+    assert_eq!(num(s, "packets.late"), 0.0, "{s}");
+    let flow = &s["receiver_stats"]["flow"];
+    assert!(num(flow, "credits") > 10.0, "{flow}");
+    assert!(num(flow, "rtt_us") >= 10_000.0, "{flow}");
+    assert!(num(flow, "lead_us") > num(flow, "floor_us"), "{flow}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## File mode beside live mode"), "{md}");
+    assert!(md.contains("file (`bursty`)"), "{md}");
+    // The built-in pairs, listed together.
+    let o = Command::new(env!("CARGO_BIN_EXE_isochron"))
+        .args(["bench", "--list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&o.stdout);
+    for n in ["ge-5-b3-jitter", "file-ge-5-b3-jitter", "file-outage-1s"] {
+        assert!(list.contains(n), "{list}");
+    }
+}
+
 #[test]
 fn lists_and_refuses_unknown_scenarios() {
     let o = Command::new(env!("CARGO_BIN_EXE_isochron"))

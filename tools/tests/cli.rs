@@ -7,9 +7,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use isochron_codecs::signal::Music;
-use isochron_codecs::wav::{WavReader, WavWriter};
-use isochron_codecs::{Encoding, Origin, Rate, StreamFormat, WavLayout};
+use isochron_codecs::StreamFormat;
+use isochron_codecs::wav::WavReader;
+
+mod common;
+use common::song;
 
 /// The config directory (`XDG_CONFIG_HOME`) of every command these tests
 /// run: one user, so no test touches the real `~/.config`.
@@ -114,21 +116,6 @@ impl Drop for Recv {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn song(dir: &Path, secs: f64) -> PathBuf {
-    let path = dir.join("song.wav");
-    let rate = Rate::hz(48_000).unwrap();
-    let format = StreamFormat::new(Encoding::L16, 2, rate).unwrap();
-    let mut w = WavWriter::create(&path, format, &Origin::Wav(WavLayout::pcm(16))).unwrap();
-    let n = (48_000.0 * secs) as usize;
-    let mut v = vec![0.0; n * 2];
-    Music::new(5, rate).fill(&mut v);
-    let mut wire = vec![0u8; n * 4];
-    isochron_codecs::encoding::encode::<f64>(Encoding::L16, &v, &mut wire);
-    w.write(&wire).unwrap();
-    w.finish().unwrap();
-    path
 }
 
 fn samples(path: &Path) -> (StreamFormat, Vec<u8>) {

@@ -117,6 +117,10 @@ pub struct FecAdapter {
     k: u8,
     floor: u8,
     cap: u8,
+    /// Most repair bytes per source byte spent on a block, whatever the
+    /// loss reported (a receiver reporting 100 % loss must not make the
+    /// sender triple its bandwidth).
+    max_overhead: f64,
     loss: Option<f64>,
     /// Mean run of lost packets (1: independent losses).
     burst: f64,
@@ -136,13 +140,20 @@ impl FecAdapter {
         let cap = if floor == 0 {
             0
         } else {
-            (k as u16).min(256 - k as u16).max(floor as u16) as u8
+            crate::wire::control::FecParams {
+                k,
+                m: floor,
+                depth: 1,
+                window_us: 0,
+            }
+            .max_repair()
         };
         Self {
             target,
             k,
             floor,
             cap,
+            max_overhead: 1.0,
             loss: None,
             burst: 1.0,
             retransmits,
@@ -155,6 +166,17 @@ impl FecAdapter {
     /// [`choose_plan`](Self::choose_plan)): it is kept while it still does.
     pub fn settle(&mut self, choice: Choice) {
         self.current = Some(choice);
+    }
+
+    /// Spend at most `ratio` repair shards per source shard (1.0: 100 %
+    /// overhead, the default), never below the configured floor.
+    pub fn with_max_overhead(mut self, ratio: f64) -> Self {
+        self.max_overhead = if ratio.is_finite() {
+            ratio.max(0.0)
+        } else {
+            1.0
+        };
+        self
     }
 
     /// The current loss estimate (outages left out), once there is one.
@@ -259,9 +281,27 @@ impl FecAdapter {
     /// redundancy that meets the target, or with retransmission the best
     /// trade of redundancy against the target missed ([`MISS_COST`]).
     pub fn choose_plan(&self, k: usize, depth: usize) -> Choice {
+        self.choose_capped(k, depth).0
+    }
+
+    /// [`choose_plan`](Self::choose_plan), and whether the overhead cap
+    /// (`with_max_overhead`) held it below what the loss asked for.
+    pub fn choose_capped(&self, k: usize, depth: usize) -> (Choice, bool) {
         let k = k.max(1);
         let fec_floor = if self.cap == 0 { 0 } else { self.floor_for(k) };
-        let one = |m| Choice { m, copies: 1 };
+        // The most repairs the overhead cap allows, never below the floor.
+        let limit = ((k as f64 * self.max_overhead).ceil() as u64)
+            .min(self.cap as u64)
+            .max(fec_floor as u64) as u8;
+        let one = |m: u8| {
+            (
+                Choice {
+                    m: m.min(limit),
+                    copies: 1,
+                },
+                m > limit,
+            )
+        };
         let Some(loss) = self.loss else {
             return one(if self.arq.is_some() {
                 fec_floor
@@ -300,8 +340,8 @@ impl FecAdapter {
         };
         let copies: &[u8] = if arq.rounds > 0 { &[1, 2, 3] } else { &[1] };
         // Every plan from the floor up: (choice, residual, redundancy).
-        let mut plans = Vec::with_capacity((self.cap - floor + 1) as usize * copies.len());
-        for m in floor..=self.cap {
+        let mut plans = Vec::with_capacity((limit - floor + 1) as usize * copies.len());
+        for m in floor..=limit {
             for &c in copies {
                 let plan = Plan {
                     k,
@@ -324,7 +364,7 @@ impl FecAdapter {
             return plans
                 .iter()
                 .find(|p| p.1 <= self.target)
-                .map_or(one(self.cap), |p| p.0);
+                .map_or(one(self.cap), |p| (p.0, false));
         }
         let target = self.target;
         let cost = |res: f64, red: f64| {
@@ -341,14 +381,25 @@ impl FecAdapter {
                     .total_cmp(&cost(b.1, b.2))
                     .then(a.0.m.cmp(&b.0.m))
             })
-            .map_or(one(self.cap), |p| p.0);
+            .map_or(
+                Choice {
+                    m: limit,
+                    copies: 1,
+                },
+                |p| p.0,
+            );
+        // Held by the cap: the best plan allowed is the strongest allowed and
+        // still misses the target.
+        let capped = limit < self.cap
+            && best.m == limit
+            && plans.iter().any(|p| p.0 == best && p.1 > target);
         let cost_of = |c: Choice| plans.iter().find(|p| p.0 == c).map(|p| cost(p.1, p.2));
         match (
             self.current.and_then(|c| cost_of(c).map(|k| (c, k))),
             cost_of(best),
         ) {
-            (Some((cur, k)), Some(b)) if k <= b * KEEP => cur,
-            _ => best,
+            (Some((cur, k)), Some(b)) if k <= b * KEEP => (cur, capped),
+            _ => (best, capped),
         }
     }
 }
@@ -376,6 +427,24 @@ mod tests {
         assert!(a.loss().unwrap() > 0.1);
         a.observe(5, 10);
         assert!(a.loss().unwrap() > 0.1, "tiny samples are ignored");
+    }
+
+    /// A receiver reporting total loss gets at most the overhead cap.
+    #[test]
+    fn total_loss_reported_is_capped_at_the_overhead_limit() {
+        let mut a = FecAdapter::new(1e-4, 16, 4, false);
+        a.observe(1000, 1000);
+        // Blocks the time budget closes at ~5.5 sources: 100 % at most.
+        let (c, capped) = a.choose_capped(6, 1);
+        assert_eq!((c.m, capped), (6, true));
+        let half = FecAdapter::new(1e-4, 16, 4, false).with_max_overhead(0.5);
+        assert_eq!(
+            half.choose(16, 1),
+            8,
+            "before any report: twice the floor, within 50 %"
+        );
+        let floor = FecAdapter::new(1e-4, 16, 4, false).with_max_overhead(0.0);
+        assert_eq!(floor.choose(16, 1), 4, "never below the configured floor");
     }
 
     #[test]

@@ -155,6 +155,8 @@ pub struct FecDecoder {
     max_wait: Duration,
     next_expiry: Time,
     stats: FecCounts,
+    /// Largest code accepted: (k, m).
+    max_code: (usize, usize),
 }
 
 impl FecDecoder {
@@ -171,7 +173,23 @@ impl FecDecoder {
             max_wait,
             next_expiry: Time::MAX,
             stats: FecCounts::default(),
+            max_code: (256, 256),
         }
+    }
+
+    /// Bytes `max_blocks` slots take once each has held a block of
+    /// `shards` shards (slots are filled lazily: this is the most).
+    pub fn memory(max_blocks: usize, shards: usize) -> u64 {
+        let slot = shards * super::shards::STRIDE + 63 + std::mem::size_of::<Slot>();
+        (max_blocks.max(1) * slot) as u64
+    }
+
+    /// Refuse (count as inconsistent) blocks with more than `k` sources or
+    /// `m` repairs: the session's negotiated code bounds each slot's
+    /// storage, whatever a packet claims.
+    pub fn limit_code(mut self, k: usize, m: usize) -> Self {
+        self.max_code = (k.max(1), m.max(1));
+        self
     }
 
     /// Counters so far.
@@ -289,6 +307,10 @@ impl FecDecoder {
     /// `None` if the packet contradicts the block's code.
     fn slot_for(&mut self, now: Time, pos: BlockPos) -> Option<usize> {
         let (k, m) = (pos.k as usize, pos.m as usize);
+        if k > self.max_code.0 || m > self.max_code.1 {
+            self.stats.inconsistent += 1;
+            return None;
+        }
         if let Some(i) = self
             .slots
             .iter()

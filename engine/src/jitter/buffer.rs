@@ -52,6 +52,20 @@ struct Slot {
     mask: Vec<u64>,
 }
 
+/// The first frame that starts at or after sample `n`, in closed form (no
+/// search a peer's number could make endless): frame `f` starts at sample
+/// `ceil(f F num / (1e6 den))`, which reaches `n` once `f F num > (n - 1)
+/// 1e6 den`.
+fn first_frame_from(desc: &SubstreamDesc, n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let r = desc.format.rate;
+    let per_frame = desc.frame_us as u128 * r.num().max(1) as u128;
+    let before = (n - 1) as u128 * 1_000_000 * r.den() as u128;
+    u64::try_from(before / per_frame + 1).unwrap_or(u64::MAX)
+}
+
 /// The jitter buffer of one substream: a fixed ring of frame slots from the
 /// playout position forward, each with a presence bit per sample.
 pub struct FrameBuffer {
@@ -94,6 +108,16 @@ impl FrameBuffer {
         b
     }
 
+    /// Bytes [`new`](Self::new) allocates for `capacity` frames of `desc`.
+    pub fn memory(desc: &SubstreamDesc, capacity: usize) -> u64 {
+        let capacity = capacity.max(desc.hold_frames() as usize + 1) as u64;
+        let max = desc.max_frame_samples() as u64;
+        let per_slot = max * desc.format.stride() as u64
+            + max.div_ceil(64).max(1) * 8
+            + std::mem::size_of::<Slot>() as u64;
+        capacity * per_slot
+    }
+
     /// The substream this buffer holds.
     pub fn desc(&self) -> &SubstreamDesc {
         &self.desc
@@ -107,21 +131,7 @@ impl FrameBuffer {
     /// The stream holds `n` samples in all: playout ends after them.
     pub fn set_total_samples(&mut self, n: u64) {
         self.total_samples = Some(n);
-        // First frame that starts at or after sample n.
-        let mut lo = 0u64;
-        let mut hi = n.max(1);
-        while self.desc.frame_start(hi) < n {
-            hi *= 2;
-        }
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.desc.frame_start(mid) < n {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        self.end_frame = Some(lo);
+        self.end_frame = Some(first_frame_from(&self.desc, n));
     }
 
     /// Frames of the whole stream, when known.
@@ -358,6 +368,32 @@ mod tests {
     use super::*;
     use crate::catalog::tests::stereo48k;
     use crate::packetizer::Packetizer;
+
+    #[test]
+    fn the_end_frame_is_exact_and_any_length_is_one_step() {
+        use isochron_codecs::Rate;
+        for (num, den, frame_us) in [
+            (48_000, 1, 10_000),
+            (22_050, 1, 10_000),
+            (30_000, 1001, 2_500),
+            (1, 3, 250_000),
+        ] {
+            let mut d = stereo48k(0, frame_us);
+            d.format.rate = Rate::new(num, den).unwrap();
+            for n in 0..500u64 {
+                // The first frame whose start is at or after n, by search.
+                let want = (0..).find(|&f| d.frame_start(f) >= n).unwrap();
+                assert_eq!(
+                    first_frame_from(&d, n),
+                    want,
+                    "{num}/{den} at {frame_us} us, n {n}"
+                );
+            }
+        }
+        // u64::MAX samples: answered at once (it used to double a bound until it wrapped).
+        let d = stereo48k(0, 250);
+        assert!(first_frame_from(&d, u64::MAX) > 1 << 50);
+    }
 
     fn frame_bytes(n: u64, len: usize) -> Vec<u8> {
         (0..len).map(|i| (i as u64 * 31 + n * 7) as u8).collect()

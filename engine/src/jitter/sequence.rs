@@ -69,7 +69,7 @@ impl SequenceTracker {
     /// to a power of two). Older pending gaps are finalised as lost.
     pub fn new(window: usize) -> Self {
         Self {
-            ring: vec![EMPTY; window.next_power_of_two().max(64)],
+            ring: vec![EMPTY; Self::ring_len(window)],
             base: 0,
             highest: None,
             hint: None,
@@ -84,6 +84,15 @@ impl SequenceTracker {
     /// outages (see [`PacketCounts::outage_lost`]).
     pub fn set_outage(&mut self, us: u64) {
         self.outage_us = us;
+    }
+
+    fn ring_len(window: usize) -> usize {
+        window.next_power_of_two().max(64)
+    }
+
+    /// Bytes [`new`](Self::new) allocates for `window`.
+    pub fn memory(window: usize) -> u64 {
+        (Self::ring_len(window) * std::mem::size_of::<Entry>()) as u64
     }
 
     /// The counts so far (`expected`, `lost` and the rest only cover
@@ -234,12 +243,24 @@ impl SequenceTracker {
         self.run += 1;
     }
 
-    /// Everything before `to` becomes final, present or not.
+    /// Everything before `to` becomes final, present or not. Only the ring
+    /// (what is within a window of the highest packet) can hold arrivals;
+    /// numbers beyond it are lost in one step, so a sequence number that
+    /// jumps by 2^31 costs one window of work, not 2^31 steps.
     fn force_final(&mut self, to: u64) {
-        while self.base < to {
+        let known_end = self.highest.map_or(self.base, |h| h.saturating_add(1));
+        while self.base < to.min(known_end) {
             let e = self.known(self.base);
             self.commit(e.map(|e| e.state), e.map(|e| e.ts));
             self.base += 1;
+        }
+        if to > self.base {
+            let n = to - self.base;
+            let c = &mut self.counts;
+            c.expected = c.expected.saturating_add(n);
+            c.lost = c.lost.saturating_add(n);
+            c.unrecovered = c.unrecovered.saturating_add(n);
+            self.base = to;
         }
         self.hint = None;
     }
@@ -348,6 +369,16 @@ mod tests {
             t.on_packet(3_000_000_000, 0, Via::Direct, false),
             Arrival::Duplicate
         );
+    }
+
+    #[test]
+    fn a_huge_jump_or_total_is_one_step() {
+        let mut t = SequenceTracker::new(64);
+        t.on_packet(0, 0, Via::Direct, false);
+        t.on_packet(i32::MAX as u32, 10, Via::Direct, false);
+        assert_eq!(t.counts().expected, (1 << 31) - 64);
+        t.finish(u64::MAX);
+        assert_eq!(t.counts().expected, u64::MAX, "saturates, never wraps");
     }
 
     #[test]

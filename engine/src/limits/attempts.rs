@@ -54,7 +54,7 @@ pub struct Attempts {
 }
 
 /// The key an address is counted under.
-fn source(ip: IpAddr) -> IpAddr {
+pub(super) fn source(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

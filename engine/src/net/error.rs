@@ -47,6 +47,15 @@ pub enum TransportError {
         /// The receiver's explanation.
         message: String,
     },
+    /// The receiver paused the stream and never resumed it within
+    /// [`SenderConfig::max_pause`](crate::SenderConfig::max_pause).
+    #[error(
+        "the receiver paused the stream {seconds:.0} s ago and has not resumed it (max pause): giving up"
+    )]
+    Paused {
+        /// How long it was paused.
+        seconds: f64,
+    },
     /// A control message could not be decoded.
     #[error("control protocol: {0}")]
     Control(#[from] ControlError),

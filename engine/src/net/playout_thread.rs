@@ -266,6 +266,13 @@ fn run(p: PlayoutParts) -> Finished {
             publish(&playout, &concealers, &mut stats, &shared, false);
             next_publish = now + PUBLISH_EVERY;
         }
+        if let Some(why) = sink.failed() {
+            // Nothing more can be written: end now, and the sender is told.
+            break 'session (true, why);
+        }
+        if let Some(why) = playout.gave_up() {
+            break 'session (true, why.to_owned());
+        }
         if playout.is_finished() {
             break 'session stopping.take().unwrap_or((false, "completed".to_owned()));
         }

@@ -5,7 +5,7 @@
 //! through a writer thread; [`PullSink`] hands frames to an application
 //! that prefers to pull them, and drops (counted) rather than wait for it.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,8 +38,12 @@ pub struct SessionEnd {
     pub stats: ReceiverStats,
     /// Files written, if the sink wrote any: (path, samples).
     pub files: Vec<(PathBuf, u64)>,
-    /// Output problems (a full disk...), if any.
+    /// Output that could not be written in full (a full disk, an output
+    /// limit): the stream did not arrive whole, and the sender is told.
     pub errors: Vec<String>,
+    /// Output remarks that lost nothing (the disk was slow and playout
+    /// waited for it).
+    pub warnings: Vec<String>,
     /// Frames the sink could not hand on and dropped (a [`PullSink`] whose
     /// application fell behind by its whole channel).
     pub sink_dropped: u64,
@@ -61,6 +65,47 @@ pub trait Sink: Send {
     /// The session is over (complete or truncated): finish outputs. Called
     /// exactly once, after the last frame.
     fn end(&mut self, end: &mut SessionEnd);
+
+    /// Why this sink can take no more (disk full, an output limit), once
+    /// that is so: the session then ends at once, truncated, and the sender
+    /// is told. Checked after frames are handed over; must be cheap.
+    fn failed(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What a [`FileSink`] may write for one session. The defaults protect a
+/// receiver nobody watches: 4 GiB and 12 hours of output per session, and
+/// writing stops while the output directory's file system has less than
+/// 1 GiB free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    /// Bytes of files one session may write (`None`: no limit).
+    pub max_bytes: Option<u64>,
+    /// Media one session may write, per substream (`None`: no limit).
+    pub max_duration: Option<std::time::Duration>,
+    /// Stop writing when the output directory's file system has less free
+    /// space than this, in bytes (0: write until it is full).
+    pub min_free: u64,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: Some(4 << 30),
+            max_duration: Some(std::time::Duration::from_secs(12 * 3600)),
+            min_free: 1 << 30,
+        }
+    }
+}
+
+impl OutputLimits {
+    /// No limit at all (the file system's own end still is one).
+    pub const UNLIMITED: OutputLimits = OutputLimits {
+        max_bytes: None,
+        max_duration: None,
+        min_free: 0,
+    };
 }
 
 /// A file name from a catalog hint that cannot leave the output directory:
@@ -93,37 +138,43 @@ pub fn safe_file_name(hint: &str, fallback: &str, ext: &str) -> String {
 
 /// Claim a fresh path for `name` in `dir`: `name`, else `stem-1.ext`, ...
 /// The file is created empty (create-new), so two sessions never share one.
+/// The next suffix to try is remembered per name (a bounded table), so
+/// the 1000th session with one name costs one probe, not a thousand.
 pub fn claim_path(dir: &Path, name: &str) -> std::io::Result<PathBuf> {
-    static CLAIMED: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
-    let claimed = CLAIMED.get_or_init(Default::default);
+    static NEXT: OnceLock<Mutex<HashMap<PathBuf, u32>>> = OnceLock::new();
+    const REMEMBERED: usize = 4096;
+    let next = NEXT.get_or_init(Default::default);
     let (stem, ext) = match name.rsplit_once('.') {
         Some((s, e)) => (s.to_owned(), format!(".{e}")),
         None => (name.to_owned(), String::new()),
     };
-    for i in 0u32.. {
+    let key = dir.join(name);
+    let mut table = next.lock().unwrap_or_else(|e| e.into_inner());
+    let mut i = table.get(&key).copied().unwrap_or(0);
+    loop {
         let candidate = if i == 0 {
-            dir.join(name)
+            key.clone()
         } else {
             dir.join(format!("{stem}-{i}{ext}"))
         };
-        let mut set = claimed.lock().unwrap_or_else(|e| e.into_inner());
-        if set.contains(&candidate) {
-            continue;
-        }
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&candidate)
         {
             Ok(_) => {
-                set.insert(candidate.clone());
+                if table.len() >= REMEMBERED && !table.contains_key(&key) {
+                    // Forgetting a name only costs probes, never a clash:
+                    // create-new still refuses an existing file.
+                    table.clear();
+                }
+                table.insert(key, i.saturating_add(1));
                 return Ok(candidate);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && i < u32::MAX => i += 1,
             Err(e) => return Err(e),
         }
     }
-    unreachable!("u32 names exhausted")
 }
 
 /// The file layout a substream is written with: its origin, or for raw
@@ -188,6 +239,101 @@ enum ToWriter {
 /// concealment of media that never existed (a sender that vanished) and
 /// are cut; a frame with samples behind them shows they were a gap.
 const HOLD_SECONDS: usize = 15;
+/// ... and at most this many bytes of them in all (a wide catalog holds
+/// fewer seconds).
+const HOLD_BYTES: usize = 8 << 20;
+/// Bytes of frames queued for the disk at most.
+const QUEUE_BYTES: usize = 4 << 20;
+
+/// The writer thread's watch over the output limits and the disk.
+struct Guard {
+    limits: OutputLimits,
+    dir: PathBuf,
+    paths: Vec<PathBuf>,
+    periods: Vec<isochron_codecs::Rate>,
+    failure: Arc<OnceLock<String>>,
+    /// Samples written (all substreams) when the files were last measured.
+    checked_at: u64,
+}
+
+impl Guard {
+    /// Measure sizes and free space now and then (every ~64 KiB of
+    /// samples); `Some(why)` once a limit is reached.
+    fn check(&mut self, outs: &[Output]) -> Option<String> {
+        if let Some(f) = self.failure.get() {
+            return Some(f.clone());
+        }
+        if let Some(max) = self.limits.max_duration {
+            for (out, rate) in outs.iter().zip(&self.periods) {
+                if rate.sample_time_us(out.written) >= crate::time::micros(max) {
+                    return self.fail(format!(
+                        "output limit: {} s of media written (max duration)",
+                        max.as_secs_f64()
+                    ));
+                }
+            }
+        }
+        let total: u64 = outs.iter().map(|o| o.written).sum();
+        if total < self.checked_at + 16_384 {
+            return None;
+        }
+        self.checked_at = total;
+        if let Some(max) = self.limits.max_bytes {
+            let bytes: u64 = self
+                .paths
+                .iter()
+                .filter_map(|p| fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum();
+            if bytes >= max {
+                return self.fail(format!(
+                    "output limit: {bytes} bytes written (max bytes {max})"
+                ));
+            }
+        }
+        if self.limits.min_free > 0
+            && let Some(free) = free_space(&self.dir)
+            && free < self.limits.min_free
+        {
+            return self.fail(format!(
+                "{} has {free} bytes free, under the floor of {} (min free): writing stopped",
+                self.dir.display(),
+                self.limits.min_free
+            ));
+        }
+        None
+    }
+
+    fn fail(&self, why: String) -> Option<String> {
+        let _ = self.failure.set(why);
+        self.failure.get().cloned()
+    }
+}
+
+/// Free bytes for unprivileged users on the file system holding `dir`.
+fn free_space(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `c` is a valid C string and `st` a buffer statvfs fills.
+        let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+        if rc != 0 {
+            return None;
+        }
+        // SAFETY: statvfs succeeded, so it filled `st`.
+        let st = unsafe { st.assume_init() };
+        // The field types differ between platforms.
+        #[allow(clippy::unnecessary_cast)]
+        Some(st.f_bavail as u64 * st.f_frsize as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
 
 /// Writes each substream to a file in a directory, on a writer thread:
 /// WAV for audio, CSV for sensors, in the layout the sender's files had.
@@ -200,14 +346,28 @@ pub struct FileSink {
     pool: Arc<ArrayQueue<Pending>>,
     thread: Option<JoinHandle<Written>>,
     paths: Vec<PathBuf>,
+    /// Set by the writer thread when it can write no more.
+    failure: Arc<OnceLock<String>>,
     /// Frames the writer could not keep up with, written late.
     pub stalls: u64,
 }
 
 impl FileSink {
     /// Create one output file per substream in `dir` (created if needed),
-    /// named after the catalog's hints but always inside `dir`.
+    /// named after the catalog's hints but always inside `dir`, within the
+    /// default [`OutputLimits`].
     pub fn create(dir: &Path, session: &SessionDesc) -> std::io::Result<FileSink> {
+        Self::create_limited(dir, session, OutputLimits::default())
+    }
+
+    /// [`create`](Self::create) within `limits`: once one is reached (or
+    /// the disk is full), writing stops, the files are finalised with what
+    /// they hold, and [`Sink::failed`] says why.
+    pub fn create_limited(
+        dir: &Path,
+        session: &SessionDesc,
+        limits: OutputLimits,
+    ) -> std::io::Result<FileSink> {
         fs::create_dir_all(dir)?;
         let mut writers = Vec::new();
         let mut paths = Vec::new();
@@ -227,13 +387,16 @@ impl FileSink {
             writers.push(w);
             paths.push(path);
         }
-        // About two seconds of frames may wait for the disk.
+        // About two seconds of frames may wait for the disk, within a
+        // memory budget whatever the catalog.
         let frames_per_sec: usize = session
             .substreams
             .iter()
             .map(|d| (1_000_000 / d.frame_us as usize).max(1))
             .sum();
-        let depth = (2 * frames_per_sec).clamp(64, 8192);
+        let depth = (2 * frames_per_sec)
+            .min(QUEUE_BYTES / max_frame.max(1))
+            .clamp(16, 8192);
         let pool = Arc::new(ArrayQueue::new(depth + 2));
         let max_samples = session
             .substreams
@@ -251,19 +414,34 @@ impl FileSink {
         }
         let (tx, rx) = cb::bounded::<ToWriter>(depth);
         let back = pool.clone();
+        let n = session.substreams.len().max(1);
         let hold: Vec<usize> = session
             .substreams
             .iter()
-            .map(|d| HOLD_SECONDS * (1_000_000 / d.frame_us.max(1) as usize).max(1))
+            .map(|d| {
+                let seconds = HOLD_SECONDS * (1_000_000 / d.frame_us.max(1) as usize).max(1);
+                let budget = HOLD_BYTES / n / d.max_frame_bytes().max(1);
+                seconds.min(budget).max(1)
+            })
             .collect();
+        let failure = Arc::new(OnceLock::new());
+        let guard = Guard {
+            limits,
+            dir: dir.to_path_buf(),
+            paths: paths.clone(),
+            periods: session.substreams.iter().map(|d| d.format.rate).collect(),
+            failure: failure.clone(),
+            checked_at: 0,
+        };
         let thread = std::thread::Builder::new()
             .name("isochron-writer".into())
-            .spawn(move || write_loop(writers, rx, back, hold))?;
+            .spawn(move || write_loop(writers, rx, back, hold, guard))?;
         Ok(FileSink {
             tx: Some(tx),
             pool,
             thread: Some(thread),
             paths,
+            failure,
             stalls: 0,
         })
     }
@@ -322,6 +500,7 @@ fn write_loop(
     rx: cb::Receiver<ToWriter>,
     pool: Arc<ArrayQueue<Pending>>,
     hold: Vec<usize>,
+    mut guard: Guard,
 ) -> Written {
     let mut errors = Vec::new();
     let mut outs: Vec<Output> = writers
@@ -336,6 +515,8 @@ fn write_loop(
         })
         .collect();
     let mut media_end: Option<Vec<u64>> = None;
+    // A limit was reached or a write failed: the rest is not written.
+    let mut stopped = false;
     for msg in rx {
         let p = match msg {
             ToWriter::Frame(p) => p,
@@ -344,10 +525,17 @@ fn write_loop(
                 break;
             }
         };
-        let Some(out) = outs.get_mut(p.index) else {
+        if stopped || p.index >= outs.len() {
             let _ = pool.push(p);
             continue;
-        };
+        }
+        if let Some(why) = guard.check(&outs) {
+            errors.push(why);
+            stopped = true;
+            let _ = pool.push(p);
+            continue;
+        }
+        let out = &mut outs[p.index];
         if SampleMask::new(&p.mask, p.samples).count_present() == 0 {
             // Nothing arrived: a gap, or past the end of the media.
             out.held.push_back(p);
@@ -366,9 +554,15 @@ fn write_loop(
         }
         out.write(&p, p.samples, &mut errors);
         let _ = pool.push(p);
+        if out.failed {
+            // The disk said no (full, or worse): stop, and say why.
+            let why = errors.last().cloned().unwrap_or_default();
+            let _ = guard.failure.set(format!("cannot write the output: {why}"));
+            stopped = true;
+        }
     }
     // Held frames up to where the media ends are a gap; the rest is cut.
-    for (i, out) in outs.iter_mut().enumerate() {
+    for (i, out) in outs.iter_mut().enumerate().filter(|_| !stopped) {
         let end = media_end
             .as_ref()
             .and_then(|e| e.get(i).copied())
@@ -415,12 +609,16 @@ impl Sink for FileSink {
         }
     }
 
+    fn failed(&self) -> Option<String> {
+        self.failure()
+    }
+
     fn end(&mut self, end: &mut SessionEnd) {
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(ToWriter::End(end.media_samples.clone()));
         }
         if self.stalls > 0 {
-            end.errors.push(format!(
+            end.warnings.push(format!(
                 "the disk fell more than two seconds behind {} times; playout waited for it",
                 self.stalls
             ));
@@ -434,6 +632,12 @@ impl Sink for FileSink {
                 Err(_) => end.errors.push("the file writer thread panicked".into()),
             }
         }
+    }
+}
+
+impl FileSink {
+    fn failure(&self) -> Option<String> {
+        self.failure.get().cloned()
     }
 }
 
@@ -617,6 +821,26 @@ mod tests {
         assert_eq!(safe_file_name("", "s7", "wav"), "s7.wav");
         let long = "x".repeat(500);
         assert!(safe_file_name(&long, "s0", "wav").len() <= 104);
+    }
+
+    /// The next suffix is remembered: after 200 sessions named alike, with
+    /// their files gone, the next one probes once (it gets `-200`, not the
+    /// free name a probe from the start would find).
+    #[test]
+    fn a_popular_name_costs_one_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..200 {
+            let p = claim_path(dir.path(), "same.wav").unwrap();
+            let want = if i == 0 {
+                "same.wav".to_owned()
+            } else {
+                format!("same-{i}.wav")
+            };
+            assert_eq!(p.file_name().unwrap().to_str().unwrap(), want);
+            fs::remove_file(p).unwrap();
+        }
+        let p = claim_path(dir.path(), "same.wav").unwrap();
+        assert_eq!(p.file_name().unwrap(), "same-200.wav");
     }
 
     #[test]

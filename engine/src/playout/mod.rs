@@ -33,6 +33,9 @@ use clock::OffsetEstimator;
 use flow::{FlowControl, FlowParams};
 use latency::AdaptiveLatency;
 
+/// Most source packets one substream can have (more is a peer's lie).
+const MAX_PACKETS: u64 = 1 << 48;
+
 /// One frame leaving the playout at its instant.
 pub struct PlayedFrame<'a> {
     /// Position of the substream in the catalog.
@@ -100,39 +103,70 @@ pub struct Playout {
     delay: Distribution,
     eos: bool,
     recovery: Recovery,
+    /// Longest stretch of media concealed without a real sample.
+    max_concealed_us: Option<u64>,
+    /// Media time up to which some substream played real samples.
+    real_until_us: u64,
+    gave_up: Option<String>,
+}
+
+/// How far ahead frames are kept: what the latency or the high mark (in
+/// file mode, as far as the marks may adapt) can hold, plus what flow
+/// control may overshoot by, the FEC span and the frame hold.
+fn horizon(cfg: &ReceiverConfig, session: &SessionDesc, fec_window: Duration) -> Duration {
+    let hold = session
+        .substreams
+        .iter()
+        .map(|d| d.unit_delay())
+        .max()
+        .unwrap_or_default();
+    let marks_up_to = match session.mode {
+        Mode::File { .. } => cfg.high_water.max(cfg.max_buffer),
+        Mode::Live => cfg.high_water,
+    };
+    cfg.latency.max(marks_up_to) * 3 / 2 + fec_window * session.fec.depth.max(1) as u32 + hold
+}
+
+/// Frames a substream's buffer holds over `horizon`, and its sequence
+/// window: the packets a frame can take at the smallest payloads, times the
+/// frames in the horizon (the window that never finalises a packet still
+/// in flight).
+fn sizes(d: &crate::catalog::SubstreamDesc, horizon: Duration) -> (usize, usize) {
+    let cap = (micros(horizon) / d.frame_us as u64 + 4) as usize;
+    let per_frame = d.max_frame_bytes() / 512 + 2;
+    (cap, 2 * cap * per_frame)
 }
 
 impl Playout {
+    /// Bytes [`new`](Self::new) allocates for this session, computed before
+    /// anything is: what the receiver's memory limits are checked against.
+    pub fn memory_for(cfg: &ReceiverConfig, session: &SessionDesc, fec_window: Duration) -> u64 {
+        let horizon = horizon(cfg, session, fec_window);
+        let per_sub: u64 = session
+            .substreams
+            .iter()
+            .map(|d| {
+                let (cap, seq_window) = sizes(d, horizon);
+                FrameBuffer::memory(d, cap)
+                    + SequenceTracker::memory(seq_window)
+                    + Distribution::memory()
+                    + std::mem::size_of::<Sub>() as u64
+            })
+            .sum();
+        per_sub + 2 * Distribution::memory()
+    }
+
     /// Size the buffers from the latency, high mark, FEC window x depth and
     /// frame hold, so memory is fixed from the start.
     pub fn new(cfg: &ReceiverConfig, session: &SessionDesc, fec_window: Duration) -> Self {
         let live = matches!(session.mode, Mode::Live);
-        let hold = session
-            .substreams
-            .iter()
-            .map(|d| d.unit_delay())
-            .max()
-            .unwrap_or_default();
-        // How far ahead frames are kept: what the latency or the high mark
-        // (in file mode, as far as the marks may adapt) can hold, plus what
-        // flow control may overshoot by.
-        let marks_up_to = match session.mode {
-            Mode::File { .. } => cfg.high_water.max(cfg.max_buffer),
-            Mode::Live => cfg.high_water,
-        };
-        let horizon = cfg.latency.max(marks_up_to) * 3 / 2
-            + fec_window * session.fec.depth.max(1) as u32
-            + hold;
+        let horizon = horizon(cfg, session, fec_window);
         let subs = session
             .substreams
             .iter()
             .map(|d| {
-                let cap = (micros(horizon) / d.frame_us as u64 + 4) as usize;
-                // Packets a frame can take at the smallest payloads, times the
-                // frames in the horizon: the sequence window that never
-                // finalises a packet still in flight.
-                let per_frame = d.max_frame_bytes() / 512 + 2;
-                let mut seq = SequenceTracker::new(2 * cap * per_frame);
+                let (cap, seq_window) = sizes(d, horizon);
+                let mut seq = SequenceTracker::new(seq_window);
                 // Runs of loss longer than the latency are outages.
                 seq.set_outage(micros(cfg.latency));
                 Sub {
@@ -192,7 +226,23 @@ impl Playout {
             delay: Distribution::default(),
             eos: false,
             recovery: session.recovery,
+            max_concealed_us: None,
+            real_until_us: 0,
+            gave_up: None,
         }
+    }
+
+    /// Give the session up once `max` of media has been concealed without
+    /// a single real sample arriving on any substream (a sender must not
+    /// make the receiver write silence for ever, or at its speed factor).
+    pub fn limit_concealment(&mut self, max: Duration) {
+        self.max_concealed_us = Some(micros(max));
+    }
+
+    /// Why the playout gave the session up, if it did
+    /// ([`limit_concealment`](Self::limit_concealment)).
+    pub fn gave_up(&self) -> Option<&str> {
+        self.gave_up.as_deref()
     }
 
     fn sub_index(&self, id: u16) -> Option<usize> {
@@ -226,7 +276,9 @@ impl Playout {
         }
         // Only first transmissions say how the path delays packets.
         if via == Via::Direct {
-            let transit = arrival.as_micros() as i64 - meta.sender_ts as i64;
+            // The sender's timestamp is any 64-bit value a peer chose.
+            let transit = (arrival.as_micros() as i128 - meta.sender_ts as i128)
+                .clamp(-(1i128 << 62), 1i128 << 62) as i64;
             sub.jitter.update(transit);
             self.jitter.update(transit);
             sub.delay.record(transit.max(0) as u64);
@@ -265,6 +317,12 @@ impl Playout {
         for t in &eos.totals {
             if let Some(i) = self.sub_index(t.id) {
                 let sub = &mut self.subs[i];
+                // A total no stream can have is ignored: that substream
+                // ends as if the end of stream had not said (at the media
+                // that arrives, or the receiver's limits).
+                if !sub.buf.desc().fits_media(t.samples) || t.packets > MAX_PACKETS {
+                    continue;
+                }
                 sub.buf.set_total_samples(t.samples);
                 sub.total_packets = Some(t.packets);
                 uncount_beyond(sub, t.samples);
@@ -554,8 +612,20 @@ impl Playout {
                 next,
             });
         });
+        let d = sub.buf.desc();
+        let end_us = d.frame_ts(sub.buf.next_frame());
         if let Some(f) = real {
             sub.last_real = Some((f, sub.frames));
+            self.real_until_us = self.real_until_us.max(end_us);
+        } else if samples > 0
+            && let Some(max) = self.max_concealed_us
+            && end_us.saturating_sub(self.real_until_us) > max
+            && self.gave_up.is_none()
+        {
+            self.gave_up = Some(format!(
+                "{} s of media concealed without any arriving (max concealed)",
+                max as f64 / 1e6
+            ));
         }
         if dry && samples > 0 {
             if !sub.dry {

@@ -107,6 +107,15 @@ impl FecParams {
     pub fn enabled(&self) -> bool {
         self.m > 0
     }
+
+    /// Most repair shards a block of this session may carry: adaptive FEC
+    /// may raise `m` up to `k` (100 % overhead for full blocks), never past
+    /// 256 shards, and never below the configured `m`. The receiver sizes
+    /// its FEC slots for `k + max_repair()` and refuses larger codes.
+    pub fn max_repair(&self) -> u8 {
+        let k = self.k as u16;
+        k.min(256 - k).max(self.m as u16).min(255) as u8
+    }
 }
 
 /// How lost packets are recovered.
@@ -209,6 +218,12 @@ pub enum RejectReason {
     /// The receiver does not admit this sender's identity (the message
     /// names the command that would admit it).
     Unauthorized,
+    /// The session would take more than one of the receiver's limits
+    /// allows (buffers, sessions, speed: the message names the limit).
+    Limit,
+    /// The receiver could not write the stream (disk full, output limit):
+    /// sent instead of a bye at the end.
+    Output,
 }
 
 /// Receiver to sender: the session is refused.
@@ -378,6 +393,21 @@ impl Control {
         Ok(msg)
     }
 
+    /// The message's name, for logs (never its peer-chosen contents).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Control::Hello(_) => "hello",
+            Control::Accept(_) => "accept",
+            Control::Reject(_) => "reject",
+            Control::Pause => "pause",
+            Control::Resume => "resume",
+            Control::Report(_) => "report",
+            Control::EndOfStream(_) => "end of stream",
+            Control::Bye => "bye",
+            Control::Credit(_) => "credit",
+        }
+    }
+
     /// Schema limits serde cannot express.
     pub fn validate(&self) -> Result<(), ControlError> {
         match self {
@@ -426,6 +456,11 @@ impl Control {
             Control::EndOfStream(e) if e.totals.len() > catalog::MAX_SUBSTREAMS => {
                 return Err(ControlError::Invalid(
                     "end of stream lists too many substreams",
+                ));
+            }
+            Control::Accept(a) if a.latency_us == 0 || a.low_water_us >= a.high_water_us => {
+                return Err(ControlError::Invalid(
+                    "accept with zero latency or marks out of order",
                 ));
             }
             _ => {}

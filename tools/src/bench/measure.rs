@@ -495,7 +495,7 @@ pub fn summarise(sc: &Scenario, duration_s: f64, o: &Outcome) -> ScenarioResult 
         duration_s,
         config: ConfigJson {
             summary: describe_config(c),
-            mode: "live",
+            mode: if c.file.is_some() { "file" } else { "live" },
             latency_ms: latency,
             low_water_ms: ms(c.low_water),
             high_water_ms: ms(c.high_water),

@@ -128,7 +128,7 @@ pub struct BenchArgs {
     /// FEC code K+M, or off [default: 16+4]
     #[arg(long, value_parser = args::fec, value_name = "K+M", help_heading = "Custom scenario")]
     fec: Option<args::Fec>,
-    /// Packet interleaving depth D [default: 1]
+    /// Packet interleaving depth D [default: 1; 2 with --file-mode]
     #[arg(long, value_name = "D", help_heading = "Custom scenario")]
     interleave: Option<u8>,
     /// FEC block time budget [default: chosen by the receiver from its latency]
@@ -140,6 +140,10 @@ pub struct BenchArgs {
     /// Recovery: fec, arq or hybrid [default: hybrid]
     #[arg(long, value_parser = args::recovery, value_name = "MODE", help_heading = "Custom scenario")]
     recovery: Option<isochron_engine::Recovery>,
+    /// File mode, as `isochron send` without --live: read ahead (2x real
+    /// time), paced by the receiver's credits [default: live]
+    #[arg(long = "file-mode", help_heading = "Custom scenario")]
+    file_mode: bool,
 }
 
 impl BenchArgs {
@@ -168,6 +172,7 @@ impl BenchArgs {
             || self.fec_window.is_some()
             || self.fixed_fec
             || self.recovery.is_some()
+            || self.file_mode
     }
 
     /// The impairment the link options describe (as `isochron netem` builds it).
@@ -199,11 +204,16 @@ impl BenchArgs {
             high_water: self.high_water.unwrap_or(d.high_water),
             frame: self.frame.unwrap_or(d.frame),
             fec: self.fec.map_or(d.fec, |f| f.0),
-            interleave: self.interleave.unwrap_or(d.interleave),
+            interleave: self.interleave.unwrap_or(if self.file_mode {
+                isochron_engine::config::FILE_INTERLEAVE
+            } else {
+                d.interleave
+            }),
             fec_window: self.fec_window,
             adaptive_fec: !self.fixed_fec,
             recovery: self.recovery.unwrap_or(d.recovery),
             sensor: self.sensor,
+            file: self.file_mode.then_some(scenarios::FILE_FILL),
         };
         let link = self.impairment();
         Scenario {

@@ -207,6 +207,66 @@ pub fn scenario_table(rs: &[ScenarioResult]) -> String {
     t
 }
 
+/// File-mode scenarios beside their live twins (`file-<name>` and `<name>`,
+/// the same link and seed): what issue 15 compares.
+pub fn file_mode_table(rs: &[ScenarioResult]) -> Option<String> {
+    let pairs: Vec<_> = rs
+        .iter()
+        .filter(|f| f.config.mode == "file")
+        .map(|f| {
+            let twin = f.name.strip_prefix("file-").and_then(|n| {
+                rs.iter()
+                    .find(|l| l.name == n && l.config.mode == "live" && l.link.seed == f.link.seed)
+            });
+            (f, twin)
+        })
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let mut t = String::from(
+        "| link | mode | unrecovered (residual) | late packets | underruns | concealed frames \
+         | file mode: round trip / delay spread / floor / start / lead (ms) | least early packet (ms) |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    let ms = |us: u64| us as f64 / 1e3;
+    for (f, live) in pairs {
+        for r in std::iter::once(f).chain(live) {
+            let flow = &r.receiver_stats.flow;
+            let (marks, slack) = if r.config.mode == "file" {
+                (
+                    format!(
+                        "{:.1} / {:.1} / {:.0} / {:.0} / {:.0}",
+                        ms(flow.rtt_us),
+                        ms(flow.delay_spread_us),
+                        ms(flow.floor_us),
+                        ms(flow.start_level_us),
+                        ms(flow.lead_us)
+                    ),
+                    format!("{:.1}", flow.min_slack_us as f64 / 1e3),
+                )
+            } else {
+                ("-".into(), "-".into())
+            };
+            let _ = writeln!(
+                t,
+                "| {} | {} (`{}`) | {} ({}) | {} | {} | {} | {} | {} |",
+                r.link.summary,
+                r.config.mode,
+                r.name,
+                r.packets.unrecovered,
+                sci(r.residual_loss),
+                r.packets.late,
+                r.frames.underruns,
+                r.frames.concealed,
+                marks,
+                slack
+            );
+        }
+    }
+    Some(t)
+}
+
 /// The scale table.
 pub fn scale_table(s: &Scale) -> String {
     let mut t = String::from(
@@ -247,14 +307,25 @@ pub fn scale_table(s: &Scale) -> String {
     t
 }
 
+const FILE_MODE: &str = "\
+File mode (`isochron send` without `--live`) reads ahead at twice real time as far as the \
+receiver's credits allow, with FEC interleaved two deep; the receiver sizes its marks from \
+the round trip and the one-way delay spread it measures (`receiver_stats.flow` in \
+results.json). Each file-mode scenario runs the same link and seed as its live twin. Its \
+e2e delay counts from the accept (file mode has no live media clock): below zero, a frame \
+played before its real-time instant.
+
+";
+
 const METHOD: &str = "\
 ## How it is measured
 
 - Each scenario runs a receiver, the impairment relay (the same model as `isochron netem`, \
-applied the same way in both directions) and a live sender in this one process, over real \
+applied the same way in both directions) and a sender (live, or file mode) in this one process, over real \
 QUIC on 127.0.0.1, so both ends read one `CLOCK_MONOTONIC`: delays are true values.
 - Media: seeded music, 48 kHz stereo 16-bit, pushed by a feeder thread 40 ms ahead of real \
-time in 20 ms chunks (the sender's pacer releases each frame at its real-time instant).
+time in 20 ms chunks (the sender's pacer releases each frame at its real-time instant); in \
+file mode the sender reads it itself, as `isochron send` reads a file.
 - **e2e delay** of audio frame n: its playout instant (read in the sink, on the playout \
 thread) minus the instant it was complete at the sender, `started_at + (n + 1) x frame`. \
 **Overhead** = e2e delay minus the configured latency. The playout anchors on the fastest \
@@ -333,6 +404,12 @@ pub fn markdown(r: &Results) -> String {
             );
         }
         s.push('\n');
+        if let Some(t) = file_mode_table(&r.scenarios) {
+            s.push_str("## File mode beside live mode\n\n");
+            s.push_str(FILE_MODE);
+            s.push_str(&t);
+            s.push('\n');
+        }
     }
     if let Some(sc) = &r.scale {
         s.push_str("## Scale\n\n");

@@ -13,10 +13,10 @@ use isochron_engine::net::{
     Admission, Identity, Receiver, ReceiverEvent, ReceiverOptions, SenderOptions, Sink, Trust,
 };
 use isochron_engine::stats::{ReceiverStats, SenderStats};
-use isochron_engine::wire::control::{Accept, FecParams, Mode};
+use isochron_engine::wire::control::{Accept, FecParams};
 
 use super::cpu::{Snapshot, Usage};
-use super::media::{Feeder, Feeding, Media};
+use super::media::{Feeder, Feeding, Media, STATS_EVERY};
 use super::record::{Recording, Recordings};
 use super::scenarios::{Config, Scenario};
 
@@ -61,11 +61,20 @@ pub fn receiver_options(c: &Config, max_sessions: usize) -> ReceiverOptions {
         high_water: c.high_water,
         ..Default::default()
     };
-    o.max_sessions = max_sessions;
+    // Every session comes from this one host, and the scale runs hold
+    // hundreds: the per-source limits are the whole receiver's here.
+    o.limits.max_sessions = max_sessions;
+    o.limits.max_sessions_per_source = max_sessions;
+    o.limits.max_handshakes_per_source = o.limits.max_handshakes;
+    // ... and their buffers may take what that many sessions need (about
+    // 4 MiB each for a stereo stream at the default latency, at most).
+    o.limits.total_memory = o.limits.total_memory.max(max_sessions as u64 * (5 << 20));
+    o.limits.source_memory = o.limits.total_memory;
     o
 }
 
-/// Sender options for a configuration: live, paced by real time.
+/// Sender options for a configuration: live, paced by real time, or file
+/// mode ([`Config::file`]) paced by the receiver's credits.
 pub fn sender_options(
     c: &Config,
     to: std::net::SocketAddr,
@@ -77,8 +86,11 @@ pub fn sender_options(
     let mut o = SenderOptions::new(to, trust, identity.clone());
     o.name = name.into();
     let window_us = c.fec_window.map_or(0, |w| w.as_micros() as u32);
+    let base = c
+        .file
+        .map_or_else(SenderConfig::default, SenderConfig::file);
     o.config = SenderConfig {
-        mode: Mode::Live,
+        mode: base.mode,
         fec: match c.fec {
             Some((k, m)) => FecParams {
                 k,
@@ -97,9 +109,30 @@ pub fn sender_options(
             None
         },
         recovery: c.recovery,
-        ..Default::default()
+        ..base
     };
     o
+}
+
+/// How a run's sender gets its media.
+#[allow(clippy::large_enum_variant)]
+enum Supply {
+    /// Pushed as real time passes, from media time zero (microseconds).
+    Live(Feeder, u64),
+    /// Read ahead by the sender; its counters every [`STATS_EVERY`].
+    File(isochron_engine::net::Sender, Vec<SenderStats>),
+}
+
+/// A reader over `data` for [`Sender::feed_from`](isochron_engine::net::Sender::feed_from):
+/// whole samples, as much as fits.
+fn reader(data: bytes::Bytes) -> impl FnMut(&mut [u8]) -> std::io::Result<usize> + Send {
+    let mut at = 0;
+    move |buf| {
+        let n = buf.len().min(data.len() - at);
+        buf[..n].copy_from_slice(&data[at..at + n]);
+        at += n;
+        Ok(n)
+    }
 }
 
 /// Start a receiver whose sessions record into `recordings`, presenting
@@ -144,16 +177,34 @@ pub fn run(
         seed: sc.seed,
     })
     .context("starting the relay")?;
-    let feeder = Feeder::spawn("bench-feeder".into(), media.clone(), set.lead)?;
-    let tx = isochron_engine::net::Sender::connect(
+    let mut tx = isochron_engine::net::Sender::connect(
         sender_options(&sc.config, relay.local_addr(), &rx, identity, &name),
         media.catalog.clone(),
     )
     .map_err(|e| anyhow::anyhow!("{}: the session did not start: {e}", sc.name))?;
     let accept = *tx.accept();
-    // Media time zero now: the feeder schedules its pushes from it.
-    let started_at = tx.start_clock().as_micros();
-    feeder.add(Feeding::new(tx));
+    let mut feeding = match sc.config.file {
+        // Live: media time zero now; the feeder schedules its pushes from it.
+        None => {
+            let started_at = tx.start_clock().as_micros();
+            let feeder = Feeder::spawn("bench-feeder".into(), media.clone(), set.lead)?;
+            feeder.add(Feeding::new(tx));
+            Supply::Live(feeder, started_at)
+        }
+        // File mode: the sender reads the whole media as `isochron send`
+        // reads a file, as fast as the receiver's credits let it.
+        Some(_) => {
+            for (i, data) in media.data.iter().enumerate() {
+                tx.feed_from(i, reader(data.clone()))
+                    .map_err(|e| anyhow::anyhow!("{}: feeding the sender: {e}", sc.name))?;
+            }
+            Supply::File(tx, Vec::with_capacity(1024))
+        }
+    };
+    let started_at = match &feeding {
+        Supply::Live(_, at) => *at,
+        Supply::File(tx, _) => tx.started_at().as_micros(),
+    };
 
     // Sample the buffer level and take the CPU window inside the stream.
     let media_s = set.duration.as_secs_f64();
@@ -183,6 +234,12 @@ pub fn run(
         if cpu_b.is_none() && t >= media_s {
             cpu_b = Some(Snapshot::now());
         }
+        if let Supply::File(tx, series) = &mut feeding {
+            let due = series.len() as f64 * STATS_EVERY.as_secs_f64();
+            if t >= due {
+                series.push(tx.stats());
+            }
+        }
         progress((t / media_s).clamp(0.0, 1.0));
         if Instant::now() > give_up {
             bail!("{}: the session did not end", sc.name);
@@ -190,13 +247,17 @@ pub fn run(
     };
     let cpu_b = cpu_b.unwrap_or_else(Snapshot::now);
     let cpu = cpu_a.map_or_else(Usage::default, |a| Usage::between(&a, &cpu_b));
-    let fed = feeder
-        .finish()
-        .pop()
-        .context("the feeder lost the sender")?;
-    let mut sender_series = fed.stats;
-    let report = fed
-        .sender
+    let (sender, mut sender_series) = match feeding {
+        Supply::Live(feeder, _) => {
+            let fed = feeder
+                .finish()
+                .pop()
+                .context("the feeder lost the sender")?;
+            (fed.sender, fed.stats)
+        }
+        Supply::File(tx, series) => (tx, series),
+    };
+    let report = sender
         .wait()
         .map_err(|e| anyhow::anyhow!("{}: sender: {e}", sc.name))?;
     sender_series.push(report.stats);

@@ -40,6 +40,9 @@ pub struct Config {
     pub recovery: Recovery,
     /// Add a 200 Hz 3-axis sensor substream next to the audio.
     pub sensor: bool,
+    /// File mode at this many times real time (`isochron send` without
+    /// `--live`: read ahead, paced by the receiver's credits); `None`: live.
+    pub file: Option<f64>,
 }
 
 impl Default for Config {
@@ -55,9 +58,13 @@ impl Default for Config {
             adaptive_fec: true,
             recovery: Recovery::Hybrid,
             sensor: false,
+            file: None,
         }
     }
 }
+
+/// File mode's fill rate in the bench: `isochron send`'s default.
+pub const FILE_FILL: f64 = 2.0;
 
 /// The name of the scale scenario (N sessions into one receiver).
 pub const SCALE: &str = "scale";
@@ -84,6 +91,18 @@ fn scenario(name: &str, about: &str, link: Impairment) -> Scenario {
     }
 }
 
+/// The same scenario in file mode, as `isochron send` runs it by default
+/// (its interleaving depth too), named `file-<name>`: the live scenario of
+/// that link is its twin in the report.
+fn file_mode(live: &Scenario) -> Scenario {
+    let mut s = live.clone();
+    s.name = format!("file-{}", live.name);
+    s.about = format!("{}; file mode", live.about);
+    s.config.file = Some(FILE_FILL);
+    s.config.interleave = isochron_engine::config::FILE_INTERLEAVE;
+    s
+}
+
 fn loss(mean: f64, burst: f64) -> Impairment {
     Impairment {
         loss: Loss::from_mean(mean, burst),
@@ -101,7 +120,7 @@ pub fn builtin() -> Vec<Scenario> {
     );
     low.config.frame = LOW_LATENCY_FRAME;
     low.config.latency = LOW_LATENCY;
-    vec![
+    let mut v = vec![
         scenario("clean", "no impairment", Impairment::default()),
         low,
         scenario("bernoulli-1", "1 % independent loss", loss(0.01, 1.0)),
@@ -149,17 +168,6 @@ pub fn builtin() -> Vec<Scenario> {
             },
         ),
         scenario(
-            "outage-1s",
-            "nothing passes for 1 s, 5 s into the stream",
-            Impairment {
-                outages: vec![Outage {
-                    start: ms(5_000),
-                    duration: ms(1_000),
-                }],
-                ..Default::default()
-            },
-        ),
-        scenario(
             "b5-d20",
             "5 % independent loss, 20 +- 5 ms each way: a round trip fits in the latency once",
             delayed(loss(0.05, 1.0), 20, 5),
@@ -184,7 +192,32 @@ pub fn builtin() -> Vec<Scenario> {
             "5 % independent loss, 60 +- 5 ms each way: the round trip exceeds the latency",
             delayed(loss(0.05, 1.0), 60, 5),
         ),
-    ]
+    ];
+    // The README's bad network, delayed: the link file mode once failed on
+    // (issue 15), and the outage, each in both modes.
+    let bursty = scenario(
+        "ge-5-b3-jitter",
+        "Gilbert-Elliott loss, 5 % mean, bursts of 3, delay 15 ms +- 10 ms",
+        Impairment {
+            loss: Loss::from_mean(0.05, 3.0),
+            delay: ms(15),
+            jitter: ms(10),
+            ..Default::default()
+        },
+    );
+    let outage = scenario(
+        "outage-1s",
+        "nothing passes for 1 s, 5 s into the stream",
+        Impairment {
+            outages: vec![Outage {
+                start: ms(5_000),
+                duration: ms(1_000),
+            }],
+            ..Default::default()
+        },
+    );
+    v.extend([file_mode(&bursty), bursty, file_mode(&outage), outage]);
+    v
 }
 
 /// `link` with `delay_ms +- jitter_ms` each way.
@@ -265,8 +298,12 @@ pub fn describe_config(c: &Config) -> String {
         ),
         None => "FEC off".into(),
     };
+    let mode = match c.file {
+        Some(fill) => format!("file mode at {fill}x"),
+        None => "live".into(),
+    };
     format!(
-        "latency {} ms, frame {} ms, {fec}, D={}, {} recovery",
+        "{mode}, latency {} ms, frame {} ms, {fec}, D={}, {} recovery",
         msf(c.latency),
         msf(c.frame),
         c.interleave,
@@ -301,6 +338,9 @@ mod tests {
             "ge-2-b3-d20",
             "b5-d20-j10",
             "b5-d60",
+            "ge-5-b3-jitter",
+            "file-ge-5-b3-jitter",
+            "file-outage-1s",
             "scale",
         ] {
             assert!(names.iter().any(|n| n == want), "{want}");
@@ -314,5 +354,21 @@ mod tests {
         assert_eq!(describe_link(&ge.link), "GE loss 5.0 % burst 10");
         assert_eq!(describe_link(&Impairment::default()), "clean");
         assert!(loss_model(&ge.link).is_some());
+    }
+
+    #[test]
+    fn file_mode_scenarios_have_a_live_twin_on_the_same_link() {
+        let b = builtin();
+        let files: Vec<_> = b.iter().filter(|s| s.config.file.is_some()).collect();
+        assert!(files.len() >= 2);
+        for f in files {
+            let live = b
+                .iter()
+                .find(|s| format!("file-{}", s.name) == f.name)
+                .unwrap();
+            assert_eq!(live.config.file, None);
+            assert_eq!(describe_link(&live.link), describe_link(&f.link));
+            assert!(describe_config(&f.config).starts_with("file mode"));
+        }
     }
 }

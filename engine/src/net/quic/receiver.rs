@@ -24,7 +24,7 @@ use crate::catalog::MediaKind;
 use crate::config::ReceiverConfig;
 use crate::handshake;
 use crate::ingress::Ingress;
-use crate::limits::{Attempts, Limits};
+use crate::limits::{Attempts, Limits, Usage, UsageError};
 use crate::net::clock::Clock;
 use crate::net::error::TransportError;
 use crate::net::playout_thread::{
@@ -50,10 +50,9 @@ pub struct ReceiverOptions {
     pub admission: Admission,
     /// Latency, water marks and limits applied to every session.
     pub config: ReceiverConfig,
-    /// A connection silent this long is dead: its session ends truncated.
+    /// A connection silent this long is dead, and a session that receives
+    /// no media for this long is closed: its session ends truncated.
     pub idle_timeout: Duration,
-    /// Sessions at once; more are refused.
-    pub max_sessions: usize,
     /// Concealment for audio substreams.
     pub conceal_audio: Method,
     /// Concealment for sensor substreams.
@@ -64,15 +63,14 @@ pub struct ReceiverOptions {
 
 impl ReceiverOptions {
     /// Defaults for listening on `listen` and admitting the senders
-    /// `admission` lists: default [`ReceiverConfig`], 5 s idle timeout, 256
-    /// sessions, waveform audio and linear sensor concealment.
+    /// `admission` lists: default [`ReceiverConfig`] and [`Limits`], 5 s
+    /// idle timeout, waveform audio and linear sensor concealment.
     pub fn new(listen: SocketAddr, admission: Admission) -> Self {
         Self {
             listen,
             admission,
             config: ReceiverConfig::default(),
             idle_timeout: Duration::from_secs(5),
-            max_sessions: 256,
             conceal_audio: Method::Waveform,
             conceal_sensor: Method::Linear,
             limits: Limits::default(),
@@ -273,19 +271,26 @@ async fn accept_loop(
     let mut next_id = 1u64;
     let gate = Arc::new(Gate::new(opts.admission.clone()));
     let attempts = Arc::new(Mutex::new(Attempts::new(opts.limits.token_attempts)));
+    let usage = Arc::new(Mutex::new(Usage::new(opts.limits.clone())));
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             inc = endpoint.accept() => {
                 let Some(inc) = inc else { break };
-                if tasks.len() >= opts.max_sessions {
+                // Half-open connections have their own limits (in all and
+                // per source), so they never lock honest senders out of
+                // sessions.
+                let peer = inc.remote_address();
+                let handshake = lock(&usage).begin_handshake(peer.ip());
+                if let Err(why) = handshake {
                     let _ = events.send(ReceiverEvent::Refused {
-                        peer: inc.remote_address(),
-                        reason: format!("busy: {} sessions already", tasks.len()),
+                        peer,
+                        reason: why.to_string(),
                     });
                     inc.refuse();
                     continue;
                 }
+                let handshake = Spending::handshake(usage.clone(), peer.ip());
                 let ctx = SessionCtx {
                     id: next_id,
                     gate: gate.clone(),
@@ -297,7 +302,7 @@ async fn accept_loop(
                     stop: stop.clone(),
                 };
                 next_id += 1;
-                tasks.spawn(serve(inc, ctx));
+                tasks.spawn(serve(inc, ctx, handshake));
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
@@ -306,6 +311,54 @@ async fn accept_loop(
     while tasks.join_next().await.is_some() {}
     endpoint.close(0u32.into(), b"shutdown");
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+}
+
+/// What a connection holds of the receiver's [`Usage`], given back when
+/// dropped (whichever way the task ends).
+struct Spending {
+    usage: Arc<Mutex<Usage>>,
+    ip: std::net::IpAddr,
+    handshake: bool,
+    bytes: Option<u64>,
+}
+
+impl Spending {
+    fn handshake(usage: Arc<Mutex<Usage>>, ip: std::net::IpAddr) -> Self {
+        Self {
+            usage,
+            ip,
+            handshake: true,
+            bytes: None,
+        }
+    }
+
+    fn end_handshake(&mut self) {
+        if std::mem::take(&mut self.handshake) {
+            lock(&self.usage).end_handshake(self.ip);
+        }
+    }
+
+    /// The handshake is over; a session of `bytes` buffers starts, if the
+    /// receiver's limits allow.
+    fn admit(&mut self, bytes: u64) -> Result<(), UsageError> {
+        self.end_handshake();
+        lock(&self.usage).admit(self.ip, bytes)?;
+        self.bytes = Some(bytes);
+        Ok(())
+    }
+}
+
+impl Drop for Spending {
+    fn drop(&mut self) {
+        self.end_handshake();
+        if let Some(b) = self.bytes.take() {
+            lock(&self.usage).release(self.ip, b);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct SessionCtx {
@@ -320,58 +373,51 @@ struct SessionCtx {
     stop: watch::Receiver<bool>,
 }
 
-async fn serve(inc: Incoming, ctx: SessionCtx) {
+async fn serve(inc: Incoming, ctx: SessionCtx, mut spending: Spending) {
     let peer = inc.remote_address();
     let refused = |reason: String| {
         let _ = ctx.events.send(ReceiverEvent::Refused { peer, reason });
     };
-    let conn = match inc.await {
-        Ok(c) => c,
-        Err(e) => return refused(tls::describe_handshake_error(&e, None)),
-    };
-    let Some(sender) = tls::peer_fingerprint(&conn) else {
-        conn.close(1u32.into(), b"no client certificate");
-        return refused("the sender presented no certificate".into());
-    };
-    let (send, recv) = match tokio::time::timeout(Duration::from_secs(5), conn.accept_bi()).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return refused(format!("no control stream: {e}")),
-        Err(_) => {
-            conn.close(1u32.into(), b"no control stream");
-            return refused("no control stream within 5 s".into());
-        }
-    };
-    if let Err(why) = ctx.gate.check(&sender) {
-        // Refused before its hello is even read; `recv` stays open until
-        // then, so the sender's hello is not cut off and it reads the reason.
-        let r = Reject {
-            reason: RejectReason::Unauthorized,
-            message: why,
+    // Everything up to the hello has one deadline.
+    let limit = ctx.opts.limits.handshake_timeout;
+    let (conn, send, reader, hello, sender) =
+        match tokio::time::timeout(limit, greet(inc, &ctx)).await {
+            Ok(Ok(Some(greeted))) => greeted,
+            Ok(Ok(None)) => return,
+            Ok(Err(why)) => return refused(why),
+            Err(_) => {
+                return refused(format!(
+                    "no hello within {} s of connecting (handshake_timeout)",
+                    limit.as_secs_f64()
+                ));
+            }
         };
-        reject(conn, send, r, refused).await;
-        drop(recv);
-        return;
-    }
-    let mut reader = ControlReader::new(recv);
-    let hello = match reader.next(Duration::from_secs(5)).await {
-        Ok(Some(Control::Hello(h))) => h,
-        Ok(other) => {
-            conn.close(1u32.into(), b"expected hello");
-            return refused(format!("expected a hello, got {other:?}"));
-        }
-        Err(e) => {
-            conn.close(1u32.into(), b"bad hello");
-            return refused(format!("bad hello: {e}"));
-        }
-    };
     let mut cfg = ctx.opts.config.clone();
     // File-mode marks allow for the round trip: the one measured now, then
     // the transport's estimate as it moves (sent to the playout below).
     cfg.loop_delay = cfg.loop_delay.max(conn.rtt());
     let accept = match answer_throttled(&cfg, &hello, ctx.id, peer, &ctx.attempts) {
         Ok(a) => a,
-        Err(r) => return reject(conn, send, r, refused).await,
+        Err(r) => {
+            spending.end_handshake();
+            return reject(conn, send, r, refused).await;
+        }
     };
+    let window = Duration::from_micros(accept.fec_window_us as u64);
+    let admitted = ctx
+        .opts
+        .limits
+        .check_session(&cfg, &hello.session, window)
+        .and_then(|bytes| {
+            spending.admit(bytes).map_err(|e| Reject {
+                reason: RejectReason::Limit,
+                message: e.to_string(),
+            })
+        });
+    if let Err(r) = admitted {
+        spending.end_handshake();
+        return reject(conn, send, r, refused).await;
+    }
     let info = SessionInfo {
         id: ctx.id,
         peer,
@@ -394,6 +440,62 @@ async fn serve(inc: Incoming, ctx: SessionCtx) {
         }
     };
     run_session(conn, send, reader, info, cfg, sink, ctx).await;
+    drop(spending);
+}
+
+type Greeted = (
+    Connection,
+    quinn::SendStream,
+    ControlReader,
+    crate::wire::control::Hello,
+    Fingerprint,
+);
+
+/// The handshake: TLS, the sender's identity admitted, its control stream
+/// and hello. `Ok(None)`: refused, and already said so.
+async fn greet(inc: Incoming, ctx: &SessionCtx) -> Result<Option<Greeted>, String> {
+    let peer = inc.remote_address();
+    let refused = |reason: String| {
+        let _ = ctx.events.send(ReceiverEvent::Refused { peer, reason });
+    };
+    let conn = match inc.await {
+        Ok(c) => c,
+        Err(e) => return Err(tls::describe_handshake_error(&e, None)),
+    };
+    let Some(sender) = tls::peer_fingerprint(&conn) else {
+        conn.close(1u32.into(), b"no client certificate");
+        return Err("the sender presented no certificate".into());
+    };
+    let (send, recv) = match conn.accept_bi().await {
+        Ok(s) => s,
+        Err(e) => return Err(format!("no control stream: {e}")),
+    };
+    if let Err(why) = ctx.gate.check(&sender) {
+        // Refused before its hello is even read; `recv` stays open until
+        // then, so the sender's hello is not cut off and it reads the reason.
+        let r = Reject {
+            reason: RejectReason::Unauthorized,
+            message: why,
+        };
+        reject(conn, send, r, refused).await;
+        drop(recv);
+        return Ok(None);
+    }
+    let mut reader = ControlReader::new(recv);
+    // The caller's deadline bounds the wait.
+    let hello = match reader.next(Duration::from_secs(3600)).await {
+        Ok(Some(Control::Hello(h))) => h,
+        Ok(other) => {
+            conn.close(1u32.into(), b"expected hello");
+            let what = other.map_or("nothing", |m| m.kind());
+            return Err(format!("expected a hello, got {what}"));
+        }
+        Err(e) => {
+            conn.close(1u32.into(), b"bad hello");
+            return Err(format!("bad hello: {e}"));
+        }
+    };
+    Ok(Some((conn, send, reader, hello, sender)))
 }
 
 /// [`handshake::answer`], with wrong tokens rate-limited per source
@@ -478,7 +580,7 @@ async fn run_session(
     let window = Duration::from_micros(info.accept.fec_window_us as u64);
     let clock = Clock::new(session.speed);
     let mut ingress = new_ingress(&cfg, session, window);
-    let depth = 4096;
+    let depth = opts.limits.playout_queue.max(16);
     let (tx, rx) = cb::bounded::<ToPlayout>(depth);
     let (ctl_tx, ctl_rx) = cb::bounded::<Control>(64);
     let wake = Arc::new(Notify::new());
@@ -486,7 +588,11 @@ async fn run_session(
     let shared = Arc::new(Shared::default());
     let parts = PlayoutParts {
         name: format!("isochron-playout-{}", info.id),
-        playout: Playout::new(&cfg, session, window),
+        playout: {
+            let mut p = Playout::new(&cfg, session, window);
+            p.limit_concealment(opts.limits.max_concealed);
+            p
+        },
         sink,
         concealers: concealers(&opts, session),
         clock,
@@ -523,6 +629,19 @@ async fn run_session(
     // serves every session and never waits on one: they queue here and are
     // offered after each event (the tick guarantees retries).
     let mut urgent: std::collections::VecDeque<ToPlayout> = Default::default();
+    // Messages that came in the same read as the hello are not left
+    // waiting for the next read.
+    if let Err(why) = take_control(&mut reader, &mut urgent, &mut ingress, clock.now()) {
+        stopped = true;
+        urgent.push_back(ToPlayout::Stop(why));
+    }
+    // A session that sends no media for the idle timeout is closed, even
+    // though QUIC keep-alives keep its connection up.
+    // (File mode pauses a sender while the buffer drains: never for longer
+    // than the buffer holds.)
+    let mut last_media = tokio::time::Instant::now();
+    let held = cfg.latency.max(cfg.high_water).max(cfg.max_buffer);
+    let media_idle = opts.idle_timeout.max(clock.real(held) * 2);
     let end = loop {
         while let Some(m) = urgent.pop_front() {
             match tx.try_send(m) {
@@ -548,6 +667,7 @@ async fn run_session(
             _ = nack_due, if !stopped => send_nacks(&mut ingress, &conn, &shared, clock.now()),
             dg = conn.read_datagram(), if !stopped => match dg {
                 Ok(bytes) => {
+                    last_media = tokio::time::Instant::now();
                     let now = clock.now();
                     ingress.on_datagram(now, &bytes, &mut |meta, payload, via| {
                         let mut buf = pool.pop().unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
@@ -568,23 +688,12 @@ async fn run_session(
             },
             more = reader.fill(), if !reader.finished && !stopped => {
                 match more {
-                    Ok(_) => loop {
-                        match reader.pending() {
-                            Ok(Some(Control::EndOfStream(e))) => {
-                                if let Some(p) = ingress.planner() {
-                                    p.on_end_of_stream(clock.now(), &e);
-                                }
-                                urgent.push_back(ToPlayout::End(e));
-                            }
-                            Ok(Some(_)) => {}
-                            Ok(None) => break,
-                            Err(e) => {
-                                stopped = true;
-                                urgent.push_back(ToPlayout::Stop(format!("bad control message: {e}")));
-                                break;
-                            }
+                    Ok(_) => {
+                        if let Err(why) = take_control(&mut reader, &mut urgent, &mut ingress, clock.now()) {
+                            stopped = true;
+                            urgent.push_back(ToPlayout::Stop(why));
                         }
-                    },
+                    }
                     Err(e) => {
                         stopped = true;
                         urgent.push_back(ToPlayout::Stop(e.to_string()));
@@ -603,6 +712,13 @@ async fn run_session(
             _ = tick.tick() => {
                 ingress.poll(clock.now());
                 publish_ingress(&ingress, &shared, queue_drops);
+                if !stopped && last_media.elapsed() >= media_idle {
+                    stopped = true;
+                    urgent.push_back(ToPlayout::Stop(format!(
+                        "no media for {} s (idle timeout)",
+                        media_idle.as_secs_f64()
+                    )));
+                }
                 if !stopped {
                     let _ = tx.try_send(ToPlayout::Rtt(conn.rtt()));
                 }
@@ -629,8 +745,20 @@ async fn run_session(
         reason: "the playout thread failed".into(),
         ..Default::default()
     });
-    if !end.truncated {
-        let _ = control_stream::send(&mut send, &Control::Bye).await;
+    // Output that could not be written in full (a full disk, an output
+    // limit) is an error the sender hears about, not a bye.
+    let last = if !end.errors.is_empty() {
+        Some(Control::Reject(Reject {
+            reason: RejectReason::Output,
+            message: crate::text::bounded(&end.errors.join("; "), 1000),
+        }))
+    } else if !end.truncated {
+        Some(Control::Bye)
+    } else {
+        None
+    };
+    if let Some(last) = last {
+        let _ = control_stream::send(&mut send, &last).await;
         let _ = send.finish();
         // The sender closes on bye; close ourselves if it does not.
         let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
@@ -657,6 +785,31 @@ fn send_nacks(ingress: &mut Ingress, conn: &Connection, shared: &Shared, now: Ti
             .is_err()
         {
             break;
+        }
+    }
+}
+
+/// Hand on the control messages already decoded: end of stream to the
+/// playout (and the NACK planner); anything else a sender may send is ignored. A bad message ends
+/// the session (the reason is returned).
+fn take_control(
+    reader: &mut ControlReader,
+    urgent: &mut std::collections::VecDeque<ToPlayout>,
+    ingress: &mut Ingress,
+    now: Time,
+) -> Result<(), String> {
+    loop {
+        match reader.pending() {
+            Ok(Some(Control::EndOfStream(e))) => {
+                // The NACK planner learns of the packets lost at the very end.
+                if let Some(p) = ingress.planner() {
+                    p.on_end_of_stream(now, &e);
+                }
+                urgent.push_back(ToPlayout::End(e));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(format!("bad control message: {e}")),
         }
     }
 }

@@ -97,6 +97,8 @@ struct Shared {
     stats: SenderStats,
     report: Option<Report>,
     started_at: crate::time::Time,
+    /// Since when the receiver has held the sender paused.
+    paused_since: Option<std::time::Instant>,
 }
 
 /// A connected sending session.
@@ -340,6 +342,17 @@ impl Sender {
             .started_at
     }
 
+    /// How long the receiver has held the sender paused (file mode flow
+    /// control), if it is paused now. A pause that outlasts
+    /// [`SenderConfig::max_pause`] ends the session.
+    pub fn paused_for(&self) -> Option<Duration> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .paused_since
+            .map(|t| t.elapsed())
+    }
+
     /// The receiver's latest report.
     pub fn last_report(&self) -> Option<Report> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).report
@@ -429,11 +442,13 @@ async fn run(
                 conn.close(0u32.into(), b"rejected");
                 Err(TransportError::Rejected {
                     reason: r.reason,
-                    message: r.message,
+                    // The receiver's words, printable.
+                    message: crate::text::bounded(&r.message, 1000),
                 })
             }
             Some(other) => Err(TransportError::Protocol(format!(
-                "expected accept or reject, got {other:?}"
+                "expected accept or reject, got {}",
+                other.kind()
             ))),
             None => Err(TransportError::Protocol(
                 "the receiver closed the control stream without answering".into(),
@@ -535,9 +550,24 @@ async fn stream(
     // After end of stream the receiver still plays its buffer out.
     let linger = clock.real(Duration::from_secs(30));
     let mut give_up = None;
+    let max_pause = core.max_pause();
+    let mut paused_since: Option<tokio::time::Instant> = None;
+    // Messages that came in the same read as the accept (a PAUSE sent with
+    // it) are applied now, not at the next read.
+    take_control(core, clock, &mut reader, &mut report, &mut bye)?;
     loop {
         if ctl.stop.load(Ordering::SeqCst) {
             break;
+        }
+        match (core.is_paused(), paused_since) {
+            (true, None) => paused_since = Some(tokio::time::Instant::now()),
+            (false, Some(_)) => paused_since = None,
+            (true, Some(t)) if t.elapsed() >= max_pause => {
+                return Err(TransportError::Paused {
+                    seconds: t.elapsed().as_secs_f64(),
+                });
+            }
+            _ => {}
         }
         let now = clock.now();
         core.set_rtt(conn.rtt());
@@ -570,6 +600,7 @@ async fn stream(
             s.stats = core.stats();
             s.stats.dropped_overflow += too_large;
             s.report = report;
+            s.paused_since = paused_since.map(|t| t.into_std());
         }
         if eos.is_none() && core.is_finished() {
             let e = core.end_of_stream();
@@ -586,6 +617,10 @@ async fn stream(
         if blocked {
             let soon = tokio::time::Instant::now() + Duration::from_millis(1);
             wake_at = Some(wake_at.map_or(soon, |w| w.min(soon)));
+        }
+        if let Some(p) = paused_since {
+            let g = p + max_pause;
+            wake_at = Some(wake_at.map_or(g, |w| w.min(g)));
         }
         if let Some(g) = give_up {
             wake_at = Some(wake_at.map_or(g, |w| w.min(g)));
@@ -609,19 +644,7 @@ async fn stream(
             },
             more = reader.fill(), if !reader.finished => {
                 more?;
-                while let Some(m) = reader.pending()? {
-                    match m {
-                        Control::Pause | Control::Resume | Control::Credit(_) => core.on_control(clock.now(), &m),
-                        Control::Report(r) => {
-                            core.on_control(clock.now(), &m);
-                            report = Some(r);
-                        }
-                        Control::Bye => bye = true,
-                        other => {
-                            return Err(TransportError::Protocol(format!("unexpected {other:?} from the receiver")));
-                        }
-                    }
-                }
+                take_control(core, clock, &mut reader, &mut report, &mut bye)?;
             }
             e = conn.closed() => {
                 if eos.is_some() {
@@ -640,4 +663,41 @@ async fn stream(
         end: eos.unwrap_or_else(|| core.end_of_stream()),
         completed: bye,
     })
+}
+
+/// Apply the receiver's messages decoded so far: flow control, reports,
+/// bye; a reject (the receiver could not write the stream, or a limit) ends
+/// the session with its reason, made printable.
+fn take_control(
+    core: &mut SenderCore,
+    clock: &Clock,
+    reader: &mut ControlReader,
+    report: &mut Option<Report>,
+    bye: &mut bool,
+) -> Result<(), TransportError> {
+    while let Some(m) = reader.pending()? {
+        match m {
+            Control::Pause | Control::Resume | Control::Credit(_) => {
+                core.on_control(clock.now(), &m)
+            }
+            Control::Report(r) => {
+                core.on_control(clock.now(), &m);
+                *report = Some(r);
+            }
+            Control::Bye => *bye = true,
+            Control::Reject(r) => {
+                return Err(TransportError::Rejected {
+                    reason: r.reason,
+                    message: crate::text::bounded(&r.message, 1000),
+                });
+            }
+            other => {
+                return Err(TransportError::Protocol(format!(
+                    "unexpected {} from the receiver",
+                    other.kind()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
