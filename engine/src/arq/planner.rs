@@ -266,7 +266,7 @@ impl NackPlanner {
                 .map(|o| o + self.latency_us)
         });
         match anchor {
-            Some(a) => Time::from_micros((ts as i64 + a).max(0) as u64),
+            Some(a) => Time::from_micros((ts as i64).saturating_add(a).max(0) as u64),
             None => Time::MAX,
         }
     }
@@ -275,7 +275,7 @@ impl NackPlanner {
     /// unless lost.
     fn arrives_by(&self, now: Time, sender_ts: u64) -> Time {
         let min = self.transit.estimate(now).unwrap_or(0);
-        let t = (sender_ts as i64 + min).max(0) as u64;
+        let t = (sender_ts as i64).saturating_add(min).max(0) as u64;
         Time::from_micros(t + self.spread.get(now)) + SLACK
     }
 
@@ -329,11 +329,14 @@ impl NackPlanner {
         let fec = pos.m > 0;
         self.clock = self.clock.max(now);
         if via == Via::Direct {
-            let transit = now.as_micros() as i64 - meta.sender_ts as i64;
+            // The sender's timestamp is any 64-bit value a peer chose.
+            let transit = (now.as_micros() as i128 - meta.sender_ts as i128)
+                .clamp(-(1i128 << 62), 1i128 << 62) as i64;
             self.transit
                 .observe(Time::from_micros(now.as_micros()), meta.sender_ts);
             if let Some(min) = self.transit.estimate(now) {
-                self.spread.observe(now, (transit - min).max(0) as u64);
+                self.spread
+                    .observe(now, transit.saturating_sub(min).max(0) as u64);
             }
             self.media_offset.observe(now, meta.media_ts);
         }
