@@ -398,7 +398,7 @@ fn control_strategy() -> impl Strategy<Value = Control> {
                 position_us,
                 lead_us
             })),
-        any::<[u64; 6]>().prop_map(|v| Control::Report(Report {
+        any::<[u64; 7]>().prop_map(|v| Control::Report(Report {
             received: v[0],
             lost: v[1],
             recovered: v[2],
@@ -411,6 +411,7 @@ fn control_strategy() -> impl Strategy<Value = Control> {
             outage_lost: v[3],
             outage_runs: v[4],
             retransmit_useful: v[5],
+            expected: v[6],
         })),
         prop::collection::vec(any::<(u16, u64, u64, u64)>(), 0..10).prop_map(|t| {
             Control::EndOfStream(EndOfStream {

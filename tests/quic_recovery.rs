@@ -72,7 +72,7 @@ fn session(
         p.retransmit_late,
         p.unrecovered,
         s.redundancy_ratio * 100.0,
-        s.fec_overhead * 100.0,
+        s.fec_overhead_ratio * 100.0,
         end.stats.nack,
         s.retransmit_packets,
         s.nack_suppressed,

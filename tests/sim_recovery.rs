@@ -42,15 +42,15 @@ fn stream(cfg: &SimConfig, secs: f64) -> SimOutcome {
         "{:?} {:?}: residual {:.2e} ({} of {}), lost {}, FEC {} ARQ {}; redundancy {:.1} % (FEC {:.1} %, ARQ {:.1} %); NACK {:?}; sender {} sent again, suppressed {}, expired {}",
         s.recovery,
         cfg.link.loss,
-        r.residual_loss,
+        r.residual_loss_ratio,
         r.packets.unrecovered,
         r.packets.expected,
         r.packets.lost,
         r.packets.recovered - r.packets.retransmitted,
         r.packets.retransmitted,
         s.redundancy_ratio * 100.0,
-        s.fec_overhead * 100.0,
-        (s.redundancy_ratio - s.fec_overhead) * 100.0,
+        s.fec_overhead_ratio * 100.0,
+        (s.redundancy_ratio - s.fec_overhead_ratio) * 100.0,
         r.nack,
         s.retransmit_packets,
         s.nack_suppressed,
@@ -68,7 +68,11 @@ fn bernoulli_5_percent_hybrid_meets_1e4_within_20_percent() {
     );
     let (r, s) = (&out.receiver, &out.sender);
     assert!(r.packets.expected >= 200_000);
-    assert!(r.residual_loss <= 1e-4, "residual {:.2e}", r.residual_loss);
+    assert!(
+        r.residual_loss_ratio <= 1e-4,
+        "residual {:.2e}",
+        r.residual_loss_ratio
+    );
     assert!(
         s.redundancy_ratio <= 0.20,
         "redundancy {:.3}",
@@ -97,9 +101,9 @@ fn gilbert_elliott_bursts_of_10_as_far_as_the_budget_allows() {
     let mut fixed = path(ge, 22, Recovery::Fec);
     fixed.sender.fec_target = None;
     let fixed = stream(&fixed, 300.0);
-    let h = hybrid.receiver.residual_loss;
-    assert!(h <= arq.receiver.residual_loss, "{h:.2e}");
-    assert!(h < 0.3 * fixed.receiver.residual_loss, "{h:.2e}");
+    let h = hybrid.receiver.residual_loss_ratio;
+    assert!(h <= arq.receiver.residual_loss_ratio, "{h:.2e}");
+    assert!(h < 0.3 * fixed.receiver.residual_loss_ratio, "{h:.2e}");
     assert!(h < 1e-2, "several times better than FEC alone was: {h:.2e}");
     // The floor: 200 source packets a second plus what was sent besides,
     // over the 70 ms a lost packet's information can still be sent in.
@@ -146,7 +150,11 @@ fn retransmission_alone_recovers_random_loss_without_fec() {
         "{:?}",
         r.packets
     );
-    assert!(r.residual_loss <= 1e-4, "{:.2e}", r.residual_loss);
+    assert!(
+        r.residual_loss_ratio <= 1e-4,
+        "{:.2e}",
+        r.residual_loss_ratio
+    );
     // Only what was lost goes again (in copies when no round trip is left).
     let lost = r.packets.lost as f64 / r.packets.expected as f64;
     assert!(
@@ -192,7 +200,10 @@ fn after_an_outage_fec_comes_back_down_within_seconds() {
     );
     let after = stream(&cfg, 30.0);
     // The outage costs a second of media, not FEC for the rest of the run.
-    let (b, a) = (before.sender.fec_overhead, after.sender.fec_overhead);
+    let (b, a) = (
+        before.sender.fec_overhead_ratio,
+        after.sender.fec_overhead_ratio,
+    );
     assert!(
         a < b * 1.15,
         "overhead {a:.3} with the outage, {b:.3} without"

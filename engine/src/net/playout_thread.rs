@@ -328,7 +328,7 @@ fn publish(
             g.invalid,
             g.fec,
             g.bitrate_bps,
-            g.fec_overhead,
+            g.fec_overhead_ratio,
         );
         let keep_arq = (
             g.nack,
@@ -343,7 +343,7 @@ fn publish(
             g.invalid,
             g.fec,
             g.bitrate_bps,
-            g.fec_overhead,
+            g.fec_overhead_ratio,
         ) = keep;
         (
             g.nack,

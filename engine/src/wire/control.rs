@@ -13,9 +13,9 @@ use crate::catalog::{self, CatalogError, SubstreamDesc};
 /// Control protocol version; a peer with another version is rejected.
 /// 2: senders present a client certificate and may be refused as
 /// [`RejectReason::Unauthorized`]; WAV origins carry their coding;
-/// file mode is paced by [`Credit`]. The session names its loss
-/// [`Recovery`]; reports carry the loss pattern (bursts, outages) adaptive
-/// FEC models.
+/// file mode is paced by [`Credit`]; reports carry `expected`, and a
+/// final report precedes bye. The session names its loss [`Recovery`];
+/// reports carry the loss pattern (bursts, outages) adaptive FEC models.
 pub const CONTROL_VERSION: u8 = 2;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
@@ -269,6 +269,9 @@ pub struct Report {
     pub outage_runs: u64,
     /// Retransmitted packets that arrived in time and were needed.
     pub retransmit_useful: u64,
+    /// Source packets whose fate is final: the denominator of residual loss
+    /// (`unrecovered / expected`), as in the receiver's own statistics.
+    pub expected: u64,
 }
 
 /// What the sender sent on one substream, for the receiver's final account.
