@@ -61,6 +61,13 @@ impl ReceiverCore {
         self.ingress.planner().and_then(|p| p.next_timeout())
     }
 
+    /// This receiver joins a stream already running: it starts at the
+    /// first whole FEC group (see [`Ingress::join_mid_stream`]).
+    pub fn join_mid_stream(&mut self, session: &SessionDesc) {
+        self.ingress.join_mid_stream(session);
+        self.playout.join_mid_stream();
+    }
+
     /// One datagram off the network.
     pub fn on_datagram(&mut self, now: Time, bytes: &[u8]) {
         let playout = &mut self.playout;
@@ -210,6 +217,7 @@ pub fn fill_ingress_stats(ingress: &Ingress, s: &mut ReceiverStats) {
     s.datagrams = st.datagrams;
     s.bytes = st.bytes;
     s.invalid = st.invalid;
+    s.skipped_before_start = st.before_start;
     s.fec = ingress.fec_counts();
     s.nack = ingress.nack_counts();
     s.retransmits_received = st.retransmits;
