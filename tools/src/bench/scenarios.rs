@@ -56,7 +56,7 @@ impl Default for Config {
             interleave: 1,
             fec_window: None,
             adaptive_fec: true,
-            recovery: Recovery::Hybrid,
+            recovery: Recovery::Fec,
             sensor: false,
             file: None,
         }
