@@ -6,8 +6,9 @@
 //! not by the NACK: a range is clipped to the packets still held, each
 //! datagram is looked at in at most [`MAX_LOOKUPS`] slots, a packet is sent
 //! again at most once a round trip and never past its deadline, and the
-//! retransmissions never outnumber the source packets sent (a credit of one
-//! per source packet, capped at the store's size). Everything refused is
+//! retransmissions never outnumber the source packets sent, but for
+//! [`INITIAL_CREDIT`] (a credit of one per source packet, capped at the
+//! store's size). Everything refused is
 //! counted. A retransmission that is the last to fit before its deadline
 //! (no round trip would be left to ask again) may go two or three times, a
 //! little apart, when adaptive FEC says the path needs it: the chances the
@@ -29,6 +30,9 @@ pub const MAX_SLOTS: usize = 4096;
 const MAX_PENDING: usize = 256;
 /// Most copies of a last-chance retransmission.
 pub const MAX_COPIES: u8 = 3;
+/// Retransmissions allowed before any source packet is stored: the
+/// retransmissions never outnumber the source packets sent by more.
+pub const INITIAL_CREDIT: u64 = 16;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -117,7 +121,7 @@ impl RetransmitStore {
         Self {
             rings,
             arena: vec![0; base * MAX_DATAGRAM],
-            credit: 16,
+            credit: INITIAL_CREDIT,
             credit_cap: base as u64,
             copies: 1,
             pending: VecDeque::with_capacity(MAX_PENDING),
