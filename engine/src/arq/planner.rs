@@ -471,7 +471,18 @@ impl NackPlanner {
             // back to back together).
             let due = self.deadline(now, g.ts);
             let last_call = due.saturating_sub(rtt * 3 / 2 + spread * 2 + SLACK);
-            self.subs[i].gaps[k].next_at = g.confirm_at.max(g.settled_at.min(last_call));
+            // Never later than a round trip still fits, confirmed or not:
+            // the spread is a maximum, and a loaded host's stalls inflate
+            // it past what the deadline leaves (over QUIC, gaps confirmed
+            // 36 ms after the path's fastest, 31 ms before the deadline,
+            // with a 44 ms round trip: all lost for want of time). An
+            // original that was only late makes the copy redundant, which
+            // is counted and cheap.
+            let in_time = due.saturating_sub(rtt + SLACK);
+            self.subs[i].gaps[k].next_at = g
+                .confirm_at
+                .max(g.settled_at.min(last_call))
+                .min(in_time.max(now));
         }
     }
 
