@@ -12,6 +12,7 @@
 
 pub mod build_profile;
 pub mod catalog;
+pub mod codec;
 pub mod config;
 pub mod fec;
 pub mod files;
