@@ -267,6 +267,7 @@ fn session_for_fuzz() -> (SessionDesc, Accept) {
         frames_per_packet: 1,
         origin: Origin::Raw,
         length: None,
+        codec: None,
     };
     let session = SessionDesc {
         name: "fuzz".into(),
@@ -323,6 +324,7 @@ fn substream_strategy() -> impl Strategy<Value = SubstreamDesc> {
                 frames_per_packet: 1,
                 origin: Origin::Raw,
                 length: len.map(u64::from),
+                codec: None,
             },
         )
 }

@@ -13,6 +13,7 @@
 pub mod arq;
 pub mod build_profile;
 pub mod catalog;
+pub mod codec;
 pub mod config;
 pub mod fec;
 pub mod files;

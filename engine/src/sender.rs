@@ -12,6 +12,7 @@ use thiserror::Error;
 use crate::arq::RetransmitStore;
 use crate::arq::model::{eager_share, round_share, rounds_that_fit};
 use crate::catalog::{self, CatalogError, SubstreamDesc};
+use crate::codec::UnitSource;
 use crate::config::{Pacing, SenderConfig};
 use crate::fec::adapt::{ArqPath, LossSample};
 use crate::fec::{FecAdapter, FecEncoder, FecError};
@@ -87,6 +88,9 @@ pub enum SenderError {
     /// [`MIN_DATAGRAM`]..=[`MAX_DATAGRAM`] bytes.
     #[error("datagram size {0} is outside {MIN_DATAGRAM}..={MAX_DATAGRAM} bytes")]
     Datagram(usize),
+    /// A coded substream's encoder refused (what it said).
+    #[error("encoding: {0}")]
+    Codec(String),
     /// The [`FrameSource`] claimed more samples than the frame holds.
     #[error("source gave {got} samples for a frame of {max}")]
     SourceOverrun {
@@ -122,6 +126,17 @@ struct SubSend {
     frame: Vec<u8>,
     done: bool,
     samples: u64,
+    /// A coded substream's encoder: its units trail the frames read.
+    coder: Option<UnitSource>,
+}
+
+impl SubSend {
+    /// The next frame to read from the source.
+    fn next_read(&self) -> u64 {
+        self.coder
+            .as_ref()
+            .map_or(self.pk.frames(), UnitSource::frames_in)
+    }
 }
 
 /// One sending session, sans-IO: builds the hello, then produces frames as
@@ -201,13 +216,16 @@ impl SenderCore {
         }
         let subs = substreams
             .iter()
-            .map(|d| SubSend {
-                pk: Packetizer::new(d),
-                frame: Vec::with_capacity(d.max_frame_bytes()),
-                done: false,
-                samples: 0,
+            .map(|d| {
+                Ok(SubSend {
+                    pk: Packetizer::new(d),
+                    frame: Vec::with_capacity(d.max_frame_bytes()),
+                    done: false,
+                    samples: 0,
+                    coder: UnitSource::new(d).transpose().map_err(SenderError::Codec)?,
+                })
             })
-            .collect();
+            .collect::<Result<_, SenderError>>()?;
         let hold_us = substreams
             .iter()
             .map(|d| d.unit_delay().as_micros() as u64)
@@ -664,7 +682,7 @@ impl SenderCore {
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| !s.done)
-                .map(|(i, s)| (s.pk.desc().frame_ts(s.pk.frames() + 1), i))
+                .map(|(i, s)| (s.pk.desc().frame_ts(s.next_read() + 1), i))
                 .filter(|&(end, _)| end <= allowance)
                 .min();
             let Some((_, i)) = next else { break };
@@ -699,7 +717,7 @@ impl SenderCore {
         source: &mut dyn FrameSource,
     ) -> Result<bool, SenderError> {
         let sub = &mut self.subs[i];
-        let n = sub.pk.frames();
+        let n = sub.next_read();
         let desc = sub.pk.desc();
         let (stride, full) = (desc.format.stride(), desc.frame_samples(n));
         let (ts, ts_end) = (desc.frame_ts(n), desc.frame_ts(n + 1));
@@ -745,20 +763,46 @@ impl SenderCore {
         let mut emit = |meta: &SourceMeta, payload: &[u8]| {
             enqueue_source(now, i, &mut out, meta, payload);
         };
-        match got {
-            Some(k) => {
+        if let Some(coder) = &mut sub.coder {
+            // Coded: the frame goes to the encoder; the units it completes
+            // (trailing by the codec's delay) go to the packetizer.
+            let (pk, at) = (&mut sub.pk, now.as_micros());
+            let mut failed = None;
+            let mut unit = |f: u64, u: &[u8]| {
+                if failed.is_none() {
+                    failed = pk.push(f, u, at, *max_payload, &mut emit).err();
+                }
+            };
+            if let Some(k) = got {
                 sub.frame[k * stride..].fill(0);
                 sub.samples += k as u64;
-                sub.pk
-                    .push(n, &sub.frame, now.as_micros(), *max_payload, &mut emit)?;
-                if k < full {
+                coder
+                    .push(&sub.frame, &mut unit)
+                    .map_err(SenderError::Codec)?;
+            }
+            if got.is_none_or(|k| k < full) {
+                sub.done = true;
+                coder.finish(&mut unit).map_err(SenderError::Codec)?;
+            }
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+        } else {
+            match got {
+                Some(k) => {
+                    sub.frame[k * stride..].fill(0);
+                    sub.samples += k as u64;
+                    sub.pk
+                        .push(n, &sub.frame, now.as_micros(), *max_payload, &mut emit)?;
+                    if k < full {
+                        sub.done = true;
+                        sub.pk.flush(now.as_micros(), *max_payload, &mut emit)?;
+                    }
+                }
+                None => {
                     sub.done = true;
                     sub.pk.flush(now.as_micros(), *max_payload, &mut emit)?;
                 }
-            }
-            None => {
-                sub.done = true;
-                sub.pk.flush(now.as_micros(), *max_payload, &mut emit)?;
             }
         }
         if let Some(k) = got {
@@ -814,7 +858,7 @@ impl SenderCore {
             self.subs
                 .iter()
                 .filter(|s| !s.done)
-                .filter_map(|s| self.pacer.wake_at(s.pk.desc().frame_ts(s.pk.frames() + 1)))
+                .filter_map(|s| self.pacer.wake_at(s.pk.desc().frame_ts(s.next_read() + 1)))
                 .min()
         };
         [fec, frame, copy].into_iter().flatten().min()

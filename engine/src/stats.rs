@@ -233,6 +233,12 @@ pub struct SubstreamStats {
     /// Joined mid-stream: source packets of frames before the start point,
     /// dropped (not counted as expected or lost).
     pub skipped_before_start: u64,
+    /// Coded substreams: lost frames the codec rebuilt from the next
+    /// packet's in-band FEC (Opus LBRR).
+    pub codec_fec_frames: u64,
+    /// Coded substreams: frames the codec's own concealment (PLC) played,
+    /// lost or damaged.
+    pub codec_plc_frames: u64,
 }
 
 /// Datagrams refused before they reached a substream, by reason.

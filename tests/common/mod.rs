@@ -19,6 +19,7 @@ pub fn stereo48k(id: u16, frame: Duration) -> SubstreamDesc {
         frames_per_packet: 1,
         origin: Origin::Raw,
         length: None,
+        codec: None,
     }
 }
 
@@ -34,6 +35,7 @@ pub fn sensor200(id: u16, frame: Duration) -> SubstreamDesc {
         frames_per_packet: 4,
         origin: Origin::Raw,
         length: None,
+        codec: None,
     }
 }
 

@@ -75,6 +75,8 @@ struct Sub {
     start_frame: u64,
     /// Packets of frames before `start_frame`, dropped.
     before_start: u64,
+    /// A coded substream's decoder: units in, the frame's samples out.
+    decoder: Option<crate::codec::FrameDecoder>,
 }
 
 /// Whether playout starts at media time zero or wherever a mid-stream
@@ -208,6 +210,7 @@ impl Playout {
                     last_real: None,
                     start_frame: 0,
                     before_start: 0,
+                    decoder: crate::codec::FrameDecoder::new(d),
                 }
             })
             .collect();
@@ -677,7 +680,7 @@ impl Playout {
                 self.playout_delay.record((e2e - fastest).max(0) as u64);
             }
         }
-        let (id, counts) = (sub.id, &mut sub.frames);
+        let (id, counts, decoder) = (sub.id, &mut sub.frames, &mut sub.decoder);
         let mut samples = 0;
         let mut real = None;
         sub.buf.pop(&mut |frame, data, mask, next| {
@@ -691,6 +694,21 @@ impl Playout {
             if present < samples {
                 counts.concealed += 1;
                 counts.samples_concealed += (samples - present) as u64;
+            }
+            if let Some(dec) = decoder.as_mut() {
+                // Counted as arrived or not above; what the sink gets is
+                // the decoded frame, losses already concealed by the codec.
+                let (data, mask) = dec.decode(frame, data, next.map(|n| n.bytes), samples);
+                sink(PlayedFrame {
+                    index: i,
+                    substream: id,
+                    frame,
+                    deadline,
+                    data,
+                    mask,
+                    next: None,
+                });
+                return;
             }
             sink(PlayedFrame {
                 index: i,
@@ -788,6 +806,9 @@ impl Playout {
             d.start_sample = s.buf.desc().frame_start(s.start_frame);
             d.start_media_us = s.buf.desc().frame_ts(s.start_frame);
             d.skipped_before_start = s.before_start;
+            if let Some(c) = s.decoder.as_ref().map(|d| d.counts()) {
+                (d.codec_fec_frames, d.codec_plc_frames) = (c.fec, c.plc);
+            }
         }
         out.start_media_us = match self.join {
             Join::At(t) => self

@@ -32,6 +32,7 @@ fn stereo(seconds: f64) -> Vec<SubstreamDesc> {
         frames_per_packet: 1,
         origin: Origin::Raw,
         length: Some((48_000.0 * seconds) as u64),
+        codec: None,
     }]
 }
 
