@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = tx.finish()?;
     println!(
         "sent {} frames; receiver says {} unrecovered of {}",
-        report.stats.frames,
+        report.stats.frames(0),
         report.receiver.map_or(0, |r| r.unrecovered),
         report.receiver.map_or(0, |r| r.received + r.unrecovered)
     );

@@ -73,7 +73,7 @@ fn a_pull_sink_the_application_does_not_read_never_stalls_the_session() {
     assert!(took < Duration::from_secs(10), "finish took {took:?}");
     let (_, end) = ended(&rx);
     assert!(!end.truncated, "{}", end.reason);
-    assert_eq!(end.stats.frames.played, 100);
+    assert_eq!(end.stats.substreams[0].frames.played, 100);
     assert_eq!(end.sink_dropped, 96, "100 frames, 4 slots");
     assert_eq!(frames.dropped(), 96, "readable after hand-over");
     let pulled: Vec<Pulled> = frames.iter().collect();
@@ -303,14 +303,14 @@ fn a_live_push_that_starts_after_connect_is_played_whole() {
     std::thread::sleep(Duration::from_millis(300));
     push_tone(&tx, format, 1.0);
     let report = tx.finish().unwrap();
-    let s = report.stats;
     assert!(report.completed, "{report:?}");
+    let s = report.stats;
     assert_eq!((s.late_frames, s.dropped_expired), (0, 0), "{s:?}");
     assert!(s.repair_packets > 0, "{s:?}");
     let (_, end) = ended(&rx);
     let st = &end.stats;
-    assert_eq!(st.frames.played, 100);
-    assert_eq!(st.frames.concealed, 0, "{st:?}");
+    assert_eq!(st.substreams[0].frames.played, 100);
+    assert_eq!(st.substreams[0].frames.concealed, 0, "{st:?}");
     assert_eq!(st.packets.unrecovered, 0, "{st:?}");
 }
 
@@ -335,6 +335,7 @@ fn a_push_later_than_the_latency_is_an_error_the_app_sees() {
     let report = tx.finish().unwrap();
     assert!(report.stats.late_frames >= 20, "{:?}", report.stats);
     let (_, end) = ended(&rx);
-    assert_eq!(end.stats.frames.played, 40, "the timeline is kept");
-    assert!(end.stats.frames.concealed >= 20, "{:?}", end.stats.frames);
+    let frames = end.stats.substreams[0].frames;
+    assert_eq!(frames.played, 40, "the timeline is kept");
+    assert!(frames.concealed >= 20, "{frames:?}");
 }

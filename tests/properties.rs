@@ -360,7 +360,7 @@ fn control_strategy() -> impl Strategy<Value = Control> {
                 position_us,
                 lead_us
             })),
-        any::<[u64; 6]>().prop_map(|v| Control::Report(Report {
+        any::<[u64; 7]>().prop_map(|v| Control::Report(Report {
             received: v[0],
             lost: v[1],
             recovered: v[2],
@@ -369,6 +369,7 @@ fn control_strategy() -> impl Strategy<Value = Control> {
             concealed_frames: v[5],
             jitter_us: v[0] as u32,
             buffer_us: v[1] as u32,
+            expected: v[6],
         })),
         prop::collection::vec(any::<(u16, u64, u64, u64)>(), 0..10).prop_map(|t| {
             Control::EndOfStream(EndOfStream {

@@ -49,7 +49,10 @@ fn session(link: &Impairment, seed: u64, live: bool) -> SimOutcome {
     let c = check.counts(0);
     assert_eq!(c.samples, 480_000, "sample count equal");
     assert_eq!((c.corrupt_frames, c.out_of_order), (0, 0));
-    assert_eq!(out.receiver.frames.concealed, c.concealed_frames);
+    assert_eq!(
+        out.receiver.substreams[0].frames.concealed,
+        c.concealed_frames
+    );
     out
 }
 
@@ -64,19 +67,19 @@ fn file_mode_never_does_worse_than_live_on_the_readme_bad_links() {
                 "{name:48} seed {seed}: file {} / {} / {} / {:.2} % | live {:.2} % | {:?}",
                 f.packets.unrecovered,
                 f.packets.late,
-                f.frames.underruns,
-                f.residual_loss * 100.0,
-                l.residual_loss * 100.0,
+                f.substreams[0].frames.underruns,
+                f.residual_loss_ratio * 100.0,
+                l.residual_loss_ratio * 100.0,
                 f.flow
             );
             let at = format!("{name}, seed {seed}");
             assert_eq!(f.packets.late, 0, "{at}: no late packets");
-            assert_eq!(f.frames.underruns, 0, "{at}: no underruns");
+            assert_eq!(f.substreams[0].frames.underruns, 0, "{at}: no underruns");
             assert!(
-                f.residual_loss <= l.residual_loss,
+                f.residual_loss_ratio <= l.residual_loss_ratio,
                 "{at}: file {} > live {}",
-                f.residual_loss,
-                l.residual_loss
+                f.residual_loss_ratio,
+                l.residual_loss_ratio
             );
             // Every packet arrived early enough for its block's repairs:
             // the FEC span (window x depth + frame hold) ahead of its playout.

@@ -31,7 +31,10 @@ fn clean_network_is_bit_exact() {
         );
     }
     let r = &out.receiver;
-    assert_eq!(r.frames.concealed, 0);
+    assert!(
+        r.substreams.iter().all(|s| s.frames.concealed == 0),
+        "{r:?}"
+    );
     assert_eq!(r.packets.unrecovered, 0);
     assert_eq!(r.packets.lost, 0);
     assert_eq!(r.packets.expected, out.sender.source_packets);
@@ -62,7 +65,7 @@ fn residual_run(
     assert_eq!(r.packets.expected, out.sender.source_packets);
     assert_eq!(r.packets.recovered + r.packets.unrecovered, r.packets.lost);
     assert_eq!(
-        r.frames.concealed, c.concealed_frames,
+        r.substreams[0].frames.concealed, c.concealed_frames,
         "concealment counted"
     );
     assert_eq!(r.packets.late, 0, "latency covers FEC and jitter");
@@ -70,13 +73,13 @@ fn residual_run(
     let expected_at_bound = bound * r.packets.expected as f64;
     eprintln!(
         "{loss:?} D={depth}: residual {:.3e} (bound {bound:.3e}), {} unrecovered of {}, lost {}, recovered {}",
-        r.residual_loss,
+        r.residual_loss_ratio,
         r.packets.unrecovered,
         r.packets.expected,
         r.packets.lost,
         r.packets.recovered
     );
-    (r.residual_loss, bound, expected_at_bound)
+    (r.residual_loss_ratio, bound, expected_at_bound)
 }
 
 #[test]
@@ -284,7 +287,7 @@ fn file_mode_follows_the_playout_one_credit_lead_ahead() {
     assert_eq!(credits, flow.credits);
     assert_eq!(out.sender.credits, credits, "ideal path: all arrive");
     assert_eq!(out.flow.len() as u64, credits);
-    assert_eq!(out.receiver.frames.underruns, 0);
+    assert_eq!(out.receiver.substreams[0].frames.underruns, 0);
     assert_eq!(out.receiver.packets.late, 0);
     assert!(flow.min_slack_us >= 55_000, "{flow:?}");
 }
@@ -321,18 +324,21 @@ fn adaptive_fec_meets_its_target_where_the_fixed_code_does_not() {
     let (f, a) = (&fixed.receiver, &adaptive.receiver);
     eprintln!(
         "fixed: residual {:.2e}, overhead {:.0} %; adaptive: residual {:.2e}, overhead {:.0} %",
-        f.residual_loss,
-        fixed.sender.fec_overhead * 100.0,
-        a.residual_loss,
-        adaptive.sender.fec_overhead * 100.0
+        f.residual_loss_ratio,
+        fixed.sender.fec_overhead_ratio * 100.0,
+        a.residual_loss_ratio,
+        adaptive.sender.fec_overhead_ratio * 100.0
     );
     assert!(
-        f.residual_loss > 2e-4,
+        f.residual_loss_ratio > 2e-4,
         "the fixed 16+4 code is too weak here"
     );
-    assert!(a.residual_loss <= 1e-4, "adaptation meets its target");
-    assert!(adaptive.sender.fec_overhead > fixed.sender.fec_overhead);
-    assert!(adaptive.sender.fec_overhead < 1.0, "but not by brute force");
+    assert!(a.residual_loss_ratio <= 1e-4, "adaptation meets its target");
+    assert!(adaptive.sender.fec_overhead_ratio > fixed.sender.fec_overhead_ratio);
+    assert!(
+        adaptive.sender.fec_overhead_ratio < 1.0,
+        "but not by brute force"
+    );
 }
 
 #[test]

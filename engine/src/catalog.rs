@@ -38,10 +38,11 @@ pub const DEFAULT_SENSOR_HOLD: Duration = Duration::from_millis(20);
 /// Datagram size constructors plan aggregation for (the QUIC floor).
 const PLANNED_DATAGRAM: usize = 1162;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 /// What a substream carries; decides concealment and how the tools write it out.
 pub enum MediaKind {
     /// Audio samples (WAV in and out).
+    #[default]
     Audio,
     /// Sensor readings (CSV in and out), usually sparse.
     Sensor,

@@ -168,10 +168,10 @@ pub fn fill_ingress_stats(ingress: &Ingress, s: &mut ReceiverStats) {
     if let (Some(a), Some(b)) = (st.first, st.last) {
         let secs = (b - a).as_secs_f64();
         if secs > 0.0 {
-            s.bitrate_bps = st.bytes as f64 * 8.0 / secs;
+            s.bitrate_bps = (st.bytes as f64 * 8.0 / secs).round() as u64;
         }
     }
     if st.source_bytes > 0 {
-        s.fec_overhead = st.repair_bytes as f64 / st.source_bytes as f64;
+        s.fec_overhead_ratio = st.repair_bytes as f64 / st.source_bytes as f64;
     }
 }

@@ -183,6 +183,16 @@ impl SenderCore {
             .max()
             .unwrap_or(0);
         let live = matches!(cfg.mode, Mode::Live);
+        let stats = SenderStats {
+            substreams: substreams
+                .iter()
+                .map(|d| crate::stats::SenderSubstreamStats {
+                    id: d.id,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
         Ok(Self {
             session: SessionDesc {
                 name: name.to_owned(),
@@ -212,7 +222,7 @@ impl SenderCore {
             accepted_at: None,
             blocked: false,
             produced_all: false,
-            stats: SenderStats::default(),
+            stats,
             max_pause: cfg.max_pause,
             proposed: cfg.fec,
         })
@@ -547,8 +557,9 @@ impl SenderCore {
             }
         }
         if let Some(k) = got {
-            self.stats.samples += k as u64;
-            self.stats.frames += 1;
+            let counts = &mut self.stats.substreams[i];
+            counts.samples += k as u64;
+            counts.frames += 1;
             if self.deadlines.live {
                 // Live: how far behind its media clock the source is, and
                 // whether this frame can still be played in time.
@@ -628,18 +639,25 @@ impl SenderCore {
         }
     }
 
-    /// A snapshot of the counters.
+    /// A snapshot of the counters (allocates; drivers publishing often use
+    /// [`fill_stats`](Self::fill_stats)).
     pub fn stats(&self) -> SenderStats {
-        let mut s = self.stats;
+        let mut s = SenderStats::default();
+        self.fill_stats(&mut s);
+        s
+    }
+
+    /// Copy the counters into `s`, reusing its allocation.
+    pub fn fill_stats(&self, s: &mut SenderStats) {
+        s.assign(&self.stats);
         s.fec_blocks = self.fec.as_ref().map_or(0, |f| f.blocks_closed());
         s.dropped_expired = self.queue.dropped_expired;
         s.dropped_overflow = self.queue.dropped_overflow;
-        s.fec_overhead = if s.source_bytes == 0 {
+        s.fec_overhead_ratio = if s.source_bytes == 0 {
             0.0
         } else {
             s.repair_bytes as f64 / s.source_bytes as f64
         };
-        s
     }
 }
 

@@ -8,6 +8,8 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::MediaKind;
+
 /// RFC 3550 interarrival jitter estimator (section 6.4.1), in microseconds.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Jitter {
@@ -173,25 +175,30 @@ impl FrameCounts {
     }
 }
 
-/// Per-substream snapshot.
+/// Per-substream snapshot: the figures whose units depend on the
+/// substream (frames and samples: audio samples, sensor rows) live here,
+/// never summed across substreams.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubstreamStats {
     /// Catalog id.
     pub id: u16,
     /// Catalog name (the sender's hint).
     pub name: String,
+    /// Audio or sensor: what one of its samples is (an audio sample of all
+    /// channels, a sensor row).
+    pub kind: MediaKind,
     /// This substream's packet accounting.
     pub packets: PacketCounts,
     /// This substream's playout accounting.
     pub frames: FrameCounts,
-    /// RFC 3550 interarrival jitter of this substream's packets, microseconds.
-    pub jitter_us: f64,
-    /// Arrival minus sender time: one-way delay when both ends share a
-    /// clock, relative delay (plus an unknown constant) otherwise.
-    pub delay: Percentiles,
-    /// Media buffered ahead of this substream's playout position,
-    /// milliseconds (up to the newest frame holding data).
-    pub buffer_ms: f64,
+    /// RFC 3550 interarrival jitter of this substream's packets.
+    pub jitter_us: u64,
+    /// Network delay of this substream's packets (see
+    /// [`ReceiverStats::network_delay`]).
+    pub network_delay: Percentiles,
+    /// Media buffered ahead of this substream's playout position (up to the
+    /// newest frame holding data).
+    pub buffer_us: u64,
     /// Distinct gaps concealment filled (a gap spanning frames counts once).
     /// Filled by the QUIC driver, which runs concealment; 0 from
     /// [`ReceiverCore::stats`](crate::ReceiverCore::stats).
@@ -226,8 +233,12 @@ pub struct FecCounts {
     pub repair_received: u64,
     /// Blocks whose missing sources were rebuilt (once per block).
     pub blocks_rebuilt: u64,
-    /// Source packets rebuilt and handed on (in time or not; see
-    /// [`PacketCounts::recovered`] for those that counted).
+    /// Source packets FEC rebuilt and handed on. More than
+    /// [`PacketCounts::recovered`]: a block is rebuilt as soon as enough of
+    /// it is in, so a packet that was only delayed or reordered is rebuilt
+    /// too, and when its original then arrives in time it counts as
+    /// received, not recovered. `recovered` counts only packets that would
+    /// otherwise have been missing when due.
     pub packets_rebuilt: u64,
     /// Blocks given up (out of time or evicted) with sources still missing.
     pub blocks_failed: u64,
@@ -269,6 +280,12 @@ pub struct FlowStats {
 }
 
 /// The session snapshot: everything the receiver knows.
+///
+/// One vocabulary everywhere (this struct, `recv --stats-json`,
+/// `demo`'s `stats.json`; schema: `docs/stats.schema.json`): durations are
+/// integer microseconds named `*_us`, ratios are fractions 0..1 named
+/// `*_ratio`, counters are plain integers, and what is counted in
+/// per-substream units (frames, samples) is only per substream.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReceiverStats {
     /// Datagrams received, valid or not.
@@ -279,27 +296,36 @@ pub struct ReceiverStats {
     pub invalid: InvalidCounts,
     /// FEC decoder counters (all 0 without FEC).
     pub fec: FecCounts,
-    /// Summed over substreams.
+    /// Source packets, summed over substreams.
     pub packets: PacketCounts,
-    /// Summed over substreams.
-    pub frames: FrameCounts,
     /// RFC 3550 interarrival jitter over the session's source packets that
-    /// arrived (not rebuilt, not duplicates), microseconds.
-    pub jitter_us: f64,
-    /// Arrival minus sender time of source packets that arrived (not rebuilt,
-    /// not duplicates), all substreams: one-way delay when both ends share a
-    /// clock, relative delay otherwise.
-    pub delay: Percentiles,
+    /// arrived (not rebuilt, not duplicates).
+    pub jitter_us: u64,
+    /// Network delay: arrival minus sender time of source packets that
+    /// arrived (not rebuilt, not duplicates), all substreams. The one-way
+    /// delay where both ends share a clock (one host, or synchronised
+    /// clocks); otherwise offset by the difference of the clocks.
+    pub network_delay: Percentiles,
+    /// End-to-end delay: each frame's playout instant minus the sender time
+    /// of its media (when a live source pushed or captured it; when a file
+    /// was read), frames that held media. True where both ends share a
+    /// clock, like `network_delay`.
+    pub end_to_end_delay: Percentiles,
+    /// Playout delay above the fastest path: `end_to_end_delay` minus the
+    /// smallest network delay seen. Meaningful across hosts whatever their
+    /// clocks (the offset cancels): the latency, frame hold and buffering
+    /// the receiver added.
+    pub playout_delay: Percentiles,
     /// Playout tick lateness (actual tick time minus deadline), one value
     /// per frame played, clamped at 0.
     pub tick_deviation: Percentiles,
     /// Lowest buffer level of the substreams that carry samples every frame
-    /// and still expect data, milliseconds (0 when none does).
-    pub buffer_ms: f64,
-    /// The receiver's low-water mark, milliseconds.
-    pub low_water_ms: f64,
-    /// The receiver's high-water mark, milliseconds.
-    pub high_water_ms: f64,
+    /// and still expect data (0 when none does).
+    pub buffer_us: u64,
+    /// The receiver's low-water mark.
+    pub low_water_us: u64,
+    /// The receiver's high-water mark.
+    pub high_water_us: u64,
     /// PAUSE messages the receiver issued (file mode).
     pub pauses: u64,
     /// RESUME messages the receiver issued (file mode).
@@ -309,11 +335,11 @@ pub struct ReceiverStats {
     pub flow: FlowStats,
     /// Received bits per second: every datagram byte over the time from the
     /// first arrival to the last (receiver clock).
-    pub bitrate_bps: f64,
+    pub bitrate_bps: u64,
     /// Repair bytes over source bytes received (whole datagrams).
-    pub fec_overhead: f64,
-    /// Residual loss: unrecovered / expected.
-    pub residual_loss: f64,
+    pub fec_overhead_ratio: f64,
+    /// Residual loss: `packets.unrecovered / packets.expected`.
+    pub residual_loss_ratio: f64,
     /// The stream ended without its end-of-stream message.
     pub truncated: bool,
     /// Packets dropped between the network and the playout thread because
@@ -368,13 +394,20 @@ impl SubstreamStats {
     }
 }
 
-/// What the sender did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct SenderStats {
+/// What the sender produced of one substream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderSubstreamStats {
+    /// Catalog id.
+    pub id: u16,
     /// Frames read from the source and packetized (a short last one too).
     pub frames: u64,
     /// Samples the source gave (padding of a short last frame excluded).
     pub samples: u64,
+}
+
+/// What the sender did (same vocabulary as [`ReceiverStats`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SenderStats {
     /// Source datagrams queued (some may be dropped before sending).
     pub source_packets: u64,
     /// Repair datagrams queued.
@@ -401,19 +434,46 @@ pub struct SenderStats {
     /// File-mode credits received from the receiver.
     pub credits: u64,
     /// Repair bytes over source bytes queued.
-    pub fec_overhead: f64,
+    pub fec_overhead_ratio: f64,
     /// Live: frames the source delivered after their deadline (media time
     /// plus the receiver's latency): too late to be played, dropped before
     /// the network.
     pub late_frames: u64,
     /// Live: the most a frame was complete after its media time (how far
-    /// the source fell behind its own clock), microseconds.
+    /// the source fell behind its own clock).
     pub max_source_lag_us: u64,
     /// Times adaptive FEC wanted more repair than
     /// [`SenderConfig::max_fec_overhead`](crate::SenderConfig::max_fec_overhead)
     /// allows and was held at that cap (the receiver reported more loss
     /// than the cap can repair).
     pub fec_capped: u64,
+    /// Per substream, in catalog order.
+    pub substreams: Vec<SenderSubstreamStats>,
+}
+
+impl SenderStats {
+    /// Copy `o` into `self`, reusing `self`'s allocation (the network thread
+    /// publishes without allocating).
+    pub fn assign(&mut self, o: &SenderStats) {
+        let mut subs = std::mem::take(&mut self.substreams);
+        subs.clone_from(&o.substreams);
+        *self = SenderStats {
+            substreams: subs,
+            ..o.scalars()
+        };
+    }
+
+    fn scalars(&self) -> SenderStats {
+        SenderStats {
+            substreams: Vec::new(),
+            ..*self
+        }
+    }
+
+    /// Frames of substream `index`, 0 if there is none.
+    pub fn frames(&self, index: usize) -> u64 {
+        self.substreams.get(index).map_or(0, |s| s.frames)
+    }
 }
 
 #[cfg(test)]

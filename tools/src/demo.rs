@@ -19,7 +19,7 @@ use isochron_engine::net::{
     SessionEnd, Trust,
 };
 use isochron_engine::sim::{Impairment, Loss};
-use isochron_engine::stats::ReceiverStats;
+use isochron_engine::stats::{ReceiverStats, SenderStats};
 use serde_json::json;
 
 use crate::{args, say, write_json};
@@ -157,7 +157,10 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         tx.feed_from(i, f.reader)?;
     }
     let accept = *tx.accept();
-    let fec = tx.session().fec;
+    // What was configured (adaptive FEC then varies m, and blocks the time
+    // budget closes early hold fewer sources: the code used is reported
+    // from the sender's counters).
+    let fec = isochron_engine::SenderConfig::default().fec;
     eprintln!("streaming live for {secs} s...");
     let stop = crate::interrupted();
     while !tx.is_finished() && !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -189,7 +192,7 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         .context("no WAV was received")?;
     let snr = isochron_codecs::quality::snr_db(&samples_f64(&received_song)?, &samples_f64(&song)?);
     let s = &end.stats;
-    let rows = summary_rows(s, &end, snr);
+    let rows = summary_rows(s, &sent.stats, &end, snr);
     let table = rows
         .iter()
         .map(|(k, v)| format!("| {k} | {v} |"))
@@ -201,7 +204,7 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         format!(
             "# isochron demo\n\n{secs} s of 48 kHz stereo music and a 3-axis 200 Hz sensor, sent live over QUIC \
              on loopback through a relay dropping 5 % of packets each way with 20 +- 10 ms of delay. \
-             FEC {}+{}, block window {:.1} ms (chosen by the receiver from its {} ms latency).\n\n\
+             FEC {}+{} configured (adaptive: the code used is in the table), block window {:.1} ms (chosen by the receiver from its {} ms latency).\n\n\
              | measure | value |\n|---|---|\n{table}\n\nFiles: `sent/` (originals), `received/` (what played out).\n",
             fec.k,
             fec.m,
@@ -221,7 +224,24 @@ pub fn run(a: DemoArgs) -> Result<u8> {
     })
 }
 
-fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, String)> {
+fn summary_rows(
+    s: &ReceiverStats,
+    sent: &SenderStats,
+    end: &SessionEnd,
+    snr: f64,
+) -> Vec<(String, String)> {
+    let ms = |us: u64| us as f64 / 1e3;
+    let blocks = sent.fec_blocks.max(1) as f64;
+    let mut frames: Vec<(String, String)> = s
+        .substreams
+        .iter()
+        .map(|d| {
+            (
+                format!("frames concealed ({})", d.name),
+                format!("{} of {}", d.frames.concealed, d.frames.played),
+            )
+        })
+        .collect();
     let p = &s.packets;
     let pct = |n: u64| {
         if p.expected == 0 {
@@ -233,16 +253,24 @@ fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, S
     vec![
         ("completed".into(), (!end.truncated).to_string()),
         (
-            "one-way delay p50 / p99".into(),
+            "network delay p50 / p99".into(),
             format!(
                 "{:.1} / {:.1} ms",
-                s.delay.p50_us as f64 / 1e3,
-                s.delay.p99_us as f64 / 1e3
+                ms(s.network_delay.p50_us),
+                ms(s.network_delay.p99_us)
+            ),
+        ),
+        (
+            "end-to-end delay p50 / p99".into(),
+            format!(
+                "{:.1} / {:.1} ms",
+                ms(s.end_to_end_delay.p50_us),
+                ms(s.end_to_end_delay.p99_us)
             ),
         ),
         (
             "interarrival jitter (RFC 3550)".into(),
-            format!("{:.2} ms", s.jitter_us / 1e3),
+            format!("{:.2} ms", ms(s.jitter_us)),
         ),
         (
             "loss before FEC".into(),
@@ -259,13 +287,21 @@ fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, S
             format!("{:.5} % ({} packets)", pct(p.unrecovered), p.unrecovered),
         ),
         ("late".into(), format!("{}", p.late)),
+    ]
+    .into_iter()
+    .chain(frames.drain(..))
+    .chain([
         (
-            "frames concealed".into(),
-            format!("{} of {}", s.frames.concealed, s.frames.played),
+            "FEC code used (mean sources + repairs a block)".into(),
+            format!(
+                "{:.1}+{:.1}",
+                sent.source_packets as f64 / blocks,
+                sent.repair_packets as f64 / blocks
+            ),
         ),
         (
             "FEC overhead".into(),
-            format!("{:.0} %", s.fec_overhead * 100.0),
+            format!("{:.0} %", s.fec_overhead_ratio * 100.0),
         ),
         (
             "playout tick deviation p99".into(),
@@ -279,5 +315,6 @@ fn summary_rows(s: &ReceiverStats, end: &SessionEnd, snr: f64) -> Vec<(String, S
                 "bit-exact".into()
             },
         ),
-    ]
+    ])
+    .collect()
 }

@@ -1,6 +1,7 @@
 //! The `isochron` command: stream WAV and sensor files between hosts over
 //! QUIC with FEC, impair links, run the demo and the benchmark.
 
+mod addr;
 mod args;
 mod bench;
 mod demo;
@@ -11,6 +12,7 @@ mod netem;
 mod output;
 mod recv;
 mod send;
+mod stats_lines;
 mod token;
 mod trust;
 
@@ -19,12 +21,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// `isochron --version`: the crate version and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("ISOCHRON_GIT_HASH"),
+    ")"
+);
 
 #[derive(Parser)]
 #[command(
     name = "isochron",
-    version,
+    version = VERSION,
     about = "Real-time media streaming over QUIC with FEC and isochronous playout",
     long_about = "Stream WAV and sensor CSV files between hosts over QUIC (TLS 1.3, pinned \
                   fingerprints), protected by Reed-Solomon FEC and interleaving, played out \
@@ -54,6 +64,18 @@ enum Command {
     /// Print this user's identity fingerprint (what receivers admit and senders pin)
     #[command(alias = "identity")]
     Id(identity::IdArgs),
+    /// Print a shell completion script: isochron completions bash > /etc/bash_completion.d/isochron
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, or write one page per command into --out DIR
+    Man {
+        /// Write isochron.1 and isochron-<command>.1 here instead
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,7 +84,9 @@ fn main() -> ExitCode {
     interrupted();
     tracing_subscriber::fmt()
         .with_env_filter(
+            // RUST_LOG, as in every Rust tool (ISOCHRON_LOG, older, wins if set).
             tracing_subscriber::EnvFilter::try_from_env("ISOCHRON_LOG")
+                .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
@@ -77,6 +101,12 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Trust(a) => trust::run(a),
         Command::Id(a) => identity::run(a),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "isochron", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { out } => man(out),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -85,6 +115,22 @@ fn main() -> ExitCode {
             ExitCode::from(exit::code_of(&e))
         }
     }
+}
+
+/// `isochron man`: the page of the whole command, or every page into a
+/// directory.
+fn man(out: Option<PathBuf>) -> anyhow::Result<u8> {
+    use anyhow::Context;
+    let cmd = Cli::command();
+    match out {
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?,
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))?;
+        }
+    }
+    Ok(0)
 }
 
 /// Write `value` as pretty JSON to `path` atomically (a reader never sees a
@@ -98,13 +144,9 @@ pub fn write_json(path: &PathBuf, value: &serde_json::Value) -> anyhow::Result<(
     Ok(())
 }
 
-/// Resolve `host:port` (names allowed).
+/// Resolve a peer's `host[:port]` (names allowed, port 4433 by default).
 pub fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
-    use std::net::ToSocketAddrs;
-    addr.to_socket_addrs()
-        .map_err(|e| anyhow::anyhow!("cannot resolve '{addr}': {e}"))?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("'{addr}' resolves to no address"))
+    addr::peer(addr).map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Set by SIGINT (Ctrl-C), SIGTERM (systemd, docker stop) or SIGHUP: every

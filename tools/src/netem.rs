@@ -15,10 +15,11 @@ use crate::{args, exit, interrupted, resolve, say, write_json};
 
 #[derive(Args, Clone)]
 pub struct NetemArgs {
-    /// Address clients send to (port 0 picks a free one)
-    #[arg(long, value_name = "ADDR")]
+    /// Address clients send to: :4433, localhost:4433, 10.0.0.2 (port 4433 by default, 0 picks
+    /// a free one)
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::listen)]
     listen: SocketAddr,
-    /// Address traffic is relayed to (host:port)
+    /// Address traffic is relayed to: host or host:port (port 4433 by default)
     #[arg(long, value_name = "ADDR")]
     to: String,
     /// Mean packet loss each way, e.g. 5%

@@ -15,30 +15,53 @@ fn pct(n: u64, of: u64) -> f64 {
     }
 }
 
-/// One line: buffer against the marks, loss, recovery, jitter, late.
+/// One line: buffer against the marks, loss, recovery, jitter, late,
+/// concealed frames per substream.
 pub fn status_line(s: &ReceiverStats) -> String {
     let p = &s.packets;
+    let concealed: Vec<String> = s
+        .substreams
+        .iter()
+        .map(|d| format!("{} {}", d.name, d.frames.concealed))
+        .collect();
     // File mode: the marks in force (adapted to the path).
     let (low, high) = if s.flow.lead_us > 0 {
-        (
-            s.flow.start_level_us as f64 / 1e3,
-            s.flow.lead_us as f64 / 1e3,
-        )
+        (s.flow.start_level_us, s.flow.lead_us)
     } else {
-        (s.low_water_ms, s.high_water_ms)
+        (s.low_water_us, s.high_water_us)
     };
     format!(
-        "buffer {:>4.0} ms [{:.0}..{:.0}] | loss {:.2} % recovered {} unrecovered {} ({:.3} %) | jitter {:.1} ms | late {} | concealed {}",
-        s.buffer_ms,
-        low,
-        high,
+        "buffer {:>4.0} ms [{:.0}..{:.0}] | loss {:.2} % recovered {} unrecovered {} ({:.3} %) | jitter {:.1} ms | late {} | concealed frames {}",
+        ms(s.buffer_us),
+        ms(low),
+        ms(high),
         pct(p.lost, p.expected),
         p.recovered,
         p.unrecovered,
         pct(p.unrecovered, p.expected),
-        s.jitter_us / 1e3,
+        ms(s.jitter_us),
         p.late,
-        s.frames.concealed,
+        concealed.join(", "),
+    )
+}
+
+/// Microseconds as milliseconds, for people.
+fn ms(us: u64) -> f64 {
+    us as f64 / 1e3
+}
+
+/// The packet account in the words both ends print.
+pub fn packets_line(
+    expected: u64,
+    lost: u64,
+    recovered: u64,
+    unrecovered: u64,
+    late: u64,
+) -> String {
+    format!(
+        "packets {expected} expected, lost {lost} ({:.2} %), recovered {recovered}, unrecovered {unrecovered} ({:.4} %), late {late}",
+        pct(lost, expected),
+        pct(unrecovered, expected),
     )
 }
 
@@ -103,29 +126,27 @@ pub fn session_summary(info: &SessionInfo, end: &SessionEnd) -> String {
         end.reason
     );
     out += &format!(
-        "  packets {} expected, lost {} ({:.2} %), recovered {}, unrecovered {} ({:.4} %), late {}, duplicate {}\n",
-        p.expected,
-        p.lost,
-        pct(p.lost, p.expected),
-        p.recovered,
-        p.unrecovered,
-        pct(p.unrecovered, p.expected),
-        p.late,
+        "  {}, duplicate {}\n",
+        packets_line(p.expected, p.lost, p.recovered, p.unrecovered, p.late),
         p.duplicate
     );
     out += &format!(
-        "  frames played {}, concealed {}; underruns {}, overruns {}; jitter {:.2} ms; delay p50 {:.2} ms p99 {:.2} ms\n",
-        s.frames.played,
-        s.frames.concealed,
-        s.frames.underruns,
-        s.frames.overruns,
-        s.jitter_us / 1e3,
-        s.delay.p50_us as f64 / 1e3,
-        s.delay.p99_us as f64 / 1e3,
+        "  jitter {:.2} ms; network delay p50 {:.2} ms p99 {:.2} ms; end-to-end delay p50 {:.2} ms p99 {:.2} ms\n",
+        ms(s.jitter_us),
+        ms(s.network_delay.p50_us),
+        ms(s.network_delay.p99_us),
+        ms(s.end_to_end_delay.p50_us),
+        ms(s.end_to_end_delay.p99_us),
     );
+    for d in &s.substreams {
+        let f = &d.frames;
+        out += &format!(
+            "  {}: frames played {}, concealed {}; samples {}; underruns {}, overruns {}\n",
+            d.name, f.played, f.concealed, f.samples_played, f.underruns, f.overruns
+        );
+    }
     let f = &s.flow;
     if f.credits > 0 {
-        let ms = |us: u64| us as f64 / 1e3;
         out += &format!(
             "  file mode: {} credits; round trip {:.1} ms, delay spread {:.1} ms -> floor {:.0} ms, start {:.0} ms, lead {:.0} ms; least early packet {:.1} ms ahead\n",
             f.credits,

@@ -19,12 +19,14 @@ use isochron_engine::net::{
 use serde_json::json;
 
 use crate::output::{Status, session_json, session_summary, status_line};
+use crate::stats_lines::StatsLines;
 use crate::{args, exit, interrupted, say, write_json};
 
 #[derive(Args)]
 pub struct RecvArgs {
-    /// Address to listen on, e.g. 0.0.0.0:4433 (port 0 picks a free one)
-    #[arg(long, value_name = "ADDR")]
+    /// Address to listen on: :4433 (every interface), localhost:4433, 10.0.0.2, [::]:4433;
+    /// the port defaults to 4433 (0 picks a free one)
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::listen)]
     listen: SocketAddr,
     /// Directory to write received files into (one file per substream)
     #[arg(long, value_name = "DIR", required_unless_present_any = ["stdout", "play"])]
@@ -96,6 +98,13 @@ pub struct RecvArgs {
     /// Write the final statistics of every session here (JSON)
     #[arg(long = "stats-json", value_name = "PATH")]
     stats_json: Option<PathBuf>,
+    /// While sessions run, append their statistics to --stats-lines this often (e.g. 1s):
+    /// one JSON object a line per session, for dashboards
+    #[arg(long = "stats-every", value_parser = args::duration, requires = "stats_lines")]
+    stats_every: Option<Duration>,
+    /// The JSON-lines file --stats-every appends to (created if missing)
+    #[arg(long = "stats-lines", value_name = "PATH", requires = "stats_every")]
+    stats_lines: Option<PathBuf>,
     /// A sender silent this long is gone: its stream ends truncated (e.g. 5s)
     #[arg(long = "idle-timeout", default_value = "5s", value_parser = args::duration)]
     idle_timeout: Duration,
@@ -229,6 +238,13 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     announce(format!("listening on {}", rx.local_addr()));
     announce(format!("fingerprint {}", rx.fingerprint()));
     let mut status = Status::new(a.quiet);
+    let mut lines = match (a.stats_every, &a.stats_lines) {
+        (Some(every), _) if every.is_zero() => {
+            return Err(exit::usage("--stats-every must be above 0"));
+        }
+        (Some(every), Some(path)) => Some(StatsLines::open(every, path)?),
+        _ => None,
+    };
     let mut sessions = Vec::new();
     let mut code = 0;
     let mut output_failed = false;
@@ -247,7 +263,14 @@ pub fn run(a: RecvArgs) -> Result<u8> {
             code = exit::INTERRUPTED;
             break;
         }
-        match rx.events().recv_timeout(Duration::from_millis(200)) {
+        let mut wait = Duration::from_millis(200);
+        if let Some(l) = &mut lines {
+            if l.due() {
+                l.write(&rx.sessions())?;
+            }
+            wait = wait.min(l.until_due());
+        }
+        match rx.events().recv_timeout(wait) {
             Ok(ReceiverEvent::Started(info)) => {
                 status.clear();
                 let names: Vec<&str> = info

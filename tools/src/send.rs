@@ -17,6 +17,7 @@ use isochron_engine::pipe::{PipeFormat, RawSample, open_pipe};
 use isochron_engine::wire::control::FecParams;
 use serde_json::json;
 
+use crate::output::packets_line;
 use crate::{args, exit, interrupted, resolve, write_json};
 
 #[derive(Args)]
@@ -43,7 +44,8 @@ pub struct SendArgs {
     /// Stop capturing from --device after this much media (e.g. 10s)
     #[arg(long, value_parser = args::duration, requires = "device")]
     duration: Option<Duration>,
-    /// The receiver's address (host:port), as printed by `isochron recv`
+    /// The receiver's address as printed by `isochron recv`: host or host:port, names allowed
+    /// (port 4433 by default)
     #[arg(long, value_name = "ADDR")]
     to: String,
     /// The receiver's certificate fingerprint (sha256:HEX, printed by `isochron recv`); repeatable
@@ -85,15 +87,18 @@ pub struct SendArgs {
     /// Sample interleaving group G: a lost packet costs every G-th sample over G frames
     #[arg(long = "sample-interleave", default_value_t = 1, value_name = "G")]
     sample_interleave: u8,
-    /// Pace by real time (live) instead of file mode, read ahead as far as the receiver's
-    /// credits allow (standard input and --device are then paced by their own arrival: their
-    /// sample count is the media clock)
+    /// Pace by real time (live) instead of file mode, which reads ahead as far as the
+    /// receiver's credits allow (standard input and --device are then paced by their own
+    /// arrival: their sample count is the media clock)
     #[arg(long)]
     live: bool,
-    /// File mode: send at this many times real time while the receiver wants more
+    /// File mode: refill the receiver's buffer at up to X times real time while the sender is
+    /// behind its credit. This does not shorten the transfer: the receiver plays out in real
+    /// time, so a 10 s file takes about 10 s plus the latency whatever X is
     #[arg(long, default_value_t = 2.0, value_name = "X")]
     fill: f64,
-    /// Clock speed factor for both ends (tests, quick runs)
+    /// Clock speed factor for both ends (tests, quick runs): every duration scales, the
+    /// receiver's latency and marks too
     #[arg(long, default_value_t = 1.0, value_name = "X")]
     speed: f64,
     /// Wire encoding for audio instead of lossless PCM: mulaw or alaw (2:1)
@@ -314,7 +319,7 @@ pub fn run(a: SendArgs) -> Result<u8> {
             stopped = true;
             break;
         }
-        let done = tx.stats().samples;
+        let done: u64 = tx.stats().substreams.iter().map(|d| d.samples).sum();
         match &bar {
             Some(b) => b.set_position(done),
             None if !a.quiet && last_line.elapsed() >= Duration::from_secs(5) => {
@@ -417,32 +422,38 @@ fn explain(e: TransportError) -> anyhow::Error {
 
 fn print_summary(r: &SenderReport) {
     let s = &r.stats;
+    let frames: Vec<String> = s
+        .substreams
+        .iter()
+        .map(|d| format!("{} frames, {} samples", d.frames, d.samples))
+        .collect();
     eprintln!(
-        "{}: {} frames, {} samples; {} source + {} repair packets (FEC overhead {:.0} %); credits {}; dropped {}",
+        "{}: {}; {} source + {} repair packets (FEC overhead {:.0} %); credits {}; dropped {}, late frames {}",
         if r.completed { "done" } else { "ended early" },
-        s.frames,
-        s.samples,
+        frames.join("; "),
         s.source_packets,
         s.repair_packets,
-        s.fec_overhead * 100.0,
+        s.fec_overhead_ratio * 100.0,
         s.credits,
         s.dropped_expired + s.dropped_overflow,
+        s.late_frames,
     );
-    if let Some(rep) = r.receiver {
-        let expected = rep.received + rep.unrecovered;
-        eprintln!(
-            "receiver: {} received, {} lost, {} recovered, {} unrecovered ({:.4} %), jitter {:.2} ms",
-            rep.received,
-            rep.lost,
-            rep.recovered,
-            rep.unrecovered,
-            if expected == 0 {
-                0.0
-            } else {
-                100.0 * rep.unrecovered as f64 / expected as f64
-            },
+    match r.receiver {
+        // The receiver's final account when it completed (its last
+        // periodic report otherwise).
+        Some(rep) => eprintln!(
+            "receiver{}: {}, jitter {:.2} ms",
+            if r.completed { "" } else { " (last report)" },
+            packets_line(
+                rep.expected,
+                rep.lost,
+                rep.recovered,
+                rep.unrecovered,
+                rep.late
+            ),
             rep.jitter_us as f64 / 1e3
-        );
+        ),
+        None => eprintln!("receiver: no report received"),
     }
 }
 

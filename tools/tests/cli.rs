@@ -13,6 +13,8 @@ use isochron_codecs::wav::WavReader;
 mod common;
 use common::song;
 
+mod schema;
+
 /// The config directory (`XDG_CONFIG_HOME`) of every command these tests
 /// run: one user, so no test touches the real `~/.config`.
 fn config_home() -> &'static Path {
@@ -59,9 +61,13 @@ struct Recv {
 
 impl Recv {
     fn start(out: &Path, extra: &[&str]) -> Recv {
+        Recv::start_on("127.0.0.1:0", out, extra)
+    }
+
+    fn start_on(listen: &str, out: &Path, extra: &[&str]) -> Recv {
         let ident = out.parent().unwrap().join("identity");
         let mut child = bin()
-            .args(["recv", "--listen", "127.0.0.1:0", "--out"])
+            .args(["recv", "--listen", listen, "--out"])
             .arg(out)
             .arg("--identity")
             .arg(&ident)
@@ -143,6 +149,14 @@ fn help_explains_options_with_units() {
     ] {
         assert!(t.contains(needle), "send --help lacks {needle}:\n{t}");
     }
+    // What file mode's --fill does, and what it does not (words, whatever
+    // the wrapping).
+    let words = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("This does not shorten the transfer")
+            && words.contains("a 10 s file takes about 10 s"),
+        "{t}"
+    );
     let t = text(&run(&["recv", "--help"]));
     for needle in [
         "--latency",
@@ -151,6 +165,8 @@ fn help_explains_options_with_units() {
         "--high-water",
         "--once",
         "--ready-file",
+        "--stats-every",
+        ":4433",
     ] {
         assert!(t.contains(needle), "recv --help lacks {needle}");
     }
@@ -535,6 +551,18 @@ fn demo_runs_on_defaults_and_repairs_the_link() {
     );
     assert!(out.join("received/song.wav").exists() && out.join("received/imu.csv").exists());
     assert!(out.join("report.md").exists());
+    schema::assert_valid("demo_stats_json", &stats);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("FEC 16+4 configured"), "{report}");
+    for row in [
+        "FEC code used",
+        "network delay",
+        "end-to-end delay",
+        "frames concealed (song.wav)",
+        "frames concealed (imu.csv)",
+    ] {
+        assert!(report.contains(row), "report.md lacks {row}:\n{report}");
+    }
 }
 
 #[test]
@@ -754,4 +782,237 @@ fn sigterm_on_demo_still_writes_its_report() {
     );
     assert!(out.join("report.md").exists());
     assert_finalised(&out.join("received/song.wav"));
+}
+
+/// What both ends write (`--stats-json`) and what `recv --stats-every`
+/// appends while a session runs match `docs/stats.schema.json`: every field
+/// listed, units by name, frames per substream, end-to-end delay beside the
+/// network delay, and the sender's summary holds the receiver's final
+/// account.
+#[test]
+fn stats_json_and_stats_lines_match_the_schema() {
+    schema::assert_units_by_name();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let stats = tmp.path().join("recv.json");
+    let lines = tmp.path().join("lines.jsonl");
+    let sent_stats = tmp.path().join("send.json");
+    let recv = Recv::start(
+        &out,
+        &[
+            "--once",
+            "--stats-json",
+            stats.to_str().unwrap(),
+            "--stats-every",
+            "200ms",
+            "--stats-lines",
+            lines.to_str().unwrap(),
+        ],
+    );
+    let (wav, csv) = (song(tmp.path(), 2.0), imu(tmp.path(), 2.0));
+    let sent = bin()
+        .arg("send")
+        .arg(&wav)
+        .arg(&csv)
+        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+        .arg("--stats-json")
+        .arg(&sent_stats)
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", text(&sent));
+    let (code, err) = recv.wait(Duration::from_secs(20));
+    assert_eq!(code, 0, "{err}");
+
+    let r = schema::read(&stats);
+    schema::assert_valid("recv_stats_json", &r);
+    let st = &r["sessions"][0]["stats"];
+    let subs = st["substreams"].as_array().unwrap();
+    let kinds: Vec<&str> = subs.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Audio", "Sensor"]);
+    assert_eq!(subs[0]["frames"]["samples_played"], 96_000, "audio samples");
+    assert_eq!(subs[1]["frames"]["samples_played"], 400, "sensor rows");
+    let (e2e, net) = (
+        st["end_to_end_delay"]["p50_us"].as_u64().unwrap(),
+        st["network_delay"]["p50_us"].as_u64().unwrap(),
+    );
+    // File mode buffers at least the low-water mark (40 ms) between the
+    // read and the playout; loopback is far faster.
+    assert!(e2e > net + 20_000, "end-to-end {e2e} us, network {net} us");
+    assert!(st["end_to_end_delay"]["count"].as_u64().unwrap() > 100);
+
+    let s = schema::read(&sent_stats);
+    schema::assert_valid("send_stats_json", &s);
+    assert_eq!(s["completed"], true);
+    assert_eq!(
+        s["receiver"]["expected"], st["packets"]["expected"],
+        "the sender holds the receiver's final account"
+    );
+    assert_eq!(s["receiver"]["received"], st["packets"]["received"]);
+    assert_eq!(s["stats"]["substreams"][1]["samples"], 400);
+    let summary = text(&sent);
+    let expected = st["packets"]["expected"].as_u64().unwrap();
+    assert!(
+        summary.contains(&format!("receiver: packets {expected} expected")),
+        "{summary}"
+    );
+
+    let text = std::fs::read_to_string(&lines).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    // About 2 s of streaming at 200 ms: a few lines, even on a busy machine.
+    assert!(lines.len() >= 3, "{} lines:\n{text}", lines.len());
+    let mut last = (0, 0);
+    for l in &lines {
+        schema::assert_valid("recv_stats_line", l);
+        let t = l["t_us"].as_u64().unwrap();
+        // (A session just started has no substream figures yet.)
+        let played = l["stats"]["substreams"][0]["frames"]["played"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(t > last.0 && played >= last.1, "{l}");
+        last = (t, played);
+    }
+    assert!(last.1 > 0, "the lines follow the playout");
+}
+
+/// `--listen` and `--to` take host names and default the port (4433): a
+/// receiver on `localhost:0`, a sender dialling `localhost:PORT`.
+#[test]
+fn addresses_take_host_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let recv = Recv::start_on("localhost:0", &out, &["--once"]);
+    let port = recv
+        .addr
+        .strip_prefix("127.0.0.1:")
+        .expect("localhost is 127.0.0.1");
+    let input = song(tmp.path(), 0.5);
+    let sent = bin()
+        .arg("send")
+        .arg(&input)
+        .args(["--to", &format!("localhost:{port}")])
+        .args(["--pin", &recv.fingerprint, "--quiet"])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", text(&sent));
+    let (code, err) = recv.wait(Duration::from_secs(20));
+    assert_eq!(code, 0, "{err}");
+    let o = run(&["recv", "--listen", "127.0.0.1:99999", "--out", "x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not a port"), "{}", text(&o));
+}
+
+/// `RUST_LOG` is honoured (as `ISOCHRON_LOG` was).
+#[test]
+fn rust_log_is_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let id = |dir: &str, log: Option<&str>| {
+        let mut c = bin();
+        c.args(["id", "--identity"]).arg(tmp.path().join(dir));
+        c.env_remove("ISOCHRON_LOG").env_remove("RUST_LOG");
+        if let Some(l) = log {
+            c.env("RUST_LOG", l);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(id("a", Some("info")).contains("created a new TLS identity"));
+    assert!(!id("b", None).contains("created a new TLS identity"));
+}
+
+/// `--version` names the commit; completions and man pages come from the
+/// same clap definitions as `--help`.
+#[test]
+fn version_completions_and_man_pages() {
+    let o = run(&["--version"]);
+    assert!(o.status.success());
+    let v = String::from_utf8(o.stdout).unwrap();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    assert_eq!(
+        v.trim(),
+        format!("isochron {} (git {head})", env!("CARGO_PKG_VERSION"))
+    );
+
+    let bash = run(&["completions", "bash"]);
+    assert!(bash.status.success(), "{}", text(&bash));
+    let bash = String::from_utf8(bash.stdout).unwrap();
+    assert!(
+        bash.contains("_isochron") && bash.contains("--stats-every"),
+        "{bash}"
+    );
+    let zsh = String::from_utf8(run(&["completions", "zsh"]).stdout).unwrap();
+    assert!(zsh.starts_with("#compdef isochron"), "{zsh}");
+
+    let man = run(&["man"]);
+    assert!(man.status.success(), "{}", text(&man));
+    let page = String::from_utf8(man.stdout).unwrap();
+    assert!(page.contains(".TH isochron 1"), "{page}");
+    let tmp = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["man", "--out"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let send = std::fs::read_to_string(tmp.path().join("isochron-send.1")).unwrap();
+    assert!(send.contains("stats\\-json"), "{send}");
+}
+
+/// `--speed` works for every substream kind: a sensor-only stream at 8x
+/// plays whole and its delays are measured on one clock (both ends scale
+/// `CLOCK_MONOTONIC` alike, not each from its own start).
+#[test]
+fn speed_works_for_a_sensor_only_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let stats = tmp.path().join("stats.json");
+    // Marks wide enough (in media time) that 8x leaves a busy machine
+    // some real time.
+    let recv = Recv::start(
+        &out,
+        &[
+            "--once",
+            "--stats-json",
+            stats.to_str().unwrap(),
+            "--low-water",
+            "400ms",
+            "--high-water",
+            "1600ms",
+        ],
+    );
+    let csv = imu(tmp.path(), 8.0);
+    let started = Instant::now();
+    let sent = bin()
+        .arg("send")
+        .arg(&csv)
+        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+        .args(["--speed", "8"])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", text(&sent));
+    let (code, err) = recv.wait(Duration::from_secs(20));
+    assert_eq!(code, 0, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(6), "8 s at 8x");
+    let s = schema::read(&stats);
+    let st = &s["sessions"][0]["stats"];
+    let sub = &st["substreams"][0];
+    assert_eq!(sub["frames"]["samples_played"], 1600, "{st:#}");
+    assert_eq!(sub["frames"]["concealed"], 0, "{st:#}");
+    assert_eq!(st["packets"]["late"], 0, "{st:#}");
+    let net = st["network_delay"]["p50_us"].as_u64().unwrap();
+    let e2e = st["end_to_end_delay"]["p50_us"].as_u64().unwrap();
+    // Loopback in media time at 8x: above zero (the clocks agree), far
+    // below the marks.
+    assert!(net > 0 && net < 100_000, "network delay {net} us");
+    assert!(e2e > net, "end-to-end {e2e} us, network {net} us");
 }

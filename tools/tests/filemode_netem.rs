@@ -162,8 +162,8 @@ fn session(dir: &Path, input: &Path, link: &str, seed: u64, live: bool) -> Row {
     Row {
         unrecovered: n(&s["packets"]["unrecovered"]),
         late: n(&s["packets"]["late"]),
-        underruns: n(&s["frames"]["underruns"]),
-        residual: s["residual_loss"].as_f64().unwrap(),
+        underruns: n(&s["substreams"][0]["frames"]["underruns"]),
+        residual: s["residual_loss_ratio"].as_f64().unwrap(),
         flow: s["flow"].clone(),
         tick_late_us: n(&s["tick_deviation"]["max_us"]),
     }

@@ -388,7 +388,7 @@ fn pipe_to_pipe_delay() {
         assert_eq!(code, 0, "{log}");
         let s: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
-        let concealed = s["sessions"][0]["stats"]["frames"]["concealed"]
+        let concealed = s["sessions"][0]["stats"]["substreams"][0]["frames"]["concealed"]
             .as_u64()
             .unwrap_or(u64::MAX);
         assert_eq!(media.len(), chunks * chunk, "{log}");

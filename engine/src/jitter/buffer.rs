@@ -50,6 +50,8 @@ struct Slot {
     frame: u64,
     data: Vec<u8>,
     mask: Vec<u64>,
+    /// Earliest sender time of the media placed in it.
+    sent_at: u64,
 }
 
 /// The first frame that starts at or after sample `n`, in closed form (no
@@ -78,6 +80,8 @@ pub struct FrameBuffer {
     end_frame: Option<u64>,
     total_samples: Option<u64>,
     starts: Vec<usize>,
+    /// Sender time of the payload being placed.
+    placing_sent_at: u64,
 }
 
 impl FrameBuffer {
@@ -94,6 +98,7 @@ impl FrameBuffer {
                     frame: NO_FRAME,
                     data: vec![0; max * desc.format.stride()],
                     mask: vec![0; max.div_ceil(64).max(1)],
+                    sent_at: u64::MAX,
                 })
                 .collect(),
             next: 0,
@@ -101,6 +106,7 @@ impl FrameBuffer {
             end_frame: None,
             total_samples: None,
             starts: Vec::with_capacity(desc.sample_interleave as usize + 1),
+            placing_sent_at: u64::MAX,
         };
         if let Some(n) = desc.length {
             b.set_total_samples(n);
@@ -201,6 +207,7 @@ impl FrameBuffer {
         }
         let n = payload.len() / self.stride;
         let mut placed = Placed::default();
+        self.placing_sent_at = meta.sender_ts;
         if self.group == 1 {
             if meta.group != 1 || frames > self.desc.frames_per_packet as u64 {
                 return Err(GeometryError::Layout);
@@ -260,6 +267,13 @@ impl FrameBuffer {
         Ok(placed)
     }
 
+    /// The earliest sender time of the media that arrived for the next
+    /// frame to play (`None`: nothing has).
+    pub fn next_sent_at(&self) -> Option<u64> {
+        let slot = &self.slots[(self.next % self.slots.len() as u64) as usize];
+        (slot.frame == self.next && slot.sent_at != u64::MAX).then_some(slot.sent_at)
+    }
+
     /// Whether frame `f` can be written; counts it late or overrun if not.
     fn admit(&mut self, f: u64, placed: &mut Placed, count: bool) -> Option<usize> {
         if f < self.next {
@@ -275,7 +289,9 @@ impl FrameBuffer {
         if slot.frame != f {
             slot.frame = f;
             slot.mask.fill(0);
+            slot.sent_at = u64::MAX;
         }
+        slot.sent_at = slot.sent_at.min(self.placing_sent_at);
         self.newest_end = self.newest_end.max(f + 1);
         Some(i)
     }

@@ -3,7 +3,11 @@
 //! `CLOCK_MONOTONIC` in microseconds: every process on a host reads the same
 //! clock, so a sender and a receiver on one machine measure true one-way
 //! delay from the sender timestamps. A speed factor scales time for both
-//! ends (tests and benchmarks run faster than real time).
+//! ends (tests and benchmarks run faster than real time): from
+//! `CLOCK_MONOTONIC`'s own zero, so two ends on one host started at
+//! different instants still read the same scaled time (a clock scaled from
+//! its own start would put the later end behind by the gap times the
+//! factor minus one, and every delay measured across them would be off).
 
 use std::time::{Duration, Instant};
 
@@ -21,10 +25,13 @@ pub fn monotonic() -> Time {
     Time::from_micros(ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000)
 }
 
-/// Media time for the core: real time, scaled by `speed` from the start.
+/// Media time for the core: `CLOCK_MONOTONIC` scaled by `speed`.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
+    /// `CLOCK_MONOTONIC` when made.
     start: Time,
+    /// The core's time then: `start` times `speed`.
+    origin: Time,
     start_instant: Instant,
     speed: f64,
 }
@@ -33,14 +40,22 @@ impl Clock {
     /// A clock running at `speed` times real time from now (a speed that is
     /// not finite and positive means 1).
     pub fn new(speed: f64) -> Self {
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
+        let start = monotonic();
+        let origin = if speed == 1.0 {
+            start
+        } else {
+            Time::from_micros((start.as_micros() as f64 * speed).round() as u64)
+        };
         Self {
-            start: monotonic(),
+            start,
+            origin,
             start_instant: Instant::now(),
-            speed: if speed.is_finite() && speed > 0.0 {
-                speed
-            } else {
-                1.0
-            },
+            speed,
         }
     }
 
@@ -55,12 +70,12 @@ impl Clock {
             return monotonic();
         }
         let real = monotonic().saturating_since(self.start);
-        self.start + real.mul_f64(self.speed)
+        self.origin + real.mul_f64(self.speed)
     }
 
     /// The `Instant` at which the core's clock reads `t`.
     pub fn instant_of(&self, t: Time) -> Instant {
-        let core = t.saturating_since(self.start);
+        let core = t.saturating_since(self.origin);
         self.start_instant + core.div_f64(self.speed)
     }
 
@@ -108,5 +123,16 @@ mod tests {
             err > Duration::from_millis(990) && err < Duration::from_millis(1100),
             "10x: {err:?}"
         );
+    }
+
+    #[test]
+    fn two_scaled_clocks_started_apart_read_the_same_time() {
+        let a = Clock::new(8.0);
+        std::thread::sleep(Duration::from_millis(50)); // the gap under test
+        let b = Clock::new(8.0);
+        let (ta, tb) = (a.now(), b.now());
+        let skew = ta.as_micros().abs_diff(tb.as_micros());
+        // From their own starts they would differ by 50 ms x 7 = 350 ms.
+        assert!(skew < 20_000, "{skew} us apart");
     }
 }

@@ -306,7 +306,7 @@ fn publish(
             g.invalid,
             g.fec,
             g.bitrate_bps,
-            g.fec_overhead,
+            g.fec_overhead_ratio,
         );
         g.assign(stats);
         (
@@ -315,7 +315,7 @@ fn publish(
             g.invalid,
             g.fec,
             g.bitrate_bps,
-            g.fec_overhead,
+            g.fec_overhead_ratio,
         ) = keep;
     }
 }

@@ -56,6 +56,7 @@ pub struct PlayedFrame<'a> {
 struct Sub {
     id: u16,
     name: String,
+    kind: crate::catalog::MediaKind,
     buf: FrameBuffer,
     seq: SequenceTracker,
     frames: FrameCounts,
@@ -100,6 +101,11 @@ pub struct Playout {
     tick_dev: Distribution,
     jitter: Jitter,
     delay: Distribution,
+    /// Smallest arrival minus sender time seen (signed: the clocks may
+    /// differ by anything).
+    min_transit: Option<i64>,
+    e2e: Distribution,
+    playout_delay: Distribution,
     eos: bool,
     /// Longest stretch of media concealed without a real sample.
     max_concealed_us: Option<u64>,
@@ -167,6 +173,7 @@ impl Playout {
                 Sub {
                     id: d.id,
                     name: d.name.clone(),
+                    kind: d.kind,
                     buf: FrameBuffer::new(d, cap),
                     seq: SequenceTracker::new(seq_window),
                     frames: FrameCounts::default(),
@@ -219,6 +226,9 @@ impl Playout {
             tick_dev: Distribution::default(),
             jitter: Jitter::default(),
             delay: Distribution::default(),
+            min_transit: None,
+            e2e: Distribution::default(),
+            playout_delay: Distribution::default(),
             eos: false,
             max_concealed_us: None,
             real_until_us: 0,
@@ -275,6 +285,7 @@ impl Playout {
             self.jitter.update(transit);
             sub.delay.record(transit.max(0) as u64);
             self.delay.record(transit.max(0) as u64);
+            self.min_transit = Some(self.min_transit.map_or(transit, |m| m.min(transit)));
             if let Some(f) = &mut self.flow {
                 f.on_transit(arrival, transit);
                 if let Some(a) = self.anchor.filter(|_| self.started && !self.eos) {
@@ -545,7 +556,7 @@ impl Playout {
                 }
                 self.tick_dev
                     .record(now.diff_micros(deadline).max(0) as u64);
-                self.play_one(i, deadline, sink);
+                self.play_one(i, now, deadline, sink);
             }
             self.close_finished();
         }
@@ -569,9 +580,23 @@ impl Playout {
         }
     }
 
-    fn play_one(&mut self, i: usize, deadline: Time, sink: &mut dyn FnMut(PlayedFrame<'_>)) {
+    fn play_one(
+        &mut self,
+        i: usize,
+        now: Time,
+        deadline: Time,
+        sink: &mut dyn FnMut(PlayedFrame<'_>),
+    ) {
         let sub = &mut self.subs[i];
         let dry = !sub.buf.has_data_ahead();
+        if let Some(sent) = sub.buf.next_sent_at() {
+            // Sent (pushed, captured, read) to played, for frames with media.
+            let e2e = now.as_micros() as i64 - sent as i64;
+            self.e2e.record(e2e.max(0) as u64);
+            if let Some(fastest) = self.min_transit {
+                self.playout_delay.record((e2e - fastest).max(0) as u64);
+            }
+        }
         let (id, counts) = (sub.id, &mut sub.frames);
         let mut samples = 0;
         let mut real = None;
@@ -651,6 +676,7 @@ impl Playout {
             concealed_frames: f.concealed,
             jitter_us: self.jitter.micros() as u32,
             buffer_us: self.level_us().min(u32::MAX as u64) as u32,
+            expected: c.expected,
         }
     }
 
@@ -658,11 +684,9 @@ impl Playout {
     /// substream entries (no allocation once they exist).
     pub fn fill_stats(&self, out: &mut ReceiverStats) {
         out.packets = PacketCounts::default();
-        out.frames = FrameCounts::default();
         out.substreams.truncate(self.subs.len());
         for (i, s) in self.subs.iter().enumerate() {
             out.packets.add(s.seq.counts());
-            out.frames.add(&s.frames);
             if out.substreams.len() <= i {
                 out.substreams.push(SubstreamStats {
                     name: s.name.clone(),
@@ -671,32 +695,31 @@ impl Playout {
             }
             let d = &mut out.substreams[i];
             d.id = s.id;
+            d.kind = s.kind;
             d.packets = *s.seq.counts();
             d.frames = s.frames;
-            d.jitter_us = s.jitter.micros();
-            d.delay = s.delay.summary();
-            d.buffer_ms = s.buf.level_us() as f64 / 1e3;
+            d.jitter_us = s.jitter.micros().round() as u64;
+            d.network_delay = s.delay.summary();
+            d.buffer_us = s.buf.level_us();
         }
-        out.delay = self.delay.summary();
-        out.jitter_us = self.jitter.micros();
+        out.network_delay = self.delay.summary();
+        out.end_to_end_delay = self.e2e.summary();
+        out.playout_delay = self.playout_delay.summary();
+        out.jitter_us = self.jitter.micros().round() as u64;
         out.tick_deviation = self.tick_dev.summary();
         let level = self.level_us();
-        out.buffer_ms = if level == u64::MAX {
-            0.0
-        } else {
-            level as f64 / 1e3
-        };
-        out.low_water_ms = self.low_water.as_secs_f64() * 1e3;
+        out.buffer_us = if level == u64::MAX { 0 } else { level };
+        out.low_water_us = micros(self.low_water);
+        out.high_water_us = micros(self.high_water);
         out.latency_target_us = if self.live {
             self.latency_us.max(0) as u64
         } else {
             0
         };
-        out.high_water_ms = self.high_water.as_secs_f64() * 1e3;
         if let Some(f) = &self.flow {
             out.flow = f.stats();
         }
-        out.residual_loss = if out.packets.expected == 0 {
+        out.residual_loss_ratio = if out.packets.expected == 0 {
             0.0
         } else {
             out.packets.unrecovered as f64 / out.packets.expected as f64

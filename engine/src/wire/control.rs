@@ -13,7 +13,8 @@ use crate::catalog::{self, CatalogError, SubstreamDesc};
 /// Control protocol version; a peer with another version is rejected.
 /// 2: senders present a client certificate and may be refused as
 /// [`RejectReason::Unauthorized`]; WAV origins carry their coding;
-/// file mode is paced by [`Credit`].
+/// file mode is paced by [`Credit`]; reports carry `expected`, and a
+/// final report precedes bye.
 pub const CONTROL_VERSION: u8 = 2;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
@@ -223,6 +224,9 @@ pub struct Report {
     /// Buffered media ahead of the playout, microseconds (the session's
     /// level, as [`Playout::level_us`](crate::playout::Playout::level_us)).
     pub buffer_us: u32,
+    /// Source packets whose fate is final: the denominator of residual loss
+    /// (`unrecovered / expected`), as in the receiver's own statistics.
+    pub expected: u64,
 }
 
 /// What the sender sent on one substream, for the receiver's final account.

@@ -153,7 +153,7 @@ pub fn bound(
             let (kw, mw) = (src as f64 / blocks as f64, rep as f64 / blocks as f64);
             expected_lost += src as f64 * residual_at(loss, kw, mw, depth);
             sources += src;
-            prev = *s;
+            prev = s.clone();
         }
     }
     let used = series.last().map(CodeUsed::of).unwrap_or_default();
@@ -380,8 +380,8 @@ pub fn summarise(sc: &Scenario, duration_s: f64, o: &Outcome) -> ScenarioResult 
         end_reason: o.end_reason.clone(),
         e2e_delay_ms: Dist::of(&e2e),
         overhead_ms: Dist::of(&overhead),
-        one_way_delay_ms: Dist::from_engine(&s.delay),
-        jitter_ms: s.jitter_us / 1e3,
+        one_way_delay_ms: Dist::from_engine(&s.network_delay),
+        jitter_ms: s.jitter_us as f64 / 1e3,
         tick_deviation_ms: Dist::from_engine(&s.tick_deviation),
         packets: s.packets,
         loss_before_fec: s.packets.lost as f64 / expected,
@@ -389,13 +389,15 @@ pub fn summarise(sc: &Scenario, duration_s: f64, o: &Outcome) -> ScenarioResult 
         link_loss_realised: o.relay.forward.lost as f64 / o.relay.forward.packets.max(1) as f64,
         fec_code_used: used,
         bound: bound(&sc.link, c.fec, c.interleave, &o.sender_series),
-        frames: s.frames,
+        // The audio substream: frames of different substreams are not
+        // summed.
+        frames: audio.map(|a| a.frames).unwrap_or_default(),
         samples_sent: o.samples_sent,
         samples_played: audio.map_or(0, |a| a.frames.samples_played),
         pauses: s.pauses,
         resumes: s.resumes,
-        bitrate_bps: s.bitrate_bps,
-        fec_overhead: s.fec_overhead,
+        bitrate_bps: s.bitrate_bps as f64,
+        fec_overhead: s.fec_overhead_ratio,
         sender_drops: o.sender.dropped_expired + o.sender.dropped_overflow,
         cpu: o.cpu,
         snr_db: snr.is_finite().then_some(snr),
@@ -405,7 +407,7 @@ pub fn summarise(sc: &Scenario, duration_s: f64, o: &Outcome) -> ScenarioResult 
         plots: Plots::default(),
         relay: o.relay,
         receiver_stats: s.clone(),
-        sender_stats: o.sender,
+        sender_stats: o.sender.clone(),
     }
 }
 
@@ -435,7 +437,7 @@ mod tests {
             s.fec_blocks += 2;
             s.source_packets += 16;
             s.repair_packets += if t < 20 { 8 } else { 16 };
-            series.push(s);
+            series.push(s.clone());
         }
         let b = bound(&link, Some((16, 4)), 1, &series).unwrap();
         assert!((b.configured.residual - 6.6e-4).abs() < 0.2e-4, "{b:?}");

@@ -225,7 +225,7 @@ pub fn run(
         }
         let t = since_start();
         if let Some((_, s)) = rx.sessions().first() {
-            levels.push((t, s.buffer_ms));
+            levels.push((t, s.buffer_us as f64 / 1e3));
         }
         if cpu_a.is_none() && t >= cpu_from {
             cpu_a = Some(Snapshot::now());
@@ -259,7 +259,7 @@ pub fn run(
     let report = sender
         .wait()
         .map_err(|e| anyhow::anyhow!("{}: sender: {e}", sc.name))?;
-    sender_series.push(report.stats);
+    sender_series.push(report.stats.clone());
     let relay_stats = relay.stop();
     drop(rx);
     let recording = recordings

@@ -200,9 +200,11 @@ pub fn run(
     for (info, end) in &ends {
         let s = &end.stats;
         row.completed += !end.truncated as usize;
-        row.underruns += s.frames.underruns;
-        row.sessions_with_underruns += (s.frames.underruns > 0) as usize;
-        row.concealed_frames += s.frames.concealed;
+        // Each session is one audio substream.
+        let frames = s.substreams.first().map(|d| d.frames).unwrap_or_default();
+        row.underruns += frames.underruns;
+        row.sessions_with_underruns += (frames.underruns > 0) as usize;
+        row.concealed_frames += frames.concealed;
         row.late_packets += s.packets.late;
         row.unrecovered += s.packets.unrecovered;
         row.playout_queue_drops += s.playout_queue_drops;

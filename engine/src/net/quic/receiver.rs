@@ -36,7 +36,7 @@ use crate::net::tls::{self, Admission, Fingerprint, Gate, Identity};
 use crate::playout::Playout;
 use crate::receiver::{fec_blocks, fec_wait, fill_ingress_stats};
 use crate::stats::ReceiverStats;
-use crate::wire::control::{Accept, Control, Reject, RejectReason, SessionDesc};
+use crate::wire::control::{Accept, Control, Reject, RejectReason, Report, SessionDesc};
 
 /// How the receiver listens and plays.
 #[derive(Debug, Clone)]
@@ -744,6 +744,9 @@ async fn run_session(
             message: crate::text::bounded(&end.errors.join("; "), 1000),
         }))
     } else if !end.truncated {
+        // The final account first, so the sender reports what the receiver
+        // does (its periodic reports lag by up to a second).
+        let _ = control_stream::send(&mut send, &Control::Report(final_report(&end.stats))).await;
         Some(Control::Bye)
     } else {
         None
@@ -762,6 +765,22 @@ async fn run_session(
         info,
         end: Box::new(end),
     });
+}
+
+/// The session's final statistics as a report to the sender.
+fn final_report(s: &ReceiverStats) -> Report {
+    let p = &s.packets;
+    Report {
+        received: p.received,
+        lost: p.lost,
+        recovered: p.recovered,
+        unrecovered: p.unrecovered,
+        late: p.late,
+        concealed_frames: s.substreams.iter().map(|d| d.frames.concealed).sum(),
+        jitter_us: s.jitter_us.min(u32::MAX as u64) as u32,
+        buffer_us: s.buffer_us.min(u32::MAX as u64) as u32,
+        expected: p.expected,
+    }
 }
 
 /// Hand on the control messages already decoded: end of stream to the

@@ -323,7 +323,11 @@ impl Sender {
 
     /// Counters so far.
     pub fn stats(&self) -> SenderStats {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner()).stats
+        self.shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stats
+            .clone()
     }
 
     /// Media time zero on the sender's clock (`CLOCK_MONOTONIC` at speed 1,
@@ -592,7 +596,7 @@ async fn stream(
         }
         {
             let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
-            s.stats = core.stats();
+            core.fill_stats(&mut s.stats);
             s.stats.dropped_overflow += too_large;
             s.report = report;
             s.paused_since = paused_since.map(|t| t.into_std());
@@ -646,7 +650,7 @@ async fn stream(
     }
     let mut stats = core.stats();
     stats.dropped_overflow += too_large;
-    shared.lock().unwrap_or_else(|e| e.into_inner()).stats = stats;
+    shared.lock().unwrap_or_else(|e| e.into_inner()).stats = stats.clone();
     Ok(SenderReport {
         stats,
         receiver: report,
