@@ -31,6 +31,19 @@
 //! ([`SessionInfo`]) and end ([`SessionEnd`], with the final
 //! [`ReceiverStats`]); sinks see each [`PlayedFrame`] at its instant.
 //!
+//! # Fan-out
+//!
+//! A [`Publisher`] announces a stream by name (`studio/a/mix`) through
+//! zenoh routers ([`Router`], `isochron router`, or a stock `zenohd`) and
+//! any number of [`Subscriber`]s play it, each with its own jitter buffer,
+//! joining whenever they like (from the next whole FEC group). The
+//! publisher signs the catalog with its [`Identity`]; subscribers pin its
+//! fingerprint; every datagram is sealed end to end, so routers carry what
+//! they cannot read; the key goes only to listeners the publisher allows
+//! ([`PublisherOptions::allow`]) or who know its passphrase.
+//! [`list_streams`] says what is on air. `examples/fanout.rs` runs a
+//! router, a publisher and two listeners in one program.
+//!
 //! A receiver and a sender in one process, pulling what arrives after the
 //! sender has finished (a [`PullSink`] never blocks playout: frames the
 //! application does not take in time are dropped and counted):
@@ -97,6 +110,10 @@ pub use isochron_engine as engine;
 
 pub use codecs::{Encoding, Frame, Method, Origin, Rate, StreamFormat};
 pub use engine::catalog::{MediaKind, SubstreamDesc};
+pub use engine::net::zenoh::{
+    FanoutError, Publisher, PublisherOptions, PublisherReport, PublisherStats, RefusedReason,
+    Router, StreamInfo, StreamListing, Subscriber, SubscriberOptions, ZenohOptions, list_streams,
+};
 pub use engine::net::{
     Admission, FileSink, Fingerprint, Identity, PullReceiver, PullSink, Pulled, ReceivedFrame,
     Receiver, ReceiverEvent, ReceiverOptions, Sender, SenderOptions, SenderReport, SessionEnd,

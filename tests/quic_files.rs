@@ -3,6 +3,8 @@
 //! format, rate and channel layout.
 
 mod common;
+#[path = "../codecs/tests/common/flac.rs"]
+mod flac;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,14 +52,9 @@ fn write_csv(dir: &Path, secs: f64) -> PathBuf {
     let format = StreamFormat::new(Encoding::F64, 3, rate).unwrap();
     let origin = Origin::Csv(CsvLayout {
         columns: vec!["ax".into(), "ay".into(), "az".into()],
-        time: Some(TimeColumn {
-            name: "time".into(),
-            index: 0,
-            start: 0.0,
-            decimals: 3,
-        }),
+        time: Some(TimeColumn::seconds("time", 0, 0.0, 3)),
         decimals: vec![Some(5); 3],
-        delimiter: b',',
+        ..CsvLayout::new(Vec::new())
     });
     let mut w = CsvWriter::create(&path, format, &origin).unwrap();
     let mut s = Sensor::new(3, rate);
@@ -276,6 +273,84 @@ fn every_wav_variant_arrives_as_it_was() {
         assert!(
             std::fs::read(input).unwrap() == std::fs::read(output).unwrap(),
             "{}: same bytes",
+            input.display()
+        );
+    }
+}
+
+#[test]
+fn a_logger_csv_arrives_as_it_was() {
+    // ISO 8601 times jittering +-30 % around 50 Hz, NaN and empty cells,
+    // a number style per column, CR LF: the text comes out unchanged.
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut text = String::from("Timestamp (UTC);temp_C;pressure;accel\r\n");
+    let mut x = 1u64;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for i in 0..150 {
+        let ms = (i as f64 * 20.0 + (next() * 0.6 - 0.3) * 20.0).round() as i64 + 500;
+        let t = format!("2024-05-01T08:00:{:02}.{:03}Z", ms / 1000, ms % 1000);
+        let temp = match i % 13 {
+            2 => "NaN".to_owned(),
+            7 => String::new(),
+            _ => format!("{:.2}", 20.0 + next()),
+        };
+        let p = format!("{:.3E}", 101_000.0 + next() * 100.0);
+        let a = format!("{}", ((next() - 0.5) * 200.0).round() / 100.0);
+        text += &format!("{t};{temp};{p};{a}\r\n");
+    }
+    let input = src.path().join("logger.csv");
+    std::fs::write(&input, &text).unwrap();
+    let end = send_files(std::slice::from_ref(&input), out.path());
+    let got = std::fs::read_to_string(&end.files[0].0).unwrap();
+    for (i, (a, b)) in text.lines().zip(got.lines()).enumerate() {
+        assert_eq!(a, b, "line {}", i + 1);
+    }
+    assert!(got == text, "the logger CSV changed on the way");
+}
+
+#[test]
+fn a_flac_arrives_as_its_decoded_samples() {
+    // 24-bit stereo and 16-bit 5-channel FLACs: the receiver writes WAVs
+    // holding exactly the samples the FLACs decode to (and that went in).
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut inputs = Vec::new();
+    for (name, channels, rate, bps) in [("a.flac", 2, 44_100, 24), ("b.flac", 5, 48_000, 16)] {
+        let samples = flac::flac_signal(rate as usize / 2, channels, bps, 7);
+        let path = src.path().join(name);
+        std::fs::write(
+            &path,
+            flac::flac_bytes(&samples, channels, rate, bps, 4096, [0; 16]),
+        )
+        .unwrap();
+        inputs.push(path);
+    }
+    let end = send_files(&inputs, out.path());
+    for input in &inputs {
+        let mut flac = isochron::codecs::compressed::CompressedReader::open(input).unwrap();
+        let stride = flac.format().stride();
+        let mut want = vec![0u8; flac.length().unwrap() as usize * stride];
+        assert_eq!(flac.read(&mut want).unwrap() * stride, want.len());
+        let wav = input.with_extension("wav");
+        let got = end
+            .files
+            .iter()
+            .find(|(p, _)| p.file_name() == wav.file_name())
+            .unwrap_or_else(|| panic!("no {} among {:?}", wav.display(), end.files));
+        let mut r = WavReader::open(&got.0).unwrap();
+        assert_eq!(r.format(), flac.format(), "{}", input.display());
+        let mut have = vec![0u8; want.len() + stride];
+        let n = r.read(&mut have).unwrap();
+        assert_eq!(n * stride, want.len(), "{}: sample count", input.display());
+        assert!(
+            have[..want.len()] == want[..],
+            "{}: samples differ",
             input.display()
         );
     }

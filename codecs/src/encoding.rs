@@ -363,11 +363,38 @@ pub fn write_missing(enc: Encoding, b: &mut [u8]) -> bool {
     }
 }
 
+/// Bits of the NaN that stands for a value written as NaN (a cell that
+/// said `NaN`), distinct from [`write_missing`]'s canonical NaN: a quiet
+/// NaN with payload 1.
+const NAN_VALUE_F64: u64 = 0x7ff8_0000_0000_0001;
+const NAN_VALUE_F32: u32 = 0x7fc0_0001;
+
+/// Writes a NaN *value* (the sensor said NaN), which stays apart from a
+/// missing one; returns false where the encoding cannot tell them apart
+/// (everything but F32 and F64).
+pub fn write_nan(enc: Encoding, b: &mut [u8]) -> bool {
+    match enc {
+        Encoding::F64 => b[..8].copy_from_slice(&NAN_VALUE_F64.to_be_bytes()),
+        Encoding::F32 => b[..4].copy_from_slice(&NAN_VALUE_F32.to_be_bytes()),
+        _ => return false,
+    }
+    true
+}
+
+/// Whether one channel sample holds the NaN value of [`write_nan`].
+pub fn is_nan_value(enc: Encoding, b: &[u8]) -> bool {
+    match enc {
+        Encoding::F64 => b[..8] == NAN_VALUE_F64.to_be_bytes(),
+        Encoding::F32 => b[..4] == NAN_VALUE_F32.to_be_bytes(),
+        _ => false,
+    }
+}
+
 /// Whether one channel sample holds the "no value" marker of [`write_missing`].
 pub fn is_missing(enc: Encoding, b: &[u8]) -> bool {
     match enc {
         Encoding::F32 | Encoding::F64 | Encoding::Scaled16 { .. } | Encoding::Scaled32 { .. } => {
-            read_f64(enc, b).is_nan()
+            read_f64(enc, b).is_nan() && !is_nan_value(enc, b)
         }
         _ => false,
     }
@@ -423,6 +450,18 @@ mod tests {
             "saturates short of the marker"
         );
         assert!(!write_missing(Encoding::L16, &mut b));
+    }
+
+    #[test]
+    fn a_nan_value_is_not_a_missing_one() {
+        for enc in [Encoding::F32, Encoding::F64] {
+            let mut b = [0u8; 8];
+            assert!(write_nan(enc, &mut b));
+            assert!(read_f64(enc, &b).is_nan() && is_nan_value(enc, &b));
+            assert!(!is_missing(enc, &b));
+            write_missing(enc, &mut b);
+            assert!(is_missing(enc, &b) && !is_nan_value(enc, &b));
+        }
     }
 
     #[test]

@@ -52,6 +52,22 @@ pub enum Error {
         what: String,
     },
 
+    /// A compressed audio file (FLAC, MP3, ...) that cannot be decoded.
+    #[error("{path}: cannot decode: {what}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong, e.g. "malformed stream: ..." or "unsupported: ...".
+        what: String,
+    },
+
+    /// Opus (libopus or the resamplers around it) refused.
+    #[error("Opus: {what}")]
+    Opus {
+        /// What, e.g. "creating the encoder: bad argument (-1)".
+        what: String,
+    },
+
     /// A RIFF/WAVE file whose header is inconsistent.
     #[error("{path}: malformed WAV header: {what}")]
     MalformedWav {
@@ -138,8 +154,9 @@ pub enum Error {
 
     /// A sensor CSV without a way to know its rate.
     #[error(
-        "{path}: no sample rate: the file has no time column (named 'time', 't' or \
-         'timestamp', in seconds){why}, and no rate was given"
+        "{path}: no sample rate: the file has no time column (named 'time', 'timestamp', \
+         'datetime'... in seconds, or holding ISO 8601 times){why}, and no rate was given; \
+         give the rows' rate with --sensor-rate HZ (isochron send) or CsvOptions::rate"
     )]
     NoRate {
         /// The file.

@@ -386,10 +386,122 @@ pub struct CsvLayout {
     /// Field separator of the file (`,`, `;` or tab).
     #[serde(default = "comma")]
     pub delimiter: u8,
+    /// How the file's text looks beyond the decimals: each column's number
+    /// style, the spellings of NaN and infinity, line ends.
+    #[serde(default)]
+    pub text: CsvText,
+}
+
+impl CsvLayout {
+    /// A layout naming `columns`, with no time column, plain defaults.
+    pub fn new(columns: Vec<String>) -> Self {
+        Self {
+            columns,
+            time: None,
+            decimals: Vec::new(),
+            delimiter: b',',
+            text: CsvText::default(),
+        }
+    }
+
+    /// Whether a layout from a peer is one the writer can reproduce
+    /// (spellings short and free of separators, styles in range).
+    pub fn check(&self) -> Result<(), String> {
+        let word = |w: &Option<String>, what: &str| match w {
+            Some(w) if w.len() > CsvText::MAX_WORD || w.is_empty() => Err(format!(
+                "the {what} spelling is not 1..={} bytes",
+                CsvText::MAX_WORD
+            )),
+            Some(w)
+                if w.bytes()
+                    .any(|c| matches!(c, b',' | b';' | b'\t' | b'"' | b'\r' | b'\n')) =>
+            {
+                Err(format!("the {what} spelling holds a separator"))
+            }
+            _ => Ok(()),
+        };
+        word(&self.text.nan, "NaN")?;
+        word(&self.text.inf, "infinity")?;
+        if self.text.styles.iter().any(|s| !s.is_sane()) {
+            return Err("a number style beyond 255 digits or 4 exponent digits".into());
+        }
+        if let Some(t) = &self.time {
+            if t.decimals > 9 {
+                return Err(format!("{} decimals of time (at most 9)", t.decimals));
+            }
+            if let TimeStyle::Iso(iso) = &t.style
+                && !iso.is_sane()
+            {
+                return Err("an ISO 8601 time style that cannot be printed".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 fn comma() -> u8 {
     b','
+}
+
+/// The text details of a sensor CSV that numbers alone do not say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CsvText {
+    /// Number style of each value column (empty: from `decimals`).
+    pub styles: Vec<NumberStyle>,
+    /// How NaN cells were spelled (`NaN`, `nan`...), when the file had any.
+    pub nan: Option<String>,
+    /// How infinite cells were spelled without their sign (`inf`, `Infinity`...).
+    pub inf: Option<String>,
+    /// Lines end with CR LF (Windows loggers) rather than LF.
+    pub crlf: bool,
+}
+
+impl CsvText {
+    /// Longest NaN or infinity spelling kept.
+    pub const MAX_WORD: usize = 16;
+}
+
+/// How a column prints its numbers; the reader keeps a style only if it
+/// reproduces every cell of the column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NumberStyle {
+    /// Plain notation with exactly `decimals` digits after the point
+    /// (printf `%.Nf`); `plus`: non-negative numbers carry a `+`.
+    Fixed {
+        /// Digits after the point (0: no point).
+        decimals: u8,
+        /// A `+` before non-negative numbers.
+        plus: bool,
+    },
+    /// Exponent notation with `decimals` mantissa digits (printf `%.Ne`).
+    Exp {
+        /// Mantissa digits after the point.
+        decimals: u8,
+        /// `E` rather than `e`.
+        upper: bool,
+        /// The exponent has at least this many digits (C: 2).
+        exp_digits: u8,
+        /// Non-negative exponents carry a `+` (C does).
+        exp_plus: bool,
+    },
+    /// The shortest plain text that reads back the same value;
+    /// `point`: whole numbers keep a `.0`.
+    Shortest {
+        /// `1.0` rather than `1`.
+        point: bool,
+    },
+    /// Python's `repr` of a float (pandas, numpy writers): shortest digits,
+    /// exponent notation below 1e-4 and from 1e16 on (`1e-05`, `1.5e+16`).
+    Repr,
+}
+
+impl NumberStyle {
+    fn is_sane(&self) -> bool {
+        match *self {
+            NumberStyle::Exp { exp_digits, .. } => exp_digits <= 4,
+            _ => true,
+        }
+    }
 }
 
 /// A CSV time column: its name, position and how its values were written.
@@ -399,10 +511,72 @@ pub struct TimeColumn {
     pub name: String,
     /// Index of the time column among all columns of the file.
     pub index: usize,
-    /// Time of the first row in seconds.
+    /// Time of the first row in seconds (ISO 8601 times: seconds after the
+    /// style's `epoch`).
     pub start: f64,
     /// Decimal places to print times with.
     pub decimals: u8,
+    /// Seconds, or ISO 8601 date and time.
+    #[serde(default)]
+    pub style: TimeStyle,
+    /// The timestamps jitter around the nominal grid: each row's exact
+    /// offset from it travels as one more channel, after the values (in
+    /// units of the last printed digit), so times come out as they went in.
+    #[serde(default)]
+    pub jitter: bool,
+}
+
+impl TimeColumn {
+    /// A time column in seconds, regular (no jitter).
+    pub fn seconds(name: impl Into<String>, index: usize, start: f64, decimals: u8) -> Self {
+        Self {
+            name: name.into(),
+            index,
+            start,
+            decimals,
+            style: TimeStyle::Seconds,
+            jitter: false,
+        }
+    }
+
+    /// The first row's time in units of `10^-decimals` s from the epoch.
+    pub fn start_units(&self) -> i64 {
+        (self.start * 10f64.powi(self.decimals as i32)).round() as i64
+    }
+}
+
+/// How a time column writes its times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum TimeStyle {
+    /// A number of seconds (`12.345`).
+    #[default]
+    Seconds,
+    /// ISO 8601 date and time (`2024-05-01T12:00:00.125Z`).
+    Iso(IsoTime),
+}
+
+/// The shape of ISO 8601 times: `YYYY-MM-DD`, a separator, `hh:mm:ss`, the
+/// column's decimals, and the same zone suffix on every row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsoTime {
+    /// Between date and time: `T` or a space.
+    pub separator: u8,
+    /// What follows the time, as written: nothing, `Z`, `+02:00`, `-0500`...
+    pub suffix: String,
+    /// Unix seconds (of the wall-clock time as written) that
+    /// [`TimeColumn::start`] counts from.
+    pub epoch: i64,
+}
+
+impl IsoTime {
+    fn is_sane(&self) -> bool {
+        matches!(self.separator, b'T' | b' ')
+            && self.suffix.len() <= 6
+            && self
+                .suffix
+                .bytes()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'Z' | b'+' | b'-' | b':'))
+    }
 }
 
 #[cfg(test)]

@@ -8,12 +8,17 @@
 //!   from numbers;
 //! - [`wav`] and [`csv`]: files in and out, bit-exact where the encoding is
 //!   lossless;
+//! - [`compressed`]: FLAC (and Vorbis, MP3, AAC) files in, decoded by
+//!   symphonia;
+//! - [`opus`]: Opus on the wire, codec layer (multistream, resampled to
+//!   48 kHz and back, aligned, in-band FEC and PLC);
 //! - [`conceal`]: what to play for samples that never arrived;
 //! - [`frame`]: interleaved buffers with their format, for applications;
 //! - [`signal`] and [`quality`]: deterministic test signals and SNR.
 
 #![warn(missing_docs)]
 
+pub mod compressed;
 pub mod conceal;
 pub mod csv;
 pub mod encoding;
@@ -21,6 +26,7 @@ pub mod error;
 pub mod format;
 pub mod frame;
 pub mod mask;
+pub mod opus;
 pub mod quality;
 pub mod resample;
 pub mod signal;
@@ -29,8 +35,8 @@ pub mod wav;
 pub use conceal::{Concealer, Method};
 pub use error::{Error, Result};
 pub use format::{
-    CsvLayout, Encoding, FormatError, Origin, Rate, RiffKind, StreamFormat, TimeColumn, WavCoding,
-    WavLayout,
+    CsvLayout, CsvText, Encoding, FormatError, IsoTime, NumberStyle, Origin, Rate, RiffKind,
+    StreamFormat, TimeColumn, TimeStyle, WavCoding, WavLayout,
 };
 pub use frame::Frame;
 pub use mask::SampleMask;

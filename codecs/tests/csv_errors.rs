@@ -55,7 +55,10 @@ fn irregular_time_names_the_line() {
         e.contains("irregular time column 'time'") && e.contains("line 22"),
         "{e}"
     );
-    assert!(e.contains("0.04 s") && e.contains("0.02 s"), "{e}");
+    assert!(
+        e.contains("step of 0.04 s") && e.contains("% of a period"),
+        "{e}"
+    );
     let e = message("time,v\n0,1\n1,2\n1,3\n");
     assert!(
         e.contains("line 4") && e.contains("does not come after"),
@@ -103,6 +106,10 @@ fn shape_rate_and_encoding_problems() {
     assert!(
         e.contains("no sample rate") && e.contains("no time column"),
         "{e}"
+    );
+    assert!(
+        e.contains("--sensor-rate"),
+        "names the option that fixes it: {e}"
     );
     let e = message("time,x\n0,1\n");
     assert!(e.contains("single data row"), "{e}");

@@ -164,14 +164,14 @@ proptest! {
         let format = StreamFormat::new(Encoding::F64, channels as u16, rate).unwrap();
         let layout = CsvLayout {
             columns: names.clone(),
-            time: Some(TimeColumn {
-                name: "time".into(),
-                index: time_at.min(channels),
-                start: start_ms as f64 / 1000.0,
-                decimals: 3,
-            }),
-            decimals: vec![],
+            time: Some(TimeColumn::seconds(
+                "time",
+                time_at.min(channels),
+                start_ms as f64 / 1000.0,
+                3,
+            )),
             delimiter,
+            ..CsvLayout::new(Vec::new())
         };
         let mut wire = vec![0u8; values.len() * 8];
         isochron_codecs::encoding::encode(Encoding::F64, &values, &mut wire);

@@ -346,10 +346,12 @@ impl SubstreamDesc {
         {
             return Err(CatalogError::Length { id, samples });
         }
-        if let Origin::Wav(l) = &self.origin {
-            l.check()
-                .map_err(|what| CatalogError::Origin { id, what })?;
+        match &self.origin {
+            Origin::Wav(l) => l.check(),
+            Origin::Csv(l) => l.check(),
+            Origin::Raw => Ok(()),
         }
+        .map_err(|what| CatalogError::Origin { id, what })?;
         let bytes = self.max_frame_bytes();
         if bytes > MAX_FRAME_BYTES {
             return Err(CatalogError::FrameTooLarge { id, bytes });

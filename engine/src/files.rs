@@ -1,12 +1,14 @@
-//! Files as substreams: a WAV or sensor CSV opened as a catalog entry plus
-//! a reader of wire-encoded samples, ready for [`crate::net::Sender::feed_from`].
+//! Files as substreams: a WAV, a compressed audio file (FLAC, ...) or a
+//! sensor CSV opened as a catalog entry plus a reader of wire-encoded
+//! samples, ready for [`crate::net::Sender::feed_from`].
 
 use std::io::{self, Read};
 use std::path::Path;
 
+use isochron_codecs::compressed::{CompressedReader, is_compressed};
 use isochron_codecs::csv::{CsvOptions, CsvReader};
 use isochron_codecs::wav::WavReader;
-use isochron_codecs::{Encoding, Rate};
+use isochron_codecs::{Encoding, Origin, Rate};
 
 use crate::catalog::{MediaKind, SubstreamDesc};
 use crate::wire::packet;
@@ -62,7 +64,9 @@ fn is_csv(path: &Path) -> bool {
 
 /// Open `path` as substream `id`: a `.csv` as a sensor substream (small
 /// frames aggregated to fit a 1162-byte datagram within `sensor_hold_us`),
-/// anything else as WAV audio. The name hint is the file name.
+/// a compressed audio file (`.flac`, `.ogg`, `.mp3`, `.m4a`...) decoded to
+/// PCM audio, anything else as WAV audio. The name hint is the file name
+/// (a compressed file's with `.wav`: the receiver writes its samples as WAV).
 pub fn open_input(
     path: &Path,
     id: u16,
@@ -95,6 +99,18 @@ pub fn open_input(
         };
         desc.frames_per_packet = sensor_frames_per_packet(&desc, opts);
         let reader = sample_reader(format.stride(), move |buf| r.read(buf));
+        Ok(FileInput { desc, reader })
+    } else if is_compressed(path) {
+        let mut r = match opts.audio_encoding {
+            Some(enc) => CompressedReader::open_as(path, enc)?,
+            None => CompressedReader::open(path)?,
+        };
+        let name = Path::new(&name)
+            .with_extension("wav")
+            .to_string_lossy()
+            .into_owned();
+        let desc = audio_desc(id, name, r.format(), Origin::Raw, r.length(), opts);
+        let reader = sample_reader(r.format().stride(), move |buf| r.read(buf));
         Ok(FileInput { desc, reader })
     } else {
         let r = match opts.audio_encoding {
@@ -129,7 +145,21 @@ pub fn open_wav_stream<R: Read + Send + 'static>(
 
 fn wav_input(mut r: WavReader, name: String, id: u16, opts: &InputOptions) -> FileInput {
     let format = r.format();
-    let desc = SubstreamDesc {
+    let desc = audio_desc(id, name, format, r.origin(), r.length(), opts);
+    let reader = sample_reader(format.stride(), move |buf| r.read(buf));
+    FileInput { desc, reader }
+}
+
+/// The catalog entry of an audio substream.
+fn audio_desc(
+    id: u16,
+    name: String,
+    format: isochron_codecs::StreamFormat,
+    origin: Origin,
+    length: Option<u64>,
+    opts: &InputOptions,
+) -> SubstreamDesc {
+    SubstreamDesc {
         id,
         name,
         kind: MediaKind::Audio,
@@ -137,11 +167,9 @@ fn wav_input(mut r: WavReader, name: String, id: u16, opts: &InputOptions) -> Fi
         frame_us: opts.frame_us,
         sample_interleave: opts.sample_interleave.max(1),
         frames_per_packet: 1,
-        origin: r.origin(),
-        length: r.length(),
-    };
-    let reader = sample_reader(format.stride(), move |buf| r.read(buf));
-    FileInput { desc, reader }
+        origin,
+        length,
+    }
 }
 
 /// A reader of bytes from a codecs reader that counts samples.

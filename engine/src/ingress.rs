@@ -8,7 +8,7 @@ use crate::fec::FecDecoder;
 use crate::stats::{FecCounts, InvalidCounts};
 use crate::time::Time;
 use crate::wire::control::SessionDesc;
-use crate::wire::packet::{self, Kind, MAX_DATAGRAM, SourceMeta};
+use crate::wire::packet::{self, BlockPos, Kind, MAX_DATAGRAM, SourceMeta};
 
 /// Ingress counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -27,6 +27,35 @@ pub struct IngressStats {
     pub first: Option<Time>,
     /// Arrival of the latest datagram.
     pub last: Option<Time>,
+    /// Joined mid-stream: datagrams of FEC groups that began before the
+    /// join, dropped.
+    pub before_start: u64,
+}
+
+/// Mid-stream join: the FEC groups that began before the first datagram
+/// seen cannot be made whole, so they are dropped until the first group
+/// that began after it (block numbers count `depth` a group).
+#[derive(Debug, Clone, Copy)]
+struct JoinGate {
+    depth: u32,
+    /// The first block of the first whole group, once decided.
+    from: Option<u32>,
+}
+
+impl JoinGate {
+    fn admit(&mut self, kind: Kind, pos: BlockPos, media_ts: u64) -> bool {
+        let d = self.depth.max(1);
+        let from = *self.from.get_or_insert_with(|| {
+            let group = pos.block - pos.block % d;
+            if kind == Kind::Source && media_ts == 0 {
+                // The stream's first frame: nothing was missed.
+                group
+            } else {
+                group.wrapping_add(d)
+            }
+        });
+        pos.block.wrapping_sub(from) as i32 >= 0
+    }
 }
 
 /// The receiver's network side for one session: validation against the
@@ -34,6 +63,7 @@ pub struct IngressStats {
 pub struct Ingress {
     ids: Vec<u16>,
     decoder: Option<FecDecoder>,
+    join: Option<JoinGate>,
     stats: IngressStats,
 }
 
@@ -50,7 +80,20 @@ impl Ingress {
                 FecDecoder::new(max_blocks, max_wait)
                     .limit_code(f.k as usize, f.max_repair() as usize)
             }),
+            join: None,
             stats: IngressStats::default(),
+        }
+    }
+
+    /// This receiver joins a stream already running (fan-out): drop the FEC
+    /// groups that began before it, so every block it decodes is whole.
+    /// Pair with [`Playout::join_mid_stream`](crate::playout::Playout::join_mid_stream).
+    pub fn join_mid_stream(&mut self, session: &SessionDesc) {
+        if session.fec.enabled() {
+            self.join = Some(JoinGate {
+                depth: session.fec.depth.max(1) as u32,
+                from: None,
+            });
         }
     }
 
@@ -105,6 +148,12 @@ impl Ingress {
             st.invalid.malformed += 1;
             return;
         };
+        if let Some(g) = &mut self.join
+            && !g.admit(p.kind, p.pos, p.meta.media_ts)
+        {
+            st.before_start += 1;
+            return;
+        }
         let known = |m: &SourceMeta| self.ids.binary_search(&m.substream).is_ok();
         let mut unknown = 0;
         match p.kind {

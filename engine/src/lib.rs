@@ -28,6 +28,7 @@ pub mod pipe;
 pub mod playout;
 pub mod queue;
 pub mod receiver;
+pub mod seal;
 pub mod sender;
 pub mod sim;
 pub mod stats;

@@ -40,6 +40,13 @@ impl ReceiverCore {
         }
     }
 
+    /// This receiver joins a stream already running: it starts at the
+    /// first whole FEC group (see [`Ingress::join_mid_stream`]).
+    pub fn join_mid_stream(&mut self, session: &SessionDesc) {
+        self.ingress.join_mid_stream(session);
+        self.playout.join_mid_stream();
+    }
+
     /// One datagram off the network.
     pub fn on_datagram(&mut self, now: Time, bytes: &[u8]) {
         let playout = &mut self.playout;
@@ -164,6 +171,7 @@ pub fn fill_ingress_stats(ingress: &Ingress, s: &mut ReceiverStats) {
     s.datagrams = st.datagrams;
     s.bytes = st.bytes;
     s.invalid = st.invalid;
+    s.skipped_before_start = st.before_start;
     s.fec = ingress.fec_counts();
     if let (Some(a), Some(b)) = (st.first, st.last) {
         let secs = (b - a).as_secs_f64();

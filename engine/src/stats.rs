@@ -203,6 +203,15 @@ pub struct SubstreamStats {
     /// Filled by the QUIC driver, which runs concealment; 0 from
     /// [`ReceiverCore::stats`](crate::ReceiverCore::stats).
     pub concealment_events: u64,
+    /// Index of the first sample played: 0, unless the receiver joined
+    /// mid-stream (fan-out), when output starts at the next whole FEC group.
+    pub start_sample: u64,
+    /// Media time of the first frame played, microseconds (0 unless joined
+    /// mid-stream).
+    pub start_media_us: u64,
+    /// Joined mid-stream: source packets of frames before the start point,
+    /// dropped (not counted as expected or lost).
+    pub skipped_before_start: u64,
 }
 
 /// Datagrams refused before they reached a substream, by reason.
@@ -217,12 +226,15 @@ pub struct InvalidCounts {
     pub unknown_substream: u64,
     /// Datagrams over [`MAX_DATAGRAM`](crate::wire::packet::MAX_DATAGRAM) bytes.
     pub oversized: u64,
+    /// Sealed datagrams that failed authentication or were replayed
+    /// (fan-out: end-to-end AEAD; 0 over QUIC, which authenticates itself).
+    pub unauthenticated: u64,
 }
 
 impl InvalidCounts {
     /// All refusals, whatever the reason.
     pub fn total(&self) -> u64 {
-        self.malformed + self.unknown_substream + self.oversized
+        self.malformed + self.unknown_substream + self.oversized + self.unauthenticated
     }
 }
 
@@ -342,9 +354,17 @@ pub struct ReceiverStats {
     pub residual_loss_ratio: f64,
     /// The stream ended without its end-of-stream message.
     pub truncated: bool,
-    /// Packets dropped between the network and the playout thread because
+    /// Packets dropped between the network and the playout because
     /// the playout fell behind (should stay zero).
     pub playout_queue_drops: u64,
+    /// Joined mid-stream (fan-out): datagrams of FEC groups that began
+    /// before this receiver did, dropped by ingress and not counted as
+    /// lost (packets of frames before the start point are counted per
+    /// substream).
+    pub skipped_before_start: u64,
+    /// Media time output starts at, microseconds: 0, unless the receiver
+    /// joined mid-stream (each substream's exact start is in its entry).
+    pub start_media_us: u64,
     /// Target latency above the fastest path in force, microseconds (live;
     /// with `--latency auto` it follows the measured delay).
     pub latency_target_us: u64,

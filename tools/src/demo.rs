@@ -62,14 +62,9 @@ fn write_media(dir: &Path, secs: f64, seed: u64) -> Result<(PathBuf, PathBuf)> {
     let imu = dir.join("imu.csv");
     let origin = Origin::Csv(CsvLayout {
         columns: vec!["ax".into(), "ay".into(), "az".into()],
-        time: Some(TimeColumn {
-            name: "time".into(),
-            index: 0,
-            start: 0.0,
-            decimals: 3,
-        }),
+        time: Some(TimeColumn::seconds("time", 0, 0.0, 3)),
         decimals: vec![Some(4); 3],
-        delimiter: b',',
+        ..CsvLayout::new(Vec::new())
     });
     let mut w = CsvWriter::create(&imu, sformat, &origin)?;
     let rows = (200.0 * secs) as usize;

@@ -7,7 +7,9 @@ mod bench;
 mod demo;
 mod devices;
 mod exit;
+mod fanout;
 mod identity;
+mod media_args;
 mod netem;
 mod output;
 mod recv;
@@ -64,6 +66,17 @@ enum Command {
     /// Print this user's identity fingerprint (what receivers admit and senders pin)
     #[command(alias = "identity")]
     Id(identity::IdArgs),
+    /// Publish files live under a stream name, to any number of listeners (fan-out)
+    Publish(fanout::publish::PublishArgs),
+    /// Play a published stream by name into files (fan-out)
+    Subscribe(fanout::subscribe::SubscribeArgs),
+    /// List the streams on air: name, publisher, listeners, catalog
+    Streams(fanout::streams::StreamsArgs),
+    /// Run a zenoh router with isochron's configuration (multicast scouting off)
+    Router(fanout::router::RouterArgs),
+    /// The scale scenario's senders (started by `bench`)
+    #[command(hide = true)]
+    BenchSenders(bench::SendersArgs),
     /// Print a shell completion script: isochron completions bash > /etc/bash_completion.d/isochron
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -101,6 +114,11 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Trust(a) => trust::run(a),
         Command::Id(a) => identity::run(a),
+        Command::Publish(a) => fanout::publish::run(a),
+        Command::Subscribe(a) => fanout::subscribe::run(a),
+        Command::Streams(a) => fanout::streams::run(a),
+        Command::Router(a) => fanout::router::run(a),
+        Command::BenchSenders(a) => bench::run_senders(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "isochron", &mut std::io::stdout());

@@ -22,7 +22,7 @@ use crate::{args, exit, interrupted, resolve, write_json};
 
 #[derive(Args)]
 pub struct SendArgs {
-    /// Files to send: WAV (PCM, float, A-law/mu-law, EXTENSIBLE, RF64) and sensor CSV; each becomes a substream
+    /// Files to send: WAV (PCM, float, A-law/mu-law, EXTENSIBLE, RF64), FLAC (also Ogg Vorbis, MP3, AAC/M4A; received as WAV) and sensor CSV; each becomes a substream
     /// (`-` reads standard input: a WAV stream, CSV rows, or raw PCM with --format)
     #[arg(required_unless_present = "device", value_name = "FILE")]
     files: Vec<PathBuf>,

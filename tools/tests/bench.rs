@@ -264,3 +264,47 @@ fn lists_and_refuses_unknown_scenarios() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no scenario 'nope'"));
 }
+
+/// The fan-out scenario: two router processes, three listeners, a tap
+/// behind each router. Every listener plays the whole stream bit-exact, and
+/// the figures the README quotes are there and plausible.
+#[test]
+fn the_fanout_scenario_through_two_router_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = bench(&out, &["--scenario", "fanout", "--listeners", "3"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(v["scenarios"].as_array().unwrap().len(), 0, "fan-out only");
+    let rows = v["fanout"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(num(r, "listeners"), 3.0);
+    assert_eq!(num(r, "completed"), 3.0, "{r}");
+    assert_eq!(num(r, "bit_exact"), 3.0, "a clean link: every sample, {r}");
+    assert_eq!(r["relay"], false, "a clean link leaves the relay out");
+    // Every frame of every listener timed, at about the latency (80 ms).
+    assert_eq!(num(r, "delay_ms.count"), 3.0 * 300.0);
+    let p50 = num(r, "delay_ms.p50");
+    assert!((79.0..120.0).contains(&p50), "delay p50 {p50} ms");
+    // The same datagrams seen behind both routers: one hop, forward in time.
+    let hops = num(r, "hop_delay_ms.count");
+    assert!(
+        hops > 200.0,
+        "datagrams matched behind both routers: {hops}"
+    );
+    assert!(num(r, "hop_delay_ms.p50") > 0.0);
+    assert!(r["router_percent"][1].as_f64().unwrap() >= 0.0);
+    assert!(num(r, "publisher.sender.source_packets") > 0.0);
+    assert!(
+        std::fs::read_to_string(out.join("report.md"))
+            .unwrap()
+            .contains("## Fan-out")
+    );
+}

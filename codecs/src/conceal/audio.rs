@@ -327,17 +327,17 @@ impl Concealer {
             } else {
                 0.0
             };
-            let start = (self.hist_cap as isize + s - len as isize) as usize * ch;
+            let start = (self.origin as isize + s - len as isize) as usize * ch;
             wave.src[..len * ch].copy_from_slice(&self.work[start..start + len * ch]);
             for c in 0..ch {
-                let last = self.work[(self.hist_cap as isize + s - 1) as usize * ch + c];
+                let last = self.work[(self.origin as isize + s - 1) as usize * ch + c];
                 let before =
-                    self.work[(self.hist_cap as isize + s - 1 - len as isize) as usize * ch + c];
+                    self.work[(self.origin as isize + s - 1 - len as isize) as usize * ch + c];
                 wave.offset[c] = last - before;
             }
         } else if avail >= 1 {
             wave.mode = Mode::Decay;
-            let base = (self.hist_cap as isize + s - 1) as usize * ch;
+            let base = (self.origin as isize + s - 1) as usize * ch;
             wave.last.copy_from_slice(&self.work[base..base + ch]);
         } else {
             wave.mode = Mode::Zero;

@@ -6,14 +6,31 @@ use std::path::{Path, PathBuf};
 
 use ::csv as csv_crate;
 
+use super::number::StyleGuess;
 use super::text::{decimals_of, merge_decimals};
-use super::timing::regular_rate;
+use super::timestamp::{self, MAX_DECIMALS, Shape};
+use super::timing::{fit_grid, grid_units};
 use crate::encoding;
 use crate::error::{Error, Result};
-use crate::format::{CsvLayout, Encoding, Origin, Rate, StreamFormat, TimeColumn};
+use crate::format::{
+    CsvLayout, CsvText, Encoding, Origin, Rate, StreamFormat, TimeColumn, TimeStyle,
+};
 
-/// Header names (compared without case) that mark the time column, in seconds.
-pub const TIME_COLUMN_NAMES: [&str; 3] = ["time", "t", "timestamp"];
+/// Header names (compared without case, units in brackets ignored) that
+/// mark the time column: seconds or ISO 8601. A column whose first cell is
+/// an ISO 8601 time is the time column too.
+pub const TIME_COLUMN_NAMES: [&str; 10] = [
+    "time",
+    "t",
+    "timestamp",
+    "datetime",
+    "date_time",
+    "date time",
+    "ts",
+    "time_s",
+    "elapsed",
+    "utc",
+];
 
 /// How to read a sensor CSV.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,8 +42,9 @@ pub struct CsvOptions {
     /// default), [`Encoding::F32`], or [`Encoding::Scaled16`] /
     /// [`Encoding::Scaled32`] with a number of decimals.
     pub encoding: Encoding,
-    /// How far a time may stray from the regular grid, as a fraction of the
-    /// period (default 0.1).
+    /// How far a time may stray from the nominal grid, as a fraction of the
+    /// period (default 0.5: a row nearer another row's slot than its own is
+    /// a gap or a jump, not jitter). Times within it are carried exactly.
     pub tolerance: f64,
 }
 
@@ -35,17 +53,26 @@ impl Default for CsvOptions {
         Self {
             rate: None,
             encoding: Encoding::F64,
-            tolerance: 0.1,
+            tolerance: 0.5,
         }
     }
 }
 
 /// A sensor CSV opened for streaming: one sample per row, one channel per
-/// value column, the rate from the time column or the caller.
+/// value column (plus one for the time offsets of a jittery time column),
+/// the rate from the time column or the caller.
 ///
 /// The whole file is checked when it is opened (header, every cell, the
-/// regularity of the time column, the range of scaled values), so a bad
-/// file is refused before a session starts rather than half-way through.
+/// time column, the range of scaled values), so a bad file is refused
+/// before a session starts rather than half-way through.
+///
+/// Time columns in seconds or ISO 8601 are read as exact integers of their
+/// last printed digit. Rows play on a nominal grid (the mean rate made
+/// exact); when a logger's timestamps jitter around it, each row's offset
+/// from the grid travels as one more channel, so the receiver writes every
+/// time back exactly as it was (zero error; the cost is one channel). The
+/// rows' playout instants stay on the grid, at most `tolerance` periods
+/// from their own times.
 pub struct CsvReader {
     path: PathBuf,
     rows: csv_crate::Reader<File>,
@@ -53,8 +80,19 @@ pub struct CsvReader {
     format: StreamFormat,
     layout: CsvLayout,
     value_index: Vec<usize>,
+    /// The grid the time offsets are measured from, when they travel.
+    jitter: Option<JitterGrid>,
     total: u64,
     read: u64,
+}
+
+#[derive(Debug, Clone)]
+struct JitterGrid {
+    col: usize,
+    style: TimeStyle,
+    decimals: u8,
+    start: i64,
+    rate: Rate,
 }
 
 impl std::fmt::Debug for CsvReader {
@@ -73,11 +111,16 @@ impl std::fmt::Debug for CsvReader {
 struct Survey {
     headers: Vec<String>,
     time: Option<usize>,
-    times: Vec<f64>,
+    time_style: Option<TimeStyle>,
+    /// Each row's time in nanoseconds from the style's epoch.
+    times: Vec<i64>,
     /// File line of each data row, while there is a time column to blame.
     lines: Vec<u64>,
-    time_decimals: Option<Option<u8>>,
+    time_decimals: u8,
     decimals: Vec<Option<Option<u8>>>,
+    styles: Vec<StyleGuess>,
+    nan: Option<String>,
+    inf: Option<String>,
     rows: u64,
 }
 
@@ -101,13 +144,20 @@ impl CsvReader {
                 encoding: enc,
             });
         }
-        let delimiter = sniff_delimiter(path)?;
+        let (delimiter, crlf) = sniff_delimiter(path)?;
         let survey = survey(path, delimiter, enc)?;
 
+        let decimals = survey.time_decimals;
+        let units: Vec<i64> = survey
+            .times
+            .iter()
+            .map(|&ns| ns / 10i64.pow((MAX_DECIMALS - decimals) as u32))
+            .collect();
+        let mut jitter = false;
+        let mut origin = units.first().copied().unwrap_or(0);
         let rate = match (survey.time, options.rate) {
-            (Some(col), given) if survey.times.len() >= 2 => {
-                let decimals = survey.time_decimals.flatten().unwrap_or(9);
-                regular_rate(&survey.times, given, decimals, options.tolerance).map_err(|irr| {
+            (Some(col), given) if units.len() >= 2 => {
+                let grid = fit_grid(&units, given, decimals, options.tolerance).map_err(|irr| {
                     Error::IrregularTime {
                         path: path.into(),
                         line: survey.lines.get(irr.row).copied().unwrap_or(0),
@@ -119,7 +169,10 @@ impl CsvReader {
                             None => irr.detail,
                         },
                     }
-                })?
+                })?;
+                jitter = grid.jitter;
+                origin = grid.origin;
+                grid.rate
             }
             (_, Some(r)) => r,
             (time, None) => {
@@ -137,25 +190,32 @@ impl CsvReader {
         let value_index: Vec<usize> = (0..survey.headers.len())
             .filter(|&i| Some(i) != survey.time)
             .collect();
-        let channels = u16::try_from(value_index.len()).map_err(|_| Error::Unwritable {
-            path: path.into(),
-            what: format!(
-                "{} value columns, more than a stream carries",
-                value_index.len()
-            ),
+        let channels = u16::try_from(value_index.len() + usize::from(jitter)).map_err(|_| {
+            Error::Unwritable {
+                path: path.into(),
+                what: format!(
+                    "{} value columns, more than a stream carries",
+                    value_index.len()
+                ),
+            }
         })?;
         let format = StreamFormat::new(enc, channels, rate)?;
-        let time = survey.time.map(|i| {
-            let decimals = match survey.time_decimals.flatten() {
-                Some(d) => d,
-                None => super::text::time_decimals(rate.num(), rate.den()),
-            };
-            TimeColumn {
-                name: survey.headers[i].clone(),
-                index: i,
-                start: survey.times[0],
-                decimals,
-            }
+        let start_units = origin;
+        if jitter {
+            check_offsets(path, &survey, &units, origin, rate, enc)?;
+        }
+        let style = survey.time_style.clone().unwrap_or_default();
+        let time = survey.time.map(|i| TimeColumn {
+            name: survey.headers[i].clone(),
+            index: i,
+            start: start_units as f64 / 10f64.powi(decimals as i32),
+            decimals: if units.is_empty() {
+                super::text::time_decimals(rate.num(), rate.den())
+            } else {
+                decimals
+            },
+            style: style.clone(),
+            jitter,
         });
         let layout = CsvLayout {
             columns: value_index
@@ -168,6 +228,25 @@ impl CsvReader {
                 .map(|&i| survey.decimals[i].flatten())
                 .collect(),
             delimiter,
+            text: CsvText {
+                styles: value_index
+                    .iter()
+                    .map(|&i| {
+                        survey.styles[i]
+                            .finish()
+                            .unwrap_or(match survey.decimals[i].flatten() {
+                                Some(d) => crate::format::NumberStyle::Fixed {
+                                    decimals: d,
+                                    plus: false,
+                                },
+                                None => crate::format::NumberStyle::Shortest { point: false },
+                            })
+                    })
+                    .collect(),
+                nan: survey.nan.clone(),
+                inf: survey.inf.clone(),
+                crlf,
+            },
         };
         let mut rows = builder(delimiter)
             .from_path(path)
@@ -182,6 +261,13 @@ impl CsvReader {
             record,
             format,
             layout,
+            jitter: jitter.then(|| JitterGrid {
+                col: survey.time.unwrap_or(0),
+                style,
+                decimals,
+                start: start_units,
+                rate,
+            }),
             value_index,
             total: survey.rows,
             read: 0,
@@ -247,7 +333,8 @@ impl CsvReader {
                     ),
                 });
             }
-            for (j, (slot, &col)) in row.chunks_exact_mut(w).zip(&self.value_index).enumerate() {
+            let mut slots = row.chunks_exact_mut(w);
+            for (j, (&col, slot)) in self.value_index.iter().zip(slots.by_ref()).enumerate() {
                 let cell = self.record.get(col).unwrap_or("");
                 let v = parse_cell(cell).ok_or_else(|| Error::CsvCell {
                     path: self.path.clone(),
@@ -257,12 +344,70 @@ impl CsvReader {
                     cell: cell.into(),
                     expected: "a number (the file changed while open)".into(),
                 })?;
-                encoding::write_f64(enc, v, slot);
+                match v {
+                    Cell::Missing => encoding::write_f64(enc, f64::NAN, slot),
+                    Cell::NaN => {
+                        if !encoding::write_nan(enc, slot) {
+                            encoding::write_f64(enc, f64::NAN, slot);
+                        }
+                    }
+                    Cell::Number(v) => encoding::write_f64(enc, v, slot),
+                }
+            }
+            if let (Some(g), Some(slot)) = (&self.jitter, slots.next()) {
+                let cell = self.record.get(g.col).unwrap_or("");
+                let t = timestamp::to_units(cell, &g.style, g.decimals).ok_or_else(|| {
+                    Error::CsvCell {
+                        path: self.path.clone(),
+                        line: self.record.position().map_or(0, |p| p.line()),
+                        row: self.read + 1,
+                        column: self
+                            .layout
+                            .time
+                            .as_ref()
+                            .map(|t| t.name.clone())
+                            .unwrap_or_default(),
+                        cell: cell.into(),
+                        expected: "a time (the file changed while open)".into(),
+                    }
+                })?;
+                let off = t - g.start - grid_units(self.read, g.rate, g.decimals);
+                encoding::write_f64(enc, off as f64, slot);
             }
             self.read += 1;
         }
         Ok(n)
     }
+}
+
+/// Every row's time offset must come back exactly through the wire
+/// encoding (f64 always does; compact encodings may not).
+fn check_offsets(
+    path: &Path,
+    s: &Survey,
+    units: &[i64],
+    origin: i64,
+    rate: Rate,
+    enc: Encoding,
+) -> Result<()> {
+    let mut b = [0u8; 8];
+    let w = enc.bytes();
+    for (i, &t) in units.iter().enumerate() {
+        let off = (t - origin - grid_units(i as u64, rate, s.time_decimals)) as f64;
+        encoding::write_f64(enc, off, &mut b[..w]);
+        if encoding::read_f64(enc, &b[..w]) != off {
+            return Err(Error::IrregularTime {
+                path: path.into(),
+                line: s.lines.get(i).copied().unwrap_or(0),
+                column: s.time.map(|c| s.headers[c].clone()).unwrap_or_default(),
+                detail: format!(
+                    "the timestamps jitter, and this row's offset from the grid ({off} units of \
+                     the last digit) does not fit the {enc:?} encoding; use F64 (the default)"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn builder(delimiter: u8) -> csv_crate::ReaderBuilder {
@@ -289,18 +434,44 @@ fn is_blank(record: &csv_crate::StringRecord, columns: usize) -> bool {
     columns > 1 && record.len() == 1 && record[0].trim().is_empty()
 }
 
-/// A value cell: a number, or empty for a missing value (NaN).
-fn parse_cell(cell: &str) -> Option<f64> {
+/// What a value cell holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cell {
+    /// Empty: no value.
+    Missing,
+    /// The text said NaN.
+    NaN,
+    Number(f64),
+}
+
+/// A value cell: a number (infinities included), NaN, or empty.
+fn parse_cell(cell: &str) -> Option<Cell> {
     let cell = cell.trim();
     if cell.is_empty() {
-        return Some(f64::NAN);
+        return Some(Cell::Missing);
     }
-    cell.parse::<f64>().ok()
+    let v = cell.parse::<f64>().ok()?;
+    Some(if v.is_nan() {
+        Cell::NaN
+    } else {
+        Cell::Number(v)
+    })
+}
+
+/// Whether a header names the time column: one of [`TIME_COLUMN_NAMES`],
+/// ignoring case and a unit in brackets (`time (s)`, `Timestamp [UTC]`).
+fn is_time_name(h: &str) -> bool {
+    let h = h.trim();
+    let base = h.split(['(', '[']).next().unwrap_or(h).trim();
+    TIME_COLUMN_NAMES
+        .iter()
+        .any(|n| base.eq_ignore_ascii_case(n))
 }
 
 /// The field separator, from the header line: the most frequent of `,`,
-/// `;` and tab outside quotes (`,` when none appears).
-fn sniff_delimiter(path: &Path) -> Result<u8> {
+/// `;` and tab outside quotes (`,` when none appears); and whether lines
+/// end with CR LF.
+fn sniff_delimiter(path: &Path) -> Result<(u8, bool)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut first = Vec::new();
     BufReader::new(file)
@@ -318,7 +489,7 @@ fn sniff_delimiter(path: &Path) -> Result<u8> {
         }
     }
     let best = (0..3).max_by_key(|&i| (counts[i], 3 - i)).unwrap_or(0);
-    Ok([b',', b';', b'\t'][best])
+    Ok(([b',', b';', b'\t'][best], first.ends_with(b"\r\n")))
 }
 
 /// First pass: header, every cell, times, decimals, row count.
@@ -345,11 +516,7 @@ fn survey(path: &Path, delimiter: u8, enc: Encoding) -> Result<Survey> {
         });
     }
     let headers: Vec<String> = record.iter().map(str::to_owned).collect();
-    let time = headers.iter().position(|h| {
-        TIME_COLUMN_NAMES
-            .iter()
-            .any(|n| h.trim().eq_ignore_ascii_case(n))
-    });
+    let time = headers.iter().position(|h| is_time_name(h));
     if headers.len() == usize::from(time.is_some()) {
         return Err(Error::Empty {
             path: path.into(),
@@ -363,11 +530,15 @@ fn survey(path: &Path, delimiter: u8, enc: Encoding) -> Result<Survey> {
     };
     let mut s = Survey {
         decimals: vec![None; headers.len()],
+        styles: vec![StyleGuess::default(); headers.len()],
         headers,
         time,
+        time_style: None,
         times: Vec::new(),
         lines: Vec::new(),
-        time_decimals: None,
+        time_decimals: 0,
+        nan: None,
+        inf: None,
         rows: 0,
     };
     while rows
@@ -386,6 +557,18 @@ fn survey(path: &Path, delimiter: u8, enc: Encoding) -> Result<Survey> {
                 found: record.len(),
             });
         }
+        if s.rows == 0 && s.time.is_none() {
+            // No time by name: a column of ISO 8601 times is one.
+            s.time = record
+                .iter()
+                .position(|c| matches!(timestamp::shape(c), Some(Shape::Iso { .. })));
+            if s.headers.len() == usize::from(s.time.is_some()) {
+                return Err(Error::Empty {
+                    path: path.into(),
+                    what: "the header names no value columns besides the time".into(),
+                });
+            }
+        }
         s.rows += 1;
         for (i, cell) in record.iter().enumerate() {
             let bad = |expected: String| Error::CsvCell {
@@ -397,30 +580,59 @@ fn survey(path: &Path, delimiter: u8, enc: Encoding) -> Result<Survey> {
                 expected,
             };
             if Some(i) == s.time {
-                let t = cell
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|t| t.is_finite())
-                    .ok_or_else(|| bad("a time in seconds".into()))?;
-                s.times.push(t);
+                let shape = timestamp::shape(cell).ok_or_else(|| {
+                    bad("a time in seconds or ISO 8601 (2024-05-01T12:00:00.125Z)".into())
+                })?;
+                let style = s
+                    .time_style
+                    .get_or_insert_with(|| timestamp::style_of(&shape, cell))
+                    .clone();
+                let d = match &shape {
+                    Shape::Seconds(d) => d.unwrap_or(MAX_DECIMALS).min(MAX_DECIMALS),
+                    Shape::Iso { decimals, .. } => *decimals,
+                };
+                let ns = timestamp::to_units(cell, &style, MAX_DECIMALS).ok_or_else(|| {
+                    bad(match &style {
+                        TimeStyle::Seconds => "a time in seconds, like the rows before".into(),
+                        TimeStyle::Iso(iso) => format!(
+                            "an ISO 8601 time written like the first row's \
+                             (separator '{}', zone '{}')",
+                            iso.separator as char, iso.suffix
+                        ),
+                    })
+                })?;
+                s.time_decimals = s.time_decimals.max(d);
+                s.times.push(ns);
                 s.lines.push(line);
-                s.time_decimals = merge_decimals(s.time_decimals, decimals_of(cell));
                 continue;
             }
             let v = parse_cell(cell)
                 .ok_or_else(|| bad("a number (or an empty cell for a missing value)".into()))?;
-            if let Some((max, d)) = limit {
-                let scaled = (v * 10f64.powi(d as i32)).round();
-                if scaled.abs() > max {
-                    return Err(bad(format!(
-                        "a value within +-{} ({enc:?})",
-                        max / 10f64.powi(d as i32)
-                    )));
+            let trimmed = cell.trim();
+            match v {
+                Cell::Missing => continue,
+                Cell::NaN => {
+                    s.nan.get_or_insert_with(|| trimmed.to_owned());
+                    continue;
                 }
-            }
-            if !cell.trim().is_empty() {
-                s.decimals[i] = merge_decimals(s.decimals[i], decimals_of(cell));
+                Cell::Number(v) if v.is_infinite() => {
+                    s.inf
+                        .get_or_insert_with(|| trimmed.trim_start_matches(['+', '-']).to_owned());
+                    continue;
+                }
+                Cell::Number(v) => {
+                    if let Some((max, d)) = limit {
+                        let scaled = (v * 10f64.powi(d as i32)).round();
+                        if scaled.abs() > max {
+                            return Err(bad(format!(
+                                "a value within +-{} ({enc:?})",
+                                max / 10f64.powi(d as i32)
+                            )));
+                        }
+                    }
+                    s.decimals[i] = merge_decimals(s.decimals[i], decimals_of(cell));
+                    s.styles[i].see(trimmed, v);
+                }
             }
         }
     }
@@ -429,6 +641,11 @@ fn survey(path: &Path, delimiter: u8, enc: Encoding) -> Result<Survey> {
             path: path.into(),
             what: "a header but no data rows".into(),
         });
+    }
+    for w in [&mut s.nan, &mut s.inf] {
+        if w.as_ref().is_some_and(|w| w.len() > CsvText::MAX_WORD) {
+            *w = None;
+        }
     }
     Ok(s)
 }

@@ -63,12 +63,7 @@ impl<R: Read> CsvStream<R> {
             ahead: Vec::new(),
             // Replaced below once the header is known.
             format: StreamFormat::new(encoding, 1, Rate::hz(1)?)?,
-            layout: CsvLayout {
-                columns: Vec::new(),
-                time: None,
-                decimals: Vec::new(),
-                delimiter: b',',
-            },
+            layout: CsvLayout::new(Vec::new()),
             value_index: Vec::new(),
             line_no: 0,
             rows: 0,
@@ -127,12 +122,15 @@ impl<R: Read> CsvStream<R> {
             }
             (None, None) => return Err(s.no_rate()),
         };
-        s.layout.time = times.map(|(index, start, decimals)| TimeColumn {
-            name: headers[index].clone(),
-            index,
-            start,
-            decimals: decimals
-                .unwrap_or_else(|| super::text::time_decimals(rate.num(), rate.den())),
+        // Rows from a pipe play on the grid in seconds (no per-row offsets:
+        // the stream cannot be surveyed ahead for jitter).
+        s.layout.time = times.map(|(index, start, decimals)| {
+            TimeColumn::seconds(
+                headers[index].clone(),
+                index,
+                start,
+                decimals.unwrap_or_else(|| super::text::time_decimals(rate.num(), rate.den())),
+            )
         });
         s.format = StreamFormat::new(encoding, channels, rate)?;
         Ok(s)

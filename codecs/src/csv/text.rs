@@ -1,7 +1,5 @@
-//! How numbers and names look in a sensor CSV: decimals read from cells,
-//! values and times printed back the same way, header fields quoted.
-
-use std::fmt::Write;
+//! How names and decimals look in a sensor CSV: decimals read from cells,
+//! header fields quoted, the decimals a rate's times need.
 
 /// How a numeric cell was written: `Some(d)` for plain decimal notation
 /// with `d` digits after the point, `None` for exponent notation or words
@@ -28,33 +26,6 @@ pub(crate) fn merge_decimals(seen: Option<Option<u8>>, cell: Option<u8>) -> Opti
         (None, c) => Some(c),
         (Some(Some(a)), Some(b)) => Some(Some(a.max(b))),
         _ => Some(None),
-    }
-}
-
-/// Appends `v` as a cell: empty for NaN (a missing value), fixed `decimals`
-/// when known, otherwise the shortest text that reads back the same
-/// number (of `f32` precision when `single`).
-pub(crate) fn push_value(out: &mut String, v: f64, decimals: Option<u8>, single: bool) {
-    if v.is_nan() {
-        return;
-    }
-    // Writing to a String cannot fail.
-    let _ = match decimals {
-        Some(d) => write!(out, "{v:.*}", d as usize),
-        None if single => push_shortest(out, v as f32),
-        None => push_shortest(out, v),
-    };
-}
-
-fn push_shortest<T>(out: &mut String, v: T) -> std::fmt::Result
-where
-    T: std::fmt::Display + std::fmt::LowerExp + Into<f64> + Copy,
-{
-    let a = v.into().abs();
-    if a != 0.0 && a.is_finite() && !(1e-4..1e15).contains(&a) {
-        write!(out, "{v:e}")
-    } else {
-        write!(out, "{v}")
     }
 }
 
@@ -98,21 +69,6 @@ mod tests {
         assert_eq!(decimals_of("inf"), None);
         assert_eq!(merge_decimals(Some(Some(2)), Some(4)), Some(Some(4)));
         assert_eq!(merge_decimals(Some(Some(2)), None), Some(None));
-    }
-
-    #[test]
-    fn values_print_back_as_written() {
-        let mut s = String::new();
-        push_value(&mut s, 1.5, Some(2), false);
-        s.push('|');
-        push_value(&mut s, 0.1f32 as f64, Some(1), true);
-        s.push('|');
-        push_value(&mut s, 0.1f32 as f64, None, true);
-        s.push('|');
-        push_value(&mut s, 1.5e-9, None, false);
-        s.push('|');
-        push_value(&mut s, f64::NAN, Some(3), false);
-        assert_eq!(s, "1.50|0.1|0.1|1.5e-9|");
     }
 
     #[test]

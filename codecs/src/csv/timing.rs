@@ -3,7 +3,7 @@
 
 use crate::format::Rate;
 
-/// Why a time column is not a regular grid: the offending data row (0-based)
+/// Why a time column cannot be carried: the offending data row (0-based)
 /// and what was wrong with it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Irregular {
@@ -11,79 +11,151 @@ pub(crate) struct Irregular {
     pub detail: String,
 }
 
-/// Checks `times` against a grid and returns its rate.
+/// The nominal grid of a time column: row `i` is due at
+/// `origin + i / rate`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Grid {
+    pub rate: Rate,
+    /// Units (`10^-decimals` s) of row 0's slot: the first row's time for a
+    /// regular column, the best fit through the rows when they jitter.
+    pub origin: i64,
+    /// Some row's time is not the grid's (to the printed digit): each row's
+    /// offset from the grid travels with it.
+    pub jitter: bool,
+}
+
+/// Row `i`'s grid time after the origin, in units of `10^-decimals` s:
+/// `i / rate`, rounded to nearest (exact integer maths).
+pub(crate) fn grid_units(i: u64, rate: Rate, decimals: u8) -> i64 {
+    let scale = 10i128.pow(decimals as u32);
+    let n = i as i128 * rate.den() as i128 * scale;
+    let d = rate.num() as i128;
+    ((2 * n + d) / (2 * d)) as i64
+}
+
+/// Fits a grid to `times` (units of `10^-decimals` s, one per row).
 ///
-/// Without `given`, the first step sets the expected period and each later
-/// step must stay within `tolerance` periods of it, which finds the exact
-/// row of a gap or a jump; the rate is then the mean step over the whole
-/// span, made exact as the simplest fraction the printed precision allows.
-/// Either way every time must lie within `tolerance` periods of
-/// `start + i / rate`, which also catches slow drift.
-pub(crate) fn regular_rate(
-    times: &[f64],
+/// The rate is `given`, or the least-squares step made exact: the
+/// simplest fraction the printed precision allows when the column is
+/// regular, else the simplest within half a period over the whole span (a
+/// 100 Hz logger with jitter reads as 100 Hz). The origin is the first
+/// row's time, or the mean fit when the rows jitter. Every time must then
+/// lie within `tolerance` periods of its slot (a gap, a jump or drift names
+/// its row); times off the grid are jitter, carried exactly.
+pub(crate) fn fit_grid(
+    times: &[i64],
     given: Option<Rate>,
     decimals: u8,
     tolerance: f64,
-) -> Result<Rate, Irregular> {
+) -> Result<Grid, Irregular> {
+    let scale = 10f64.powi(decimals as i32);
+    let secs = |u: i64| u as f64 / scale;
     for i in 1..times.len() {
-        if times[i] <= times[i - 1] || !times[i].is_finite() {
-            return Err(Irregular {
-                row: i,
-                detail: format!("time {} s does not come after {} s", times[i], times[i - 1]),
-            });
-        }
-    }
-    let rate = match given {
-        Some(r) => r,
-        None => {
-            let (t0, t1) = (times[0], times[1]);
-            let first = t1 - t0;
-            for i in 2..times.len() {
-                let step = times[i] - times[i - 1];
-                if (step - first).abs() > tolerance * first {
-                    return Err(Irregular {
-                        row: i,
-                        detail: format!(
-                            "a step of {} s from {} s, where the first step set the period \
-                             to {} s (tolerance {} %)",
-                            round_for_humans(step),
-                            times[i - 1],
-                            round_for_humans(first),
-                            tolerance * 100.0
-                        ),
-                    });
-                }
-            }
-            let span = times[times.len() - 1] - t0;
-            let period = span / (times.len() - 1) as f64;
-            // Printed times carry +-half a unit in their last place at each end;
-            // with few rows that allows far too much, so never accept a
-            // fraction more than 1e-4 away from the measured rate.
-            let precision = (10f64.powi(-(decimals as i32)) / span).clamp(1e-12, 1e-4);
-            simplest_rate(1.0 / period, precision).ok_or_else(|| Irregular {
-                row: 1,
-                detail: format!("a period of {period} s is not a usable sample rate"),
-            })?
-        }
-    };
-    let period = 1.0 / rate.as_f64();
-    let t0 = times[0];
-    for (i, &t) in times.iter().enumerate() {
-        let ideal = t0 + i as f64 * rate.den() as f64 / rate.num() as f64;
-        if (t - ideal).abs() > tolerance * period {
+        if times[i] <= times[i - 1] {
             return Err(Irregular {
                 row: i,
                 detail: format!(
-                    "time {t} s is {} s off the regular grid of {} Hz starting at {t0} s, \
-                     where it should be {} s",
-                    round_for_humans(t - ideal),
-                    round_for_humans(rate.as_f64()),
-                    round_for_humans(ideal)
+                    "time {} s does not come after {} s",
+                    secs(times[i] - times[0]),
+                    secs(times[i - 1] - times[0])
                 ),
             });
         }
     }
-    Ok(rate)
+    let t0 = times[0];
+    let n = times.len();
+    let median_step = {
+        let mut steps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        steps.sort_unstable();
+        steps.get(steps.len() / 2).copied().unwrap_or(1) as f64
+    };
+    // The grid for `rate` with its origin fitted, checked row by row.
+    let fit = |rate: Rate| -> Result<Grid, Irregular> {
+        let period = scale * rate.den() as f64 / rate.num() as f64;
+        let regular = times
+            .iter()
+            .enumerate()
+            .all(|(i, &t)| t == t0 + grid_units(i as u64, rate, decimals));
+        let origin = if regular {
+            t0
+        } else {
+            let sum: i128 = times
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| (t - t0 - grid_units(i as u64, rate, decimals)) as i128)
+                .sum();
+            t0 + (sum as f64 / n as f64).round() as i64
+        };
+        // Measured against the exact slot: printed times are coarse.
+        let off = |i: usize| (times[i] - origin) as f64 - i as f64 * period;
+        let bad = (0..n)
+            .find(|&i| off(i).abs() >= tolerance * period)
+            .map(|first| {
+                // Blame the row where it goes wrong as seen from the first row
+                // (a gap or a jump shows there), else the first off the fit.
+                // with the median step (or the given rate) as the period.
+                let p = if given.is_some() { period } else { median_step };
+                (1..n)
+                    .find(|&i| ((times[i] - t0) as f64 - i as f64 * p).abs() >= tolerance * p)
+                    .unwrap_or(first)
+            });
+        if let Some(i) = bad {
+            let (t, off) = (times[i], off(i));
+            {
+                let step = if i > 0 { t - times[i - 1] } else { 0 };
+                return Err(Irregular {
+                    row: i,
+                    detail: format!(
+                        "time {} s (a step of {} s from the row before) is {} s off the \
+                         grid of {} Hz through the rows, {:.0} % of a period where at \
+                         most {:.0} % is carried",
+                        round_for_humans(secs(t - t0)),
+                        round_for_humans(secs(step)),
+                        round_for_humans(off / scale),
+                        round_for_humans(rate.as_f64()),
+                        100.0 * off.abs() / period,
+                        100.0 * tolerance
+                    ),
+                });
+            }
+        }
+        Ok(Grid {
+            rate,
+            origin,
+            jitter: !regular,
+        })
+    };
+    if let Some(rate) = given {
+        return fit(rate);
+    }
+    // Least-squares period over the rows.
+    let mean_i = (n - 1) as f64 / 2.0;
+    let mean_t = times.iter().map(|&t| (t - t0) as f64).sum::<f64>() / n as f64;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (i, &t) in times.iter().enumerate() {
+        let dx = i as f64 - mean_i;
+        sxy += dx * ((t - t0) as f64 - mean_t);
+        sxx += dx * dx;
+    }
+    let period = sxy / sxx / scale;
+    let span = secs(times[n - 1] - t0);
+    let unusable = || Irregular {
+        row: 1,
+        detail: format!("a period of {period} s is not a usable sample rate"),
+    };
+    let tight = (1.0 / scale / span).clamp(1e-12, 1e-4);
+    let loose = (0.5 * period / span).clamp(1e-12, 0.1);
+    let tight_rate = simplest_rate(1.0 / period, tight).ok_or_else(unusable)?;
+    let first = fit(tight_rate);
+    if matches!(first, Ok(Grid { jitter: false, .. })) {
+        return first;
+    }
+    if let Some(rate) = simplest_rate(1.0 / period, loose)
+        && let Ok(g) = fit(rate)
+    {
+        return Ok(g);
+    }
+    first
 }
 
 /// The first continued-fraction convergent of `x` within `precision`
@@ -137,46 +209,68 @@ fn round_for_humans(v: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn grid(n: usize, start: f64, rate: f64, decimals: i32) -> Vec<f64> {
+    fn grid(n: usize, start: f64, rate: f64, decimals: i32) -> Vec<i64> {
         let s = 10f64.powi(decimals);
         (0..n)
-            .map(|i| ((start + i as f64 / rate) * s).round() / s)
+            .map(|i| ((start + i as f64 / rate) * s).round() as i64)
             .collect()
     }
 
     #[test]
     fn printed_rates_become_exact_fractions() {
-        let r = regular_rate(&grid(1000, 12.5, 100.0, 2), None, 2, 0.1).unwrap();
-        assert_eq!((r.num(), r.den()), (100, 1));
-        let r = regular_rate(&grid(5000, 0.0, 30_000.0 / 1001.0, 6), None, 6, 0.1).unwrap();
-        assert_eq!((r.num(), r.den()), (30_000, 1_001));
-        let r = regular_rate(&grid(10, 0.0, 0.5, 0), None, 0, 0.1).unwrap();
-        assert_eq!((r.num(), r.den()), (1, 2));
+        let g = fit_grid(&grid(1000, 12.5, 100.0, 2), None, 2, 0.5).unwrap();
+        assert_eq!((g.rate.num(), g.rate.den(), g.jitter), (100, 1, false));
+        let g = fit_grid(&grid(5000, 0.0, 30_000.0 / 1001.0, 6), None, 6, 0.5).unwrap();
+        assert_eq!((g.rate.num(), g.rate.den()), (30_000, 1_001));
+        let g = fit_grid(&grid(10, 0.0, 0.5, 0), None, 0, 0.5).unwrap();
+        assert_eq!((g.rate.num(), g.rate.den(), g.jitter), (1, 2, false));
         // 3 Hz printed with 3 decimals: 0.333, 0.667, 1.000 ...
-        let r = regular_rate(&grid(300, 0.0, 3.0, 3), None, 3, 0.1).unwrap();
-        assert_eq!((r.num(), r.den()), (3, 1));
+        let g = fit_grid(&grid(300, 0.0, 3.0, 3), None, 3, 0.5).unwrap();
+        assert_eq!((g.rate.num(), g.rate.den(), g.jitter), (3, 1, false));
+    }
+
+    #[test]
+    fn jitter_of_30_percent_is_carried() {
+        let mut t = grid(500, 0.0, 100.0, 4);
+        let mut x = 7u64;
+        for v in &mut t {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            *v += ((x >> 33) % 61) as i64 - 30; // +-30 % of a 100-unit period
+        }
+        let g = fit_grid(&t, None, 4, 0.5).unwrap();
+        assert_eq!((g.rate.num(), g.rate.den(), g.jitter), (100, 1, true));
+        assert!((g.origin - t[0]).abs() <= 30, "the fit, not the first row");
     }
 
     #[test]
     fn a_gap_is_reported_at_its_row() {
         let mut t = grid(100, 0.0, 50.0, 2);
         t.remove(40);
-        let e = regular_rate(&t, None, 2, 0.1).unwrap_err();
+        let e = fit_grid(&t, None, 2, 0.5).unwrap_err();
         assert_eq!(e.row, 40);
-        assert!(e.detail.contains("0.04 s"), "{}", e.detail);
+        assert!(e.detail.contains("step of 0.04 s"), "{}", e.detail);
     }
 
     #[test]
     fn drift_and_disagreeing_rates_are_caught() {
-        // 1 % slow drift: every step is within tolerance, the grid is not.
-        let t: Vec<f64> = (0..1000)
-            .map(|i| i as f64 * 0.01 * (1.0 + i as f64 * 1e-4))
+        // 1 % slow drift: steps look fine, the grid does not.
+        let t: Vec<i64> = (0..1000)
+            .map(|i| (i as f64 * 0.01 * (1.0 + i as f64 * 1e-4) * 1e6).round() as i64)
             .collect();
-        assert!(regular_rate(&t, None, 6, 0.1).is_err());
+        assert!(fit_grid(&t, None, 6, 0.5).is_err());
         let t = grid(100, 0.0, 100.0, 2);
-        let e = regular_rate(&t, Some(Rate::hz(50).unwrap()), 2, 0.1).unwrap_err();
+        let e = fit_grid(&t, Some(Rate::hz(50).unwrap()), 2, 0.5).unwrap_err();
         assert_eq!(e.row, 1);
-        let e = regular_rate(&[0.0, 0.1, 0.1], None, 1, 0.1).unwrap_err();
+        let e = fit_grid(&[0, 1, 1], None, 1, 0.5).unwrap_err();
         assert!(e.detail.contains("does not come after"), "{}", e.detail);
+    }
+
+    #[test]
+    fn grid_units_round_to_nearest() {
+        let r = Rate::hz(3).unwrap();
+        let v: Vec<i64> = (0..4).map(|i| grid_units(i, r, 3)).collect();
+        assert_eq!(v, vec![0, 333, 667, 1000]);
     }
 }

@@ -4,15 +4,20 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::text::{push_field, push_value, time_decimals};
+use super::number::push_number;
+use super::text::{push_field, time_decimals};
+use super::timestamp::push_time;
+use super::timing::grid_units;
 use crate::encoding;
 use crate::error::{Error, Result};
-use crate::format::{CsvLayout, Encoding, Origin, StreamFormat, TimeColumn};
+use crate::format::{CsvLayout, CsvText, Encoding, NumberStyle, Origin, StreamFormat, TimeColumn};
 use crate::mask::SampleMask;
 
 /// Writes a sensor substream as CSV: the header of its origin, one row per
-/// sample, times rebuilt from the media clock (`start + i / rate`, with the
-/// input's decimals), values with each column's decimals.
+/// sample, times rebuilt from the media clock (`start + i / rate` in the
+/// input's decimals and style, plus each row's offset when the time column
+/// jittered), values in each column's number style, NaN and infinity as
+/// the input spelled them, the input's line ends.
 ///
 /// Lost rows can be written as explicit empty cells: pass the frame's
 /// [`SampleMask`] to [`write_frame`](Self::write_frame), and missing-value
@@ -26,8 +31,12 @@ pub struct CsvWriter {
     layout: CsvLayout,
     time: TimeColumn,
     has_time: bool,
+    /// Number style of each value column.
+    styles: Vec<NumberStyle>,
     line: String,
     written: u64,
+    /// Index of the first row written (a stream joined mid-way).
+    first_row: u64,
     unflushed: u64,
     flush_every: u64,
 }
@@ -53,23 +62,29 @@ impl CsvWriter {
         let mut layout = match origin {
             Origin::Csv(l) => l.clone(),
             _ => CsvLayout {
-                columns: (1..=format.channels).map(|i| format!("ch{i}")).collect(),
-                time: Some(TimeColumn {
-                    name: "time".into(),
-                    index: 0,
-                    start: 0.0,
-                    decimals: time_decimals(rate.num(), rate.den()),
-                }),
-                decimals: Vec::new(),
-                delimiter: b',',
+                time: Some(TimeColumn::seconds(
+                    "time",
+                    0,
+                    0.0,
+                    time_decimals(rate.num(), rate.den()),
+                )),
+                ..CsvLayout::new((1..=format.channels).map(|i| format!("ch{i}")).collect())
             },
         };
-        if layout.columns.len() != format.channels as usize {
+        let jitter = layout.time.as_ref().is_some_and(|t| t.jitter);
+        if let Err(what) = layout.check() {
+            return Err(Error::Unwritable {
+                path: path.into(),
+                what,
+            });
+        }
+        if layout.columns.len() + usize::from(jitter) != format.channels as usize {
             return Err(Error::Unwritable {
                 path: path.into(),
                 what: format!(
-                    "the CSV header names {} value columns but the stream has {} channels",
+                    "the CSV header names {} value columns{} but the stream has {} channels",
                     layout.columns.len(),
+                    if jitter { " and time offsets" } else { "" },
                     format.channels
                 ),
             });
@@ -83,13 +98,24 @@ impl CsvWriter {
         if !matches!(layout.delimiter, b',' | b';' | b'\t') {
             layout.delimiter = b',';
         }
+        let styles = (0..layout.columns.len())
+            .map(|j| match layout.text.styles.get(j) {
+                Some(s) => *s,
+                None => match layout.decimals[j] {
+                    Some(decimals) => NumberStyle::Fixed {
+                        decimals,
+                        plus: false,
+                    },
+                    None => NumberStyle::Shortest { point: false },
+                },
+            })
+            .collect();
         let has_time = layout.time.is_some();
-        let mut time = layout.time.clone().unwrap_or(TimeColumn {
-            name: String::new(),
-            index: usize::MAX,
-            start: 0.0,
-            decimals: 0,
-        });
+        let mut time =
+            layout
+                .time
+                .clone()
+                .unwrap_or(TimeColumn::seconds(String::new(), usize::MAX, 0.0, 0));
         time.index = time.index.min(layout.columns.len());
 
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
@@ -100,8 +126,10 @@ impl CsvWriter {
             layout,
             time,
             has_time,
+            styles,
             line: String::with_capacity(256),
             written: 0,
+            first_row: 0,
             unflushed: 0,
             flush_every: rate.samples_before(1_000_000).max(1),
         };
@@ -126,15 +154,29 @@ impl CsvWriter {
                 value += 1;
             }
         }
-        self.line.push('\n');
+        self.end_line();
         self.file
             .write_all(self.line.as_bytes())
             .map_err(|e| Error::io(&self.path, e))
     }
 
+    fn end_line(&mut self) {
+        if self.layout.text.crlf {
+            self.line.push('\r');
+        }
+        self.line.push('\n');
+    }
+
     /// Encoding, channels and rate of the wire bytes this writer takes.
     pub fn format(&self) -> StreamFormat {
         self.format
+    }
+
+    /// The rows written start at row `n` of the stream (a listener that
+    /// joined mid-way): times continue from that row's, so they are the
+    /// real media times. Call before the first row.
+    pub fn start_at_row(&mut self, n: u64) {
+        self.first_row = n;
     }
 
     /// Rows written so far.
@@ -180,28 +222,32 @@ impl CsvWriter {
         let w = enc.bytes();
         let single = matches!(enc, Encoding::F32);
         let d = self.layout.delimiter as char;
+        let columns = self.layout.columns.len();
+        let total = columns + usize::from(self.has_time);
         for (r, row) in wire.chunks_exact(stride).enumerate() {
             let present = mask.is_none_or(|m| m.present(r));
             self.line.clear();
             let mut cells = row.chunks_exact(w);
             let mut value = 0;
-            let total = self.layout.columns.len() + usize::from(self.has_time);
             for i in 0..total {
                 if i > 0 {
                     self.line.push(d);
                 }
                 if self.has_time && i == self.time.index {
-                    let t = self.time.start
-                        + self.written as f64 * self.format.rate.den() as f64
-                            / self.format.rate.num() as f64;
-                    push_value(&mut self.line, t, Some(self.time.decimals), false);
+                    let t = self.time_units(row, present);
+                    push_time(&mut self.line, t, &self.time.style, self.time.decimals);
                     continue;
                 }
                 let cell = cells.next().unwrap_or(&[]);
                 if present && cell.len() == w {
-                    let v = encoding::read_f64(enc, cell);
-                    let decimals = self.layout.decimals.get(value).copied().flatten();
-                    push_value(&mut self.line, v, decimals, single);
+                    push_cell(
+                        &mut self.line,
+                        enc,
+                        cell,
+                        self.styles[value],
+                        &self.layout.text,
+                        single,
+                    );
                 }
                 value += 1;
             }
@@ -209,7 +255,7 @@ impl CsvWriter {
                 // A lone empty cell would be a blank line; quote it.
                 self.line.push_str("\"\"");
             }
-            self.line.push('\n');
+            self.end_line();
             self.file
                 .write_all(self.line.as_bytes())
                 .map_err(|e| Error::io(&self.path, e))?;
@@ -220,6 +266,29 @@ impl CsvWriter {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// The time of the row being written: the grid's, plus the row's own
+    /// offset when the time column jittered (a lost row keeps the grid's,
+    /// or the concealer's estimate).
+    fn time_units(&self, row: &[u8], present: bool) -> i64 {
+        let grid = self.time.start_units()
+            + grid_units(
+                self.first_row + self.written,
+                self.format.rate,
+                self.time.decimals,
+            );
+        if !self.time.jitter {
+            return grid;
+        }
+        let w = self.format.encoding.bytes();
+        let off = row
+            .get(self.layout.columns.len() * w..)
+            .filter(|c| c.len() >= w && present)
+            .map(|c| encoding::read_f64(self.format.encoding, c))
+            .filter(|v| v.is_finite())
+            .map_or(0, |v| v.round() as i64);
+        grid.saturating_add(off)
     }
 
     /// Pushes every complete row to the file.
@@ -240,4 +309,32 @@ impl Drop for CsvWriter {
         // Nobody to report to here; BufWriter would flush too, this is explicit.
         let _ = self.file.flush();
     }
+}
+
+/// Appends one value cell: empty when missing, NaN and infinity as the
+/// input spelled them, numbers in the column's style.
+fn push_cell(
+    out: &mut String,
+    enc: Encoding,
+    cell: &[u8],
+    style: NumberStyle,
+    text: &CsvText,
+    single: bool,
+) {
+    if encoding::is_nan_value(enc, cell) {
+        out.push_str(text.nan.as_deref().unwrap_or("NaN"));
+        return;
+    }
+    let v = encoding::read_f64(enc, cell);
+    if v.is_nan() {
+        return;
+    }
+    if v.is_infinite() {
+        if v < 0.0 {
+            out.push('-');
+        }
+        out.push_str(text.inf.as_deref().unwrap_or("inf"));
+        return;
+    }
+    push_number(out, v, style, single);
 }

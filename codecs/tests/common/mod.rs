@@ -258,3 +258,4 @@ impl<R: std::io::Read> std::io::Read for Trickle<R> {
         self.inner.read(&mut buf[..n])
     }
 }
+pub mod flac;

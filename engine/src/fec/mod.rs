@@ -5,12 +5,14 @@
 //! packets ride in the same blocks as audio and a block fills quickly.
 
 pub mod adapt;
+pub mod audience;
 mod codec;
 mod decoder;
 mod encoder;
 mod shards;
 
 pub use adapt::FecAdapter;
+pub use audience::{Audience, AudiencePolicy};
 pub use codec::{CodecCache, FecError};
 pub use decoder::FecDecoder;
 pub use encoder::FecEncoder;

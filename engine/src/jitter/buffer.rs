@@ -134,6 +134,13 @@ impl FrameBuffer {
         self.next
     }
 
+    /// Start playing at frame `frame` instead of 0 (a mid-stream join):
+    /// earlier frames count as already played.
+    pub fn start_at(&mut self, frame: u64) {
+        self.next = frame;
+        self.newest_end = self.newest_end.max(frame);
+    }
+
     /// The stream holds `n` samples in all: playout ends after them.
     pub fn set_total_samples(&mut self, n: u64) {
         self.total_samples = Some(n);

@@ -42,6 +42,9 @@ pub struct SequenceTracker {
     highest: Option<u64>,
     /// First known-present entry after `base`, when `base` itself is a gap.
     hint: Option<u64>,
+    /// Mid-stream join: `base` follows the lowest sequence number seen
+    /// until the first packet is final.
+    floating: bool,
     counts: PacketCounts,
 }
 
@@ -60,8 +63,16 @@ impl SequenceTracker {
             base: 0,
             highest: None,
             hint: None,
+            floating: false,
             counts: PacketCounts::default(),
         }
+    }
+
+    /// The substream is joined mid-stream: accounting starts at the first
+    /// packet seen (or an earlier one that arrives before anything is
+    /// final), not at sequence number 0.
+    pub fn start_anywhere(&mut self) {
+        self.floating = true;
     }
 
     fn ring_len(window: usize) -> usize {
@@ -107,6 +118,9 @@ impl SequenceTracker {
         let Some(s) = self.extend(seq) else {
             return Arrival::Duplicate;
         };
+        if self.floating && (self.highest.is_none() || s < self.base) {
+            self.base = s;
+        }
         if let Some(e) = self.known(s) {
             // The original of a packet FEC rebuilt first is no duplicate: it
             // arrived, and if in time, it was never lost.
@@ -185,6 +199,7 @@ impl SequenceTracker {
     /// numbers beyond it are lost in one step, so a sequence number that
     /// jumps by 2^31 costs one window of work, not 2^31 steps.
     fn force_final(&mut self, to: u64) {
+        self.floating = false;
         let known_end = self.highest.map_or(self.base, |h| h.saturating_add(1));
         while self.base < to.min(known_end) {
             let e = self.known(self.base).map(|e| e.state);
@@ -206,6 +221,7 @@ impl SequenceTracker {
     /// finalise what can be.
     pub fn finalize(&mut self, played_to: u64) {
         let Some(highest) = self.highest else { return };
+        self.floating = false;
         while self.base <= highest {
             if let Some(e) = self.known(self.base) {
                 if e.ts >= played_to {
@@ -297,6 +313,24 @@ mod tests {
             t.on_packet(3_000_000_000, 0, false, false),
             Arrival::Duplicate
         );
+    }
+
+    #[test]
+    fn a_mid_stream_start_counts_from_the_lowest_first_packet() {
+        let mut t = SequenceTracker::new(64);
+        t.start_anywhere();
+        t.on_packet(5_002, 20, false, false);
+        t.on_packet(5_000, 0, true, false); // rebuilt before anything is final
+        t.on_packet(5_003, 30, false, false);
+        t.finalize(35);
+        let c = t.counts();
+        assert_eq!(
+            (c.expected, c.lost, c.recovered, c.unrecovered),
+            (4, 2, 1, 1)
+        );
+        // Once accounting runs, an older number is late, not a new start.
+        t.on_packet(4_000, 0, false, true);
+        assert_eq!(t.counts().expected, 4);
     }
 
     #[test]

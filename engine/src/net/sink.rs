@@ -1,6 +1,6 @@
 //! Where a receiving session's media goes.
 //!
-//! A [`Sink`] is called on the session's playout thread at each frame's
+//! A [`Sink`] is called on a playout worker at each frame's
 //! instant, so it must not block. [`FileSink`] writes WAV and CSV files
 //! through a writer thread; [`PullSink`] hands frames to an application
 //! that prefers to pull them, and drops (counted) rather than wait for it.
@@ -59,7 +59,8 @@ pub struct SessionEnd {
 /// Receives one session's frames at their playout instants.
 pub trait Sink: Send {
     /// One frame, concealed in place; `frame.mask` says which samples really
-    /// arrived. Called on the playout thread: return quickly, never block.
+    /// arrived. Called on a playout worker shared with other sessions:
+    /// return quickly, never block.
     fn frame(&mut self, frame: PlayedFrame<'_>);
 
     /// The session is over (complete or truncated): finish outputs. Called
@@ -185,20 +186,17 @@ pub fn output_origin(d: &SubstreamDesc) -> Origin {
         Origin::Raw => match d.kind {
             // The WAV writer picks the layout that holds the encoding.
             MediaKind::Audio => Origin::Raw,
-            MediaKind::Sensor => Origin::Csv(CsvLayout {
-                columns: (0..d.format.channels).map(|c| format!("v{c}")).collect(),
-                time: None,
-                decimals: Vec::new(),
-                delimiter: b',',
-            }),
+            MediaKind::Sensor => Origin::Csv(CsvLayout::new(
+                (0..d.format.channels).map(|c| format!("v{c}")).collect(),
+            )),
         },
         o => o.clone(),
     }
 }
 
 enum Writer {
-    Wav(WavWriter),
-    Csv(CsvWriter),
+    Wav(Box<WavWriter>),
+    Csv(Box<CsvWriter>),
 }
 
 impl Writer {
@@ -226,6 +224,9 @@ struct Pending {
     data: Vec<u8>,
     mask: Vec<u64>,
     samples: usize,
+    /// The substream's first frame: the index of its first sample (not 0
+    /// when the stream was joined mid-way).
+    first_sample: Option<u64>,
 }
 
 /// To the writer thread: frames, then where each substream's media ends.
@@ -346,6 +347,10 @@ pub struct FileSink {
     pool: Arc<ArrayQueue<Pending>>,
     thread: Option<JoinHandle<Written>>,
     paths: Vec<PathBuf>,
+    /// Per substream: its first frame has been written.
+    started: Vec<bool>,
+    /// Per substream, to place its first frame in the stream.
+    starts: Vec<SubstreamDesc>,
     /// Set by the writer thread when it can write no more.
     failure: Arc<OnceLock<String>>,
     /// Frames the writer could not keep up with, written late.
@@ -410,6 +415,7 @@ impl FileSink {
                 data: Vec::with_capacity(max_frame),
                 mask: vec![0; max_samples.div_ceil(64).max(1)],
                 samples: 0,
+                first_sample: None,
             });
         }
         let (tx, rx) = cb::bounded::<ToWriter>(depth);
@@ -441,6 +447,8 @@ impl FileSink {
             pool,
             thread: Some(thread),
             paths,
+            started: vec![false; session.substreams.len()],
+            starts: session.substreams.clone(),
             failure,
             stalls: 0,
         })
@@ -459,8 +467,10 @@ fn open_writer(
     length: Option<u64>,
 ) -> isochron_codecs::Result<Writer> {
     Ok(match origin {
-        Origin::Csv(_) => Writer::Csv(CsvWriter::create(path, format, origin)?),
-        _ => Writer::Wav(WavWriter::create_sized(path, format, origin, length)?),
+        Origin::Csv(_) => Writer::Csv(Box::new(CsvWriter::create(path, format, origin)?)),
+        _ => Writer::Wav(Box::new(WavWriter::create_sized(
+            path, format, origin, length,
+        )?)),
     })
 }
 
@@ -471,7 +481,8 @@ struct Output {
     held: std::collections::VecDeque<Pending>,
     /// At most this many held.
     hold: usize,
-    /// Samples written so far.
+    /// Samples of the stream written so far (counted from 0 even when the
+    /// file starts mid-way, to compare with where the media ends).
     written: u64,
     failed: bool,
 }
@@ -536,6 +547,13 @@ fn write_loop(
             continue;
         }
         let out = &mut outs[p.index];
+        if let Some(n) = p.first_sample {
+            // Joined mid-way: the file starts at sample n of the stream.
+            if let Writer::Csv(w) = &mut out.writer {
+                w.start_at_row(n);
+            }
+            out.written = n;
+        }
         if SampleMask::new(&p.mask, p.samples).count_present() == 0 {
             // Nothing arrived: a gap, or past the end of the media.
             out.held.push_back(p);
@@ -595,7 +613,11 @@ impl Sink for FileSink {
             data: Vec::new(),
             mask: Vec::new(),
             samples: 0,
+            first_sample: None,
         });
+        p.first_sample =
+            (!self.started[f.index]).then(|| self.starts[f.index].frame_start(f.frame));
+        self.started[f.index] = true;
         p.index = f.index;
         p.data.clear();
         p.data.extend_from_slice(f.data);

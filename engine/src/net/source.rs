@@ -172,10 +172,22 @@ impl FrameSource for ChannelSource {
                 Err(cb::TryRecvError::Empty) => break,
             }
         }
+        if out.is_empty() && s.queued == 0 && !s.ended {
+            // An empty frame (a sparse sensor between samples) needs no data,
+            // but may be where the end shows.
+            match s.rx.try_recv() {
+                Ok(Chunk::Samples(b)) => {
+                    s.queued += b.len();
+                    s.chunks.push_back(b);
+                }
+                Ok(Chunk::End) | Err(cb::TryRecvError::Disconnected) => s.ended = true,
+                Err(cb::TryRecvError::Empty) => {}
+            }
+        }
         if s.queued < out.len() && !s.ended {
             return FrameRead::NotReady;
         }
-        if s.queued == 0 {
+        if s.queued == 0 && s.ended {
             return FrameRead::End;
         }
         let take = s.queued.min(out.len());
@@ -194,6 +206,38 @@ impl FrameSource for ChannelSource {
         s.queued -= take;
         FrameRead::Ready(take / s.stride)
     }
+}
+
+/// Feed a substream from `read` on its own thread: `read` fills a buffer
+/// with whole samples and returns how many bytes (0 at the end); chunks are
+/// about 20 ms of `desc`'s samples. The thread ends at the end of the input,
+/// on a read error, or when the session is gone.
+pub fn spawn_reader<R>(
+    feed: Feed,
+    index: usize,
+    desc: &crate::catalog::SubstreamDesc,
+    mut read: R,
+) -> std::io::Result<std::thread::JoinHandle<std::io::Result<()>>>
+where
+    R: FnMut(&mut [u8]) -> std::io::Result<usize> + Send + 'static,
+{
+    let per = (desc.format.rate.as_f64() / 50.0).ceil().max(1.0) as usize;
+    let size = per * desc.format.stride();
+    std::thread::Builder::new()
+        .name(format!("isochron-read-{index}"))
+        .spawn(move || {
+            let mut buf = vec![0u8; size];
+            loop {
+                let n = read(&mut buf)?;
+                if n == 0 {
+                    feed.end();
+                    return Ok(());
+                }
+                if !feed.push(Bytes::copy_from_slice(&buf[..n])) {
+                    return Ok(()); // session gone
+                }
+            }
+        })
 }
 
 #[cfg(test)]
@@ -226,5 +270,18 @@ mod tests {
         );
         assert_eq!(&out[..2], &[7, 8]);
         assert_eq!(src.read_frame(0, 2, &mut out), FrameRead::End);
+    }
+
+    #[test]
+    fn an_empty_frame_before_the_data_is_not_the_end() {
+        // A 50 Hz sensor in 10 ms frames: every other frame has no sample.
+        let media = MediaClock::new(Clock::new(1.0));
+        let (mut src, feeds) = channel_source(&[8], 16, Arc::new(Notify::new()), media);
+        assert_eq!(src.read_frame(0, 1, &mut []), FrameRead::Ready(0));
+        feeds[0].push(Bytes::from_static(&[1; 8]));
+        let mut one = [0u8; 8];
+        assert_eq!(src.read_frame(0, 2, &mut one), FrameRead::Ready(1));
+        feeds[0].end();
+        assert_eq!(src.read_frame(0, 3, &mut []), FrameRead::End);
     }
 }

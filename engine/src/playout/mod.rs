@@ -70,6 +70,21 @@ struct Sub {
     /// The newest played frame that had samples present, and the counts
     /// right after it: where a truncated stream's media ends.
     last_real: Option<(u64, FrameCounts)>,
+    /// First frame played (0 unless joined mid-stream).
+    start_frame: u64,
+    /// Packets of frames before `start_frame`, dropped.
+    before_start: u64,
+}
+
+/// Whether playout starts at media time zero or wherever a mid-stream
+/// join lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Join {
+    FromZero,
+    /// Joining: the first packet decides the start.
+    Pending,
+    /// Joined at this media time (microseconds).
+    At(u64),
 }
 
 /// Why a packet could not be placed.
@@ -107,6 +122,7 @@ pub struct Playout {
     e2e: Distribution,
     playout_delay: Distribution,
     eos: bool,
+    join: Join,
     /// Longest stretch of media concealed without a real sample.
     max_concealed_us: Option<u64>,
     /// Media time up to which some substream played real samples.
@@ -185,6 +201,8 @@ impl Playout {
                     total_packets: None,
                     closed: false,
                     last_real: None,
+                    start_frame: 0,
+                    before_start: 0,
                 }
             })
             .collect();
@@ -233,6 +251,44 @@ impl Playout {
             max_concealed_us: None,
             real_until_us: 0,
             gave_up: None,
+            join: Join::FromZero,
+        }
+    }
+
+    /// This receiver joins a stream already running (fan-out). Its ingress
+    /// drops the FEC groups that began before it
+    /// ([`Ingress::join_mid_stream`](crate::ingress::Ingress::join_mid_stream)),
+    /// so the first packet `p` that reaches the playout is the first of a
+    /// whole group. The sender emits units in the order their media ends,
+    /// so every unit that starts at or after `p`'s end left after `p`, in a
+    /// whole group: playout starts there (each substream at its first unit
+    /// boundary from then on), or at zero if `p` is the stream's first
+    /// frame. Call before the first packet.
+    pub fn join_mid_stream(&mut self) {
+        if self.join == Join::FromZero {
+            self.join = Join::Pending;
+        }
+    }
+
+    /// Where playout starts, microseconds of media time, once known (0 for
+    /// a receiver that was there from the start).
+    pub fn start_media_us(&self) -> Option<u64> {
+        match self.join {
+            Join::FromZero => Some(0),
+            Join::Pending => None,
+            Join::At(t) => Some(t),
+        }
+    }
+
+    fn begin_at(&mut self, at: u64) {
+        self.join = Join::At(at);
+        for sub in &mut self.subs {
+            let d = sub.buf.desc();
+            let hold = d.hold_frames();
+            let f = at.div_ceil(d.frame_us as u64).div_ceil(hold) * hold;
+            sub.start_frame = f;
+            sub.buf.start_at(f);
+            sub.seq.start_anywhere();
         }
     }
 
@@ -268,11 +324,20 @@ impl Playout {
         let i = self
             .sub_index(meta.substream)
             .ok_or(Refused::UnknownSubstream)?;
+        if self.join == Join::Pending {
+            let d = self.subs[i].buf.desc();
+            let end = meta.media_ts + meta.frames as u64 * d.frame_us as u64;
+            self.begin_at(if meta.media_ts == 0 { 0 } else { end });
+        }
         let sub = &mut self.subs[i];
         let Some(f0) = sub.buf.desc().frame_of(meta.media_ts) else {
             sub.seq.counts_mut().invalid += 1;
             return Ok(());
         };
+        if f0 < sub.start_frame {
+            sub.before_start += 1;
+            return Ok(());
+        }
         let late = self.started && f0 < sub.buf.next_frame();
         if sub.seq.on_packet(meta.seq, meta.media_ts, recovered, late) == Arrival::Duplicate {
             return Ok(());
@@ -701,7 +766,19 @@ impl Playout {
             d.jitter_us = s.jitter.micros().round() as u64;
             d.network_delay = s.delay.summary();
             d.buffer_us = s.buf.level_us();
+            d.start_sample = s.buf.desc().frame_start(s.start_frame);
+            d.start_media_us = s.buf.desc().frame_ts(s.start_frame);
+            d.skipped_before_start = s.before_start;
         }
+        out.start_media_us = match self.join {
+            Join::At(t) => self
+                .subs
+                .iter()
+                .map(|s| s.buf.desc().frame_ts(s.start_frame))
+                .min()
+                .unwrap_or(t),
+            _ => 0,
+        };
         out.network_delay = self.delay.summary();
         out.end_to_end_delay = self.e2e.summary();
         out.playout_delay = self.playout_delay.summary();

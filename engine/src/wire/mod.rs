@@ -1,5 +1,7 @@
 //! What crosses the network: media packets (datagrams) and control messages
-//! (one reliable stream).
+//! (one reliable stream), and the fan-out driver's signed and sealed
+//! messages.
 
 pub mod control;
+pub mod fanout;
 pub mod packet;

@@ -19,18 +19,28 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
-    /// The receiver's network thread and its playout threads.
+    /// The receiver's network thread and its playout threads (and fan-out
+    /// subscribers').
     Receiver,
-    /// Sender network threads and the benchmark's feeders.
+    /// Sender network threads and the benchmark's feeders (and a fan-out
+    /// publisher's network and reader threads).
     Sender,
     Relay,
     Other,
 }
 
 fn role(comm: &str) -> Role {
-    if comm.starts_with("isochron-recv") || comm.starts_with("isochron-playou") {
+    // Thread names are cut to 15 bytes ("isochron-publis").
+    if comm.starts_with("isochron-recv")
+        || comm.starts_with("isochron-playou")
+        || comm.starts_with("isochron-subsc")
+    {
         Role::Receiver
-    } else if comm.starts_with("isochron-send") || comm.starts_with("bench-feed") {
+    } else if comm.starts_with("isochron-send")
+        || comm.starts_with("bench-feed")
+        || comm.starts_with("isochron-publi")
+        || comm.starts_with("isochron-read")
+    {
         Role::Sender
     } else if comm.starts_with("isochron-relay") || comm.starts_with("relay") {
         Role::Relay
@@ -77,6 +87,21 @@ fn threads() -> HashMap<u32, (Role, f64)> {
         out.insert(tid, (role(comm), (u + s) / tick));
     }
     out
+}
+
+/// CPU seconds another process has used so far (0 if it is gone).
+pub fn process_cpu_s(pid: u32) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (field(11) + field(12)) / tick
 }
 
 impl Snapshot {
@@ -142,26 +167,44 @@ impl Usage {
 mod tests {
     use super::*;
 
+    /// CPU seconds this thread has used.
+    fn thread_cpu_s() -> f64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec we own.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    }
+
     #[test]
     fn a_busy_thread_shows() {
+        // The thread burns 300 ms of its own CPU (however long a loaded
+        // machine takes to give it that), then waits while we look.
         let a = Snapshot::now();
+        let (busy_tx, busy_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
         let h = std::thread::Builder::new()
             .name("isochron-send-t".into())
-            .spawn(|| {
-                let t = Instant::now();
+            .spawn(move || {
                 let mut x = 0u64;
-                while t.elapsed().as_millis() < 300 {
+                while thread_cpu_s() < 0.3 {
                     x = x.wrapping_mul(31).wrapping_add(1);
                     std::hint::black_box(x);
                 }
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                busy_tx.send(()).unwrap();
+                let _ = go_rx.recv();
             })
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(320));
+        busy_rx.recv().unwrap();
         let b = Snapshot::now();
+        go_tx.send(()).unwrap();
         h.join().unwrap();
         let u = Usage::between(&a, &b);
-        assert!(u.total_percent > 50.0, "{u:?}");
-        assert!(u.sender_percent > 50.0, "{u:?}");
+        let cpu_s = |pct: f64| pct / 100.0 * u.wall_s;
+        // Clock-tick accounting: within a few 10 ms ticks of 0.3 s.
+        assert!(cpu_s(u.sender_percent) > 0.25, "{u:?}");
+        assert!(cpu_s(u.total_percent) > 0.25, "{u:?}");
     }
 }

@@ -135,9 +135,11 @@ impl Feeder {
     /// ended. Chunks are slices of the shared buffers (no copy per session).
     pub fn spawn(name: String, media: Media, lead: Duration) -> std::io::Result<Feeder> {
         let (tx, rx) = cb::unbounded();
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || feed(rx, media, lead))?;
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
+            // A live source keeps time like the sender it feeds.
+            isochron_engine::net::priority::raise(isochron_engine::net::priority::Urgency::Network);
+            feed(rx, media, lead)
+        })?;
         Ok(Feeder {
             tx: Some(tx),
             thread: Some(thread),

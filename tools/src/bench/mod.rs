@@ -5,11 +5,13 @@
 //! - [`media`]: the music (and sensor) sent, and the feeder threads,
 //! - [`record`]: the sink that notes playout instants and checks the audio,
 //! - [`run`]: one scenario over real QUIC through the impairment relay,
-//! - [`scale`]: N sessions into one receiver,
+//! - [`scale`]: N sessions into one receiver, [`senders`]: their process,
+//! - [`fanout`]: one publisher to N subscribers through two router processes,
 //! - [`measure`]: figures, the MDS bound, results per scenario,
 //! - [`cpu`], [`plots`], [`report`]: CPU time, SVGs, report.md and results.json.
 
 mod cpu;
+mod fanout;
 mod measure;
 mod media;
 mod plots;
@@ -18,6 +20,9 @@ mod report;
 mod run;
 mod scale;
 mod scenarios;
+mod senders;
+
+pub use senders::{SendersArgs, run as run_senders};
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -47,7 +52,9 @@ Examples:
   isochron bench                                  # the full matrix, 20 s each
   isochron bench --scenario clean bernoulli-5 --duration 10s
   isochron bench --name my-link --loss 3% --jitter 15ms
-  isochron bench --min-latency --frame 2.5ms --duration 5s")]
+  isochron bench --min-latency --frame 2.5ms --duration 5s
+  isochron bench --scenario fanout --listeners 10,100 --duration 10s
+  isochron bench --scenario fanout --listeners 3 --loss 5% --jitter 10ms  # impaired router link")]
 pub struct BenchArgs {
     /// Built-in scenarios to run (see --list); repeatable or space separated
     #[arg(long = "scenario", value_name = "NAME", num_args = 1..)]
@@ -69,6 +76,17 @@ pub struct BenchArgs {
         value_name = "N,N..."
     )]
     sessions: Vec<usize>,
+    /// Fan-out scenario (only when named: --scenario fanout): the listener
+    /// counts to try, in order. Its link between the two routers is the
+    /// link options' (clean unless given; they also run as a custom
+    /// point-to-point scenario, for comparison)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,100",
+        value_name = "N,N..."
+    )]
+    listeners: Vec<usize>,
     /// Seed of the music and of the links' random decisions
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -235,6 +253,10 @@ fn list() {
         "  {:<18} N concurrent stereo 48 kHz sessions into one receiver (see --sessions)",
         SCALE
     ));
+    say(format!(
+        "  {:<18} one publisher, two router processes, N listeners (see --listeners; only when named)",
+        fanout::FANOUT
+    ));
 }
 
 /// The plan: stream scenarios in order, and whether the scale one runs.
@@ -251,6 +273,9 @@ fn plan(a: &BenchArgs) -> Result<(Vec<Scenario>, bool)> {
     for n in names {
         if n == SCALE {
             scale = true;
+            continue;
+        }
+        if n == fanout::FANOUT {
             continue;
         }
         match builtin.iter().find(|s| s.name == n) {
@@ -354,6 +379,10 @@ pub fn run(a: BenchArgs) -> Result<u8> {
     if a.sessions.is_empty() || a.sessions.contains(&0) {
         bail!("--sessions takes counts of at least 1, e.g. 1,10,100");
     }
+    if a.listeners.is_empty() || a.listeners.contains(&0) {
+        bail!("--listeners takes counts of at least 1, e.g. 10,100");
+    }
+    let fanout = !a.min_latency && a.scenarios.iter().any(|s| s == fanout::FANOUT);
     let (scenarios, scale) = if a.min_latency {
         (Vec::new(), false)
     } else {
@@ -376,6 +405,7 @@ pub fn run(a: BenchArgs) -> Result<u8> {
         duration_s: a.duration.as_secs_f64(),
         scenarios: Vec::new(),
         scale: None,
+        fanout: None,
         min_latency: None,
     };
     if a.min_latency {
@@ -385,7 +415,9 @@ pub fn run(a: BenchArgs) -> Result<u8> {
         eprintln!("wrote {}", a.out.display());
         return Ok(0);
     }
-    let units = scenarios.len() as u64 + if scale { a.sessions.len() as u64 } else { 0 };
+    let units = scenarios.len() as u64
+        + if scale { a.sessions.len() as u64 } else { 0 }
+        + if fanout { a.listeners.len() as u64 } else { 0 };
     let bar = progress_bar(units * 1000);
     let stop = interrupted();
     let mut failed = 0;
@@ -423,7 +455,7 @@ pub fn run(a: BenchArgs) -> Result<u8> {
                 break;
             }
             let base = (scenarios.len() + j) as u64 * 1000;
-            let row = scale::run(n, &set, &identity, &media, &|msg, f| {
+            let row = scale::run(n, &set, a.seed, &identity, &media, &|msg, f| {
                 bar.set_message(format!("scale {msg}"));
                 bar.set_position(base + (f * 999.0) as u64);
             });
@@ -431,15 +463,15 @@ pub fn run(a: BenchArgs) -> Result<u8> {
                 Ok(row) => {
                     bar.suspend(|| {
                         eprintln!(
-                            "scale N={:<4} completed {}/{}, underruns {}, tick p99 median {:.3} ms worst {:.3} ms, CPU/session {:.2} % (receiver {:.2} %)",
+                            "scale N={:<4} completed {}/{}, underruns {}, tick p99 median {:.3} ms worst {:.3} ms, CPU/session: receiver {:.3} %, senders {:.3} %",
                             n,
                             row.completed,
                             n,
                             row.underruns,
                             row.tick_deviation_p99_median_ms,
                             row.tick_deviation_p99_max_ms,
-                            row.cpu_per_session.total_percent,
-                            row.cpu_per_session.receiver_percent
+                            row.cpu_per_session.receiver_percent,
+                            row.cpu_per_session.sender_percent
                         )
                     });
                     rows.push(row);
@@ -453,12 +485,43 @@ pub fn run(a: BenchArgs) -> Result<u8> {
             report::write_json(&a.out, &results)?;
         }
     }
+    if fanout && !stop.load(Ordering::SeqCst) {
+        let media = Media::generate(a.seed, a.duration, Config::default().frame, false)?;
+        let link = a.impairment();
+        let done = units - a.listeners.len() as u64;
+        let mut rows = Vec::new();
+        for (j, &n) in a.listeners.iter().enumerate() {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let base = (done + j as u64) * 1000;
+            let row = fanout::run(n, &link, &set, &identity, &media, &|msg, f| {
+                bar.set_message(msg);
+                bar.set_position(base + (f * 999.0) as u64);
+            });
+            match row {
+                Ok(row) => {
+                    bar.suspend(|| eprintln!("{}", fanout::one_line(&row)));
+                    rows.push(row);
+                }
+                Err(e) => {
+                    failed += 1;
+                    bar.suspend(|| eprintln!("fanout N={n}: {e:#}"));
+                }
+            }
+            results.fanout = Some(fanout::Fanout::new(a.duration.as_secs_f64(), rows.clone()));
+            report::write_json(&a.out, &results)?;
+        }
+    }
     bar.finish_and_clear();
     report::write_json(&a.out, &results)?;
     report::write_markdown(&a.out, &results)?;
     say(report::scenario_table(&results.scenarios));
     if let Some(s) = &results.scale {
         say(report::scale_table(s));
+    }
+    if let Some(f) = &results.fanout {
+        say(fanout::table(f));
     }
     eprintln!("wrote {}", a.out.display());
     Ok(if stop.load(Ordering::SeqCst) {

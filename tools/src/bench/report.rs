@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use super::fanout::Fanout;
 use super::measure::ScenarioResult;
 use super::scale::{ScaleRow, largest_clean};
 
@@ -47,7 +48,9 @@ impl Scale {
     pub fn new(duration_s: f64, rows: Vec<ScaleRow>) -> Scale {
         Scale {
             about: "N concurrent live stereo 48 kHz sessions (default configuration) into one \
-                    receiver over loopback, no relay; media pushed by a few feeder threads",
+                    receiver over loopback, no relay; the senders run in another process \
+                    (isochron bench-senders) on shared network threads, fed by a few feeder \
+                    threads",
             duration_s,
             largest_n_zero_underruns: largest_clean(&rows),
             rows,
@@ -65,6 +68,8 @@ pub struct Results {
     pub duration_s: f64,
     pub scenarios: Vec<ScenarioResult>,
     pub scale: Option<Scale>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fanout: Option<Fanout>,
     pub min_latency: Option<LatencySearch>,
 }
 
@@ -255,13 +260,14 @@ pub fn scale_table(s: &Scale) -> String {
     let mut t = String::from(
         "| N | connected / completed | all N at once (s) | underruns | concealed frames \
          | late packets | tick dev. p99, median / worst session (ms) | e2e delay p99 (ms) \
-         | CPU per session: total / receiver (% core) | bit-exact sessions |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+         | CPU per session: receiver / senders (% core) | playout wake-ups/s (sessions a wake-up) \
+         | bit-exact sessions |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &s.rows {
         let _ = writeln!(
             t,
-            "| {} | {} / {} | {} | {} | {} | {} | {:.3} / {:.3} | {:.2} | {:.2} / {:.2} | {} |",
+            "| {} | {} / {} | {} | {} | {} | {} | {:.3} / {:.3} | {:.2} | {:.3} / {:.3} | {:.0} ({:.1}) | {} |",
             r.sessions,
             r.connected,
             r.completed,
@@ -276,8 +282,10 @@ pub fn scale_table(s: &Scale) -> String {
             r.tick_deviation_p99_median_ms,
             r.tick_deviation_p99_max_ms,
             r.e2e_delay_ms.p99,
-            r.cpu_per_session.total_percent,
             r.cpu_per_session.receiver_percent,
+            r.cpu_per_session.sender_percent,
+            r.playout_wakeups_per_s,
+            r.serves_per_wakeup,
             r.bit_exact_sessions
         );
     }
@@ -331,7 +339,9 @@ can sit far below the 16+4 bound. The link's realised loss differs from the nomi
 over a 20 s run (bursty models most), so expect the measured residual within a factor of \
 about two of the bound, either way.
 - **CPU**: user + system time of the whole process (sender, relay, receiver, feeder) over \
-the stream, in percent of one core; results.json splits it by thread role.
+the stream, in percent of one core; results.json splits it by thread role. Scale: the \
+receiver's threads (network thread and playout pool) of this process, and the senders' \
+process (`isochron bench-senders`, read from /proc) over the window all N stream.
 - **SNR**: played audio against what was sent (bit-exact when nothing differs).
 - Plots per scenario: `<name>-delay.svg` (e2e delay over time), `<name>-buffer.svg` \
 (buffer level with the water marks; the engine publishes it every 100 ms), \
@@ -389,6 +399,12 @@ pub fn markdown(r: &Results) -> String {
         s.push_str("## Scale\n\n");
         let _ = writeln!(s, "{} ({} s each).\n", sc.about, sc.duration_s);
         s.push_str(&scale_table(sc));
+        s.push('\n');
+    }
+    if let Some(f) = &r.fanout {
+        s.push_str("## Fan-out\n\n");
+        let _ = writeln!(s, "{} ({} s each).\n", f.about, f.duration_s);
+        s.push_str(&super::fanout::table(f));
         s.push('\n');
     }
     if let Some(m) = &r.min_latency {

@@ -10,7 +10,8 @@ use crossbeam_channel::RecvTimeoutError;
 use isochron_engine::config::{ReceiverConfig, SenderConfig};
 use isochron_engine::net::relay::{RelayConfig, RelayHandle, RelayStats};
 use isochron_engine::net::{
-    Admission, Identity, Receiver, ReceiverEvent, ReceiverOptions, SenderOptions, Sink, Trust,
+    Admission, Fingerprint, Identity, Receiver, ReceiverEvent, ReceiverOptions, SenderOptions,
+    Sink, Trust,
 };
 use isochron_engine::stats::{ReceiverStats, SenderStats};
 use isochron_engine::wire::control::{Accept, FecParams};
@@ -78,12 +79,11 @@ pub fn receiver_options(c: &Config, max_sessions: usize) -> ReceiverOptions {
 pub fn sender_options(
     c: &Config,
     to: std::net::SocketAddr,
-    rx: &Receiver,
+    pin: Fingerprint,
     identity: &Identity,
     name: &str,
 ) -> SenderOptions {
-    let trust = Trust::Pinned(vec![rx.fingerprint()]);
-    let mut o = SenderOptions::new(to, trust, identity.clone());
+    let mut o = SenderOptions::new(to, Trust::Pinned(vec![pin]), identity.clone());
     o.name = name.into();
     let window_us = c.fec_window.map_or(0, |w| w.as_micros() as u32);
     let base = c
@@ -139,11 +139,22 @@ fn reader(data: bytes::Bytes) -> impl FnMut(&mut [u8]) -> std::io::Result<usize>
 /// user on both ends, and one identity per user serves every role, so
 /// pairing is this one step.
 pub fn start_receiver(
-    mut opts: ReceiverOptions,
+    opts: ReceiverOptions,
     identity: &Identity,
     recordings: &Arc<Recordings>,
 ) -> Result<Receiver> {
-    opts.admission = Admission::only([identity.fingerprint()]);
+    start_receiver_admitting(opts, identity, None, recordings)
+}
+
+/// [`start_receiver`], admitting `also` as well (the scale scenario's
+/// senders, in their own process with their own identity).
+pub fn start_receiver_admitting(
+    mut opts: ReceiverOptions,
+    identity: &Identity,
+    also: Option<Fingerprint>,
+    recordings: &Arc<Recordings>,
+) -> Result<Receiver> {
+    opts.admission = Admission::only(std::iter::once(identity.fingerprint()).chain(also));
     let recs = recordings.clone();
     Receiver::start(opts, identity, move |info| {
         recs.sink(&info.session.name)
@@ -177,7 +188,13 @@ pub fn run(
     })
     .context("starting the relay")?;
     let mut tx = isochron_engine::net::Sender::connect(
-        sender_options(&sc.config, relay.local_addr(), &rx, identity, &name),
+        sender_options(
+            &sc.config,
+            relay.local_addr(),
+            rx.fingerprint(),
+            identity,
+            &name,
+        ),
         media.catalog.clone(),
     )
     .map_err(|e| anyhow::anyhow!("{}: the session did not start: {e}", sc.name))?;

@@ -7,8 +7,10 @@
 
 pub mod control_stream;
 pub mod receiver;
+pub mod send_network;
 pub mod sender;
 pub mod transport;
 
 pub use receiver::{Receiver, ReceiverEvent, ReceiverOptions, SessionInfo};
+pub use send_network::SendNetwork;
 pub use sender::{Sender, SenderOptions, SenderReport};

@@ -3,8 +3,9 @@
 //!
 //! The network thread (a current-thread tokio runtime) accepts connections,
 //! answers hellos, runs each session's ingress (validation and FEC) and its
-//! control stream. Each accepted session gets its own playout thread (see
-//! [`crate::net::playout_thread`]), fed through a bounded channel.
+//! control stream. Each accepted session is attached to the process's
+//! playout pool (see [`crate::net::playout_pool`]), fed through a bounded
+//! channel.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ use crate::ingress::Ingress;
 use crate::limits::{Attempts, Limits, Usage, UsageError};
 use crate::net::clock::Clock;
 use crate::net::error::TransportError;
-use crate::net::playout_thread::{
+use crate::net::playout_pool::{
     self, PAYLOAD_CAP, PacketMsg, PlayoutParts, Pool, Shared, ToPlayout,
 };
 use crate::net::sink::{SessionEnd, Sink};
@@ -163,6 +164,7 @@ impl Receiver {
         let thread = std::thread::Builder::new()
             .name("isochron-recv".into())
             .spawn(move || {
+                crate::net::priority::raise(crate::net::priority::Urgency::Network);
                 let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -584,33 +586,32 @@ async fn run_session(
         fec_wait(&cfg, session, window),
     );
     let depth = opts.limits.playout_queue.max(16);
-    let (tx, rx) = cb::bounded::<ToPlayout>(depth);
     let (ctl_tx, ctl_rx) = cb::bounded::<Control>(64);
     let wake = Arc::new(Notify::new());
     let pool: Pool = Arc::new(ArrayQueue::new(depth + 64));
     let shared = Arc::new(Shared::default());
     let parts = PlayoutParts {
-        name: format!("isochron-playout-{}", info.id),
+        name: format!("session {} ({})", info.id, info.session.name),
         playout: {
             let mut p = Playout::new(&cfg, session, window);
             p.limit_concealment(opts.limits.max_concealed);
             p
         },
+        input_depth: depth,
         sink,
         concealers: concealers(&opts, session),
         clock,
-        rx,
         to_net: ctl_tx,
         wake_net: wake.clone(),
         pool: pool.clone(),
         shared: shared.clone(),
     };
-    let handle = match playout_thread::spawn(parts) {
+    let (tx, mut done) = match playout_pool::attach(parts) {
         Ok(h) => h,
         Err(e) => {
             let _ = events.send(ReceiverEvent::Refused {
                 peer: info.peer,
-                reason: format!("cannot start a playout thread: {e}"),
+                reason: format!("cannot start the playout: {e}"),
             });
             return;
         }
@@ -624,14 +625,18 @@ async fn run_session(
         },
     );
     let _ = events.send(ReceiverEvent::Started(info.clone()));
-    let mut done = tokio::task::spawn_blocking(move || handle.join());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut queue_drops = 0u64;
     let mut stopped = false;
-    // End of stream and stop must reach the playout thread, but this thread
+    // End of stream and stop must reach the playout, but this thread
     // serves every session and never waits on one: they queue here and are
     // offered after each event (the tick guarantees retries).
     let mut urgent: std::collections::VecDeque<ToPlayout> = Default::default();
+    // Made once, not at every turn of the loop (each `notified()` or
+    // `changed()` dropped unfired takes a lock to leave its waiter list,
+    // several times a datagram on the thread every session shares).
+    let mut wanted = std::pin::pin!(wake.notified());
+    let mut stopping = std::pin::pin!(stop.changed());
     // Messages that came in the same read as the hello are not left
     // waiting for the next read.
     if let Err(why) = take_control(&mut reader, &mut urgent) {
@@ -661,7 +666,7 @@ async fn run_session(
                 Ok(bytes) => {
                     last_media = tokio::time::Instant::now();
                     let now = clock.now();
-                    ingress.on_datagram(now, &bytes, &mut |meta, payload, recovered| {
+                    let mut one = |bytes: &[u8]| ingress.on_datagram(now, bytes, &mut |meta, payload, recovered| {
                         let mut buf = pool.pop().unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
                         let len = payload.len().min(PAYLOAD_CAP);
                         buf[..len].copy_from_slice(&payload[..len]);
@@ -671,6 +676,15 @@ async fn run_session(
                             let _ = pool.push(m.buf);
                         }
                     });
+                    one(&bytes);
+                    // Take what else has arrived now, without a trip through
+                    // the select for each (an error waits for the next one).
+                    for _ in 0..DRAIN {
+                        match ready_now(conn.read_datagram()) {
+                            Some(Ok(bytes)) => one(&bytes),
+                            _ => break,
+                        }
+                    }
                 }
                 Err(e) => {
                     stopped = true;
@@ -691,12 +705,13 @@ async fn run_session(
                     }
                 }
             }
-            _ = wake.notified() => {
+            _ = &mut wanted => {
+                wanted.set(wake.notified());
                 while let Ok(m) = ctl_rx.try_recv() {
                     let _ = control_stream::send(&mut send, &m).await;
                 }
             }
-            _ = stop.changed(), if !stopped => {
+            _ = &mut stopping, if !stopped => {
                 stopped = true;
                 urgent.push_back(ToPlayout::Stop("the receiver is shutting down".into()));
             }
@@ -714,7 +729,7 @@ async fn run_session(
                     let _ = tx.try_send(ToPlayout::Rtt(conn.rtt()));
                 }
             }
-            r = &mut done => break r.ok().and_then(|j| j.ok()),
+            r = &mut done => break r,
         }
     };
     // One snapshot for the sink and the event: the playout's final part
@@ -733,7 +748,7 @@ async fn run_session(
     };
     let end = end.unwrap_or_else(|| SessionEnd {
         truncated: true,
-        reason: "the playout thread failed".into(),
+        reason: "the playout failed".into(),
         ..Default::default()
     });
     // Output that could not be written in full (a full disk, an output
@@ -765,6 +780,19 @@ async fn run_session(
         info,
         end: Box::new(end),
     });
+}
+
+/// Datagrams taken in one go after a wake-up.
+const DRAIN: usize = 64;
+
+/// Poll a future once: its output if it is ready now.
+fn ready_now<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
 }
 
 /// The session's final statistics as a report to the sender.

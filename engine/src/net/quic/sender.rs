@@ -20,13 +20,14 @@ use quinn::{Connection, Endpoint, EndpointConfig, TokioRuntime};
 use tokio::sync::Notify;
 
 use super::control_stream::{self, ControlReader};
+use super::send_network::SendNetwork;
 use super::transport;
 use crate::catalog::SubstreamDesc;
 use crate::config::SenderConfig;
 use crate::net::clock::Clock;
 use crate::net::error::TransportError;
 use crate::net::socket;
-use crate::net::source::{ChannelSource, Feed, MediaClock, channel_source};
+use crate::net::source::{ChannelSource, Feed, MediaClock, channel_source, spawn_reader};
 use crate::net::tls::{self, Identity, Trust};
 use crate::sender::SenderCore;
 use crate::stats::SenderStats;
@@ -57,6 +58,9 @@ pub struct SenderOptions {
     pub connect_timeout: Duration,
     /// Sample chunks buffered per substream before producers block.
     pub chunk_depth: usize,
+    /// Run on these shared network threads instead of a thread of its own
+    /// (many senders in one process).
+    pub network: Option<SendNetwork>,
 }
 
 impl SenderOptions {
@@ -75,6 +79,7 @@ impl SenderOptions {
             idle_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             chunk_depth: 64,
+            network: None,
         }
     }
 }
@@ -117,7 +122,7 @@ pub struct Sender {
     /// Set by [`Sender::stop`]: the network thread ends the session now.
     stop: Arc<AtomicBool>,
     wake: Arc<Notify>,
-    net: Option<JoinHandle<Result<SenderReport, TransportError>>>,
+    net: Option<Net>,
     readers: Vec<JoinHandle<io::Result<()>>>,
 }
 
@@ -141,19 +146,36 @@ impl Sender {
         let (ready_tx, ready_rx) = cb::bounded(1);
         let sh = shared.clone();
         let (st, wk) = (stop.clone(), wake.clone());
-        let net = std::thread::Builder::new()
-            .name("isochron-send".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let ctl = SessionControl {
-                    wake: wk,
-                    stop: st,
-                    shared: sh,
-                };
-                rt.block_on(run(opts, clock, catalog, source, ctl, ready_tx))
-            })?;
+        let ctl = SessionControl {
+            wake: wk,
+            stop: st,
+            shared: sh,
+        };
+        let net = match opts.network.clone() {
+            None => Net::Thread(
+                std::thread::Builder::new()
+                    .name("isochron-send".into())
+                    .spawn(move || {
+                        crate::net::priority::raise(crate::net::priority::Urgency::Network);
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?;
+                        rt.block_on(run(opts, clock, None, catalog, source, ctl, ready_tx))
+                    })?,
+            ),
+            Some(network) => {
+                let (handle, endpoint) = network.pick();
+                let (tx, rx) = cb::bounded(1);
+                let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let flag = Done(done.clone());
+                handle.spawn(async move {
+                    let _flag = flag;
+                    let r = run(opts, clock, Some(endpoint), catalog, source, ctl, ready_tx).await;
+                    let _ = tx.send(r);
+                });
+                Net::Task { rx, done }
+            }
+        };
         match ready_rx.recv() {
             Ok(Ok((accept, session))) => Ok(Sender {
                 pushed: strides.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -174,8 +196,8 @@ impl Sender {
                 Err(e)
             }
             Err(_) => Err(match net.join() {
-                Ok(Err(e)) => e,
-                _ => TransportError::Protocol("the network thread ended unexpectedly".into()),
+                Err(e) => e,
+                Ok(_) => TransportError::Protocol("the network thread ended unexpectedly".into()),
             }),
         }
     }
@@ -283,7 +305,7 @@ impl Sender {
 
     /// Feed substream `index` from a reader on its own thread: `read` fills
     /// a buffer with whole samples and returns how many bytes (0 at the end).
-    pub fn feed_from<R>(&mut self, index: usize, mut read: R) -> Result<(), TransportError>
+    pub fn feed_from<R>(&mut self, index: usize, read: R) -> Result<(), TransportError>
     where
         R: FnMut(&mut [u8]) -> io::Result<usize> + Send + 'static,
     {
@@ -292,25 +314,7 @@ impl Sender {
             .get(index)
             .ok_or(TransportError::NoSuchSubstream(index))?
             .clone();
-        let d = &self.session.substreams[index];
-        // About 20 ms of samples a chunk.
-        let per = (d.format.rate.as_f64() / 50.0).ceil().max(1.0) as usize;
-        let size = per * d.format.stride();
-        let h = std::thread::Builder::new()
-            .name(format!("isochron-read-{index}"))
-            .spawn(move || {
-                let mut buf = vec![0u8; size];
-                loop {
-                    let n = read(&mut buf)?;
-                    if n == 0 {
-                        feed.end();
-                        return Ok(());
-                    }
-                    if !feed.push(Bytes::copy_from_slice(&buf[..n])) {
-                        return Ok(()); // session gone
-                    }
-                }
-            })?;
+        let h = spawn_reader(feed, index, &self.session.substreams[index], read)?;
         self.readers.push(h);
         Ok(())
     }
@@ -318,7 +322,10 @@ impl Sender {
     /// The session has ended (completed, refused or lost): `wait` returns
     /// at once.
     pub fn is_finished(&self) -> bool {
-        self.net.as_ref().is_none_or(|h| h.is_finished())
+        self.net.as_ref().is_none_or(|n| match n {
+            Net::Thread(h) => h.is_finished(),
+            Net::Task { done, .. } => done.load(std::sync::atomic::Ordering::SeqCst),
+        })
     }
 
     /// Counters so far.
@@ -385,9 +392,7 @@ impl Sender {
     /// when their readers reach the end, or on [`Sender::end`]).
     pub fn wait(mut self) -> Result<SenderReport, TransportError> {
         let net = self.net.take().expect("joined once");
-        let result = net
-            .join()
-            .unwrap_or_else(|_| Err(TransportError::Protocol("network thread panicked".into())));
+        let result = net.join();
         for r in self.readers.drain(..) {
             match r.join() {
                 Ok(Err(e)) if result.is_ok() => return Err(TransportError::Io(e)),
@@ -410,6 +415,36 @@ impl Drop for Sender {
 
 type Ready = cb::Sender<Result<(Accept, SessionDesc), TransportError>>;
 
+/// Where a sender's session loop runs.
+enum Net {
+    /// Its own network thread.
+    Thread(JoinHandle<Result<SenderReport, TransportError>>),
+    /// A task on a [`SendNetwork`] thread; `done` once it has returned.
+    Task {
+        rx: cb::Receiver<Result<SenderReport, TransportError>>,
+        done: Arc<std::sync::atomic::AtomicBool>,
+    },
+}
+
+impl Net {
+    fn join(self) -> Result<SenderReport, TransportError> {
+        let lost = || TransportError::Protocol("network thread panicked".into());
+        match self {
+            Net::Thread(h) => h.join().unwrap_or_else(|_| Err(lost())),
+            Net::Task { rx, .. } => rx.recv().unwrap_or_else(|_| Err(lost())),
+        }
+    }
+}
+
+/// Marks a task finished however it ends (panics included).
+struct Done(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// What the application side shares with the network thread.
 struct SessionControl {
     /// Notified on every push and on stop.
@@ -422,6 +457,7 @@ struct SessionControl {
 async fn run(
     opts: SenderOptions,
     clock: Clock,
+    shared_endpoint: Option<Endpoint>,
     catalog: Vec<SubstreamDesc>,
     source: ChannelSource,
     ctl: SessionControl,
@@ -430,7 +466,7 @@ async fn run(
     let shared = &ctl.shared;
     let setup = async {
         let core = SenderCore::new(&opts.name, catalog, &opts.config)?;
-        let (endpoint, conn) = connect(&opts).await?;
+        let (endpoint, conn) = connect(&opts, shared_endpoint).await?;
         let (mut send, recv) = conn
             .open_bi()
             .await
@@ -473,8 +509,10 @@ async fn run(
     let result = stream(&mut core, &clock, &conn, send, reader, source, &ctl).await;
     let stopped = ctl.stop.load(Ordering::SeqCst);
     conn.close(0u32.into(), if stopped { b"stopped" } else { b"bye" });
-    // Let the close reach the peer.
-    let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
+    // Let the close reach the peer (a shared endpoint keeps running anyway).
+    if let Some(endpoint) = endpoint {
+        let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
+    }
     result
 }
 
@@ -489,10 +527,36 @@ pub fn dial_addr(to: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn connect(opts: &SenderOptions) -> Result<(Endpoint, Connection), TransportError> {
+/// Connect on the shared endpoint if there is one (the endpoint is then not
+/// returned: it is not this session's to wait for), else on a new one.
+async fn connect(
+    opts: &SenderOptions,
+    shared: Option<Endpoint>,
+) -> Result<(Option<Endpoint>, Connection), TransportError> {
     let to = dial_addr(opts.to);
     let transport = Arc::new(transport::config(opts.idle_timeout));
     let (client, seen) = tls::client_config(&opts.trust, &opts.identity, transport)?;
+    let unreachable = || TransportError::Unreachable {
+        addr: opts.to,
+        timeout: opts.connect_timeout,
+    };
+    let handshake = |e: quinn::ConnectionError| match e {
+        quinn::ConnectionError::TimedOut => unreachable(),
+        e => TransportError::Handshake {
+            addr: opts.to,
+            detail: tls::describe_handshake_error(&e, Some(&seen)),
+        },
+    };
+    if let Some(endpoint) = shared {
+        let connecting = endpoint
+            .connect_with(client, to, tls::server_name(&opts.trust))
+            .map_err(|e| TransportError::Protocol(e.to_string()))?;
+        return match tokio::time::timeout(opts.connect_timeout, connecting).await {
+            Err(_) => Err(unreachable()),
+            Ok(Err(e)) => Err(handshake(e)),
+            Ok(Ok(c)) => Ok((None, c)),
+        };
+    }
     let bind = opts.bind.unwrap_or_else(|| {
         if to.is_ipv6() {
             "[::]:0".parse().expect("literal")
@@ -511,18 +575,10 @@ async fn connect(opts: &SenderOptions) -> Result<(Endpoint, Connection), Transpo
     let connecting = endpoint
         .connect(to, tls::server_name(&opts.trust))
         .map_err(|e| TransportError::Protocol(e.to_string()))?;
-    let unreachable = || TransportError::Unreachable {
-        addr: opts.to,
-        timeout: opts.connect_timeout,
-    };
     match tokio::time::timeout(opts.connect_timeout, connecting).await {
         Err(_) => Err(unreachable()),
-        Ok(Err(quinn::ConnectionError::TimedOut)) => Err(unreachable()),
-        Ok(Err(e)) => Err(TransportError::Handshake {
-            addr: opts.to,
-            detail: tls::describe_handshake_error(&e, Some(&seen)),
-        }),
-        Ok(Ok(c)) => Ok((endpoint, c)),
+        Ok(Err(e)) => Err(handshake(e)),
+        Ok(Ok(c)) => Ok((Some(endpoint), c)),
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quinn::congestion::{Controller, ControllerFactory};
-use quinn::{IdleTimeout, TransportConfig, VarInt};
+use quinn::{AckFrequencyConfig, IdleTimeout, TransportConfig, VarInt};
 
 /// The media congestion controller's settings.
 #[derive(Debug, Clone, Copy)]
@@ -92,12 +92,25 @@ impl Controller for MediaController {
     }
 }
 
+/// ACK-eliciting packets the peer may take before it must acknowledge (it
+/// still does within its `max_ack_delay`, 25 ms). Media datagrams are never
+/// retransmitted, so acknowledging every other one (QUIC's default) only
+/// feeds the congestion controller and RTT estimate, which a few ACKs a
+/// round trip serve as well; at hundreds of sessions, ACKs were a large part
+/// of the receiver's per-datagram cost.
+pub const ACK_ELICITING_THRESHOLD: u32 = 15;
+
 /// Transport settings for an isochron connection: idle timeout with
 /// keep-alives, datagram buffers, the MTU floor (packets are planned at the
 /// 1200-byte floor and re-planned only if the path shrinks), media
-/// congestion control.
+/// congestion control, fewer ACKs (the ACK frequency extension, which quinn
+/// peers support; others ignore the request).
 pub fn config(idle_timeout: Duration) -> TransportConfig {
     let mut t = TransportConfig::default();
+    let mut acks = AckFrequencyConfig::default();
+    // Reordering (jittery links) must not bring back an ACK per packet.
+    acks.ack_eliciting_threshold(VarInt::from_u32(ACK_ELICITING_THRESHOLD))
+        .reordering_threshold(VarInt::from_u32(0));
     let idle = IdleTimeout::try_from(idle_timeout)
         .unwrap_or_else(|_| IdleTimeout::from(VarInt::from_u32(30_000)));
     t.max_idle_timeout(Some(idle))
@@ -108,6 +121,7 @@ pub fn config(idle_timeout: Duration) -> TransportConfig {
         .mtu_discovery_config(None)
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .max_concurrent_bidi_streams(VarInt::from_u32(1))
-        .congestion_controller_factory(Arc::new(MediaCongestion::default()));
+        .congestion_controller_factory(Arc::new(MediaCongestion::default()))
+        .ack_frequency_config(Some(acks));
     t
 }

@@ -219,7 +219,12 @@ impl RelayHandle {
         let (stop_tx, stop_rx) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("isochron-relay".into())
-            .spawn(move || worker::run(cfg, limits, ready_tx, stop_rx))
+            .spawn(move || {
+                // It stands for the network: it must not add its own delays
+                // on a loaded machine.
+                crate::net::priority::raise(crate::net::priority::Urgency::Network);
+                worker::run(cfg, limits, ready_tx, stop_rx)
+            })
             .map_err(|e| {
                 io::Error::new(e.kind(), format!("relay: cannot start its thread: {e}"))
             })?;

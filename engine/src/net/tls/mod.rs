@@ -51,6 +51,7 @@ mod describe;
 mod error;
 mod fingerprint;
 mod identity;
+mod sign;
 mod verify;
 
 pub use admission::{Admission, Gate};
@@ -60,6 +61,7 @@ pub use describe::describe_handshake_error;
 pub use error::TlsError;
 pub use fingerprint::{Fingerprint, ParseFingerprintError};
 pub use identity::Identity;
+pub use sign::{SignatureError, verify_signature};
 pub use verify::PeerSeen;
 
 /// The ALPN protocol both ends require: a peer that speaks something else
