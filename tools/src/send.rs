@@ -413,7 +413,10 @@ fn progress_bar(total: u64) -> ProgressBar {
 fn explain(e: TransportError) -> anyhow::Error {
     match e {
         TransportError::Rejected { reason, message } => exit::coded(
-            exit::REFUSED,
+            exit::transport_code(&TransportError::Rejected {
+                reason,
+                message: String::new(),
+            }),
             format!("the receiver refused the stream ({reason:?}): {message}"),
         ),
         other => other.into(),
