@@ -226,7 +226,6 @@ fn five_percent_loss_and_jitter_between_routers_leave_under_1e_3() {
 }
 
 #[test]
-#[ignore = "flaky since the subscriber moved to the playout pool: the clean-clone CI run of 2026-12-01 saw the early subscriber's song differ at zero loss (passed in the worktree run); run with --ignored while this is diagnosed"]
 fn a_subscriber_joining_late_plays_bit_exact_from_a_known_media_time() {
     let dir = tempfile::tempdir().unwrap();
     let id = identity(dir.path(), "identity");
@@ -271,7 +270,6 @@ fn a_subscriber_joining_late_plays_bit_exact_from_a_known_media_time() {
 }
 
 #[test]
-#[ignore = "flaky since the subscriber moved to the playout pool: the clean-clone CI run of 2026-12-01 saw samples differ outside the restart gap (passed in the worktree run); run with --ignored while this is diagnosed"]
 fn a_router_restarted_mid_stream_costs_a_concealed_gap_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let id = identity(dir.path(), "identity");

@@ -45,6 +45,48 @@ pub fn raise(u: Urgency) {
     let _ = (fifo, nice);
 }
 
+/// Run `f` with the calling thread raised as `u` says, then put the thread
+/// back as it was. Threads started inside `f` inherit the raised
+/// scheduling and keep it: this is how the threads of a library that spawns
+/// its own (zenoh's runtimes, created on the first `zenoh::open` of the
+/// process) become as urgent as ours, without raising the caller for good.
+pub fn with_raised<T>(u: Urgency, f: impl FnOnce() -> T) -> T {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain queries and settings of the calling thread.
+        let (policy, param, nice, slack, tid) = unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            let mut param = libc::sched_param { sched_priority: 0 };
+            libc::sched_getparam(0, &mut param);
+            *libc::__errno_location() = 0;
+            let nice = libc::getpriority(libc::PRIO_PROCESS, tid);
+            let nice = (*libc::__errno_location() == 0).then_some(nice);
+            let slack = libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0);
+            (libc::sched_getscheduler(0), param, nice, slack, tid)
+        };
+        raise(u);
+        let out = f();
+        // SAFETY: as above; restores what was read.
+        unsafe {
+            if policy >= 0 {
+                libc::sched_setscheduler(0, policy, &param);
+            }
+            if let Some(n) = nice {
+                libc::setpriority(libc::PRIO_PROCESS, tid, n);
+            }
+            if slack >= 0 {
+                libc::prctl(libc::PR_SET_TIMERSLACK, slack as libc::c_ulong, 0, 0, 0);
+            }
+        }
+        out
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = u;
+        f()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +117,38 @@ mod tests {
             // SAFETY: as above. (Real-time threads get no slack at all.)
             let slack = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0) };
             assert!((0..=1).contains(&slack), "timer slack {slack} ns");
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// A thread started inside `with_raised` keeps the raised scheduling;
+    /// the caller gets its own back.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn with_raised_leaves_spawned_threads_raised_and_restores_the_caller() {
+        std::thread::spawn(|| {
+            let state = || {
+                // SAFETY: plain queries of the calling thread.
+                unsafe {
+                    let tid = libc::gettid() as libc::id_t;
+                    (
+                        libc::sched_getscheduler(0),
+                        libc::getpriority(libc::PRIO_PROCESS, tid),
+                    )
+                }
+            };
+            let before = state();
+            let (inside, child) = with_raised(Urgency::Network, || {
+                let inside = state();
+                (inside, std::thread::spawn(state).join().unwrap())
+            });
+            assert_eq!(child, inside, "the spawned thread inherits");
+            assert!(
+                inside.0 == libc::SCHED_FIFO || inside.1 <= before.1,
+                "raised inside: {before:?} -> {inside:?}"
+            );
+            assert_eq!(state(), before, "the caller is put back");
         })
         .join()
         .unwrap();

@@ -233,12 +233,23 @@ pub fn assert_same_from(sent: (&Path, &Path), out: &Path, start: (u64, u64)) {
         "{}: samples from the start point",
         out.display()
     );
-    assert!(
-        a[from..] == b[..],
-        "{}: song.wav bit-exact from sample {}",
-        out.display(),
-        start.0
-    );
+    if a[from..] != b[..] {
+        let stride = fmt.stride();
+        let differ: Vec<usize> = (0..b.len() / stride)
+            .filter(|&i| {
+                a[from + i * stride..from + (i + 1) * stride] != b[i * stride..(i + 1) * stride]
+            })
+            .collect();
+        panic!(
+            "{}: song.wav bit-exact from sample {}: {} samples differ, from {} to {} (of the output); stats: {}",
+            out.display(),
+            start.0,
+            differ.len(),
+            differ[0],
+            differ[differ.len() - 1],
+            std::fs::read_to_string(out.with_extension("json")).unwrap_or_default()
+        );
+    }
     let csv_a = std::fs::read_to_string(sent.1).unwrap();
     let csv_b = std::fs::read_to_string(out.join("imu.csv")).unwrap();
     let la: Vec<&str> = csv_a.lines().collect();

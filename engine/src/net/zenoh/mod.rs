@@ -42,12 +42,24 @@ pub use tap::Tap;
 
 use ::zenoh::Wait;
 
+/// Open a zenoh session, raised: zenoh starts its runtime threads (link
+/// readers and writers, the routing) on the process's first open, and they
+/// carry every media sample, so they must not wait behind batch jobs for
+/// their time slice any more than the point-to-point network threads
+/// (a few tens of milliseconds on a loaded machine make packets late or
+/// make zenoh drop them, see [`crate::net::priority`]).
+pub(crate) fn open_raised(cfg: ::zenoh::Config) -> ::zenoh::Result<::zenoh::Session> {
+    crate::net::priority::with_raised(crate::net::priority::Urgency::Network, || {
+        ::zenoh::open(cfg).wait()
+    })
+}
+
 /// Open a zenoh session, naming the routers when none answers.
 pub(crate) fn open_session(
     cfg: ::zenoh::Config,
     opts: &ZenohOptions,
 ) -> Result<::zenoh::Session, FanoutError> {
-    ::zenoh::open(cfg).wait().map_err(|e| {
+    open_raised(cfg).map_err(|e| {
         let msg = e.to_string();
         if msg.contains("Unable to connect") || msg.contains("connect") {
             FanoutError::Unreachable {

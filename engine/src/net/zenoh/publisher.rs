@@ -567,6 +567,8 @@ impl Publisher {
         let net = std::thread::Builder::new()
             .name("isochron-publish".into())
             .spawn(move || {
+                // It paces every datagram: as urgent as a sender's.
+                crate::net::priority::raise(crate::net::priority::Urgency::Network);
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;

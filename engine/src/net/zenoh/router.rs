@@ -25,8 +25,7 @@ impl Router {
         multicast: bool,
     ) -> Result<Router, FanoutError> {
         let cfg = config::router(listen, connect, file, multicast)?;
-        let session = ::zenoh::open(cfg)
-            .wait()
+        let session = super::open_raised(cfg)
             .map_err(|e| FanoutError::Zenoh(format!("cannot start the router: {e}")))?;
         Ok(Router {
             session: Some(session),

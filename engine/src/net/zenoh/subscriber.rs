@@ -463,6 +463,10 @@ impl Subscriber {
         let thread = std::thread::Builder::new()
             .name("isochron-subscribe".into())
             .spawn(move || {
+                // It shares the media state's lock with zenoh's (raised)
+                // receive threads: at their urgency, or it would make them
+                // wait while it is preempted.
+                crate::net::priority::raise(crate::net::priority::Urgency::Network);
                 let end = net.run();
                 drop(held);
                 let _ = zs.close().wait();
