@@ -97,16 +97,16 @@ pub struct RecvArgs {
     /// Bytes one session may write into --out (e.g. 500MB, 4GiB; none: no limit); the
     /// session then ends, its files finalised, and both ends exit 7
     #[arg(long = "max-bytes", value_name = "SIZE", default_value = "4GiB", value_parser = args::size_limit)]
-    max_bytes: Option<u64>,
+    max_bytes: std::option::Option<u64>,
     /// Media one session may write, per substream (e.g. 30m, 12h; none: no limit)
     #[arg(long = "max-duration", value_name = "DUR", default_value = "12h", value_parser = args::duration_limit)]
-    max_duration: Option<Duration>,
+    max_duration: std::option::Option<Duration>,
     /// Bytes all sessions of this receiver may write into --out together (none: no limit)
     #[arg(long = "max-total-bytes", value_name = "SIZE", default_value = "64GiB", value_parser = args::size_limit)]
-    max_total_bytes: Option<u64>,
+    max_total_bytes: std::option::Option<u64>,
     /// Files all sessions of this receiver may create together (none: no limit)
     #[arg(long = "max-files", value_name = "N", default_value = "10000", value_parser = args::count_limit)]
-    max_files: Option<u64>,
+    max_files: std::option::Option<u64>,
     /// Free space to leave on --out's file system: writing stops, and new sessions are
     /// refused, below it (e.g. 1GiB; 0: write until the disk is full)
     #[arg(long = "min-free", value_name = "SIZE", default_value = "1GiB", value_parser = args::size)]
