@@ -94,7 +94,8 @@ pub fn transport_code(e: &TransportError) -> u8 {
             ..
         } => OUTPUT,
         TransportError::Handshake { .. } | TransportError::Rejected { .. } => REFUSED,
-        TransportError::ConnectionLost(_) => TRUNCATED,
+        // The stream stopped before its end: lost, or held paused too long.
+        TransportError::ConnectionLost(_) | TransportError::Paused { .. } => TRUNCATED,
         TransportError::Tls(_) => INPUT,
         TransportError::Engine(isochron_engine::SenderError::Catalog(_)) => INPUT,
         _ => ERROR,
