@@ -27,6 +27,7 @@ fn stereo() -> SubstreamDesc {
         frames_per_packet: 1,
         origin: Origin::Raw,
         length: None,
+        codec: None,
     }
 }
 

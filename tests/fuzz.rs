@@ -48,6 +48,7 @@ fn session_desc() -> SessionDesc {
             window_us: 20_000,
         },
         substreams: vec![SubstreamDesc::audio(0, "a.wav", format)],
+        recovery: Default::default(),
     }
 }
 

@@ -197,6 +197,7 @@ fn hello(name: &str, mode: Mode, speed: f64, fec: FecParams, subs: Vec<Substream
             speed,
             fec,
             substreams: subs,
+            recovery: Default::default(),
         },
     })
 }

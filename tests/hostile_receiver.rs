@@ -98,6 +98,7 @@ fn a_zero_rate_from_the_wire_is_refused_when_decoded() {
                 window_us: 0,
             },
             substreams: vec![stereo48k(0, ms(10))],
+            recovery: Default::default(),
         },
     });
     let body = hello.to_frame()[4..].to_vec();

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use thiserror::Error;
 
+use crate::codec::{MAX_UNIT, WireCodec};
 use crate::wire::packet::REPAIR_SUBSTREAM;
 
 /// At most this many substreams in one session.
@@ -87,6 +88,10 @@ pub struct SubstreamDesc {
     pub origin: Origin,
     /// Total samples, when the source knows it (files).
     pub length: Option<u64>,
+    /// Coded on the wire (Opus: one variable-size unit a frame) instead of
+    /// as `format`'s samples; `format` is still what goes in and comes
+    /// out. See [`crate::codec`].
+    pub codec: Option<WireCodec>,
 }
 
 /// Why a catalog was refused.
@@ -163,6 +168,14 @@ pub enum CatalogError {
         /// What is wrong.
         what: String,
     },
+    /// The wire codec does not fit the substream.
+    #[error("substream {id}: codec: {what}")]
+    Codec {
+        /// The offending substream.
+        id: u16,
+        /// What is wrong.
+        what: String,
+    },
     /// The length is longer than [`MAX_MEDIA_US`] of media.
     #[error(
         "substream {id}: {samples} samples is longer than the {MAX_MEDIA_US} us a stream may last"
@@ -190,6 +203,7 @@ impl SubstreamDesc {
             frames_per_packet: 1,
             origin: Origin::Raw,
             length: None,
+            codec: None,
         }
     }
 
@@ -239,6 +253,26 @@ impl SubstreamDesc {
     pub fn with_frames_per_packet(mut self, frames: u8) -> Self {
         self.frames_per_packet = frames;
         self
+    }
+
+    /// Code the frames with `codec` on the wire (the frame duration becomes
+    /// the codec's; one frame a packet, no sample interleaving).
+    pub fn with_codec(mut self, codec: WireCodec) -> Self {
+        let WireCodec::Opus(p) = &codec;
+        self.frame_us = p.header.frame_us;
+        self.sample_interleave = 1;
+        self.frames_per_packet = 1;
+        self.codec = Some(codec);
+        self
+    }
+
+    /// Largest bytes one frame takes on the wire: its samples, or for a
+    /// coded substream one unit.
+    pub fn max_unit_bytes(&self) -> usize {
+        match self.codec {
+            Some(_) => MAX_UNIT,
+            None => self.max_frame_bytes(),
+        }
     }
 
     /// Where the samples came from (a WAV or CSV layout), so the receiver
@@ -356,6 +390,10 @@ impl SubstreamDesc {
         if bytes > MAX_FRAME_BYTES {
             return Err(CatalogError::FrameTooLarge { id, bytes });
         }
+        if let Some(c) = &self.codec {
+            c.check(self)
+                .map_err(|what| CatalogError::Codec { id, what })?;
+        }
         Ok(())
     }
 }
@@ -422,6 +460,7 @@ pub(crate) mod tests {
             frames_per_packet: 1,
             origin: Origin::Raw,
             length: None,
+            codec: None,
         }
     }
 

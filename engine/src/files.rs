@@ -96,6 +96,7 @@ pub fn open_input(
             frames_per_packet: 1,
             origin: r.origin(),
             length: Some(r.total_samples()),
+            codec: None,
         };
         desc.frames_per_packet = sensor_frames_per_packet(&desc, opts);
         let reader = sample_reader(format.stride(), move |buf| r.read(buf));
@@ -169,6 +170,7 @@ fn audio_desc(
         frames_per_packet: 1,
         origin,
         length,
+        codec: None,
     }
 }
 

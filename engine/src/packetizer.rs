@@ -46,6 +46,15 @@ pub enum PacketizeError {
         /// Payload size in force.
         max_payload: usize,
     },
+    /// A coded unit is empty, or larger than a payload (units are never
+    /// fragmented).
+    #[error("a {bytes}-byte coded unit does not fit a {max_payload}-byte payload")]
+    UnitSize {
+        /// Bytes of the unit.
+        bytes: usize,
+        /// Payload size in force.
+        max_payload: usize,
+    },
     /// The payload size cannot hold a single sample.
     #[error("a payload of {max_payload} bytes cannot hold one {stride}-byte sample")]
     PayloadTooSmall {
@@ -74,7 +83,7 @@ impl Packetizer {
     /// A packetizer for `desc`, buffers sized for its largest unit.
     pub fn new(desc: &SubstreamDesc) -> Self {
         let hold = desc.hold_frames() as usize;
-        let cap = hold * desc.max_frame_bytes();
+        let cap = hold * desc.max_unit_bytes();
         Self {
             desc: desc.clone(),
             stride: desc.format.stride(),
@@ -121,6 +130,9 @@ impl Packetizer {
                 got: n,
             });
         }
+        if self.desc.codec.is_some() {
+            return self.push_unit(n, data, sender_ts, max_payload, emit);
+        }
         let max = self.desc.frame_samples(n) * self.stride;
         if data.len() != max {
             return Err(PacketizeError::FrameSize {
@@ -148,6 +160,39 @@ impl Packetizer {
         if self.unit_frames >= self.desc.hold_frames() as usize {
             self.flush(sender_ts, max_payload, emit)?;
         }
+        Ok(())
+    }
+
+    /// A coded substream's frame: one unit of any size up to a payload,
+    /// one packet (the receiver takes its length from the datagram).
+    fn push_unit(
+        &mut self,
+        n: u64,
+        unit: &[u8],
+        sender_ts: u64,
+        max_payload: usize,
+        emit: &mut dyn FnMut(&SourceMeta, &[u8]),
+    ) -> Result<(), PacketizeError> {
+        if unit.is_empty() || unit.len() > max_payload {
+            return Err(PacketizeError::UnitSize {
+                bytes: unit.len(),
+                max_payload,
+            });
+        }
+        let meta = SourceMeta {
+            substream: self.desc.id,
+            seq: self.seq,
+            media_ts: self.desc.frame_ts(n),
+            sender_ts,
+            group: 1,
+            lane: 0,
+            frag_index: 0,
+            frag_count: 1,
+            frames: 1,
+        };
+        self.seq = self.seq.wrapping_add(1);
+        self.next_frame = n + 1;
+        emit(&meta, unit);
         Ok(())
     }
 

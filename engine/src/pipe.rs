@@ -199,6 +199,7 @@ fn open_boxed(
                 frames_per_packet: 1,
                 origin: r.origin(),
                 length: None,
+                codec: None,
             };
             desc.frames_per_packet = sensor_frames_per_packet(&desc, opts);
             let stride = format.stride();
@@ -247,6 +248,7 @@ fn audio_desc(
         frames_per_packet: 1,
         origin,
         length: None,
+        codec: None,
     }
 }
 

@@ -19,6 +19,7 @@ pub fn stereo48k(id: u16, frame: Duration) -> SubstreamDesc {
         frames_per_packet: 1,
         origin: Origin::Raw,
         length: None,
+        codec: None,
     }
 }
 
@@ -34,6 +35,7 @@ pub fn sensor200(id: u16, frame: Duration) -> SubstreamDesc {
         frames_per_packet: 4,
         origin: Origin::Raw,
         length: None,
+        codec: None,
     }
 }
 
@@ -164,6 +166,8 @@ pub fn fixed_fec_sim(
         window_us: 20_000, // room for 16 packets at 1000 packets/s
     };
     cfg.sender.fec_target = None;
+    // FEC measured alone: nothing is asked for again.
+    cfg.sender.recovery = isochron::engine::Recovery::Fec;
     cfg.receiver.latency = ms(latency);
     cfg.receiver.high_water = ms(latency * 2);
     cfg

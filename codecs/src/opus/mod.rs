@@ -16,9 +16,11 @@
 
 mod multistream;
 mod resample;
+mod units;
 
 pub use multistream::{Mapping, MsDecoder, MsEncoder};
 pub use resample::Resample;
+pub use units::{MAX_SHIFT, OpusParams, UnitDecoder, UnitEncoder};
 
 use audiopus_sys as sys;
 use serde::{Deserialize, Serialize};
@@ -113,6 +115,10 @@ pub struct OpusEncoder {
     packet: Vec<u8>,
     header: OpusHeader,
     input: u64,
+    /// Packets coded so far.
+    made: u64,
+    /// Byte caps: the first `caps.0` packets at most `caps.1`, then `caps.2`.
+    caps: (u64, usize, usize),
 }
 
 impl OpusEncoder {
@@ -157,7 +163,20 @@ impl OpusEncoder {
             packet: vec![0; 1275 * 3 * header.mapping.streams as usize + 7],
             header,
             input: 0,
+            made: 0,
+            caps: (0, usize::MAX, usize::MAX),
         })
+    }
+
+    /// Caps packet sizes: the first `first` packets at `first_cap` bytes,
+    /// the others at `cap` (libopus lowers that frame's bitrate to fit).
+    pub fn set_packet_caps(&mut self, first: u64, first_cap: usize, cap: usize) {
+        self.caps = (first, first_cap.max(3), cap.max(3));
+    }
+
+    /// Packets coded so far.
+    pub fn packets(&self) -> u64 {
+        self.made
     }
 
     /// What the decoder needs.
@@ -204,9 +223,16 @@ impl OpusEncoder {
         let whole = self.frame48 * self.channels;
         let mut at = 0;
         while self.pcm48.len() - at >= whole {
+            let cap = if self.made < self.caps.0 {
+                self.caps.1
+            } else {
+                self.caps.2
+            };
+            let cap = cap.min(self.packet.len());
             let n = self
                 .enc
-                .encode(&self.pcm48[at..at + whole], &mut self.packet)?;
+                .encode(&self.pcm48[at..at + whole], &mut self.packet[..cap])?;
+            self.made += 1;
             emit(&self.packet[..n]);
             at += whole;
         }

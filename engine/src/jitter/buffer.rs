@@ -50,6 +50,8 @@ struct Slot {
     frame: u64,
     data: Vec<u8>,
     mask: Vec<u64>,
+    /// Bytes of a coded unit in `data` (coded substreams only).
+    len: usize,
     /// Earliest sender time of the media placed in it.
     sent_at: u64,
 }
@@ -96,8 +98,9 @@ impl FrameBuffer {
             slots: (0..capacity)
                 .map(|_| Slot {
                     frame: NO_FRAME,
-                    data: vec![0; max * desc.format.stride()],
+                    data: vec![0; slot_bytes(desc)],
                     mask: vec![0; max.div_ceil(64).max(1)],
+                    len: 0,
                     sent_at: u64::MAX,
                 })
                 .collect(),
@@ -118,7 +121,7 @@ impl FrameBuffer {
     pub fn memory(desc: &SubstreamDesc, capacity: usize) -> u64 {
         let capacity = capacity.max(desc.hold_frames() as usize + 1) as u64;
         let max = desc.max_frame_samples() as u64;
-        let per_slot = max * desc.format.stride() as u64
+        let per_slot = slot_bytes(desc) as u64
             + max.div_ceil(64).max(1) * 8
             + std::mem::size_of::<Slot>() as u64;
         capacity * per_slot
@@ -209,6 +212,9 @@ impl FrameBuffer {
         if f0 > u64::MAX / 4 {
             return Err(GeometryError::Unaligned);
         }
+        if self.desc.codec.is_some() {
+            return self.insert_unit(f0, meta, payload);
+        }
         if payload.len() % self.stride != 0 {
             return Err(GeometryError::Length);
         }
@@ -274,6 +280,30 @@ impl FrameBuffer {
         Ok(placed)
     }
 
+    /// A coded substream's unit: one packet, all of its frame's samples.
+    fn insert_unit(
+        &mut self,
+        f: u64,
+        meta: &SourceMeta,
+        unit: &[u8],
+    ) -> Result<Placed, GeometryError> {
+        if meta.group != 1 || meta.frames != 1 || meta.frag_count != 1 || meta.frag_index != 0 {
+            return Err(GeometryError::Layout);
+        }
+        if unit.is_empty() || unit.len() > self.slots[0].data.len() {
+            return Err(GeometryError::Length);
+        }
+        let mut placed = Placed::default();
+        if let Some(i) = self.admit(f, &mut placed, true) {
+            let samples = self.desc.frame_samples(f);
+            let slot = &mut self.slots[i];
+            slot.data[..unit.len()].copy_from_slice(unit);
+            slot.len = unit.len();
+            set_bits(&mut slot.mask, 0, samples);
+        }
+        Ok(placed)
+    }
+
     /// The earliest sender time of the media that arrived for the next
     /// frame to play (`None`: nothing has).
     pub fn next_sent_at(&self) -> Option<u64> {
@@ -296,6 +326,7 @@ impl FrameBuffer {
         if slot.frame != f {
             slot.frame = f;
             slot.mask.fill(0);
+            slot.len = 0;
             slot.sent_at = u64::MAX;
         }
         slot.sent_at = slot.sent_at.min(self.placing_sent_at);
@@ -349,16 +380,36 @@ impl FrameBuffer {
         };
         if slot.frame != n {
             slot.mask.fill(0);
+            slot.len = 0;
         }
-        let bytes = &mut slot.data[..samples * self.stride];
-        zero_missing(bytes, &slot.mask, samples, self.stride);
+        // A coded frame is its unit (empty when lost), decoded by the playout.
+        let coded = self.desc.codec.is_some();
+        let bytes = if coded {
+            &mut slot.data[..slot.len]
+        } else {
+            let bytes = &mut slot.data[..samples * self.stride];
+            zero_missing(bytes, &slot.mask, samples, self.stride);
+            bytes
+        };
         let ahead = (next.frame == n + 1).then(|| Lookahead {
-            bytes: &next.data[..next_samples * self.stride],
+            bytes: if coded {
+                &next.data[..next.len]
+            } else {
+                &next.data[..next_samples * self.stride]
+            },
             mask: SampleMask::new(&next.mask, next_samples),
         });
         play(n, bytes, SampleMask::new(&slot.mask, samples), ahead);
         slot.frame = NO_FRAME;
         self.next = n + 1;
+    }
+}
+
+/// Bytes of one slot: a frame's samples, or one coded unit.
+fn slot_bytes(desc: &SubstreamDesc) -> usize {
+    match desc.codec {
+        Some(_) => desc.max_unit_bytes(),
+        None => desc.max_frame_samples() * desc.format.stride(),
     }
 }
 

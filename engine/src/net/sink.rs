@@ -260,6 +260,9 @@ const HOLD_BYTES: usize = 8 << 20;
 /// Bytes of frames queued for the disk at most.
 const QUEUE_BYTES: usize = 4 << 20;
 
+/// How long the writer lets frames queue between writes (at most).
+const WRITER_PAUSE: Duration = Duration::from_millis(50);
+
 /// The writer thread's watch over the output limits and the disk.
 struct Guard {
     limits: OutputLimits,
@@ -456,9 +459,18 @@ impl FileSink {
             failure: failure.clone(),
             checked_at: 0,
         };
+        // The writer takes what queued every `pause`, a quarter of the
+        // queue at most, instead of waking for every frame.
+        let shortest = session
+            .substreams
+            .iter()
+            .map(|d| d.frame_us as u64)
+            .min()
+            .unwrap_or(1);
+        let pause = WRITER_PAUSE.min(Duration::from_micros(shortest * (depth / 4) as u64));
         let thread = std::thread::Builder::new()
             .name("isochron-writer".into())
-            .spawn(move || write_loop(writers, rx, back, hold, guard))?;
+            .spawn(move || write_loop(writers, rx, back, hold, guard, pause))?;
         Ok(FileSink {
             tx: Some(tx),
             pool,
@@ -529,6 +541,7 @@ fn write_loop(
     pool: Arc<ArrayQueue<Pending>>,
     hold: Vec<usize>,
     mut guard: Guard,
+    pause: Duration,
 ) -> Written {
     let mut errors = Vec::new();
     let mut outs: Vec<Output> = writers
@@ -545,7 +558,21 @@ fn write_loop(
     let mut media_end: Option<Vec<u64>> = None;
     // A limit was reached or a write failed: the rest is not written.
     let mut stopped = false;
-    for msg in rx {
+    loop {
+        let msg = match rx.try_recv() {
+            Ok(m) => m,
+            Err(cb::TryRecvError::Empty) => {
+                // Batching, not synchronisation: files need no frame-time
+                // latency, and a wake-up per frame was most of the writer's
+                // cost. The queue holds four pauses at least.
+                std::thread::sleep(pause);
+                match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            }
+            Err(cb::TryRecvError::Disconnected) => break,
+        };
         let p = match msg {
             ToWriter::Frame(p) => p,
             ToWriter::End(end) => {

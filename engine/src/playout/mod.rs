@@ -21,12 +21,13 @@ use isochron_codecs::SampleMask;
 use isochron_codecs::conceal::Lookahead;
 
 use crate::config::ReceiverConfig;
+use crate::ingress::Via;
 use crate::jitter::{Arrival, FrameBuffer, SequenceTracker};
 use crate::stats::{
     Distribution, FrameCounts, Jitter, PacketCounts, ReceiverStats, SubstreamStats,
 };
 use crate::time::{Time, micros};
-use crate::wire::control::{EndOfStream, Mode, Report, SessionDesc};
+use crate::wire::control::{EndOfStream, Mode, Recovery, Report, SessionDesc};
 use crate::wire::packet::SourceMeta;
 use clock::OffsetEstimator;
 use flow::{FlowControl, FlowParams};
@@ -74,6 +75,8 @@ struct Sub {
     start_frame: u64,
     /// Packets of frames before `start_frame`, dropped.
     before_start: u64,
+    /// A coded substream's decoder: units in, the frame's samples out.
+    decoder: Option<crate::codec::FrameDecoder>,
 }
 
 /// Whether playout starts at media time zero or wherever a mid-stream
@@ -122,6 +125,7 @@ pub struct Playout {
     e2e: Distribution,
     playout_delay: Distribution,
     eos: bool,
+    recovery: Recovery,
     join: Join,
     /// Longest stretch of media concealed without a real sample.
     max_concealed_us: Option<u64>,
@@ -186,12 +190,15 @@ impl Playout {
             .iter()
             .map(|d| {
                 let (cap, seq_window) = sizes(d, horizon);
+                let mut seq = SequenceTracker::new(seq_window);
+                // Runs of loss longer than the latency are outages.
+                seq.set_outage(micros(cfg.latency));
                 Sub {
                     id: d.id,
                     name: d.name.clone(),
                     kind: d.kind,
                     buf: FrameBuffer::new(d, cap),
-                    seq: SequenceTracker::new(seq_window),
+                    seq,
                     frames: FrameCounts::default(),
                     jitter: Jitter::default(),
                     delay: Distribution::default(),
@@ -203,6 +210,7 @@ impl Playout {
                     last_real: None,
                     start_frame: 0,
                     before_start: 0,
+                    decoder: crate::codec::FrameDecoder::new(d),
                 }
             })
             .collect();
@@ -248,6 +256,7 @@ impl Playout {
             e2e: Distribution::default(),
             playout_delay: Distribution::default(),
             eos: false,
+            recovery: session.recovery,
             max_concealed_us: None,
             real_until_us: 0,
             gave_up: None,
@@ -313,13 +322,14 @@ impl Playout {
         }
     }
 
-    /// A source packet, arrived at `arrival` or rebuilt then by FEC.
+    /// A source packet that arrived at `arrival` (directly, rebuilt then by
+    /// FEC, or sent again).
     pub fn on_packet(
         &mut self,
         arrival: Time,
         meta: &SourceMeta,
         payload: &[u8],
-        recovered: bool,
+        via: Via,
     ) -> Result<(), Refused> {
         let i = self
             .sub_index(meta.substream)
@@ -339,10 +349,11 @@ impl Playout {
             return Ok(());
         }
         let late = self.started && f0 < sub.buf.next_frame();
-        if sub.seq.on_packet(meta.seq, meta.media_ts, recovered, late) == Arrival::Duplicate {
+        if sub.seq.on_packet(meta.seq, meta.media_ts, via, late) == Arrival::Duplicate {
             return Ok(());
         }
-        if !recovered {
+        // Only first transmissions say how the path delays packets.
+        if via == Via::Direct {
             // The sender's timestamp is any 64-bit value a peer chose.
             let transit = (arrival.as_micros() as i128 - meta.sender_ts as i128)
                 .clamp(-(1i128 << 62), 1i128 << 62) as i64;
@@ -478,6 +489,13 @@ impl Playout {
     /// Every substream has played its last frame.
     pub fn is_finished(&self) -> bool {
         self.subs.iter().all(|s| s.buf.finished())
+    }
+
+    /// The clock mapping: frame media time `ts` is due at local `ts +
+    /// anchor` microseconds; `None` until it is set (live: the first
+    /// packet; file: playback start).
+    pub fn anchor(&self) -> Option<i64> {
+        self.anchor
     }
 
     /// Playback has started (live: the first packet set the anchor; file:
@@ -664,7 +682,7 @@ impl Playout {
                 self.playout_delay.record((e2e - fastest).max(0) as u64);
             }
         }
-        let (id, counts) = (sub.id, &mut sub.frames);
+        let (id, counts, decoder) = (sub.id, &mut sub.frames, &mut sub.decoder);
         let mut samples = 0;
         let mut real = None;
         sub.buf.pop(&mut |frame, data, mask, next| {
@@ -678,6 +696,21 @@ impl Playout {
             if present < samples {
                 counts.concealed += 1;
                 counts.samples_concealed += (samples - present) as u64;
+            }
+            if let Some(dec) = decoder.as_mut() {
+                // Counted as arrived or not above; what the sink gets is
+                // the decoded frame, losses already concealed by the codec.
+                let (data, mask) = dec.decode(frame, data, next.map(|n| n.bytes), samples);
+                sink(PlayedFrame {
+                    index: i,
+                    substream: id,
+                    frame,
+                    deadline,
+                    data,
+                    mask,
+                    next: None,
+                });
+                return;
             }
             sink(PlayedFrame {
                 index: i,
@@ -743,6 +776,10 @@ impl Playout {
             concealed_frames: f.concealed,
             jitter_us: self.jitter.micros() as u32,
             buffer_us: self.level_us().min(u32::MAX as u64) as u32,
+            loss_runs: c.loss_runs,
+            outage_lost: c.outage_lost,
+            outage_runs: c.outage_runs,
+            retransmit_useful: c.retransmitted,
             expected: c.expected,
         }
     }
@@ -771,6 +808,9 @@ impl Playout {
             d.start_sample = s.buf.desc().frame_start(s.start_frame);
             d.start_media_us = s.buf.desc().frame_ts(s.start_frame);
             d.skipped_before_start = s.before_start;
+            if let Some(c) = s.decoder.as_ref().map(|d| d.counts()) {
+                (d.codec_fec_frames, d.codec_plc_frames) = (c.fec, c.plc);
+            }
         }
         out.start_media_us = match self.join {
             Join::At(t) => self
@@ -804,6 +844,7 @@ impl Playout {
             out.packets.unrecovered as f64 / out.packets.expected as f64
         };
         out.truncated = !self.eos;
+        out.recovery = self.recovery;
     }
 }
 

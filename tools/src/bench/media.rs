@@ -46,6 +46,7 @@ fn desc(
         frames_per_packet: 1,
         origin: Origin::Raw,
         length: Some(samples),
+        codec: None,
     }
 }
 

@@ -180,6 +180,7 @@ mod tests {
             frames_per_packet: 1,
             origin: Origin::Raw,
             length: Some(4800),
+            codec: None,
         };
         let sent = isochron_codecs::signal::music(3, rate, 4800);
         let mut wire = vec![0u8; 4800 * 4];

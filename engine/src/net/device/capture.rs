@@ -148,6 +148,7 @@ pub fn open_capture(
         frames_per_packet: 1,
         origin: Origin::Wav(WavLayout::pcm(16)),
         length: None,
+        codec: None,
     };
     let mut pending: Option<(Bytes, usize)> = None;
     let guard = StopOnDrop(stop);
