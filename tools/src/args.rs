@@ -21,9 +21,10 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         "" | "ms" => v / 1e3,
         "s" => v,
         "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
         other => {
             return Err(format!(
-                "unknown time unit '{other}' in '{s}' (use us, ms, s or m)"
+                "unknown time unit '{other}' in '{s}' (use us, ms, s, m or h)"
             ));
         }
     };
@@ -66,6 +67,62 @@ pub fn rate(s: &str) -> Result<u64, String> {
         return Err(format!("'{s}' is below 1 kbit/s"));
     }
     Ok(bps as u64)
+}
+
+/// `64KiB`, `500MB`, `4GiB`, `1TB`... or bytes: decimal (k, M, G, T) and
+/// binary (KiB, MiB, GiB, TiB) units, a `B` optional.
+pub fn size(s: &str) -> Result<u64, String> {
+    let (v, unit) =
+        number_unit(s).ok_or_else(|| format!("'{s}' is not a size (try 64KiB, 500MB, 4GiB)"))?;
+    let unit = unit.strip_suffix('b').unwrap_or(&unit);
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "k" => 1e3,
+        "m" => 1e6,
+        "g" => 1e9,
+        "t" => 1e12,
+        "ki" => 1024.0,
+        "mi" => 1024.0 * 1024.0,
+        "gi" => 1024.0 * 1024.0 * 1024.0,
+        "ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => {
+            return Err(format!(
+                "unknown size unit in '{s}' (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+            ));
+        }
+    };
+    let bytes = v * mult;
+    if !(bytes.is_finite() && bytes < u64::MAX as f64) {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// A limit that may be lifted: `none` (no limit) or what `parse` takes.
+fn or_none<T>(s: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    parse(s).map(Some)
+}
+
+/// A size limit: `4GiB`, ... or `none`.
+pub fn size_limit(s: &str) -> Result<Option<u64>, String> {
+    or_none(s, size)
+}
+
+/// A duration limit: `12h`, `30m`, ... or `none`.
+pub fn duration_limit(s: &str) -> Result<Option<Duration>, String> {
+    or_none(s, duration)
+}
+
+/// A count limit: `10000` or `none`.
+pub fn count_limit(s: &str) -> Result<Option<u64>, String> {
+    or_none(s, |t| {
+        t.trim()
+            .parse()
+            .map_err(|_| format!("'{t}' is not a count (or none)"))
+    })
 }
 
 /// An outage `LENGTH@START`: `2s@5s` is two seconds of nothing from second five.
@@ -147,6 +204,25 @@ pub fn recovery(s: &str) -> Result<isochron_engine::Recovery, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_and_limits() {
+        assert_eq!(size("65536").unwrap(), 65_536);
+        assert_eq!(size("64KiB").unwrap(), 65_536);
+        assert_eq!(size("500MB").unwrap(), 500_000_000);
+        assert_eq!(size("4GiB").unwrap(), 4 << 30);
+        assert_eq!(size("1.5k").unwrap(), 1500);
+        assert!(size("12 parsecs").is_err());
+        assert_eq!(size_limit("none").unwrap(), None);
+        assert_eq!(size_limit("1GiB").unwrap(), Some(1 << 30));
+        assert_eq!(
+            duration_limit("12h").unwrap(),
+            Some(Duration::from_secs(43_200))
+        );
+        assert_eq!(count_limit("None").unwrap(), None);
+        assert_eq!(count_limit("10").unwrap(), Some(10));
+        assert!(count_limit("ten").is_err());
+    }
 
     #[test]
     fn recovery_modes() {

@@ -3,6 +3,7 @@
 //! place an error becomes a code and a message.
 
 use isochron_engine::net::TransportError;
+use isochron_engine::wire::control::RejectReason;
 
 /// Something else went wrong (the message says what).
 pub const ERROR: u8 = 1;
@@ -86,8 +87,15 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
 pub fn transport_code(e: &TransportError) -> u8 {
     match e {
         TransportError::Unreachable { .. } => UNREACHABLE,
+        // The receiver could not write the stream: an output failure on
+        // its side, which the sender reports as one too.
+        TransportError::Rejected {
+            reason: RejectReason::Output,
+            ..
+        } => OUTPUT,
         TransportError::Handshake { .. } | TransportError::Rejected { .. } => REFUSED,
-        TransportError::ConnectionLost(_) => TRUNCATED,
+        // The stream stopped before its end: lost, or held paused too long.
+        TransportError::ConnectionLost(_) | TransportError::Paused { .. } => TRUNCATED,
         TransportError::Tls(_) => INPUT,
         TransportError::Engine(isochron_engine::SenderError::Catalog(_)) => INPUT,
         _ => ERROR,
@@ -154,6 +162,14 @@ mod tests {
             USAGE
         );
         assert_eq!(code_of(&anyhow::anyhow!("odd")), ERROR);
+        let rejected = |reason| {
+            anyhow::Error::from(TransportError::Rejected {
+                reason,
+                message: "no".into(),
+            })
+        };
+        assert_eq!(code_of(&rejected(RejectReason::Output)), OUTPUT);
+        assert_eq!(code_of(&rejected(RejectReason::Unauthorized)), REFUSED);
         let wav = isochron_codecs::wav::WavReader::open("/nonexistent/x.wav").unwrap_err();
         assert_eq!(code_of(&anyhow::Error::from(wav)), INPUT);
     }

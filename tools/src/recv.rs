@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -13,8 +14,8 @@ use isochron_engine::config::{LatencyBounds, ReceiverConfig};
 use isochron_engine::net::pipe_sink::pick_substream;
 use isochron_engine::net::tls::AuthorizedSenders;
 use isochron_engine::net::{
-    Admission, FileSink, Fingerprint, PipeOutput, PipeSink, Receiver, ReceiverEvent,
-    ReceiverOptions, TransportError,
+    Admission, FileSink, Fingerprint, OutputBudget, OutputLimits, PipeOutput, PipeSink, Receiver,
+    ReceiverEvent, ReceiverOptions, TransportError,
 };
 use serde_json::json;
 
@@ -89,9 +90,27 @@ pub struct RecvArgs {
     /// Read the shared secret from this file (one line); $ISOCHRON_TOKEN also works
     #[arg(long = "token-file", value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// Exit after the first stream ends: 0 if it completed, 3 if truncated, 4 if refused
+    /// Exit after the first stream ends: 0 if it completed, 3 if truncated, 4 if refused,
+    /// 7 if its output could not be written (or was refused for lack of room)
     #[arg(long)]
     once: bool,
+    /// Bytes one session may write into --out (e.g. 500MB, 4GiB; none: no limit); the
+    /// session then ends, its files finalised, and both ends exit 7
+    #[arg(long = "max-bytes", value_name = "SIZE", default_value = "4GiB", value_parser = args::size_limit)]
+    max_bytes: std::option::Option<u64>,
+    /// Media one session may write, per substream (e.g. 30m, 12h; none: no limit)
+    #[arg(long = "max-duration", value_name = "DUR", default_value = "12h", value_parser = args::duration_limit)]
+    max_duration: std::option::Option<Duration>,
+    /// Bytes all sessions of this receiver may write into --out together (none: no limit)
+    #[arg(long = "max-total-bytes", value_name = "SIZE", default_value = "64GiB", value_parser = args::size_limit)]
+    max_total_bytes: std::option::Option<u64>,
+    /// Files all sessions of this receiver may create together (none: no limit)
+    #[arg(long = "max-files", value_name = "N", default_value = "10000", value_parser = args::count_limit)]
+    max_files: std::option::Option<u64>,
+    /// Free space to leave on --out's file system: writing stops, and new sessions are
+    /// refused, below it (e.g. 1GiB; 0: write until the disk is full)
+    #[arg(long = "min-free", value_name = "SIZE", default_value = "1GiB", value_parser = args::size)]
+    min_free: u64,
     /// Write {"addr": ..., "fingerprint": ...} here once listening
     #[arg(long = "ready-file", value_name = "PATH")]
     ready_file: Option<PathBuf>,
@@ -191,6 +210,17 @@ pub fn run(a: RecvArgs) -> Result<u8> {
     };
     // Standard output (or the sound card) carries one session's media.
     let taken = std::sync::atomic::AtomicBool::new(false);
+    let budget = Arc::new(OutputBudget::new(OutputLimits {
+        max_bytes: a.max_bytes,
+        max_duration: a.max_duration,
+        min_free: a.min_free,
+        max_total_bytes: a.max_total_bytes,
+        max_files: a.max_files,
+    }));
+    // A session refused because its output could not be made (no room, a
+    // limit): `--once` then exits with the output code, not "refused".
+    let output_refused = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let refused_here = output_refused.clone();
     let (play, device_buffer) = (a.play.clone(), a.device_buffer);
     let mut rx = Receiver::start(opts, &identity, move |info| {
         if play.is_some() || to_stdout {
@@ -207,9 +237,16 @@ pub fn run(a: RecvArgs) -> Result<u8> {
                 .map_err(|e| e.to_string());
         }
         let out = out.as_ref().ok_or("no output directory")?;
-        FileSink::create(out, &info.session)
+        FileSink::create_within(out, &info.session, &budget)
             .map(|s| Box::new(s) as _)
-            .map_err(|e| format!("cannot create output files: {e}"))
+            .map_err(|e| {
+                if once {
+                    // Only `--once` reads it, after the first refusal.
+                    let mut peers = refused_here.lock().unwrap_or_else(|e| e.into_inner());
+                    peers.insert(info.peer);
+                }
+                format!("cannot create output files: {e}")
+            })
     })
     .map_err(|e| match e {
         TransportError::Bind { addr, source } if source.kind() == std::io::ErrorKind::AddrInUse => {
@@ -302,7 +339,12 @@ pub fn run(a: RecvArgs) -> Result<u8> {
                 status.clear();
                 eprintln!("refused {peer}: {reason}");
                 if once {
-                    code = exit::REFUSED;
+                    let peers = output_refused.lock().unwrap_or_else(|e| e.into_inner());
+                    code = if peers.contains(&peer) {
+                        exit::OUTPUT
+                    } else {
+                        exit::REFUSED
+                    };
                     break;
                 }
             }

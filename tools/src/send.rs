@@ -94,6 +94,9 @@ pub struct SendArgs {
     /// Write the final statistics here (JSON)
     #[arg(long = "stats-json", value_name = "PATH")]
     stats_json: Option<PathBuf>,
+    /// Give up (exit 3) when the receiver has held the stream paused this long (e.g. 60s)
+    #[arg(long = "max-pause", default_value = "60s", value_parser = args::duration)]
+    max_pause: Duration,
     /// No progress bar or progress lines
     #[arg(long, short)]
     quiet: bool,
@@ -167,6 +170,7 @@ pub fn run(a: SendArgs) -> Result<u8> {
         } else {
             Pacing::Clock
         },
+        max_pause: a.max_pause,
         ..base
     };
     let mut tx = Sender::connect(opts, catalog.clone()).map_err(explain)?;
@@ -194,8 +198,29 @@ pub fn run(a: SendArgs) -> Result<u8> {
             break;
         }
         let done: u64 = tx.stats().substreams.iter().map(|d| d.samples).sum();
+        // A receiver holding the stream paused is said, with the limit.
+        let paused = tx
+            .paused_for()
+            .filter(|p| *p >= Duration::from_secs(1))
+            .map(|p| {
+                format!(
+                    "paused by the receiver for {} s (giving up at {} s: --max-pause)",
+                    p.as_secs(),
+                    a.max_pause.as_secs()
+                )
+            });
         match &bar {
-            Some(b) => b.set_position(done),
+            Some(b) => {
+                b.set_position(done);
+                b.set_message(paused.unwrap_or_default());
+            }
+            None if !a.quiet
+                && paused.is_some()
+                && last_line.elapsed() >= Duration::from_secs(5) =>
+            {
+                eprintln!("{}", paused.unwrap_or_default());
+                last_line = std::time::Instant::now();
+            }
             None if !a.quiet && last_line.elapsed() >= Duration::from_secs(5) => {
                 if open_ended {
                     eprintln!("sent {done} samples");
@@ -262,7 +287,7 @@ fn progress_bar(total: u64) -> ProgressBar {
     let pb = ProgressBar::new(total);
     pb.set_style(
         ProgressStyle::with_template(
-            "{spinner} sending [{elapsed_precise}] {wide_bar} {percent}% eta {eta}",
+            "{spinner} sending [{elapsed_precise}] {wide_bar} {percent}% eta {eta} {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
@@ -273,7 +298,10 @@ fn progress_bar(total: u64) -> ProgressBar {
 fn explain(e: TransportError) -> anyhow::Error {
     match e {
         TransportError::Rejected { reason, message } => exit::coded(
-            exit::REFUSED,
+            exit::transport_code(&TransportError::Rejected {
+                reason,
+                message: String::new(),
+            }),
             format!("the receiver refused the stream ({reason:?}): {message}"),
         ),
         other => other.into(),

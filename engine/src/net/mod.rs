@@ -24,6 +24,7 @@ pub mod clock;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod error;
+pub mod output_budget;
 pub mod pipe_sink;
 pub mod playout_pool;
 pub mod playout_start;
@@ -44,6 +45,7 @@ pub use quic::{
     SessionInfo,
 };
 pub use sink::{
-    FileSink, PullReceiver, PullSink, Pulled, ReceivedFrame, SessionEnd, Sink, pull_channel,
+    FileSink, OutputBudget, OutputLimits, PullReceiver, PullSink, Pulled, ReceivedFrame,
+    SessionEnd, Sink, pull_channel,
 };
 pub use tls::{Admission, Fingerprint, Identity, Trust};

@@ -26,6 +26,9 @@ use crate::stats::ReceiverStats;
 use crate::time::Time;
 use crate::wire::control::SessionDesc;
 
+pub use super::output_budget::OutputBudget;
+use super::output_budget::free_space;
+
 /// How a session ended.
 #[derive(Debug, Clone, Default)]
 pub struct SessionEnd {
@@ -75,10 +78,11 @@ pub trait Sink: Send {
     }
 }
 
-/// What a [`FileSink`] may write for one session. The defaults protect a
-/// receiver nobody watches: 4 GiB and 12 hours of output per session, and
-/// writing stops while the output directory's file system has less than
-/// 1 GiB free.
+/// What a [`FileSink`] may write: per session, and in total across the
+/// sessions sharing an [`OutputBudget`]. The defaults protect a receiver
+/// nobody watches: 4 GiB and 12 hours of output per session, 64 GiB and
+/// 10 000 files in all, and writing stops (new sessions are refused) while
+/// the output directory's file system has less than 1 GiB free.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputLimits {
     /// Bytes of files one session may write (`None`: no limit).
@@ -88,6 +92,12 @@ pub struct OutputLimits {
     /// Stop writing when the output directory's file system has less free
     /// space than this, in bytes (0: write until it is full).
     pub min_free: u64,
+    /// Bytes all sessions sharing a budget may write together (`None`: no
+    /// limit).
+    pub max_total_bytes: Option<u64>,
+    /// Files all sessions sharing a budget may create together (`None`: no
+    /// limit).
+    pub max_files: Option<u64>,
 }
 
 impl Default for OutputLimits {
@@ -96,6 +106,8 @@ impl Default for OutputLimits {
             max_bytes: Some(4 << 30),
             max_duration: Some(std::time::Duration::from_secs(12 * 3600)),
             min_free: 1 << 30,
+            max_total_bytes: Some(64 << 30),
+            max_files: Some(10_000),
         }
     }
 }
@@ -106,6 +118,8 @@ impl OutputLimits {
         max_bytes: None,
         max_duration: None,
         min_free: 0,
+        max_total_bytes: None,
+        max_files: None,
     };
 }
 
@@ -252,6 +266,9 @@ const WRITER_PAUSE: Duration = Duration::from_millis(50);
 /// The writer thread's watch over the output limits and the disk.
 struct Guard {
     limits: OutputLimits,
+    budget: Arc<OutputBudget>,
+    /// Bytes of this session's files counted into the budget so far.
+    counted: u64,
     dir: PathBuf,
     paths: Vec<PathBuf>,
     periods: Vec<isochron_codecs::Rate>,
@@ -282,17 +299,24 @@ impl Guard {
             return None;
         }
         self.checked_at = total;
-        if let Some(max) = self.limits.max_bytes {
+        if self.limits.max_bytes.is_some() || self.limits.max_total_bytes.is_some() {
             let bytes: u64 = self
                 .paths
                 .iter()
                 .filter_map(|p| fs::metadata(p).ok())
                 .map(|m| m.len())
                 .sum();
-            if bytes >= max {
+            if let Some(max) = self.limits.max_bytes
+                && bytes >= max
+            {
                 return self.fail(format!(
                     "output limit: {bytes} bytes written (max bytes {max})"
                 ));
+            }
+            let more = bytes.saturating_sub(self.counted);
+            self.counted = self.counted.max(bytes);
+            if let Err(why) = self.budget.wrote(more) {
+                return self.fail(why);
             }
         }
         if self.limits.min_free > 0
@@ -311,31 +335,6 @@ impl Guard {
     fn fail(&self, why: String) -> Option<String> {
         let _ = self.failure.set(why);
         self.failure.get().cloned()
-    }
-}
-
-/// Free bytes for unprivileged users on the file system holding `dir`.
-fn free_space(dir: &Path) -> Option<u64> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-        let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-        // SAFETY: `c` is a valid C string and `st` a buffer statvfs fills.
-        let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
-        if rc != 0 {
-            return None;
-        }
-        // SAFETY: statvfs succeeded, so it filled `st`.
-        let st = unsafe { st.assume_init() };
-        // The field types differ between platforms.
-        #[allow(clippy::unnecessary_cast)]
-        Some(st.f_bavail as u64 * st.f_frsize as u64)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        None
     }
 }
 
@@ -376,7 +375,23 @@ impl FileSink {
         session: &SessionDesc,
         limits: OutputLimits,
     ) -> std::io::Result<FileSink> {
+        Self::create_within(dir, session, &Arc::new(OutputBudget::new(limits)))
+    }
+
+    /// [`create_limited`](Self::create_limited) sharing `budget` (and its
+    /// limits) with every other session made with it: refused, with the
+    /// limit named, when the budget's files or bytes are spent or the disk
+    /// is under its free-space floor.
+    pub fn create_within(
+        dir: &Path,
+        session: &SessionDesc,
+        budget: &Arc<OutputBudget>,
+    ) -> std::io::Result<FileSink> {
         fs::create_dir_all(dir)?;
+        budget
+            .admit(dir, session.substreams.len())
+            .map_err(std::io::Error::other)?;
+        let limits = *budget.limits();
         let mut writers = Vec::new();
         let mut paths = Vec::new();
         let mut max_frame = 0;
@@ -436,6 +451,8 @@ impl FileSink {
         let failure = Arc::new(OnceLock::new());
         let guard = Guard {
             limits,
+            budget: budget.clone(),
+            counted: 0,
             dir: dir.to_path_buf(),
             paths: paths.clone(),
             periods: session.substreams.iter().map(|d| d.format.rate).collect(),

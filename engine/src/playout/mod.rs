@@ -415,10 +415,12 @@ impl Playout {
     /// instants, and the stream ends after the newest frame holding data.
     /// Playback starts now if it had not. Nothing is concealed beyond it.
     pub fn end_at_received(&mut self, now: Time) {
-        if self.eos {
-            return;
-        }
         for sub in &mut self.subs {
+            // A total the end of stream gave stands; one it could not give
+            // (a total no stream can have, ignored) ends here too.
+            if self.eos && sub.buf.total_samples().is_some() {
+                continue;
+            }
             let d = sub.buf.desc();
             let end = d.frame_start(sub.buf.received_end().max(sub.buf.next_frame()));
             let end = sub.buf.total_samples().map_or(end, |t| t.min(end));

@@ -223,8 +223,8 @@ pub enum RejectReason {
     /// The session would take more than one of the receiver's limits
     /// allows (buffers, sessions, speed: the message names the limit).
     Limit,
-    /// The receiver could not write the stream (disk full, output limit):
-    /// sent instead of a bye at the end.
+    /// The receiver cannot write the stream (disk full, an output limit,
+    /// no output for it): at the hello, or instead of a bye at the end.
     Output,
 }
 

@@ -413,6 +413,11 @@ pub fn run(a: BenchArgs) -> Result<u8> {
     // One identity for both ends of every session (one user, every role):
     // the receiver admits the fingerprint the senders present.
     let identity = Identity::ephemeral()?;
+    eprintln!(
+        "pairing: each receiver admits the senders' identity {} and they pin its \
+         (between hosts: `isochron trust add` on the receiver, `send --pin`)",
+        identity.fingerprint()
+    );
     let mut results = Results {
         tool: "isochron bench",
         version: env!("CARGO_PKG_VERSION"),

@@ -162,6 +162,14 @@ impl Session {
                 .unwrap_or((false, "completed".to_owned()));
             return Step::Done(truncated, why);
         }
+        if !self.playout.started()
+            && let Some((_, why)) = self.stopping.take()
+        {
+            // Stopped before playback could start (a live stream with no
+            // media it could place): nothing will ever play, so the session
+            // ends now rather than idling on its worker for ever.
+            return Step::Done(true, why);
+        }
         self.signal.set_eager(!self.playout.started());
         if drained == DRAIN_CAP {
             // More is waiting: come back after the others.

@@ -302,6 +302,48 @@ fn stop_and_a_vanished_network_side_end_a_session_that_never_started() {
     assert_eq!(end.reason, "the network side went away");
 }
 
+/// Issue #10: an end of stream with totals no stream can have (ignored),
+/// then a stop, before playback ever started, left the session on its
+/// worker for ever (and its sink unreleased).
+#[test]
+fn a_hostile_end_of_stream_then_stop_ends_a_session_that_never_started() {
+    let pool = PlayoutPool::new(1).unwrap();
+    let mut a = session(&pool, "hostile", 1.0, None);
+    let input = a.input.as_ref().unwrap();
+    let eos = crate::wire::control::EndOfStream {
+        totals: vec![crate::wire::control::SubstreamTotals {
+            id: 0,
+            packets: u64::MAX,
+            frames: u64::MAX,
+            samples: u64::MAX,
+        }],
+        repair_packets: 0,
+    };
+    input.try_send(ToPlayout::End(eos)).ok().unwrap();
+    input
+        .try_send(ToPlayout::Stop("no media (idle timeout)".into()))
+        .ok()
+        .unwrap();
+    // Polled with a deadline: before the fix it never ended.
+    let mut ended = a.ended.take().unwrap();
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    let fin = loop {
+        if let Some(f) = ended.try_finished() {
+            break f.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the session never ended"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let end = end_sink(fin);
+    assert!(end.truncated);
+    assert_eq!(end.reason, "no media (idle timeout)");
+    assert!(*a.sink_ended.lock().unwrap(), "the sink is released");
+    assert_eq!(pool.stats().sessions, 0);
+}
+
 #[test]
 fn a_panicking_sink_ends_only_its_own_session() {
     let pool = PlayoutPool::new(1).unwrap();

@@ -136,7 +136,9 @@ pub struct Receiver {
 
 impl Receiver {
     /// Listen on `opts.listen` with `identity`; `make_sink` is called for each
-    /// accepted session (on the network thread: return quickly).
+    /// accepted session (on the network thread: return quickly). A sink it
+    /// cannot make (`Err(why)`) refuses the session as an output refusal
+    /// ([`RejectReason::Output`]: the sender exits with the output code).
     pub fn start<F>(
         opts: ReceiverOptions,
         identity: &Identity,
@@ -433,9 +435,11 @@ async fn serve(inc: Incoming, ctx: SessionCtx, mut spending: Spending) {
     };
     let sink = match sink {
         Ok(s) => s,
+        // The sink is the session's output: one that cannot be made (no
+        // room, an output limit, the output taken) refuses it as output.
         Err(why) => {
             let r = Reject {
-                reason: RejectReason::Other,
+                reason: RejectReason::Output,
                 message: why,
             };
             return reject(conn, send, r, refused).await;
@@ -645,6 +649,7 @@ async fn run_session(
     // (File mode pauses a sender while the buffer drains: never for longer
     // than the buffer holds.)
     let mut last_media = tokio::time::Instant::now();
+    let mut media_bytes = 0u64;
     let held = cfg.latency.max(cfg.high_water).max(cfg.max_buffer);
     let media_idle = opts.idle_timeout.max(clock.real(held) * 2);
     let end = loop {
@@ -672,7 +677,6 @@ async fn run_session(
             _ = nack_due, if !stopped => send_nacks(&mut ingress, &conn, &shared, clock.now()),
             dg = conn.read_datagram(), if !stopped => match dg {
                 Ok(bytes) => {
-                    last_media = tokio::time::Instant::now();
                     let now = clock.now();
                     let mut one = |ingress: &mut Ingress, bytes: &[u8]| ingress.on_datagram(now, bytes, &mut |meta, payload, via| {
                         let mut buf = pool.pop().unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
@@ -692,6 +696,13 @@ async fn run_session(
                             Some(Ok(bytes)) => one(&mut ingress, &bytes),
                             _ => break,
                         }
+                    }
+                    // Only datagrams that parse as media count: garbage does
+                    // not hold a session open.
+                    let st = ingress.stats();
+                    if st.source_bytes + st.repair_bytes != media_bytes {
+                        media_bytes = st.source_bytes + st.repair_bytes;
+                        last_media = tokio::time::Instant::now();
                     }
                     send_nacks(&mut ingress, &conn, &shared, now);
                 }
