@@ -265,6 +265,62 @@ fn lists_and_refuses_unknown_scenarios() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no scenario 'nope'"));
 }
 
+/// `--latency auto`: the target follows the link's delay spread within its
+/// bounds, results.json carries it, and the delay plot draws it over time.
+#[test]
+fn adaptive_latency_shows_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = bench(
+        &out,
+        &[
+            "--name",
+            "auto",
+            "--latency",
+            "auto:20ms..300ms",
+            "--delay",
+            "12ms",
+            "--jitter",
+            "10ms",
+        ],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let s = &v["scenarios"][0];
+    assert_eq!(
+        s["config"]["adaptive_latency_ms"][0], 20.0,
+        "{}",
+        s["config"]
+    );
+    assert_eq!(s["config"]["adaptive_latency_ms"][1], 300.0);
+    assert_eq!(s["completed"], true, "{s}");
+    assert_eq!(num(s, "samples_played"), 48_000.0 * 3.0, "same samples");
+    // A 20 ms spread of delay puts the target above its floor, and nowhere
+    // near the 300 ms ceiling the sender's deadlines are set from.
+    let lo = num(s, "latency_target_ms.min");
+    let hi = num(s, "latency_target_ms.max");
+    assert!(lo >= 20.0 && hi <= 300.0, "target {lo}..{hi} ms");
+    assert!(
+        hi > 25.0,
+        "the target follows a 20 ms delay spread: {hi} ms"
+    );
+    // (Its peak also follows scheduling delays on a loaded machine.)
+    assert!(
+        num(s, "e2e_delay_ms.p50") < 250.0,
+        "played at the target, not at MAX: {}",
+        s["e2e_delay_ms"]
+    );
+    let name = s["plots"]["delay"].as_str().unwrap();
+    let svg = std::fs::read_to_string(out.join(name)).unwrap();
+    assert!(svg.contains("adaptive target latency"), "{name}");
+}
+
 /// The fan-out scenario: two router processes, three listeners, a tap
 /// behind each router. Every listener plays the whole stream bit-exact, and
 /// the figures the README quotes are there and plausible.

@@ -29,6 +29,18 @@ pub struct Concealer {
     pub(super) origin: usize,
     /// `[room | history | frame | look-ahead]`, interleaved f64.
     pub(super) work: Vec<f64>,
+    /// The same layout in wire bytes: where complete frames are kept until
+    /// a gap needs them decoded. Most frames are complete and need no
+    /// concealment, and decoding every one into `work` was most of a
+    /// receiver's playout cost (hundreds of sessions per process).
+    raw: Vec<u8>,
+    /// The last `stale` history samples (ending at `origin`) are valid in
+    /// `raw` only; [`catch_up`](Self::catch_up) decodes them.
+    stale: usize,
+    /// Tests: decode every frame as it comes (the reference for the lazy
+    /// history).
+    #[cfg(test)]
+    eager: bool,
     /// Which look-ahead samples (decoded into `work` after the frame) arrived.
     pub(super) ahead: Vec<bool>,
     pub(super) timing: WaveTiming,
@@ -80,6 +92,7 @@ impl Concealer {
             });
         };
         let work_len = if audio { values } else { 0 };
+        let raw_len = work_len / channels.max(1) * format.stride();
         let pitch = if audio {
             PitchSearch::new(
                 rate,
@@ -99,6 +112,10 @@ impl Concealer {
             hist_len: 0,
             origin: hist_cap,
             work: vec![0.0; work_len],
+            raw: vec![0; raw_len],
+            stale: 0,
+            #[cfg(test)]
+            eager: false,
             ahead: vec![false; lookahead],
             wave: Wave::new(if audio { timing.max_source } else { 0 }, channels),
             timing,
@@ -143,6 +160,7 @@ impl Concealer {
     /// Forgets history and totals, e.g. after a seek.
     pub fn reset(&mut self) {
         self.hist_len = 0;
+        self.stale = 0;
         self.wave.active = false;
         self.last.fill(f64::NAN);
         self.last_at.fill(i64::MIN);
@@ -203,7 +221,21 @@ impl Concealer {
         }
         let audio = self.method == Method::Waveform;
         if audio {
-            self.decode_frame(frame, mask, next);
+            #[cfg(test)]
+            let lazy = !self.eager;
+            #[cfg(not(test))]
+            let lazy = true;
+            if present == n && lazy {
+                // Nothing to fill: keep the bytes, decode only if a gap
+                // comes while they are still history.
+                let stride = self.format.stride();
+                let at = self.origin * stride;
+                self.raw[at..at + n * stride].copy_from_slice(frame);
+                self.stale += n;
+            } else {
+                self.catch_up();
+                self.decode_frame(frame, mask, next);
+            }
         }
         if present < n {
             let mut i = 0;
@@ -288,17 +320,41 @@ impl Concealer {
         }
     }
 
+    /// Decodes the history samples kept as wire bytes only.
+    fn catch_up(&mut self) {
+        let s = self.stale.min(self.hist_len);
+        if s > 0 {
+            let (ch, stride) = (self.channels, self.format.stride());
+            let from = self.origin - s;
+            encoding::decode(
+                self.format.encoding,
+                &self.raw[from * stride..self.origin * stride],
+                &mut self.work[from * ch..self.origin * ch],
+            );
+        }
+        self.stale = 0;
+    }
+
     /// Appends the (now complete) frame to the history window: slides the
     /// window over it, and moves the window back to the start of its room
-    /// when the next frame and look-ahead would not fit.
+    /// when the next frame and look-ahead would not fit (each sample moves
+    /// in the form it is kept in: decoded, or wire bytes not yet decoded).
     fn push_history(&mut self, n: usize) {
         let ch = self.channels;
         let keep = (self.hist_len + n).min(self.hist_cap);
+        self.stale = self.stale.min(keep);
         let end = self.origin + n;
         if (end + self.max_frame + self.ahead.len()) * ch > self.work.len() {
-            let from = (end - keep) * ch;
-            let to = (self.hist_cap - keep) * ch;
-            self.work.copy_within(from..from + keep * ch, to);
+            let from = end - keep;
+            let to = self.hist_cap - keep;
+            let decoded = keep - self.stale;
+            self.work
+                .copy_within(from * ch..(from + decoded) * ch, to * ch);
+            let stride = self.format.stride();
+            self.raw.copy_within(
+                (from + decoded) * stride..end * stride,
+                (to + decoded) * stride,
+            );
             self.origin = self.hist_cap;
         } else {
             self.origin = end;
@@ -327,6 +383,64 @@ impl Concealer {
                 None => {
                     encoding::write_missing(enc, slot);
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::{Music, Rng};
+    use crate::{Encoding, Rate};
+
+    /// Frames through a concealer (lazy history, or decoding every frame
+    /// as it comes); frames lose runs of samples as `rng` decides, some
+    /// with a look-ahead of the next frame.
+    fn run(enc: Encoding, eager: bool, seed: u64) -> (Vec<u8>, ConcealStats) {
+        let format = StreamFormat::new(enc, 2, Rate::hz(48_000).unwrap()).unwrap();
+        let (frame, frames) = (480, 120);
+        let stride = format.stride();
+        let mut wire = vec![0u8; (frames + 1) * frame * stride];
+        Music::new(seed, format.rate).fill_wire(enc, &mut wire);
+        let mut c = Concealer::new(Method::Waveform, format, frame).unwrap();
+        c.eager = eager;
+        let mut rng = Rng::new(seed);
+        let mut out = Vec::new();
+        let full = vec![u64::MAX; frame.div_ceil(64)];
+        for f in 0..frames {
+            let mut words = full.clone();
+            // Mostly complete runs of frames (the lazy path), then gaps of
+            // every length: a few samples, most of a frame, whole frames.
+            if rng.below(4) == 0 {
+                let start = rng.below(frame as u64) as usize;
+                let len = 1 + rng.below(frame as u64) as usize;
+                for i in start..(start + len).min(frame) {
+                    words[i / 64] &= !(1 << (i % 64));
+                }
+            }
+            let mut bytes = wire[f * frame * stride..(f + 1) * frame * stride].to_vec();
+            let next = &wire[(f + 1) * frame * stride..(f + 2) * frame * stride];
+            let ahead = (rng.below(2) == 0).then(|| Lookahead {
+                bytes: next,
+                mask: SampleMask::new(&full, frame),
+            });
+            c.conceal_with(&mut bytes, SampleMask::new(&words, frame), ahead)
+                .unwrap();
+            out.extend_from_slice(&bytes);
+        }
+        (out, c.stats())
+    }
+
+    #[test]
+    fn lazy_history_conceals_exactly_as_decoding_every_frame() {
+        for enc in [Encoding::L16, Encoding::L24, Encoding::F32] {
+            for seed in 1..6 {
+                let (lazy, ls) = run(enc, false, seed);
+                let (eager, es) = run(enc, true, seed);
+                assert!(ls.events > 0 && ls.samples > 0, "{enc:?} {seed}: {ls:?}");
+                assert_eq!(ls, es, "{enc:?} seed {seed}");
+                assert!(lazy == eager, "{enc:?} seed {seed}: the outputs differ");
             }
         }
     }

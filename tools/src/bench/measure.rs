@@ -188,7 +188,10 @@ pub fn bound(
 pub struct ConfigJson {
     pub summary: String,
     pub mode: &'static str,
+    /// The fixed latency; with adaptive latency, its upper bound.
     pub latency_ms: f64,
+    /// Adaptive latency's `[MIN, MAX]`, or null for a fixed latency.
+    pub adaptive_latency_ms: Option<[f64; 2]>,
     pub low_water_ms: f64,
     pub high_water_ms: f64,
     pub frame_ms: f64,
@@ -312,6 +315,9 @@ pub struct ScenarioResult {
     pub frames_differing: u64,
     /// Buffer level samples after playback started (ms).
     pub buffer_ms: Dist,
+    /// The receiver's target latency, sampled with the buffer level after
+    /// playback started (ms): constant unless the latency is adaptive.
+    pub latency_target_ms: Dist,
     pub plots: Plots,
     pub relay: RelayStats,
     pub receiver_stats: ReceiverStats,
@@ -357,6 +363,12 @@ pub fn summarise(sc: &Scenario, duration_s: f64, o: &Outcome) -> ScenarioResult 
         .filter(|(t, _)| *t >= started && *t <= duration_s)
         .map(|p| p.1)
         .collect();
+    let targets: Vec<f64> = o
+        .targets
+        .iter()
+        .filter(|(t, _)| *t >= started && *t <= duration_s)
+        .map(|p| p.1)
+        .collect();
     ScenarioResult {
         name: sc.name.clone(),
         about: sc.about.clone(),
@@ -365,6 +377,7 @@ pub fn summarise(sc: &Scenario, duration_s: f64, o: &Outcome) -> ScenarioResult 
             summary: describe_config(c),
             mode: if c.file.is_some() { "file" } else { "live" },
             latency_ms: latency,
+            adaptive_latency_ms: c.adaptive.map(|(lo, hi)| [ms(lo), ms(hi)]),
             low_water_ms: ms(c.low_water),
             high_water_ms: ms(c.high_water),
             frame_ms: ms(c.frame),
@@ -404,6 +417,7 @@ pub fn summarise(sc: &Scenario, duration_s: f64, o: &Outcome) -> ScenarioResult 
         bit_exact: o.recording.differing == 0 && o.recording.samples == o.samples_sent,
         frames_differing: o.recording.differing,
         buffer_ms: Dist::of(&levels),
+        latency_target_ms: Dist::of(&targets),
         plots: Plots::default(),
         relay: o.relay,
         receiver_stats: s.clone(),

@@ -131,9 +131,9 @@ pub struct BenchArgs {
     /// Outage LENGTH@START from the link's start, e.g. 2s@5s; repeatable
     #[arg(long, value_parser = args::outage, value_name = "LEN@START", help_heading = "Custom scenario")]
     outage: Vec<(Duration, Duration)>,
-    /// Receiver's target latency [default: 80ms]
-    #[arg(long, value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
-    latency: Option<Duration>,
+    /// Receiver's target latency, or auto[:MIN..MAX] to adapt it (as recv --latency) [default: 80ms]
+    #[arg(long, value_parser = args::latency, value_name = "TIME", help_heading = "Custom scenario")]
+    latency: Option<args::Latency>,
     /// Low-water mark [default: 40ms]
     #[arg(long = "low-water", value_parser = args::duration, value_name = "TIME", help_heading = "Custom scenario")]
     low_water: Option<Duration>,
@@ -212,8 +212,14 @@ impl BenchArgs {
 
     fn custom(&self) -> Scenario {
         let d = Config::default();
+        let (latency, adaptive) = match self.latency {
+            None => (d.latency, None),
+            Some(args::Latency::Fixed(l)) => (l, None),
+            Some(args::Latency::Auto(min, max)) => (max, Some((min, max))),
+        };
         let config = Config {
-            latency: self.latency.unwrap_or(d.latency),
+            latency,
+            adaptive,
             low_water: self.low_water.unwrap_or(d.low_water),
             high_water: self.high_water.unwrap_or(d.high_water),
             frame: self.frame.unwrap_or(d.frame),
@@ -330,6 +336,11 @@ fn plot(dir: &Path, r: &ScenarioResult, o: &run::Outcome) -> Result<Plots> {
         &format!("{}: end-to-end delay ({})", r.name, r.link.summary),
         &series,
         lat,
+        if r.config.adaptive_latency_ms.is_some() {
+            &o.targets
+        } else {
+            &[]
+        },
     )?;
     plots::buffer_over_time(
         &dir.join(&p.buffer),

@@ -95,25 +95,42 @@ fn line(
     Ok(())
 }
 
-/// End-to-end delay of every frame against time, with the configured latency.
+/// End-to-end delay of every frame against time, with the configured
+/// latency, or with an adaptive latency's target over time (`targets`:
+/// `(s, ms)` samples of `latency_target_us`; empty for a fixed latency).
 pub fn delay_over_time(
     path: &Path,
     title: &str,
     points: &[(f64, f64)],
     latency_ms: f64,
+    targets: &[(f64, f64)],
 ) -> Result<()> {
     let x = span(points.iter().map(|p| p.0), &[0.0]);
-    let y = span(points.iter().map(|p| p.1), &[latency_ms, 0.0]);
+    let y = if targets.is_empty() {
+        span(points.iter().map(|p| p.1), &[latency_ms, 0.0])
+    } else {
+        span(points.iter().chain(targets).map(|p| p.1), &[0.0])
+    };
     let axes = ("time since media start (s)", "end-to-end delay (ms)");
     plot(path, title, x, y, axes, |chart| {
-        let target = format!("configured latency {latency_ms} ms");
-        line(
-            chart,
-            [(x.0, latency_ms), (x.1, latency_ms)],
-            TARGET,
-            1,
-            target,
-        )?;
+        if targets.is_empty() {
+            let target = format!("configured latency {latency_ms} ms");
+            line(
+                chart,
+                [(x.0, latency_ms), (x.1, latency_ms)],
+                TARGET,
+                1,
+                target,
+            )?;
+        } else {
+            line(
+                chart,
+                targets.iter().copied(),
+                TARGET,
+                2,
+                "adaptive target latency (latency_target_us)".into(),
+            )?;
+        }
         line(
             chart,
             points.iter().copied(),
@@ -213,7 +230,15 @@ mod tests {
             .map(|i| (i as f64 / 100.0, 80.1 + (i % 7) as f64 * 0.01))
             .collect();
         let p = dir.path().join("d.svg");
-        delay_over_time(&p, "t", &pts, 80.0).unwrap();
+        delay_over_time(&p, "t", &pts, 80.0, &[]).unwrap();
+        let targets = [(0.0, 20.0), (5.0, 20.0), (5.5, 90.0), (20.0, 60.0)];
+        let auto = dir.path().join("auto.svg");
+        delay_over_time(&auto, "t", &pts, 500.0, &targets).unwrap();
+        let svg = std::fs::read_to_string(&auto).unwrap();
+        assert!(
+            svg.contains("adaptive target latency"),
+            "the target is drawn"
+        );
         buffer_over_time(&dir.path().join("b.svg"), "t", &pts, 40.0, 160.0).unwrap();
         let v: Vec<f64> = pts.iter().map(|p| p.1).collect();
         delay_histogram(&dir.path().join("h.svg"), "t", &v, 80.0).unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use crossbeam_channel::RecvTimeoutError;
-use isochron_engine::config::{ReceiverConfig, SenderConfig};
+use isochron_engine::config::{LatencyBounds, ReceiverConfig, SenderConfig};
 use isochron_engine::net::relay::{RelayConfig, RelayHandle, RelayStats};
 use isochron_engine::net::{
     Admission, Fingerprint, Identity, Receiver, ReceiverEvent, ReceiverOptions, SenderOptions,
@@ -40,6 +40,9 @@ pub struct Outcome {
     pub recording: Recording,
     /// `(seconds since media time zero, buffer level in ms)`.
     pub levels: Vec<(f64, f64)>,
+    /// `(seconds since media time zero, target latency in ms)`: the
+    /// receiver's `latency_target_us`, sampled with the level.
+    pub targets: Vec<(f64, f64)>,
     pub receiver: ReceiverStats,
     pub sender: SenderStats,
     /// The sender's counters every 100 ms, the final ones last.
@@ -58,6 +61,7 @@ pub fn receiver_options(c: &Config, max_sessions: usize) -> ReceiverOptions {
     let mut o = ReceiverOptions::new("127.0.0.1:0".parse().expect("literal"), Admission::only([]));
     o.config = ReceiverConfig {
         latency: c.latency,
+        adaptive: c.adaptive.map(|(min, max)| LatencyBounds { min, max }),
         low_water: c.low_water,
         high_water: c.high_water,
         ..Default::default()
@@ -230,6 +234,7 @@ pub fn run(
     let mut cpu_a: Option<Snapshot> = None;
     let mut cpu_b: Option<Snapshot> = None;
     let mut levels = Vec::with_capacity((media_s / set.sample_every.as_secs_f64()) as usize + 64);
+    let mut targets = Vec::with_capacity(levels.capacity());
     let give_up = Instant::now() + set.duration + Duration::from_secs(30);
     let end = loop {
         match rx.events().recv_timeout(set.sample_every) {
@@ -243,6 +248,10 @@ pub fn run(
         let t = since_start();
         if let Some((_, s)) = rx.sessions().first() {
             levels.push((t, s.buffer_us as f64 / 1e3));
+            // Zero until the session's first snapshot.
+            if s.latency_target_us > 0 {
+                targets.push((t, s.latency_target_us as f64 / 1e3));
+            }
         }
         if cpu_a.is_none() && t >= cpu_from {
             cpu_a = Some(Snapshot::now());
@@ -287,6 +296,7 @@ pub fn run(
         started_at,
         recording,
         levels,
+        targets,
         receiver: end.stats,
         sender: report.stats,
         sender_series,

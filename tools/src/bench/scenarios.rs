@@ -23,7 +23,10 @@ pub struct Scenario {
 /// `isochron recv` and `isochron send --live` with no options.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
+    /// The latency; with `adaptive`, its upper bound.
     pub latency: Duration,
+    /// Adaptive latency (`--latency auto:MIN..MAX`): `(MIN, MAX)`.
+    pub adaptive: Option<(Duration, Duration)>,
     pub low_water: Duration,
     pub high_water: Duration,
     pub frame: Duration,
@@ -46,6 +49,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             latency: Duration::from_millis(80),
+            adaptive: None,
             low_water: Duration::from_millis(40),
             high_water: Duration::from_millis(160),
             frame: Duration::from_millis(10),
@@ -154,6 +158,23 @@ pub fn builtin() -> Vec<Scenario> {
                 ..Default::default()
             },
         ),
+        {
+            // The issue 11 step: jitter 2 ms, 40 ms from 5 s, 2 ms again
+            // from 10 s, under the adaptive latency's default bounds.
+            let mut s = scenario(
+                "jitter-step-auto",
+                "delay 50 ms, jitter +- 2 ms stepping to +- 40 ms from 5 s to 10 s; latency auto",
+                Impairment {
+                    delay: ms(50),
+                    jitter: ms(2),
+                    jitter_steps: vec![(ms(5_000), ms(40)), (ms(10_000), ms(2))],
+                    ..Default::default()
+                },
+            );
+            s.config.adaptive = Some((ms(20), ms(500)));
+            s.config.latency = ms(500);
+            s
+        },
         scenario(
             "reorder-2",
             "2 % of packets held back 5 ms (overtaken by later ones)",
@@ -260,13 +281,16 @@ pub fn describe_config(c: &Config) -> String {
         ),
         None => "FEC off".into(),
     };
+    let latency = match c.adaptive {
+        Some((lo, hi)) => format!("auto {}..{}", msf(lo), msf(hi)),
+        None => msf(c.latency).to_string(),
+    };
     let mode = match c.file {
         Some(fill) => format!("file mode at {fill}x"),
         None => "live".into(),
     };
     format!(
-        "{mode}, latency {} ms, frame {} ms, {fec}, D={}",
-        msf(c.latency),
+        "{mode}, latency {latency} ms, frame {} ms, {fec}, D={}",
         msf(c.frame),
         c.interleave
     )
@@ -292,6 +316,7 @@ mod tests {
             "ge-5-b10",
             "jitter-10",
             "jitter-40",
+            "jitter-step-auto",
             "reorder-2",
             "outage-1s",
             "ge-5-b3-jitter",
