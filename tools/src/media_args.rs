@@ -1,31 +1,27 @@
-//! How files become a stream: the frame, FEC, interleave and encoding
-//! options `publish` takes (the same as `send`'s).
+//! How inputs become a stream: what `send` and `publish` share. Files and
+//! standard input (`-`: a WAV stream, CSV rows, or raw PCM described by
+//! --format, --rate, --channels) become substreams ([`InputArgs`]); frames,
+//! FEC and interleaving say how they travel ([`MediaArgs`], `publish`'s;
+//! `send` picks its interleave default by mode).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use isochron_codecs::Encoding;
+use isochron_codecs::{Encoding, Rate};
 use isochron_engine::files::{FileInput, InputOptions, open_input};
+use isochron_engine::pipe::{PipeFormat, RawSample, open_pipe};
 use isochron_engine::wire::control::FecParams;
 
-use crate::args;
+use crate::{args, exit};
 
+/// The inputs' options: framing, encoding, and what standard input carries.
 #[derive(Args, Clone)]
-pub struct MediaArgs {
+pub struct InputArgs {
     /// Frame duration: media per packet unit and per playout tick (e.g. 10ms, 2.5ms)
     #[arg(long, default_value = "10ms", value_parser = args::duration)]
     pub frame: Duration,
-    /// FEC code: K source + M repair packets a block (e.g. 16+4), or off
-    #[arg(long, default_value = "16+4", value_parser = args::fec)]
-    pub fec: args::Fec,
-    /// FEC block time budget (default: from the listeners' latency, --latency)
-    #[arg(long = "fec-window", value_parser = args::duration)]
-    pub fec_window: Option<Duration>,
-    /// Packet interleaving depth D: FEC blocks sent column by column (spreads bursts)
-    #[arg(long, default_value_t = 1, value_name = "D")]
-    pub interleave: u8,
     /// Sample interleaving group G: a lost packet costs every G-th sample over G frames
     #[arg(long = "sample-interleave", default_value_t = 1, value_name = "G")]
     pub sample_interleave: u8,
@@ -35,6 +31,36 @@ pub struct MediaArgs {
     /// Rate of sensor CSVs that have no time column (Hz)
     #[arg(long = "sensor-rate", value_name = "HZ")]
     pub sensor_rate: Option<u32>,
+    /// What standard input (`-`) carries: raw PCM s16le, s24le, s32le, f32le or u8 (with
+    /// --rate and --channels), or wav or csv [default: WAV if it starts with a RIFF header,
+    /// CSV rows otherwise]
+    #[arg(long, value_name = "FORMAT", value_parser = pipe_format)]
+    pub format: Option<StdinFormat>,
+    /// Sample rate of raw PCM on standard input, or of `send --device` (Hz)
+    #[arg(long, value_name = "HZ")]
+    pub rate: Option<u32>,
+    /// Channels of raw PCM on standard input, or of `send --device`
+    #[arg(long, value_name = "N")]
+    pub channels: Option<u16>,
+}
+
+/// `--format`: a raw PCM layout, or a container on standard input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StdinFormat {
+    Raw(RawSample),
+    Wav,
+    Csv,
+}
+
+fn pipe_format(s: &str) -> Result<StdinFormat, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "wav" => Ok(StdinFormat::Wav),
+        "csv" => Ok(StdinFormat::Csv),
+        _ => s
+            .parse::<RawSample>()
+            .map(StdinFormat::Raw)
+            .map_err(|e| format!("{e}, wav or csv")),
+    }
 }
 
 pub fn audio_encoding(s: &str) -> Result<Encoding, String> {
@@ -47,44 +73,140 @@ pub fn audio_encoding(s: &str) -> Result<Encoding, String> {
     }
 }
 
-impl MediaArgs {
-    /// Open each file as a substream (ids in order).
-    pub fn open(&self, files: &[PathBuf]) -> Result<Vec<FileInput>> {
+/// `-` among the inputs: standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+impl InputArgs {
+    /// How every input is framed and encoded.
+    pub fn options(&self) -> Result<InputOptions> {
         let frame_us = u32::try_from(self.frame.as_micros()).context("--frame is too long")?;
-        let input = InputOptions {
+        Ok(InputOptions {
             frame_us,
             sample_interleave: self.sample_interleave,
             audio_encoding: self.encoding,
             sensor_rate: self
                 .sensor_rate
-                .map(isochron_codecs::Rate::hz)
+                .map(Rate::hz)
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--sensor-rate: {e}"))?,
             ..Default::default()
-        };
+        })
+    }
+
+    /// Open each input as a substream (ids in order; `-` is standard
+    /// input). `device`: a capture device takes --rate and --channels when
+    /// standard input does not need them.
+    pub fn open(&self, files: &[PathBuf], device: bool) -> Result<Vec<FileInput>> {
+        let opts = self.options()?;
+        let pipe = self.stdin_format(files, device)?;
         files
             .iter()
             .enumerate()
-            .map(|(i, path)| {
-                open_input(path, i as u16, &input).with_context(|| format!("{}", path.display()))
+            .map(|(i, path)| match pipe {
+                Some(fmt) if is_stdin(path) => {
+                    open_pipe(std::io::stdin(), "stdin", i as u16, fmt, &opts)
+                        .map_err(|e| exit::input(anyhow::anyhow!("standard input: {e}")))
+                }
+                _ => {
+                    open_input(path, i as u16, &opts).with_context(|| format!("{}", path.display()))
+                }
             })
             .collect()
     }
 
+    /// How standard input becomes a substream (`None`: it is not an input),
+    /// from --format, --rate and --channels.
+    fn stdin_format(&self, files: &[PathBuf], device: bool) -> Result<Option<PipeFormat>> {
+        let stdin = files.iter().filter(|p| is_stdin(p)).count();
+        if stdin > 1 {
+            return Err(exit::usage("standard input (-) can be read only once"));
+        }
+        let described = self.rate.is_some() || self.channels.is_some();
+        if stdin == 0 {
+            if !device && (self.format.is_some() || described) {
+                return Err(exit::usage(
+                    "--format, --rate and --channels describe standard input: name it as `-`",
+                ));
+            }
+            return Ok(None);
+        }
+        if device && described {
+            return Err(exit::usage(
+                "--rate and --channels cannot describe both standard input and --device",
+            ));
+        }
+        let sensor_rate = self.sensor_rate.map(Rate::hz).transpose()?;
+        Ok(Some(match self.format {
+            Some(StdinFormat::Raw(sample)) => {
+                let (Some(rate), Some(channels)) = (self.rate, self.channels) else {
+                    return Err(exit::usage(format!(
+                        "raw PCM on standard input needs --rate HZ and --channels N (e.g. --format {} --rate 48000 --channels 2)",
+                        sample.name()
+                    )));
+                };
+                PipeFormat::Raw {
+                    sample,
+                    rate: Rate::hz(rate).map_err(|e| exit::usage(format!("--rate: {e}")))?,
+                    channels,
+                }
+            }
+            Some(StdinFormat::Wav) => PipeFormat::Wav,
+            Some(StdinFormat::Csv) => PipeFormat::Csv {
+                rate: self.rate.map(Rate::hz).transpose()?.or(sensor_rate),
+            },
+            None if described => {
+                return Err(exit::usage(
+                    "--rate and --channels describe raw PCM: say which with --format s16le|s24le|s32le|f32le|u8",
+                ));
+            }
+            None => match sensor_rate {
+                Some(r) => PipeFormat::Csv { rate: Some(r) },
+                None => PipeFormat::Auto,
+            },
+        }))
+    }
+}
+
+/// How the substreams travel: `publish`'s frame, FEC and interleave options.
+#[derive(Args, Clone)]
+pub struct MediaArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// FEC code: K source + M repair packets a block (e.g. 16+4), or off
+    #[arg(long, default_value = "16+4", value_parser = args::fec)]
+    pub fec: args::Fec,
+    /// FEC block time budget (default: from the listeners' latency, --latency)
+    #[arg(long = "fec-window", value_parser = args::duration)]
+    pub fec_window: Option<Duration>,
+    /// Packet interleaving depth D: FEC blocks sent column by column (spreads bursts)
+    #[arg(long, default_value_t = 1, value_name = "D")]
+    pub interleave: u8,
+}
+
+impl MediaArgs {
     /// The FEC and interleaving parameters asked for.
     pub fn fec_params(&self) -> FecParams {
-        let window_us = self.fec_window.map_or(0, |w| w.as_micros() as u32);
-        match self.fec.0 {
-            Some((k, m)) => FecParams {
-                k,
-                m,
-                depth: self.interleave.max(1),
-                window_us,
-            },
-            None => FecParams {
-                depth: self.interleave.max(1),
-                ..FecParams::OFF
-            },
-        }
+        fec_params(&self.fec, self.fec_window, self.interleave)
+    }
+}
+
+/// FEC `fec` with a block window (zero: the receiver's choice) at depth
+/// `interleave`.
+pub fn fec_params(fec: &args::Fec, window: Option<Duration>, interleave: u8) -> FecParams {
+    let window_us = window.map_or(0, |w| w.as_micros() as u32);
+    let depth = interleave.max(1);
+    match fec.0 {
+        Some((k, m)) => FecParams {
+            k,
+            m,
+            depth,
+            window_us,
+        },
+        None => FecParams {
+            depth,
+            ..FecParams::OFF
+        },
     }
 }

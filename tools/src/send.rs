@@ -5,18 +5,16 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use isochron_codecs::{Encoding, Rate};
 use isochron_engine::config::{Pacing, SenderConfig};
-use isochron_engine::files::{FileInput, InputOptions, open_input};
+use isochron_engine::files::{FileInput, InputOptions};
 use isochron_engine::net::tls::Fingerprint;
 use isochron_engine::net::{Sender, SenderOptions, SenderReport, TransportError, Trust};
-use isochron_engine::pipe::{PipeFormat, RawSample, open_pipe};
-use isochron_engine::wire::control::FecParams;
 use serde_json::json;
 
+use crate::media_args::{InputArgs, fec_params, is_stdin};
 use crate::output::packets_line;
 use crate::{args, exit, interrupted, resolve, write_json};
 
@@ -26,17 +24,6 @@ pub struct SendArgs {
     /// (`-` reads standard input: a WAV stream, CSV rows, or raw PCM with --format)
     #[arg(required_unless_present = "device", value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// What standard input (`-`) carries: raw PCM s16le, s24le, s32le, f32le or u8 (with
-    /// --rate and --channels), or wav or csv [default: WAV if it starts with a RIFF header,
-    /// CSV rows otherwise]
-    #[arg(long, value_name = "FORMAT", value_parser = pipe_format)]
-    format: Option<StdinFormat>,
-    /// Sample rate of raw PCM on standard input, or of --device (Hz)
-    #[arg(long, value_name = "HZ")]
-    rate: Option<u32>,
-    /// Channels of raw PCM on standard input, or of --device
-    #[arg(long, value_name = "N")]
-    channels: Option<u16>,
     /// Capture from a sound device as one more substream (the default input without a
     /// NAME; `isochron devices` lists them)
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
@@ -71,9 +58,8 @@ pub struct SendArgs {
     /// it by fingerprint (default: ~/.config/isochron/identity, or under $XDG_CONFIG_HOME)
     #[arg(long, value_name = "DIR")]
     identity: Option<PathBuf>,
-    /// Frame duration: media per packet unit and per playout tick (e.g. 10ms, 2.5ms)
-    #[arg(long, default_value = "10ms", value_parser = args::duration)]
-    frame: std::time::Duration,
+    #[command(flatten)]
+    input: InputArgs,
     /// FEC code: K source + M repair packets a block (e.g. 16+4), or off
     #[arg(long, default_value = "16+4", value_parser = args::fec)]
     fec: args::Fec,
@@ -84,9 +70,6 @@ pub struct SendArgs {
     /// [default: 2 in file mode, 1 with --live]
     #[arg(long, value_name = "D")]
     interleave: Option<u8>,
-    /// Sample interleaving group G: a lost packet costs every G-th sample over G frames
-    #[arg(long = "sample-interleave", default_value_t = 1, value_name = "G")]
-    sample_interleave: u8,
     /// Pace by real time (live) instead of file mode, which reads ahead as far as the
     /// receiver's credits allow (standard input and --device are then paced by their own
     /// arrival: their sample count is the media clock)
@@ -101,12 +84,6 @@ pub struct SendArgs {
     /// receiver's latency and marks too
     #[arg(long, default_value_t = 1.0, value_name = "X")]
     speed: f64,
-    /// Wire encoding for audio instead of lossless PCM: mulaw or alaw (2:1)
-    #[arg(long, value_parser = audio_encoding)]
-    encoding: Option<Encoding>,
-    /// Rate of sensor CSVs that have no time column (Hz)
-    #[arg(long = "sensor-rate", value_name = "HZ")]
-    sensor_rate: Option<u32>,
     /// Give up connecting after this long
     #[arg(long = "connect-timeout", default_value = "5s", value_parser = args::duration)]
     connect_timeout: Duration,
@@ -116,68 +93,6 @@ pub struct SendArgs {
     /// No progress bar or progress lines
     #[arg(long, short)]
     quiet: bool,
-}
-
-/// `--format`: a raw PCM layout, or a container on standard input.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum StdinFormat {
-    Raw(RawSample),
-    Wav,
-    Csv,
-}
-
-fn pipe_format(s: &str) -> Result<StdinFormat, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "wav" => Ok(StdinFormat::Wav),
-        "csv" => Ok(StdinFormat::Csv),
-        _ => s
-            .parse::<RawSample>()
-            .map(StdinFormat::Raw)
-            .map_err(|e| format!("{e}, wav or csv")),
-    }
-}
-
-/// How standard input becomes a substream, from --format, --rate, --channels.
-fn stdin_format(a: &SendArgs) -> Result<PipeFormat> {
-    let sensor_rate = a.sensor_rate.map(Rate::hz).transpose()?;
-    Ok(match a.format {
-        Some(StdinFormat::Raw(sample)) => {
-            let (Some(rate), Some(channels)) = (a.rate, a.channels) else {
-                return Err(exit::usage(format!(
-                    "raw PCM on standard input needs --rate HZ and --channels N (e.g. --format {} --rate 48000 --channels 2)",
-                    sample.name()
-                )));
-            };
-            PipeFormat::Raw {
-                sample,
-                rate: Rate::hz(rate).map_err(|e| exit::usage(format!("--rate: {e}")))?,
-                channels,
-            }
-        }
-        Some(StdinFormat::Wav) => PipeFormat::Wav,
-        Some(StdinFormat::Csv) => PipeFormat::Csv {
-            rate: a.rate.map(Rate::hz).transpose()?.or(sensor_rate),
-        },
-        None if a.rate.is_some() || a.channels.is_some() => {
-            return Err(exit::usage(
-                "--rate and --channels describe raw PCM: say which with --format s16le|s24le|s32le|f32le|u8",
-            ));
-        }
-        None => match sensor_rate {
-            Some(r) => PipeFormat::Csv { rate: Some(r) },
-            None => PipeFormat::Auto,
-        },
-    })
-}
-
-fn audio_encoding(s: &str) -> Result<Encoding, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "mulaw" | "ulaw" | "pcmu" => Ok(Encoding::MuLaw),
-        "alaw" | "pcma" => Ok(Encoding::ALaw),
-        "l16" => Ok(Encoding::L16),
-        "f32" => Ok(Encoding::F32),
-        _ => Err(format!("'{s}': use mulaw, alaw, l16 or f32")),
-    }
 }
 
 fn trust(a: &SendArgs) -> Result<Trust> {
@@ -214,44 +129,9 @@ pub fn run(a: SendArgs) -> Result<u8> {
     let trust = trust(&a)?;
     let identity = crate::identity::load(a.identity.as_deref(), None, None)?;
     let to = resolve(&a.to)?;
-    let frame_us = u32::try_from(a.frame.as_micros()).context("--frame is too long")?;
-    let input = InputOptions {
-        frame_us,
-        sample_interleave: a.sample_interleave,
-        audio_encoding: a.encoding,
-        sensor_rate: a
-            .sensor_rate
-            .map(isochron_codecs::Rate::hz)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("--sensor-rate: {e}"))?,
-        ..Default::default()
-    };
-    let stdin = a.files.iter().filter(|p| p.as_os_str() == "-").count();
-    if stdin > 1 {
-        return Err(exit::usage("standard input (-) can be sent only once"));
-    }
-    if stdin == 0
-        && a.device.is_none()
-        && (a.format.is_some() || a.rate.is_some() || a.channels.is_some())
-    {
-        return Err(exit::usage(
-            "--format, --rate and --channels describe standard input: name it as `-`",
-        ));
-    }
-    if stdin > 0 && a.device.is_some() && (a.rate.is_some() || a.channels.is_some()) {
-        return Err(exit::usage(
-            "--rate and --channels cannot describe both standard input and --device",
-        ));
-    }
-    let pipe = if stdin > 0 {
-        Some(stdin_format(&a)?)
-    } else {
-        None
-    };
-    let mut inputs = Vec::new();
-    for (i, path) in a.files.iter().enumerate() {
-        inputs.push(open_one(pipe, path, i as u16, &input)?);
-    }
+    let input = a.input.options()?;
+    let stdin = a.files.iter().any(|p| is_stdin(p));
+    let mut inputs = a.input.open(&a.files, a.device.is_some())?;
     if let Some(name) = &a.device {
         inputs.push(open_device(&a, name, inputs.len() as u16, &input)?);
     }
@@ -274,21 +154,10 @@ pub fn run(a: SendArgs) -> Result<u8> {
     };
     let depth = a.interleave.unwrap_or(base.fec.depth).max(1);
     opts.config = SenderConfig {
-        fec: match a.fec.0 {
-            Some((k, m)) => FecParams {
-                k,
-                m,
-                depth,
-                window_us: a.fec_window.map_or(0, |w| w.as_micros() as u32),
-            },
-            None => FecParams {
-                depth,
-                ..FecParams::OFF
-            },
-        },
+        fec: fec_params(&a.fec, a.fec_window, depth),
         speed: a.speed,
         // A live stream from a pipe or a card has its own clock: its sample count.
-        pacing: if a.live && (stdin > 0 || a.device.is_some()) {
+        pacing: if a.live && (stdin || a.device.is_some()) {
             Pacing::Arrival
         } else {
             Pacing::Clock
@@ -364,28 +233,14 @@ pub fn run(a: SendArgs) -> Result<u8> {
     })
 }
 
-/// Open a file, or standard input for `-`.
-fn open_one(
-    pipe: Option<PipeFormat>,
-    path: &std::path::Path,
-    id: u16,
-    opts: &InputOptions,
-) -> Result<FileInput> {
-    if let (Some(fmt), true) = (pipe, path.as_os_str() == "-") {
-        return open_pipe(std::io::stdin(), "stdin", id, fmt, opts)
-            .map_err(|e| exit::input(anyhow::anyhow!("standard input: {e}")));
-    }
-    open_input(path, id, opts).with_context(|| format!("{}", path.display()))
-}
-
 /// Open the capture device `name` (empty: the default one).
 #[cfg(feature = "device")]
 fn open_device(a: &SendArgs, name: &str, id: u16, opts: &InputOptions) -> Result<FileInput> {
     use isochron_engine::net::device::capture::{CaptureOptions, open_capture};
     let c = CaptureOptions {
         name: (!name.is_empty()).then(|| name.to_owned()),
-        rate: a.rate,
-        channels: a.channels,
+        rate: a.input.rate,
+        channels: a.input.channels,
         duration: a.duration,
     };
     open_capture(id, &c, opts).map_err(|e| exit::input(anyhow::anyhow!("{e}")))

@@ -4,6 +4,8 @@
 //! one. No sound card is needed, and none is pretended: cpal opens, runs
 //! and closes these through alsa-lib exactly as it would a card.
 
+mod pipe_support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use isochron_codecs::wav::{WavReader, WavWriter};
 use isochron_codecs::{Encoding, Origin, Rate, StreamFormat, WavLayout};
+use pipe_support::noise;
 
 fn bin(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_isochron"));
@@ -40,18 +43,6 @@ fn alsa_home(dir: &Path, input: &[u8]) {
         dir.display()
     );
     std::fs::write(dir.join(".asoundrc"), rc).unwrap();
-}
-
-fn noise(n: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
 }
 
 /// `isochron recv` with extra args; returns the child, address, fingerprint.
@@ -113,7 +104,7 @@ fn devices_lists_the_alsa_pcms() {
 fn capture_through_an_alsa_plugin_arrives_bit_exact() {
     let home = tempfile::tempdir().unwrap();
     // Half a second of stereo 48 kHz s16le for the capture PCM to deliver.
-    let input = noise(24_000 * 4);
+    let input = noise(24_000 * 4, 0x9e37_79b9_7f4a_7c15);
     alsa_home(home.path(), &input);
     let out = home.path().join("out");
     let (rx, addr, fp) = recv(home.path(), &["--out", out.to_str().unwrap()]);

@@ -2,10 +2,14 @@
 //! and `isochron recv --stdout | ...`, through the built binary with real
 //! pipes, bit-exact.
 
+mod pipe_support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use pipe_support::{logger_rows, noise, streaming_wav_header};
 
 /// One config home for every command of these tests: the sender's
 /// identity lives there, and each receiver admits it.
@@ -173,16 +177,29 @@ fn send_to(
     )
 }
 
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+/// Issue 11, must show 1: a WAV stream (sizes 0xFFFFFFFF, as sox and
+/// arecord write it) piped into `send -` comes out of `recv --stdout` as a
+/// WAV stream with the same samples.
+#[test]
+fn a_wav_stream_piped_in_comes_out_of_stdout_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    // One second of 16-bit stereo at 48 kHz.
+    let pcm = noise(48_000 * 2 * 2, 7);
+    let mut input = streaming_wav_header(2);
+    input.extend_from_slice(&pcm);
+    let r = Recv::start(dir.path(), &[]);
+    let (code, err) = send(&r, &[], input, 4096, Duration::ZERO);
+    assert_eq!(code, 0, "send failed: {err}");
+    let (code, media, log) = r.finish(Duration::from_secs(30));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(&media[..4], b"RIFF");
+    assert_eq!(&media[22..24], &2u16.to_le_bytes(), "channels");
+    assert_eq!(&media[24..28], &48_000u32.to_le_bytes(), "rate");
+    assert_eq!(&media[34..36], &16u16.to_le_bytes(), "bits");
+    assert_eq!(&media[36..40], b"data");
+    let body = &media[44..];
+    assert_eq!(body.len(), pcm.len(), "{log}");
+    assert!(body == pcm.as_slice(), "samples differ");
 }
 
 #[test]
@@ -278,15 +295,8 @@ fn sensor_rows_from_stdin_arrive_as_they_come() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = lines.next().unwrap().unwrap().replace("listening on ", "");
     let fp = lines.next().unwrap().unwrap().replace("fingerprint ", "");
-    let mut csv = String::from("time,x,y\n");
-    for i in 0..400 {
-        csv += &format!("{:.3},{:.2},{}\n", i as f64 * 0.005, i as f64 * 0.25, i % 7);
-    }
     // One row every 5 ms, as a 200 Hz logger writes them.
-    let rows = csv
-        .split_inclusive('\n')
-        .map(|l| l.as_bytes().to_vec())
-        .collect();
+    let (csv, rows) = logger_rows(400);
     let (code, err) = send_to(&addr, &fp, &["--live"], rows, Duration::from_millis(5));
     assert_eq!(code, 0, "send failed: {err}");
     let deadline = Instant::now() + Duration::from_secs(30);

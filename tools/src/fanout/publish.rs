@@ -1,4 +1,5 @@
-//! `isochron publish`: stream files live under a name, to every listener.
+//! `isochron publish`: stream files (or standard input) live under a name,
+//! to every listener.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
-use isochron_engine::config::SenderConfig;
+use isochron_engine::config::{Pacing, SenderConfig};
 use isochron_engine::fec::AudiencePolicy;
 use isochron_engine::net::tls::Fingerprint;
 use isochron_engine::net::zenoh::{Publisher, PublisherOptions, PublisherReport};
@@ -15,7 +16,7 @@ use isochron_engine::wire::control::Mode;
 use serde_json::json;
 
 use super::{RouterArgs, exit_code, passphrase};
-use crate::media_args::MediaArgs;
+use crate::media_args::{MediaArgs, is_stdin};
 use crate::{args, exit, interrupted, say, write_json};
 
 #[derive(Args)]
@@ -24,6 +25,8 @@ pub struct PublishArgs {
     #[arg(value_name = "NAME")]
     name: String,
     /// Files to publish: WAV and sensor CSV; each becomes a substream, paced by real time
+    /// (`-` reads standard input, paced by its own arrival: a WAV stream, CSV rows, or raw
+    /// PCM with --format)
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     #[command(flatten)]
@@ -76,18 +79,25 @@ pub struct PublishArgs {
 
 pub fn run(a: PublishArgs) -> Result<u8> {
     let identity = super::identity(a.identity.as_ref())?;
-    let inputs = match a.media.open(&a.files) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Ok(exit::INPUT);
-        }
-    };
+    let inputs = a
+        .media
+        .input
+        .open(&a.files, false)
+        .map_err(|e| match exit::code_of(&e) {
+            exit::USAGE => e,
+            _ => exit::input(e),
+        })?;
     let catalog: Vec<_> = inputs.iter().map(|f| f.desc.clone()).collect();
     let mut opts = PublisherOptions::new(a.name.clone(), a.router.options()?);
     opts.config = SenderConfig {
         mode: Mode::Live,
         fec: a.media.fec_params(),
+        // A pipe's clock is its sample count.
+        pacing: if a.files.iter().any(|p| is_stdin(p)) {
+            Pacing::Arrival
+        } else {
+            Pacing::Clock
+        },
         ..Default::default()
     };
     opts.latency = a.latency;
@@ -110,6 +120,7 @@ pub fn run(a: PublishArgs) -> Result<u8> {
         );
     }
     let total: u64 = catalog.iter().filter_map(|d| d.length).sum();
+    let open_ended = catalog.iter().any(|d| d.length.is_none());
     if a.wait_listeners > 0 {
         eprintln!("waiting for {} listener(s)...", a.wait_listeners);
     }
@@ -155,10 +166,17 @@ pub fn run(a: PublishArgs) -> Result<u8> {
             && last.elapsed() >= Duration::from_millis(500)
         {
             let s = publisher.stats();
+            let sent = samples(&s.sender);
+            let progress = if open_ended {
+                format!("sent {sent} samples")
+            } else {
+                format!(
+                    "sent {:.1} % ({sent} of {total} samples)",
+                    100.0 * sent as f64 / total.max(1) as f64
+                )
+            };
             let line = format!(
-                "sent {:.1} % ({} of {total} samples), {} listener(s), FEC overhead {:.0} %",
-                100.0 * samples(&s.sender) as f64 / total.max(1) as f64,
-                samples(&s.sender),
+                "{progress}, {} listener(s), FEC overhead {:.0} %",
                 s.listeners,
                 s.sender.fec_overhead_ratio * 100.0
             );
