@@ -153,21 +153,20 @@ fn steady_state_playout_on_the_pool_does_not_allocate() {
             let (bufs, input) = (&f.bufs, &f.input);
             while let Some(d) = f.core.poll_transmit() {
                 *sent += 1;
-                f.ingress
-                    .on_datagram(now, d, &mut |meta, payload, recovered| {
-                        let mut buf = bufs
-                            .pop()
-                            .unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
-                        buf[..payload.len()].copy_from_slice(payload);
-                        let m = ToPlayout::Packet(PacketMsg {
-                            arrival: now,
-                            meta: *meta,
-                            recovered,
-                            len: payload.len(),
-                            buf,
-                        });
-                        assert!(input.try_send(m).is_ok());
+                f.ingress.on_datagram(now, d, &mut |meta, payload, via| {
+                    let mut buf = bufs
+                        .pop()
+                        .unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
+                    buf[..payload.len()].copy_from_slice(payload);
+                    let m = ToPlayout::Packet(PacketMsg {
+                        arrival: now,
+                        meta: *meta,
+                        via,
+                        len: payload.len(),
+                        buf,
                     });
+                    assert!(input.try_send(m).is_ok());
+                });
             }
             while f.ctl.try_recv().is_ok() {}
         }

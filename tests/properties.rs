@@ -10,8 +10,9 @@ use isochron::engine::config::ReceiverConfig;
 use isochron::engine::fec::{FecDecoder, FecEncoder};
 use isochron::engine::wire::control::{
     Accept, CONTROL_VERSION, Control, ControlDecoder, Credit, EndOfStream, FecParams, Hello, Mode,
-    Reject, RejectReason, Report, SessionDesc, SubstreamTotals,
+    Recovery, Reject, RejectReason, Report, SessionDesc, SubstreamTotals,
 };
+use isochron::engine::wire::nack;
 use isochron::engine::wire::packet::{self, BlockPos, Kind, SourceMeta};
 use isochron::engine::{ReceiverCore, Time, handshake};
 use proptest::prelude::*;
@@ -185,11 +186,39 @@ proptest! {
     fn parsing_random_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..1600)) {
         let _ = packet::parse(&bytes);
         let _ = packet::parse_shard(&bytes);
+        if let Ok(ranges) = nack::parse(&bytes) {
+            prop_assert!(ranges.count() <= nack::MAX_NACK_RANGES);
+        }
         let _ = Control::decode_body(&bytes);
         let mut d = ControlDecoder::new();
         if d.push(&bytes).is_ok() {
             while let Ok(Some(_)) = d.next_message() {}
         }
+    }
+
+    /// NACK ranges survive the wire, merged where they continue each other.
+    #[test]
+    fn nacks_round_trip(ranges in prop::collection::vec((0u16..4, any::<u32>(), 1u32..70_000), 1..80)) {
+        let mut w = nack::NackWriter::new();
+        let mut want: Vec<(u16, u64, u64)> = Vec::new();
+        for &(substream, first, count) in &ranges {
+            let r = nack::NackRange { substream, first, count };
+            if !w.push(r) {
+                break;
+            }
+            let count = count.min(nack::MAX_RANGE_COUNT) as u64;
+            match want.last_mut() {
+                Some(l) if l.0 == substream
+                    && (l.1 + l.2) as u32 == first
+                    && l.2 + count <= nack::MAX_RANGE_COUNT as u64 => l.2 += count,
+                _ => want.push((substream, first as u64, count)),
+            }
+        }
+        let got: Vec<(u16, u64, u64)> = nack::parse(w.bytes())
+            .unwrap()
+            .map(|r| (r.substream, r.first as u64, r.count as u64))
+            .collect();
+        prop_assert_eq!(got, want);
     }
 
     /// Random and mutated datagrams into a whole receiver: counted, never a
@@ -216,6 +245,12 @@ proptest! {
         }
         let mut frames = 0;
         rx.poll(t + Duration::from_secs(1), &mut |_| frames += 1);
+        // Whatever gaps the garbage suggested, NACKs are bounded.
+        let mut nacks = 0;
+        while rx.poll_feedback(t + Duration::from_secs(1)).is_some() {
+            nacks += 1;
+            prop_assert!(nacks < 100);
+        }
         let s = rx.stats();
         prop_assert_eq!(s.datagrams, (garbage.len() + flips.len()) as u64);
     }
@@ -244,6 +279,8 @@ fn session_for_fuzz() -> (SessionDesc, Accept) {
             window_us: 10_000,
         },
         substreams: vec![desc],
+        // Retransmitting: garbage also reaches the NACK planner.
+        recovery: Recovery::Hybrid,
     };
     let hello = Hello {
         version: CONTROL_VERSION,
@@ -322,6 +359,7 @@ fn control_strategy() -> impl Strategy<Value = Control> {
                         window_us,
                     },
                     substreams: subs,
+                    recovery: [Recovery::Fec, Recovery::Arq, Recovery::Hybrid][k as usize % 3],
                 },
             })
         });
@@ -369,6 +407,10 @@ fn control_strategy() -> impl Strategy<Value = Control> {
             concealed_frames: v[5],
             jitter_us: v[0] as u32,
             buffer_us: v[1] as u32,
+            loss_runs: v[2],
+            outage_lost: v[3],
+            outage_runs: v[4],
+            retransmit_useful: v[5],
             expected: v[6],
         })),
         prop::collection::vec(any::<(u16, u64, u64, u64)>(), 0..10).prop_map(|t| {

@@ -64,12 +64,14 @@ fn five_percent_loss_with_jitter_is_repaired() {
     assert!(!end.truncated);
     let p = end.stats.packets;
     eprintln!(
-        "expected {} lost {} recovered {} unrecovered {} late {}; FEC overhead {:.0} %; link {:?}",
+        "expected {} lost {} recovered {} (sent again {}) unrecovered {} late {}; redundancy {:.0} % (FEC {:.0} %); link {:?}",
         p.expected,
         p.lost,
         p.recovered,
+        p.retransmitted,
         p.unrecovered,
         p.late,
+        sent.stats.redundancy_ratio * 100.0,
         end.stats.fec_overhead_ratio * 100.0,
         relay.stats().forward
     );

@@ -170,6 +170,8 @@ fn outage_run(fec: bool) -> (Vec<(u64, usize)>, common::CheckSummary) {
     if !fec {
         cfg.sender.fec = FecParams::OFF;
     }
+    // What FEC (or nothing) makes of an outage: no retransmission.
+    cfg.sender.recovery = isochron::engine::Recovery::Fec;
     let (out, check) = run(&cfg, &[stereo48k(0, ms(10))], 30.0);
     assert!(out.finished);
     assert!(out.link.outage_drops > 90, "{:?}", out.link);
@@ -314,6 +316,8 @@ fn adaptive_fec_meets_its_target_where_the_fixed_code_does_not() {
             window_us: 10_000, // ~10 packets a block at 1000 packets/s
         };
         cfg.sender.fec_target = target;
+        // FEC against FEC: nothing asked for again.
+        cfg.sender.recovery = isochron::engine::Recovery::Fec;
         let (out, check) = run(&cfg, &[stereo48k(0, ms(1))], 300.0);
         assert!(out.finished);
         assert_eq!(check.counts(0).samples, 48_000 * 300);

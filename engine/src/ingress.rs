@@ -4,11 +4,31 @@
 
 use std::time::Duration;
 
+use crate::arq::NackPlanner;
 use crate::fec::FecDecoder;
-use crate::stats::{FecCounts, InvalidCounts};
+use crate::stats::{FecCounts, InvalidCounts, NackCounts};
 use crate::time::Time;
 use crate::wire::control::SessionDesc;
 use crate::wire::packet::{self, BlockPos, Kind, MAX_DATAGRAM, SourceMeta};
+
+/// A rebuilt packet's block is not told apart (it came out of FEC).
+const REBUILT: BlockPos = BlockPos {
+    block: 0,
+    index: 0,
+    k: 0,
+    m: 0,
+};
+
+/// How a source packet reached the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Its own datagram, first time.
+    Direct,
+    /// Rebuilt by FEC from the rest of its block.
+    Rebuilt,
+    /// Sent again by the sender on a NACK.
+    Retransmitted,
+}
 
 /// Ingress counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -21,6 +41,10 @@ pub struct IngressStats {
     pub source_bytes: u64,
     /// Bytes of valid repair datagrams (whole datagrams).
     pub repair_bytes: u64,
+    /// Valid retransmitted source datagrams of known substreams.
+    pub retransmits: u64,
+    /// Their bytes (whole datagrams).
+    pub retransmit_bytes: u64,
     /// Datagrams refused, by reason.
     pub invalid: InvalidCounts,
     /// Arrival of the first datagram.
@@ -59,10 +83,13 @@ impl JoinGate {
 }
 
 /// The receiver's network side for one session: validation against the
-/// catalog, then the [`FecDecoder`] (when the session has FEC).
+/// catalog, then the [`FecDecoder`] (when the session has FEC), and the
+/// [`NackPlanner`] (when it retransmits), which sees every packet that
+/// arrives or is rebuilt.
 pub struct Ingress {
     ids: Vec<u16>,
     decoder: Option<FecDecoder>,
+    planner: Option<NackPlanner>,
     join: Option<JoinGate>,
     stats: IngressStats,
 }
@@ -80,9 +107,31 @@ impl Ingress {
                 FecDecoder::new(max_blocks, max_wait)
                     .limit_code(f.k as usize, f.max_repair() as usize)
             }),
+            planner: None,
             join: None,
             stats: IngressStats::default(),
         }
+    }
+
+    /// Ask for missing packets again with this planner (sessions whose
+    /// recovery retransmits).
+    pub fn set_planner(&mut self, planner: NackPlanner) {
+        self.planner = Some(planner);
+    }
+
+    /// The NACK planner, if the session retransmits: the driver passes it
+    /// the round trip and the playout's clock mapping, and polls it for
+    /// NACK datagrams.
+    pub fn planner(&mut self) -> Option<&mut NackPlanner> {
+        self.planner.as_mut()
+    }
+
+    /// The NACK planner's counters (all 0 without retransmission).
+    pub fn nack_counts(&self) -> NackCounts {
+        self.planner
+            .as_ref()
+            .map(|p| p.counts())
+            .unwrap_or_default()
     }
 
     /// This receiver joins a stream already running (fan-out): drop the FEC
@@ -126,14 +175,14 @@ impl Ingress {
         }
     }
 
-    /// One datagram. `deliver(meta, payload, recovered)` receives each source
+    /// One datagram. `deliver(meta, payload, via)` receives each source
     /// packet: the datagram itself, and any packets its arrival let FEC
     /// rebuild.
     pub fn on_datagram(
         &mut self,
         now: Time,
         bytes: &[u8],
-        deliver: &mut dyn FnMut(&SourceMeta, &[u8], bool),
+        deliver: &mut dyn FnMut(&SourceMeta, &[u8], Via),
     ) {
         let st = &mut self.stats;
         st.datagrams += 1;
@@ -162,11 +211,24 @@ impl Ingress {
                     st.invalid.unknown_substream += 1;
                     return;
                 }
-                st.source_bytes += bytes.len() as u64;
-                deliver(&p.meta, p.payload, false);
+                let via = if p.retransmit {
+                    st.retransmits += 1;
+                    st.retransmit_bytes += bytes.len() as u64;
+                    Via::Retransmitted
+                } else {
+                    st.source_bytes += bytes.len() as u64;
+                    Via::Direct
+                };
+                deliver(&p.meta, p.payload, via);
+                if let Some(pl) = &mut self.planner {
+                    pl.on_source(now, &p.meta, p.pos, via);
+                }
                 if let Some(d) = &mut self.decoder {
-                    let mut rebuilt = rebuilt_sink(&self.ids, deliver, &mut unknown);
+                    let mut rebuilt =
+                        rebuilt_sink(now, &self.ids, &mut self.planner, deliver, &mut unknown);
                     d.on_source(now, p.pos, p.shard, &mut rebuilt);
+                    drop(rebuilt);
+                    tell_hopeless(now, d, &mut self.planner, p.pos.block);
                 }
             }
             Kind::Repair => {
@@ -175,23 +237,44 @@ impl Ingress {
                     return;
                 };
                 st.repair_bytes += bytes.len() as u64;
-                let mut rebuilt = rebuilt_sink(&self.ids, deliver, &mut unknown);
+                if let Some(pl) = &mut self.planner {
+                    pl.on_repair(now, p.meta.sender_ts);
+                }
+                let mut rebuilt =
+                    rebuilt_sink(now, &self.ids, &mut self.planner, deliver, &mut unknown);
                 d.on_repair(now, p.pos, p.meta.frames as usize, p.payload, &mut rebuilt);
+                drop(rebuilt);
+                tell_hopeless(now, d, &mut self.planner, p.pos.block);
             }
         }
         self.stats.invalid.unknown_substream += unknown;
     }
 }
 
-/// Forward rebuilt packets of known substreams; count the others.
+/// A block FEC cannot rebuild: its gaps need not wait for it.
+fn tell_hopeless(now: Time, d: &mut FecDecoder, planner: &mut Option<NackPlanner>, block: u32) {
+    if let Some(pl) = planner
+        && d.take_hopeless(block)
+    {
+        pl.on_hopeless(now, block);
+    }
+}
+
+/// Forward rebuilt packets of known substreams (and tell the planner);
+/// count the others.
 fn rebuilt_sink<'a>(
+    now: Time,
     ids: &'a [u16],
-    deliver: &'a mut dyn FnMut(&SourceMeta, &[u8], bool),
+    planner: &'a mut Option<NackPlanner>,
+    deliver: &'a mut dyn FnMut(&SourceMeta, &[u8], Via),
     unknown: &'a mut u64,
 ) -> impl FnMut(&SourceMeta, &[u8]) + 'a {
     move |m, payload| {
         if ids.binary_search(&m.substream).is_ok() {
-            deliver(m, payload, true);
+            deliver(m, payload, Via::Rebuilt);
+            if let Some(pl) = planner {
+                pl.on_source(now, m, REBUILT, Via::Rebuilt);
+            }
         } else {
             *unknown += 1;
         }

@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod arq;
 pub mod build_profile;
 pub mod catalog;
 pub mod config;
@@ -43,4 +44,4 @@ pub use receiver::ReceiverCore;
 pub use sender::{FrameRead, FrameSource, MediaStart, SenderCore, SenderError};
 pub use stats::{ReceiverStats, SenderStats};
 pub use time::Time;
-pub use wire::control::{Control, FecParams, Mode};
+pub use wire::control::{Control, FecParams, Mode, Recovery};

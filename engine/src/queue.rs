@@ -16,9 +16,12 @@ struct Queued {
     deadline: Time,
 }
 
-/// A FIFO of ready datagrams, bounded in count, with a deadline each.
+/// A FIFO of ready datagrams, bounded in count, with a deadline each, and
+/// a second FIFO ahead of it for datagrams that must not wait behind the
+/// stream (retransmissions, already late by a round trip).
 pub struct SendQueue {
     q: VecDeque<Queued>,
+    urgent: VecDeque<Queued>,
     pool: Vec<Box<[u8]>>,
     current: Option<Box<[u8]>>,
     cap: usize,
@@ -39,6 +42,7 @@ impl SendQueue {
         let cap = cap.max(16);
         Self {
             q: VecDeque::with_capacity(cap),
+            urgent: VecDeque::with_capacity(cap),
             pool: Vec::with_capacity(cap),
             current: None,
             cap,
@@ -50,12 +54,12 @@ impl SendQueue {
 
     /// Datagrams queued.
     pub fn len(&self) -> usize {
-        self.q.len()
+        self.q.len() + self.urgent.len()
     }
 
     /// Nothing queued.
     pub fn is_empty(&self) -> bool {
-        self.q.is_empty()
+        self.q.is_empty() && self.urgent.is_empty()
     }
 
     /// Most datagrams held at once.
@@ -86,19 +90,39 @@ impl SendQueue {
         self.q.push_back(Queued { buf, len, deadline });
     }
 
+    /// Queue a copy of `datagram` ahead of the stream (the newest urgent
+    /// one goes when the urgent queue is full, counted as overflow).
+    pub fn push_urgent(&mut self, deadline: Time, datagram: &[u8]) {
+        if self.urgent.len() >= self.cap {
+            self.dropped_overflow += 1;
+            return;
+        }
+        let mut buf = self
+            .pool
+            .pop()
+            .unwrap_or_else(|| vec![0u8; MAX_DATAGRAM].into_boxed_slice());
+        let len = datagram.len().min(MAX_DATAGRAM);
+        buf[..len].copy_from_slice(&datagram[..len]);
+        self.urgent.push_back(Queued { buf, len, deadline });
+    }
+
+    fn front(&self) -> Option<&Queued> {
+        self.urgent.front().or_else(|| self.q.front())
+    }
+
     /// Length of the next datagram.
     pub fn front_len(&self) -> Option<usize> {
-        self.q.front().map(|d| d.len)
+        self.front().map(|d| d.len)
     }
 
     /// Deadline of the next datagram.
     pub fn front_deadline(&self) -> Option<Time> {
-        self.q.front().map(|d| d.deadline)
+        self.front().map(|d| d.deadline)
     }
 
     /// Take the next datagram; the slice stays valid until the next call.
     pub fn pop(&mut self) -> Option<&[u8]> {
-        let d = self.q.pop_front()?;
+        let d = self.urgent.pop_front().or_else(|| self.q.pop_front())?;
         if let Some(old) = self.current.replace(d.buf) {
             self.pool.push(old);
         }
@@ -110,10 +134,12 @@ impl SendQueue {
     /// rise along the queue).
     pub fn expire(&mut self, now: Time) -> usize {
         let mut n = 0;
-        while self.q.front().is_some_and(|d| d.deadline < now) {
-            let d = self.q.pop_front().expect("checked");
-            self.pool.push(d.buf);
-            n += 1;
+        for q in [&mut self.urgent, &mut self.q] {
+            while q.front().is_some_and(|d| d.deadline < now) {
+                let d = q.pop_front().expect("checked");
+                self.pool.push(d.buf);
+                n += 1;
+            }
         }
         self.dropped_expired += n as u64;
         n
@@ -138,5 +164,9 @@ mod tests {
         assert_eq!(q.pop(), Some(&[4u8][..]), "the oldest went");
         assert_eq!(q.expire(t(10)), 5, "deadlines 5..=9 passed");
         assert_eq!(q.pop(), Some(&[10u8][..]));
+        q.push_urgent(t(30), &[99]);
+        assert_eq!(q.front_len(), Some(1));
+        assert_eq!(q.pop(), Some(&[99u8][..]), "urgent goes first");
+        assert_eq!(q.pop(), Some(&[11u8][..]));
     }
 }

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::arq::NackPlanner;
 use crate::config::ReceiverConfig;
 use crate::ingress::Ingress;
 use crate::playout::{PlayedFrame, Playout};
@@ -30,14 +31,34 @@ impl ReceiverCore {
     pub fn new(cfg: &ReceiverConfig, session: &SessionDesc, accept: &Accept) -> Self {
         let window = Duration::from_micros(accept.fec_window_us as u64);
         Self {
-            ingress: Ingress::new(
-                session,
-                fec_blocks(cfg, session, window),
-                fec_wait(cfg, session, window),
-            ),
+            ingress: new_ingress(cfg, session, window),
             playout: Playout::new(cfg, session, window),
             next_report: None,
         }
+    }
+
+    /// The transport's measured round trip: NACKs are only sent while the
+    /// deadline minus it leaves time, and file-mode flow control allows for
+    /// it.
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        if let Some(p) = self.ingress.planner() {
+            p.set_rtt(rtt);
+        }
+        self.playout.set_rtt(rtt);
+    }
+
+    /// The next NACK datagram for the sender, if one is due (call until
+    /// `None`; sessions that do not retransmit never have one).
+    pub fn poll_feedback(&mut self, now: Time) -> Option<&[u8]> {
+        let anchor = self.playout.anchor();
+        let p = self.ingress.planner()?;
+        p.set_anchor(anchor);
+        p.poll(now)
+    }
+
+    /// When [`poll_feedback`](Self::poll_feedback) next has something.
+    pub fn next_feedback(&mut self) -> Option<Time> {
+        self.ingress.planner().and_then(|p| p.next_timeout())
     }
 
     /// This receiver joins a stream already running: it starts at the
@@ -51,9 +72,9 @@ impl ReceiverCore {
     pub fn on_datagram(&mut self, now: Time, bytes: &[u8]) {
         let playout = &mut self.playout;
         self.ingress
-            .on_datagram(now, bytes, &mut |meta, payload, recovered| {
+            .on_datagram(now, bytes, &mut |meta, payload, via| {
                 // Unknown substreams were filtered by ingress.
-                let _ = playout.on_packet(now, meta, payload, recovered);
+                let _ = playout.on_packet(now, meta, payload, via);
             });
     }
 
@@ -64,8 +85,19 @@ impl ReceiverCore {
         }
     }
 
-    /// The transport's round-trip estimate, for file-mode flow control.
-    pub fn set_rtt(&mut self, rtt: Duration) {
+    /// A control message from the sender at `now`: as
+    /// [`on_control`](Self::on_control), and an end of stream shows the NACK
+    /// planner the packets lost at the very end.
+    pub fn on_control_at(&mut self, now: Time, msg: &Control) {
+        if let (Control::EndOfStream(eos), Some(p)) = (msg, self.ingress.planner()) {
+            p.on_end_of_stream(now, eos);
+        }
+        self.on_control(msg);
+    }
+
+    /// File-mode flow control's round trip only (a simulation whose control
+    /// path differs from the media path); drivers call [`set_rtt`](Self::set_rtt).
+    pub fn set_flow_rtt(&mut self, rtt: Duration) {
         self.playout.set_rtt(rtt);
     }
 
@@ -117,6 +149,20 @@ impl ReceiverCore {
         self.playout.fill_stats(&mut s);
         s
     }
+}
+
+/// The network side of a session: FEC as the session says, and a NACK
+/// planner when its recovery retransmits.
+pub fn new_ingress(cfg: &ReceiverConfig, session: &SessionDesc, window: Duration) -> Ingress {
+    let mut ingress = Ingress::new(
+        session,
+        fec_blocks(cfg, session, window),
+        fec_wait(cfg, session, window),
+    );
+    if session.recovery.retransmits() {
+        ingress.set_planner(NackPlanner::new(session, cfg.latency, window));
+    }
+    ingress
 }
 
 /// How long a FEC block may wait for its shards: beyond the latency plus its
@@ -173,6 +219,13 @@ pub fn fill_ingress_stats(ingress: &Ingress, s: &mut ReceiverStats) {
     s.invalid = st.invalid;
     s.skipped_before_start = st.before_start;
     s.fec = ingress.fec_counts();
+    s.nack = ingress.nack_counts();
+    s.retransmits_received = st.retransmits;
+    s.retransmit_bytes = st.retransmit_bytes;
+    if st.source_bytes > 0 {
+        s.redundancy_ratio =
+            (st.repair_bytes + st.retransmit_bytes) as f64 / st.source_bytes as f64;
+    }
     if let (Some(a), Some(b)) = (st.first, st.last) {
         let secs = (b - a).as_secs_f64();
         if secs > 0.0 {

@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::arq::RetransmitStore;
+use crate::arq::model::{eager_share, round_share, rounds_that_fit};
 use crate::catalog::{self, CatalogError, SubstreamDesc};
 use crate::config::{Pacing, SenderConfig};
+use crate::fec::adapt::{ArqPath, LossSample};
 use crate::fec::{FecAdapter, FecEncoder, FecError};
 use crate::pacer::Pacer;
 use crate::packetizer::{PacketizeError, Packetizer};
@@ -18,7 +21,8 @@ use crate::queue::SendQueue;
 use crate::stats::SenderStats;
 use crate::time::Time;
 use crate::wire::control::{
-    Accept, CONTROL_VERSION, Control, EndOfStream, Hello, Mode, SessionDesc, SubstreamTotals,
+    Accept, CONTROL_VERSION, Control, EndOfStream, FecParams, Hello, Mode, Recovery, Report,
+    SessionDesc, SubstreamTotals,
 };
 use crate::wire::packet::{
     self, BlockPos, HEADER_LEN, Kind, MAX_DATAGRAM, MIN_DATAGRAM, SHARD_OFFSET, SourceMeta,
@@ -126,9 +130,21 @@ pub struct SenderCore {
     session: SessionDesc,
     subs: Vec<SubSend>,
     fec: Option<FecEncoder>,
+    /// FEC is on for the groups being built (adaptive FEC may set `m` to 0
+    /// while retransmission covers the loss).
+    fec_active: bool,
     adapter: Option<FecAdapter>,
-    /// The receiver's previous report, to measure loss between reports.
-    last_report: Option<crate::wire::control::Report>,
+    /// The receiver's previous report (and when it came), to measure loss
+    /// between reports.
+    last_report: Option<(Time, Report)>,
+    /// Packets sent by the previous report, for the packet rate.
+    sent_at_report: u64,
+    /// Datagrams a second on the media direction, lately.
+    packet_rate: f64,
+    /// The round trip the driver measured last.
+    rtt: Option<Duration>,
+    /// Source datagrams kept for retransmission (retransmitting sessions).
+    store: Option<RetransmitStore>,
     /// Adaptive FEC has seen the real block size once.
     sized: bool,
     pacer: Pacer,
@@ -163,10 +179,25 @@ impl SenderCore {
         if !(MIN_DATAGRAM..=MAX_DATAGRAM).contains(&cfg.max_datagram) {
             return Err(SenderError::Datagram(cfg.max_datagram));
         }
-        if cfg.fec.enabled() {
+        // Retransmission alone sends no FEC; hybrid without FEC is that.
+        let recovery = match cfg.recovery {
+            Recovery::Hybrid if !cfg.fec.enabled() => Recovery::Arq,
+            r => r,
+        };
+        let fec_params = if recovery == Recovery::Arq {
+            FecParams::OFF
+        } else {
+            cfg.fec
+        };
+        if fec_params.enabled() {
             // Fail early on bad parameters; the real encoder is built on
             // accept, when the window is known.
-            crate::fec::FecEncoder::new(cfg.fec.k as usize, cfg.fec.m as usize, 1, Duration::ZERO)?;
+            crate::fec::FecEncoder::new(
+                fec_params.k as usize,
+                fec_params.m as usize,
+                1,
+                Duration::ZERO,
+            )?;
         }
         let subs = substreams
             .iter()
@@ -198,15 +229,32 @@ impl SenderCore {
                 name: name.to_owned(),
                 mode: cfg.mode,
                 speed: cfg.speed,
-                fec: cfg.fec,
+                fec: fec_params,
                 substreams,
+                recovery,
             },
             subs,
             fec: None,
-            adapter: cfg.fec_target.filter(|_| cfg.fec.enabled()).map(|t| {
-                FecAdapter::new(t, cfg.fec.k, cfg.fec.m).with_max_overhead(cfg.max_fec_overhead)
+            fec_active: false,
+            adapter: cfg.fec_target.and_then(|t| {
+                if fec_params.enabled() {
+                    Some(
+                        FecAdapter::new(t, fec_params.k, fec_params.m, recovery.retransmits())
+                            .with_max_overhead(cfg.max_fec_overhead),
+                    )
+                } else {
+                    // Retransmission alone still models the loss: it says
+                    // when a last chance should go twice.
+                    recovery
+                        .retransmits()
+                        .then(|| FecAdapter::new(t, 1, 0, true))
+                }
             }),
             last_report: None,
+            sent_at_report: 0,
+            packet_rate: 0.0,
+            rtt: None,
+            store: None,
             sized: false,
             pacer: Pacer::live(),
             queue: SendQueue::new(cfg.queue, live),
@@ -222,7 +270,7 @@ impl SenderCore {
             accepted_at: None,
             blocked: false,
             produced_all: false,
-            stats,
+            stats: SenderStats { recovery, ..stats },
             max_pause: cfg.max_pause,
             proposed: cfg.fec,
         })
@@ -279,6 +327,9 @@ impl SenderCore {
     pub fn on_accept(&mut self, now: Time, a: &Accept) -> Result<(), SenderError> {
         let f = self.session.fec;
         let window = Duration::from_micros(a.fec_window_us as u64);
+        self.deadlines.latency = Duration::from_micros(a.latency_us as u64);
+        self.session.fec.window_us = a.fec_window_us;
+        self.update_arq_path();
         if f.enabled() {
             let m = self
                 .adapter
@@ -286,14 +337,16 @@ impl SenderCore {
                 .map_or(f.m, |a| a.choose(f.k as usize, f.depth as usize));
             self.fec = Some(FecEncoder::new(
                 f.k as usize,
-                m as usize,
+                m.max(1) as usize,
                 f.depth as usize,
                 window,
             )?);
             self.session.fec.m = m;
+            self.fec_active = m > 0;
         }
-        self.session.fec.window_us = a.fec_window_us;
-        self.deadlines.latency = Duration::from_micros(a.latency_us as u64);
+        if self.session.recovery.retransmits() {
+            self.store = Some(RetransmitStore::new(&self.store_sizes(a)));
+        }
         self.pacer = match self.session.mode {
             Mode::Live if self.pacing == Pacing::Arrival => Pacer::arrival(),
             Mode::Live => Pacer::live(),
@@ -313,29 +366,127 @@ impl SenderCore {
 
     /// Change the FEC code (k source + m repair shards a block) from the next
     /// group on: the open group closes now with the old code. The receiver
-    /// follows from the parameters every packet carries. Turning FEC on or
-    /// off mid-session is not supported (the receiver sized itself at hello),
-    /// nor is a `k` above the proposed one or an `m` above
+    /// follows from the parameters every packet carries. A session that
+    /// started without FEC cannot turn it on (the receiver sized itself at
+    /// hello); one that retransmits may pause it (`m` 0: packets then carry
+    /// no block) and resume it. Nor is a `k` above the proposed one or an
+    /// `m` above
     /// [`FecParams::max_repair`](crate::wire::control::FecParams::max_repair)
-    /// of it: the receiver's FEC slots hold no more.
+    /// of it supported: the receiver's FEC slots hold no more.
     pub fn set_fec(&mut self, now: Time, k: u8, m: u8) -> Result<(), SenderError> {
         // The receiver holds blocks of the proposed code at most: a larger
         // one would be counted inconsistent there, so it is refused here.
         let p = self.proposed;
-        if self.fec.is_none() || m == 0 || k > p.k || m > p.max_repair() {
+        let pause_ok = m > 0 || self.session.recovery.retransmits();
+        if self.fec.is_none() || !pause_ok || k > p.k || m > p.max_repair() {
             return Err(SenderError::Fec(crate::fec::FecError::Params {
                 k: k as usize,
                 m: m as usize,
             }));
         }
         self.close_group(now);
-        self.fec
-            .as_mut()
-            .expect("checked")
-            .set_code(k as usize, m as usize)?;
+        if m > 0 {
+            self.fec
+                .as_mut()
+                .expect("checked")
+                .set_code(k as usize, m as usize)?;
+        }
+        self.fec_active = m > 0;
         self.session.fec.k = k;
         self.session.fec.m = m;
         Ok(())
+    }
+
+    /// Slots of the retransmission store per substream: what is sent over
+    /// the latency (or the high mark, file mode) plus half a second, at the
+    /// file-mode fill rate.
+    fn store_sizes(&self, a: &Accept) -> Vec<(u16, usize)> {
+        let fill = match self.session.mode {
+            Mode::Live => 1.0,
+            Mode::File { fill_percent } => fill_percent as f64 / 100.0,
+        };
+        let horizon_us =
+            (a.latency_us.max(a.high_water_us) as f64 + 500_000.0) * fill.clamp(1.0, 8.0);
+        let payload = self.max_payload.max(1);
+        self.subs
+            .iter()
+            .map(|s| {
+                let d = s.pk.desc();
+                let per_frame = d.max_frame_bytes().div_ceil(payload).max(1) as f64;
+                let frames = horizon_us / d.frame_us.max(1) as f64;
+                let per_unit = d.frames_per_packet.max(1) as f64;
+                (d.id, (per_frame * frames / per_unit).ceil() as usize + 8)
+            })
+            .collect()
+    }
+
+    /// The transport's measured round trip; retransmission and adaptive
+    /// FEC plan with it.
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = Some(rtt);
+        self.update_arq_path();
+    }
+
+    /// Tell adaptive FEC what retransmission can do: round trips that fit
+    /// in the latency (the delay spread from the receiver's jitter), and
+    /// the packets sent in one.
+    fn update_arq_path(&mut self) {
+        let (Some(a), Some(rtt)) = (&mut self.adapter, self.rtt) else {
+            return;
+        };
+        let per_s = self.packet_rate;
+        let packets = |d: Duration| ((per_s * d.as_secs_f64()).ceil() as usize).max(1);
+        let gap = (rtt / 2).clamp(Duration::from_millis(2), Duration::from_millis(25));
+        let f = self.session.fec;
+        let span = Duration::from_micros(f.window_us as u64) * f.depth.max(1) as u32;
+        if !self.deadlines.live {
+            // File mode: deadlines are far; round trips fit, FEC decides
+            // before they are needed.
+            a.set_arq(Some(ArqPath {
+                rounds: 3,
+                rtt_packets: packets(rtt),
+                copy_gap: packets(gap),
+                eager: 0.0,
+                reach: 1.0,
+            }));
+            return;
+        }
+        let jitter = self.last_report.map_or(0, |(_, r)| r.jitter_us as u64);
+        let spread = Duration::from_micros(3 * jitter);
+        let latency = self.deadlines.latency;
+        let reach = round_share(latency, rtt, spread);
+        a.set_arq(Some(ArqPath {
+            // A round that fits some of the time is one round, for a share.
+            rounds: rounds_that_fit(latency, rtt, spread).max((reach > 0.0) as u32),
+            rtt_packets: packets(rtt + spread),
+            copy_gap: packets(gap),
+            eager: eager_share(span, latency, rtt, spread),
+            reach,
+        }));
+    }
+
+    /// A datagram from the receiver: a NACK is answered from the store
+    /// (what is held, in time, not sent again within a round trip, within
+    /// the retransmission budget); anything else is counted and dropped.
+    pub fn on_feedback(&mut self, now: Time, bytes: &[u8]) {
+        let Some(store) = &mut self.store else {
+            self.stats.nack_invalid += 1;
+            return;
+        };
+        let rtt = self.rtt.unwrap_or(Duration::from_millis(100));
+        let (queue, stats) = (&mut self.queue, &mut self.stats);
+        let r = store.on_nack(now, rtt, bytes, &mut |deadline, d| {
+            queue.push_urgent(deadline, d);
+            stats.retransmit_packets += 1;
+            stats.retransmit_bytes += d.len() as u64;
+        });
+        match r {
+            Ok(o) => {
+                self.stats.nacks_received += 1;
+                o.count_into(&mut self.stats);
+            }
+            Err(_) => self.stats.nack_invalid += 1,
+        }
     }
 
     /// A loss measurement: `lost` of `total` source packets did not arrive
@@ -348,24 +499,39 @@ impl SenderCore {
         self.retune(now);
     }
 
-    /// Pick the repair count for the blocks really being built.
+    /// One report interval's loss pattern (bursts, outages): adaptive FEC
+    /// retunes from it.
+    pub fn observe_sample(&mut self, now: Time, sample: LossSample) {
+        let Some(a) = &mut self.adapter else { return };
+        a.observe_sample(sample);
+        self.retune(now);
+    }
+
+    /// Pick the repair count for the blocks really being built, and the
+    /// copies of a last-chance retransmission.
     fn retune(&mut self, now: Time) {
-        let (Some(a), Some(fec)) = (&self.adapter, &self.fec) else {
+        let Some(a) = &mut self.adapter else {
             return;
         };
-        let (k, m) = fec.code();
         let depth = self.session.fec.depth as usize;
-        let k_eff = fec
-            .mean_sources()
-            .map_or(k, |s| s.round() as usize)
-            .clamp(1, k);
+        let (k, m, k_eff) = match &self.fec {
+            Some(fec) => {
+                let (k, m) = fec.code();
+                let k_eff = fec
+                    .mean_sources()
+                    .map_or(k, |s| s.round() as usize)
+                    .clamp(1, k);
+                (k, if self.fec_active { m } else { 0 }, k_eff)
+            }
+            None => (1, 0, 1),
+        };
         let (want, capped) = a.choose_capped(k_eff, depth);
-        tracing::debug!(loss = ?a.loss(), k_eff, m, want, capped, "adaptive FEC");
+        a.settle(want);
         if capped {
             if self.stats.fec_capped == 0 {
                 tracing::warn!(
                     loss = ?a.loss(),
-                    repair = want,
+                    repair = want.m,
                     sources = k_eff,
                     "the receiver reports more loss than FEC within max_fec_overhead can \
                      repair: holding FEC at the cap"
@@ -373,9 +539,13 @@ impl SenderCore {
             }
             self.stats.fec_capped += 1;
         }
-        if want as usize != m {
+        tracing::debug!(loss = ?a.loss(), burst = a.burst(), k_eff, m, ?want, "adaptive FEC");
+        if let Some(s) = &mut self.store {
+            s.set_copies(want.copies);
+        }
+        if self.fec.is_some() && want.m as usize != m {
             // Takes effect from the next group; the receiver follows.
-            let _ = self.set_fec(now, k as u8, want);
+            let _ = self.set_fec(now, k as u8, want.m);
         }
     }
 
@@ -388,11 +558,28 @@ impl SenderCore {
     pub fn on_control(&mut self, now: Time, msg: &Control) {
         match msg {
             Control::Report(r) => {
-                if let Some(prev) = self.last_report.replace(*r) {
-                    let lost = r.lost.saturating_sub(prev.lost);
-                    let got = r.received.saturating_sub(prev.received);
-                    self.observe_loss(now, lost, lost + got);
+                let sent = self.stats.source_packets
+                    + self.stats.repair_packets
+                    + self.stats.retransmit_packets;
+                if let Some((at, prev)) = self.last_report.replace((now, *r)) {
+                    let secs = (now - at).as_secs_f64();
+                    let sent_now = sent - self.sent_at_report;
+                    if secs > 0.0 {
+                        self.packet_rate = sent_now as f64 / secs;
+                    }
+                    let d = |a: u64, b: u64| a.saturating_sub(b);
+                    let lost = d(r.lost, prev.lost);
+                    let sample = LossSample {
+                        total: lost + d(r.received, prev.received),
+                        lost,
+                        runs: d(r.loss_runs, prev.loss_runs),
+                        outage_lost: d(r.outage_lost, prev.outage_lost),
+                        outage_runs: d(r.outage_runs, prev.outage_runs),
+                    };
+                    self.update_arq_path();
+                    self.observe_sample(now, sample);
                 }
+                self.sent_at_report = sent;
             }
             Control::Pause => {
                 self.pacer.pause(now);
@@ -439,6 +626,14 @@ impl SenderCore {
     /// Produce every frame due by `now`, and close FEC groups that are full
     /// or out of time.
     pub fn poll(&mut self, now: Time, source: &mut dyn FrameSource) -> Result<(), SenderError> {
+        if let Some(store) = &mut self.store {
+            let (queue, stats) = (&mut self.queue, &mut self.stats);
+            store.poll_copies(now, &mut |deadline, d| {
+                queue.push_urgent(deadline, d);
+                stats.retransmit_packets += 1;
+                stats.retransmit_bytes += d.len() as u64;
+            });
+        }
         if let (false, Some(accepted)) = (self.pacer.started(), self.accepted_at) {
             match source.media_start() {
                 MediaStart::Accept => self.start_clock(accepted),
@@ -520,8 +715,10 @@ impl SenderCore {
         let Self {
             subs,
             fec,
+            fec_active,
             queue,
             stats,
+            store,
             max_payload,
             deadlines,
             pacing,
@@ -537,8 +734,16 @@ impl SenderCore {
             deadlines.start = Time::from_micros(now.as_micros().saturating_sub(complete));
         }
         let deadlines = *deadlines;
+        let fec = fec.as_mut().filter(|_| *fec_active);
+        let mut out = Out {
+            fec,
+            queue,
+            stats,
+            store: store.as_mut(),
+            deadlines,
+        };
         let mut emit = |meta: &SourceMeta, payload: &[u8]| {
-            enqueue_source(now, fec, queue, stats, deadlines, meta, payload);
+            enqueue_source(now, i, &mut out, meta, payload);
         };
         match got {
             Some(k) => {
@@ -598,8 +803,9 @@ impl SenderCore {
     /// time budget running out). `None`: nothing until a control message
     /// (paused), new media (blocked), or ever (done).
     pub fn next_timeout(&self) -> Option<Time> {
+        let copy = self.store.as_ref().and_then(|s| s.next_copy());
         if self.produced_all || !self.pacer.started() {
-            return None;
+            return copy;
         }
         let fec = self.fec.as_ref().and_then(|f| f.deadline());
         let frame = if self.blocked {
@@ -611,10 +817,7 @@ impl SenderCore {
                 .filter_map(|s| self.pacer.wake_at(s.pk.desc().frame_ts(s.pk.frames() + 1)))
                 .min()
         };
-        match (fec, frame) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [fec, frame, copy].into_iter().flatten().min()
     }
 
     /// All media produced and every datagram handed out.
@@ -653,27 +856,35 @@ impl SenderCore {
         s.fec_blocks = self.fec.as_ref().map_or(0, |f| f.blocks_closed());
         s.dropped_expired = self.queue.dropped_expired;
         s.dropped_overflow = self.queue.dropped_overflow;
-        s.fec_overhead_ratio = if s.source_bytes == 0 {
-            0.0
+        (s.fec_overhead_ratio, s.redundancy_ratio) = if s.source_bytes == 0 {
+            (0.0, 0.0)
         } else {
-            s.repair_bytes as f64 / s.source_bytes as f64
+            let src = s.source_bytes as f64;
+            (
+                s.repair_bytes as f64 / src,
+                (s.repair_bytes + s.retransmit_bytes) as f64 / src,
+            )
         };
     }
 }
 
-/// Queue a source packet, folding it into FEC; close the group the moment
-/// it fills (a frame's fragments may fill it midway).
-fn enqueue_source(
-    now: Time,
-    fec: &mut Option<FecEncoder>,
-    queue: &mut SendQueue,
-    stats: &mut SenderStats,
+/// Where a source packet goes: FEC (when on), the queue, the counters, the
+/// retransmission store (when retransmitting).
+struct Out<'a> {
+    fec: Option<&'a mut FecEncoder>,
+    queue: &'a mut SendQueue,
+    stats: &'a mut SenderStats,
+    store: Option<&'a mut RetransmitStore>,
     deadlines: Deadlines,
-    meta: &SourceMeta,
-    payload: &[u8],
-) {
+}
+
+/// Queue a source packet of substream `index`, folding it into FEC; close
+/// the group the moment it fills (a frame's fragments may fill it midway).
+fn enqueue_source(now: Time, index: usize, out: &mut Out<'_>, meta: &SourceMeta, payload: &[u8]) {
     let len = HEADER_LEN + payload.len();
-    queue.push(deadlines.at(meta.media_ts), |buf| {
+    let deadline = out.deadlines.at(meta.media_ts);
+    let (fec, store) = (&mut out.fec, &mut out.store);
+    out.queue.push(deadline, |buf| {
         packet::write_shard_header(&mut buf[SHARD_OFFSET..HEADER_LEN], meta, payload.len());
         buf[HEADER_LEN..len].copy_from_slice(payload);
         let pos = match fec {
@@ -686,14 +897,17 @@ fn enqueue_source(
             },
         };
         packet::write_block_header(&mut buf[..SHARD_OFFSET], Kind::Source, pos);
+        if let Some(s) = store {
+            s.put(index, meta.seq, deadline, &buf[..len]);
+        }
         len
     });
-    stats.source_packets += 1;
-    stats.source_bytes += len as u64;
-    if let Some(f) = fec
+    out.stats.source_packets += 1;
+    out.stats.source_bytes += len as u64;
+    if let Some(f) = &mut out.fec
         && f.group_full()
     {
-        close_group(now, f, queue, stats, deadlines);
+        close_group(now, f, out.queue, out.stats, out.deadlines);
     }
 }
 

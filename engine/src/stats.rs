@@ -9,6 +9,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::MediaKind;
+use crate::wire::control::Recovery;
 
 /// RFC 3550 interarrival jitter estimator (section 6.4.1), in microseconds.
 #[derive(Debug, Clone, Copy, Default)]
@@ -114,8 +115,10 @@ pub struct PacketCounts {
     pub received: u64,
     /// Source packets that did not arrive directly in time (gaps seen).
     pub lost: u64,
-    /// Of the lost, rebuilt by FEC in time.
+    /// Of the lost, there in time after all: rebuilt by FEC or sent again.
     pub recovered: u64,
+    /// Of the recovered, by a retransmission (the rest FEC rebuilt).
+    pub retransmitted: u64,
     /// Of the lost, not there when due: the residual loss.
     pub unrecovered: u64,
     /// Arrived after their frame was played (a subset of unrecovered, unless
@@ -127,6 +130,18 @@ pub struct PacketCounts {
     /// Well-formed headers whose payload contradicts the catalog (media time
     /// off a frame boundary, layout or length wrong): dropped.
     pub invalid: u64,
+    /// Retransmissions that arrived after their frame was played.
+    pub retransmit_late: u64,
+    /// Retransmissions not needed: FEC had rebuilt the packet, it had come
+    /// already, or the original turned up in time after all.
+    pub retransmit_redundant: u64,
+    /// Runs of consecutive lost packets (`lost / loss_runs`: mean burst).
+    pub loss_runs: u64,
+    /// Of the lost, those in runs spanning more media time than the
+    /// latency: outages, beyond any code or retransmission in the budget.
+    pub outage_lost: u64,
+    /// Of the runs, the outages.
+    pub outage_runs: u64,
 }
 
 impl PacketCounts {
@@ -140,6 +155,12 @@ impl PacketCounts {
         self.late += o.late;
         self.duplicate += o.duplicate;
         self.invalid += o.invalid;
+        self.retransmitted += o.retransmitted;
+        self.retransmit_late += o.retransmit_late;
+        self.retransmit_redundant += o.retransmit_redundant;
+        self.loss_runs += o.loss_runs;
+        self.outage_lost += o.outage_lost;
+        self.outage_runs += o.outage_runs;
     }
 }
 
@@ -261,6 +282,33 @@ pub struct FecCounts {
     pub repair_unneeded: u64,
 }
 
+/// The receiver's requests for packets again (ARQ), network side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NackCounts {
+    /// NACK datagrams sent.
+    pub datagrams: u64,
+    /// Missing packets asked for (first NACK).
+    pub requested: u64,
+    /// NACKs repeated a round trip later, the packet still missing.
+    pub repeated: u64,
+    /// Copies sent shortly after a NACK, against losing it.
+    pub echoes: u64,
+    /// Packets asked for whose retransmission arrived (in time or not).
+    pub answered: u64,
+    /// Packets asked for that came otherwise (FEC, or the original late).
+    pub filled_otherwise: u64,
+    /// Missing packets never asked for: the deadline left no round trip.
+    pub no_time: u64,
+    /// Gaps forgotten because more were missing than the planner tracks.
+    pub dropped: u64,
+    /// Packets taken for lost because they were overdue (live, before a
+    /// later packet showed the gap).
+    pub overdue: u64,
+    /// Times a FEC block was found beyond rebuilding and its gaps were
+    /// asked for without waiting for the rest of it.
+    pub hopeless: u64,
+}
+
 /// File-mode flow control (see [`playout::flow`](crate::playout::flow)):
 /// the path as measured, and the water marks in force because of it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,6 +398,16 @@ pub struct ReceiverStats {
     pub bitrate_bps: u64,
     /// Repair bytes over source bytes received (whole datagrams).
     pub fec_overhead_ratio: f64,
+    /// How losses are recovered in this session.
+    pub recovery: Recovery,
+    /// Retransmitted source datagrams received (valid, known substream).
+    pub retransmits_received: u64,
+    /// Their bytes (whole datagrams).
+    pub retransmit_bytes: u64,
+    /// Repair plus retransmitted bytes over source bytes received.
+    pub redundancy_ratio: f64,
+    /// NACKs sent and what came of them.
+    pub nack: NackCounts,
     /// Residual loss: `packets.unrecovered / packets.expected`.
     pub residual_loss_ratio: f64,
     /// The stream ended without its end-of-stream message.
@@ -455,6 +513,29 @@ pub struct SenderStats {
     pub credits: u64,
     /// Repair bytes over source bytes queued.
     pub fec_overhead_ratio: f64,
+    /// How losses are recovered in this session.
+    pub recovery: Recovery,
+    /// Source datagrams sent again on a NACK (queued).
+    pub retransmit_packets: u64,
+    /// Their bytes, headers included.
+    pub retransmit_bytes: u64,
+    /// Repair plus retransmitted bytes over source bytes queued: all the
+    /// redundancy sent.
+    pub redundancy_ratio: f64,
+    /// Valid NACK datagrams received.
+    pub nacks_received: u64,
+    /// Datagrams from the receiver that are no valid NACK (dropped).
+    pub nack_invalid: u64,
+    /// Packets asked for but sent again less than a round trip ago.
+    pub nack_suppressed: u64,
+    /// Packets asked for past their deadline (not sent).
+    pub nack_expired: u64,
+    /// Packets asked for that the store does not hold (never sent, out of
+    /// range, overwritten, or beyond what one NACK may cost).
+    pub nack_unknown: u64,
+    /// Packets asked for beyond the retransmission budget (at most one per
+    /// source packet sent).
+    pub nack_throttled: u64,
     /// Live: frames the source delivered after their deadline (media time
     /// plus the receiver's latency): too late to be played, dropped before
     /// the network.

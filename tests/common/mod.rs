@@ -164,6 +164,8 @@ pub fn fixed_fec_sim(
         window_us: 20_000, // room for 16 packets at 1000 packets/s
     };
     cfg.sender.fec_target = None;
+    // FEC measured alone: nothing is asked for again.
+    cfg.sender.recovery = isochron::engine::Recovery::Fec;
     cfg.receiver.latency = ms(latency);
     cfg.receiver.high_water = ms(latency * 2);
     cfg

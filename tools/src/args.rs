@@ -131,9 +131,30 @@ fn fec_code(s: &str) -> Result<Option<(u8, u8)>, String> {
     Ok(Some((k as u8, m as u8)))
 }
 
+/// `fec`, `arq` or `hybrid`.
+pub fn recovery(s: &str) -> Result<isochron_engine::Recovery, String> {
+    use isochron_engine::Recovery;
+    match s.trim().to_ascii_lowercase().as_str() {
+        "fec" => Ok(Recovery::Fec),
+        "arq" => Ok(Recovery::Arq),
+        "hybrid" => Ok(Recovery::Hybrid),
+        _ => Err(format!(
+            "'{s}' is no recovery mode (use fec, arq or hybrid)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recovery_modes() {
+        use isochron_engine::Recovery;
+        assert_eq!(recovery("ARQ").unwrap(), Recovery::Arq);
+        assert_eq!(recovery("hybrid").unwrap(), Recovery::Hybrid);
+        assert!(recovery("both").unwrap_err().contains("fec, arq or hybrid"));
+    }
 
     #[test]
     fn units() {

@@ -126,9 +126,12 @@ pub fn session_summary(info: &SessionInfo, end: &SessionEnd) -> String {
         end.reason
     );
     out += &format!(
-        "  {}, duplicate {}\n",
+        "  {}, duplicate {}; {} sent again; {} recovery, redundancy {:.0} %\n",
         packets_line(p.expected, p.lost, p.recovered, p.unrecovered, p.late),
-        p.duplicate
+        p.duplicate,
+        p.retransmitted,
+        s.recovery.name(),
+        s.redundancy_ratio * 100.0,
     );
     out += &format!(
         "  jitter {:.2} ms; network delay p50 {:.2} ms p99 {:.2} ms; end-to-end delay p50 {:.2} ms p99 {:.2} ms\n",

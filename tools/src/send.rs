@@ -66,6 +66,10 @@ pub struct SendArgs {
     /// FEC block time budget (default: chosen by the receiver from its latency)
     #[arg(long = "fec-window", value_parser = args::duration)]
     fec_window: Option<Duration>,
+    /// How losses are recovered: fec (FEC alone), arq (retransmission alone, no FEC) or hybrid
+    /// (FEC sized for what a round trip cannot recover, retransmission for the rest)
+    #[arg(long, default_value = "fec", value_parser = args::recovery, value_name = "MODE")]
+    recovery: isochron_engine::Recovery,
     /// Packet interleaving depth D: FEC blocks sent column by column (spreads bursts)
     /// [default: 2 in file mode, 1 with --live]
     #[arg(long, value_name = "D")]
@@ -156,6 +160,7 @@ pub fn run(a: SendArgs) -> Result<u8> {
     opts.config = SenderConfig {
         fec: fec_params(&a.fec, a.fec_window, depth),
         speed: a.speed,
+        recovery: a.recovery,
         // A live stream from a pipe or a card has its own clock: its sample count.
         pacing: if a.live && (stdin || a.device.is_some()) {
             Pacing::Arrival
@@ -283,11 +288,14 @@ fn print_summary(r: &SenderReport) {
         .map(|d| format!("{} frames, {} samples", d.frames, d.samples))
         .collect();
     eprintln!(
-        "{}: {}; {} source + {} repair packets (FEC overhead {:.0} %); credits {}; dropped {}, late frames {}",
+        "{}: {}; {} source + {} repair packets, {} sent again ({} recovery, redundancy {:.0} %: FEC {:.0} %); credits {}; dropped {}, late frames {}",
         if r.completed { "done" } else { "ended early" },
         frames.join("; "),
         s.source_packets,
         s.repair_packets,
+        s.retransmit_packets,
+        s.recovery.name(),
+        s.redundancy_ratio * 100.0,
         s.fec_overhead_ratio * 100.0,
         s.credits,
         s.dropped_expired + s.dropped_overflow,

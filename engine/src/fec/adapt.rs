@@ -1,26 +1,114 @@
-//! Adaptive FEC: repair shards chosen from the measured loss.
+//! Adaptive FEC: repair shards chosen from the measured loss, knowing what
+//! retransmission will recover.
 //!
 //! A fixed code is either wasteful on a clean link or too weak on a bad one,
 //! and a single failed block costs several packets at once. The adapter
-//! keeps an estimate of the loss rate (fast to rise, slow to fall) and picks
-//! the smallest `m` whose exact MDS residual loss, for the blocks the sender
-//! really builds (`k` as the time budget lets them fill) and the
-//! interleaving depth, meets a target. The configured code sets the floor
-//! as a ratio: a block the time budget closes at half of `k` keeps at least
-//! half of `m` (and one repair), so a short latency budget does not double
-//! the overhead on a clean link. Until the first measurement it protects
-//! with twice the floor.
+//! estimates the loss as a Gilbert-Elliott chain from the receiver's reports
+//! (the loss rate, and the mean length of runs of lost packets), leaving out
+//! runs longer than the latency: an outage is not random loss, no code
+//! within the budget fixes it, and counting it would keep FEC high long
+//! after the path is clean. FEC alone takes a rise at once and a fall
+//! slowly; with retransmission behind it the estimate is smoothed, follows
+//! a jump at once and a drop within seconds.
+//!
+//! It then picks the `m` with the least redundancy (repairs plus the
+//! retransmissions they save) whose exact residual loss, for the blocks the
+//! sender really builds and the interleaving depth, meets a target
+//! ([`crate::arq::model`]). With retransmission in the budget, FEC covers
+//! only what the round trips cannot, down to no FEC at all; without it
+//! (FEC-only sessions, or a round trip longer than the latency) the
+//! configured code is the floor as a ratio: a block the time budget closes
+//! at half of `k` keeps at least half of `m` (and one repair), so a short
+//! latency budget does not double the overhead on a clean link. Until the
+//! first measurement FEC alone protects with twice the floor, hybrid with
+//! the floor.
 
-use crate::sim::bound::mds_residual;
+use crate::arq::model::{self, Ask, Path, Plan};
 use crate::sim::impair::Loss;
 
 /// Measured loss is inflated by this much before choosing: estimates from
-/// a second of packets are noisy, and bursts hurt more than the Bernoulli
-/// model assumes.
+/// a second of packets are noisy, and bursts hurt more than the model of
+/// a second's mean assumes.
 const SAFETY: f64 = 1.5;
+/// The same with retransmission in the budget: a packet FEC misses because
+/// the estimate ran low is most likely still asked for again.
+const SAFETY_ARQ: f64 = 1.25;
+
+/// A plan in force is kept while it costs at most this much more than the
+/// best: estimates from a second of reports wobble, and every change of
+/// code closes a group early.
+const KEEP: f64 = 1.15;
+
+/// With retransmission, what missing the target costs beside redundancy: a
+/// residual `x` times the target weighs as `x` times this much redundancy.
+/// Plans that meet the target are judged by redundancy alone; the last
+/// factor of residual is not bought at any price (on a bursty path a
+/// target just out of retransmission's reach would otherwise call for
+/// FEC several times the retransmissions it saves), nor is a path where
+/// nothing meets it left to a plan hundreds of times over the target.
+const MISS_COST: f64 = 0.05;
 
 /// Fewest packets a measurement must cover to count.
 const MIN_SAMPLE: u64 = 50;
+
+/// The loss pattern over one report interval (differences of the
+/// receiver's cumulative counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LossSample {
+    /// Source packets final in the interval.
+    pub total: u64,
+    /// Of those, lost (not there directly in time).
+    pub lost: u64,
+    /// Runs of consecutive lost packets.
+    pub runs: u64,
+    /// Lost packets in runs longer than the latency.
+    pub outage_lost: u64,
+    /// Runs longer than the latency.
+    pub outage_runs: u64,
+}
+
+/// The chain's mean burst, in packets on the wire, from the mean run of
+/// lost *source* packets `run` at loss `mean`, consecutive sources being
+/// `spacing` chain steps apart: a run goes on with probability `pi + (1 -
+/// pi) l^spacing`, where `l = 1 - p - r` is the chain's memory; solving for
+/// `l` gives `r = (1 - l)(1 - pi)`, the burst `1 / r`. Independent losses
+/// give 1 whatever the spacing. (Scaling runs by the packets sent per
+/// source instead would take FEC's own repairs, which go in bunches at the
+/// end of a block, for longer bursts, and call for more FEC.)
+fn chain_burst(mean: f64, run: f64, spacing: f64) -> f64 {
+    let pi = mean.clamp(0.0, 0.99);
+    let go_on = 1.0 - 1.0 / run.max(1.0);
+    let memory = ((go_on - pi) / (1.0 - pi)).max(0.0);
+    let l = memory.powf(1.0 / spacing.max(1.0));
+    let r = ((1.0 - l) * (1.0 - pi)).max(1e-3);
+    (1.0 / r).max(1.0)
+}
+
+/// What retransmission can do on the path, as the sender sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArqPath {
+    /// Round trips that fit in the latency (0: none).
+    pub rounds: u32,
+    /// Media packets sent in one round trip.
+    pub rtt_packets: usize,
+    /// Media packets sent between copies of a last-chance retransmission.
+    pub copy_gap: usize,
+    /// Share of losses asked for before FEC decides
+    /// ([`eager_share`](crate::arq::model::eager_share)).
+    pub eager: f64,
+    /// Share of losses the first round reaches in time
+    /// ([`round_share`](crate::arq::model::round_share)).
+    pub reach: f64,
+}
+
+/// What adaptive FEC settles on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    /// Repair shards a block.
+    pub m: u8,
+    /// Copies of a retransmission that is the last to fit (1 to 3).
+    pub copies: u8,
+}
 
 /// Picks the repair count `m` from the receiver's loss reports.
 #[derive(Debug, Clone)]
@@ -34,19 +122,32 @@ pub struct FecAdapter {
     /// sender triple its bandwidth).
     max_overhead: f64,
     loss: Option<f64>,
+    /// Mean run of lost packets (1: independent losses).
+    burst: f64,
+    /// Retransmission is on for the session.
+    retransmits: bool,
+    arq: Option<ArqPath>,
+    /// The plan chosen last.
+    current: Option<Choice>,
 }
 
 impl FecAdapter {
-    /// `target`: residual loss to stay under; `floor`: the configured `m`;
-    /// `k`: the configured `k` (bounds `m` so `k + m <= 256`, `m <= k`).
-    pub fn new(target: f64, k: u8, floor: u8) -> Self {
-        let cap = crate::wire::control::FecParams {
-            k,
-            m: floor,
-            depth: 1,
-            window_us: 0,
-        }
-        .max_repair();
+    /// `target`: residual loss to stay under; `floor`: the configured `m`
+    /// (0: no FEC, retransmission alone); `k`: the configured `k` (bounds
+    /// `m` so `k + m <= 256`, `m <= k`); `retransmits`: the session also
+    /// recovers by retransmission.
+    pub fn new(target: f64, k: u8, floor: u8, retransmits: bool) -> Self {
+        let cap = if floor == 0 {
+            0
+        } else {
+            crate::wire::control::FecParams {
+                k,
+                m: floor,
+                depth: 1,
+                window_us: 0,
+            }
+            .max_repair()
+        };
         Self {
             target,
             k,
@@ -54,7 +155,17 @@ impl FecAdapter {
             cap,
             max_overhead: 1.0,
             loss: None,
+            burst: 1.0,
+            retransmits,
+            arq: None,
+            current: None,
         }
+    }
+
+    /// Say which plan is in force (the sender's choice from
+    /// [`choose_plan`](Self::choose_plan)): it is kept while it still does.
+    pub fn settle(&mut self, choice: Choice) {
+        self.current = Some(choice);
     }
 
     /// Spend at most `ratio` repair shards per source shard (1.0: 100 %
@@ -68,21 +179,90 @@ impl FecAdapter {
         self
     }
 
-    /// The current loss estimate, once there is one.
+    /// The current loss estimate (outages left out), once there is one.
     pub fn loss(&self) -> Option<f64> {
         self.loss
     }
 
-    /// `lost` of `total` packets were lost over a measurement window.
+    /// The mean burst length estimate, in packets.
+    pub fn burst(&self) -> f64 {
+        self.burst
+    }
+
+    /// The loss model chosen from: the estimate as a Gilbert-Elliott chain
+    /// (Bernoulli when bursts are single losses).
+    pub fn model(&self) -> Option<Loss> {
+        self.loss
+            .map(|l| Loss::from_mean(l, self.effective_burst()))
+    }
+
+    /// The burst estimate, with runs barely over one taken as independent
+    /// losses (a second's few runs cannot tell them apart).
+    fn effective_burst(&self) -> f64 {
+        if self.burst < 1.2 { 1.0 } else { self.burst }
+    }
+
+    /// What retransmission can do now (`None` or 0 rounds: nothing).
+    pub fn set_arq(&mut self, arq: Option<ArqPath>) {
+        self.arq = arq.filter(|a| self.retransmits && a.rounds > 0 && a.reach > 0.0);
+    }
+
+    /// What retransmission can do, as last told.
+    pub fn arq_path(&self) -> Option<ArqPath> {
+        self.arq
+    }
+
+    /// Retransmission recovers within the budget.
+    pub fn arq_fits(&self) -> bool {
+        self.arq.is_some()
+    }
+
+    /// `lost` of `total` packets were lost over a measurement window
+    /// (independent losses assumed).
     pub fn observe(&mut self, lost: u64, total: u64) {
+        self.observe_sample(LossSample {
+            total,
+            lost,
+            runs: lost,
+            ..LossSample::default()
+        });
+    }
+
+    /// One report interval's loss pattern.
+    pub fn observe_sample(&mut self, s: LossSample) {
+        let total = s.total.saturating_sub(s.outage_lost);
         if total < MIN_SAMPLE {
             return;
         }
+        let lost = s.lost.saturating_sub(s.outage_lost);
+        let runs = s.runs.saturating_sub(s.outage_runs);
         let p = (lost as f64 / total as f64).min(1.0);
         self.loss = Some(match self.loss {
-            Some(e) if p < e => 0.8 * e + 0.2 * p,
-            _ => p,
+            None => p,
+            // FEC alone: at once up, slowly down (a low estimate costs
+            // whole blocks).
+            Some(e) if self.arq.is_none() => {
+                if p < e {
+                    0.8 * e + 0.2 * p
+                } else {
+                    p
+                }
+            }
+            // With retransmission behind it, a second's wobble is smoothed
+            // (retransmission covers a low estimate meanwhile): a jump is
+            // followed half-way at once (a second of bursts is noisy, and
+            // FEC bought for it comes too late to help it), a drop within
+            // seconds.
+            Some(e) if p > 2.0 * e => 0.5 * (e + p),
+            Some(e) if p < e / 2.0 => 0.5 * e + 0.5 * p,
+            Some(e) => 0.7 * e + 0.3 * p,
         });
+        if runs > 0 {
+            // Sources leave back to back within a block (repairs go at its
+            // end), so consecutive sources are neighbours on the wire.
+            let b = chain_burst(p, lost as f64 / runs as f64, 1.0);
+            self.burst = 0.7 * self.burst + 0.3 * b;
+        }
     }
 
     /// The configured ratio `m / k` applied to blocks of `k` sources.
@@ -93,43 +273,145 @@ impl FecAdapter {
 
     /// Repair shards for blocks of `k` sources at interleaving `depth`.
     pub fn choose(&self, k: usize, depth: usize) -> u8 {
+        self.choose_plan(k, depth).m
+    }
+
+    /// Repair shards for blocks of `k` sources at interleaving `depth`, and
+    /// the copies of a last-chance retransmission: the plan with the least
+    /// redundancy that meets the target, or with retransmission the best
+    /// trade of redundancy against the target missed ([`MISS_COST`]).
+    pub fn choose_plan(&self, k: usize, depth: usize) -> Choice {
         self.choose_capped(k, depth).0
     }
 
-    /// [`choose`](Self::choose), and whether the overhead cap held it
-    /// below what the loss asked for.
-    pub fn choose_capped(&self, k: usize, depth: usize) -> (u8, bool) {
+    /// [`choose_plan`](Self::choose_plan), and whether the overhead cap
+    /// (`with_max_overhead`) held it below what the loss asked for.
+    pub fn choose_capped(&self, k: usize, depth: usize) -> (Choice, bool) {
         let k = k.max(1);
-        let floor = self.floor_for(k);
+        let fec_floor = if self.cap == 0 { 0 } else { self.floor_for(k) };
+        // The most repairs the overhead cap allows, never below the floor.
         let limit = ((k as f64 * self.max_overhead).ceil() as u64)
             .min(self.cap as u64)
-            .max(floor as u64) as u8;
-        let want = match self.loss {
-            None => (floor as u16 * 2).min(self.cap as u16) as u8,
-            Some(loss) => {
-                let p = (loss * SAFETY).min(0.5);
-                if p == 0.0 {
-                    floor
-                } else {
-                    (floor..=self.cap)
-                        .find(|&m| {
-                            mds_residual(Loss::Bernoulli { p }, k, m as usize, depth) <= self.target
-                        })
-                        .unwrap_or(self.cap)
-                }
+            .max(fec_floor as u64) as u8;
+        let one = |m: u8| {
+            (
+                Choice {
+                    m: m.min(limit),
+                    copies: 1,
+                },
+                m > limit,
+            )
+        };
+        let Some(loss) = self.loss else {
+            return one(if self.arq.is_some() {
+                fec_floor
+            } else {
+                (fec_floor as u16 * 2).min(self.cap as u16) as u8
+            });
+        };
+        let (floor, arq) = match self.arq {
+            Some(a) => (0, a),
+            None => (
+                fec_floor,
+                ArqPath {
+                    rounds: 0,
+                    rtt_packets: 1,
+                    copy_gap: 1,
+                    eager: 0.0,
+                    reach: 0.0,
+                },
+            ),
+        };
+        let safety = if arq.rounds > 0 { SAFETY_ARQ } else { SAFETY };
+        let p = (loss * safety).min(0.5);
+        if p == 0.0 {
+            return one(floor);
+        }
+        let chain = Loss::from_mean(p, self.effective_burst());
+        let path = Path {
+            loss: chain,
+            back: chain,
+            rounds: arq.rounds,
+            rtt_packets: arq.rtt_packets,
+            echo_packets: 2,
+            copy_gap: arq.copy_gap,
+            eager: arq.eager,
+            reach: arq.reach,
+        };
+        let copies: &[u8] = if arq.rounds > 0 { &[1, 2, 3] } else { &[1] };
+        // Every plan from the floor up: (choice, residual, redundancy).
+        let mut plans = Vec::with_capacity((limit - floor + 1) as usize * copies.len());
+        for m in floor..=limit {
+            for &c in copies {
+                let plan = Plan {
+                    k,
+                    m: m as usize,
+                    depth,
+                    ask: Ask::Missing,
+                    copies: c,
+                };
+                let o = model::evaluate(&path, &plan);
+                plans.push((Choice { m, copies: c }, o.residual, o.redundancy()));
+            }
+            // Without retransmission more m only costs once the target is met.
+            if arq.rounds == 0 && plans.last().is_some_and(|p| p.1 <= self.target) {
+                break;
+            }
+        }
+        if arq.rounds == 0 {
+            // FEC alone: the smallest code that meets the target, else the
+            // strongest, as it always did.
+            return plans
+                .iter()
+                .find(|p| p.1 <= self.target)
+                .map_or(one(self.cap), |p| (p.0, false));
+        }
+        let target = self.target;
+        let cost = |res: f64, red: f64| {
+            red + if res > target {
+                MISS_COST * res / target
+            } else {
+                0.0
             }
         };
-        (want.min(limit), want > limit)
+        let best = plans
+            .iter()
+            .min_by(|a, b| {
+                cost(a.1, a.2)
+                    .total_cmp(&cost(b.1, b.2))
+                    .then(a.0.m.cmp(&b.0.m))
+            })
+            .map_or(
+                Choice {
+                    m: limit,
+                    copies: 1,
+                },
+                |p| p.0,
+            );
+        // Held by the cap: the best plan allowed is the strongest allowed and
+        // still misses the target.
+        let capped = limit < self.cap
+            && best.m == limit
+            && plans.iter().any(|p| p.0 == best && p.1 > target);
+        let cost_of = |c: Choice| plans.iter().find(|p| p.0 == c).map(|p| cost(p.1, p.2));
+        match (
+            self.current.and_then(|c| cost_of(c).map(|k| (c, k))),
+            cost_of(best),
+        ) {
+            (Some((cur, k)), Some(b)) if k <= b * KEEP => (cur, capped),
+            _ => (best, capped),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::bound::mds_residual;
 
     #[test]
     fn protects_more_as_loss_rises_and_never_below_the_floor() {
-        let mut a = FecAdapter::new(1e-5, 16, 4);
+        let mut a = FecAdapter::new(1e-5, 16, 4, false);
         assert_eq!(a.choose(16, 1), 8, "strong until measured");
         a.observe(0, 1000);
         assert_eq!(a.choose(16, 1), 4, "clean link: the configured floor");
@@ -150,24 +432,105 @@ mod tests {
     /// A receiver reporting total loss gets at most the overhead cap.
     #[test]
     fn total_loss_reported_is_capped_at_the_overhead_limit() {
-        let mut a = FecAdapter::new(1e-4, 16, 4);
+        let mut a = FecAdapter::new(1e-4, 16, 4, false);
         a.observe(1000, 1000);
         // Blocks the time budget closes at ~5.5 sources: 100 % at most.
-        assert_eq!(a.choose_capped(6, 1), (6, true));
-        let half = FecAdapter::new(1e-4, 16, 4).with_max_overhead(0.5);
+        let (c, capped) = a.choose_capped(6, 1);
+        assert_eq!((c.m, capped), (6, true));
+        let half = FecAdapter::new(1e-4, 16, 4, false).with_max_overhead(0.5);
         assert_eq!(
             half.choose(16, 1),
             8,
             "before any report: twice the floor, within 50 %"
         );
-        let floor = FecAdapter::new(1e-4, 16, 4).with_max_overhead(0.0);
+        let floor = FecAdapter::new(1e-4, 16, 4, false).with_max_overhead(0.0);
         assert_eq!(floor.choose(16, 1), 4, "never below the configured floor");
     }
 
     #[test]
     fn the_cap_bounds_m() {
-        let mut a = FecAdapter::new(1e-12, 4, 2);
+        let mut a = FecAdapter::new(1e-12, 4, 2, false);
         a.observe(400, 1000);
         assert_eq!(a.choose(4, 1), 4, "m <= k");
+    }
+
+    #[test]
+    fn an_outage_is_not_random_loss() {
+        let mut a = FecAdapter::new(1e-4, 16, 4, false);
+        a.observe(0, 1000);
+        // 200 packets lost in one run longer than the latency, none else.
+        a.observe_sample(LossSample {
+            total: 400,
+            lost: 200,
+            runs: 1,
+            outage_lost: 200,
+            outage_runs: 1,
+        });
+        assert_eq!(a.loss(), Some(0.0), "the outage is left out");
+        assert!(a.burst() < 1.2, "no burst either: {}", a.burst());
+        assert_eq!(a.choose(8, 1), 2, "the floor: the outage left no trace");
+    }
+
+    #[test]
+    fn bursts_are_measured_on_the_wire() {
+        // Independent loss stays independent however many repairs ride
+        // between the sources.
+        assert!((chain_burst(0.05, 1.0 / 0.95, 3.0) - 1.0 / 0.95).abs() < 1e-9);
+        // Runs of 10 sources with one packet each: bursts of 10.
+        assert!((chain_burst(0.05, 10.0, 1.0) - 10.0).abs() < 0.5);
+        // Sources two steps apart: the same runs mean longer bursts.
+        assert!(chain_burst(0.05, 10.0, 2.0) > 15.0);
+    }
+
+    #[test]
+    fn bursts_are_measured() {
+        let mut a = FecAdapter::new(1e-4, 16, 4, false);
+        for _ in 0..20 {
+            a.observe_sample(LossSample {
+                total: 1000,
+                lost: 50,
+                runs: 5,
+                ..Default::default()
+            });
+        }
+        assert!((a.burst() - 10.0).abs() < 0.05, "{}", a.burst());
+        assert!(matches!(a.model(), Some(Loss::GilbertElliott { .. })));
+    }
+
+    #[test]
+    fn retransmission_lets_fec_shrink() {
+        let arq = ArqPath {
+            rounds: 1,
+            rtt_packets: 10,
+            copy_gap: 3,
+            eager: 0.0,
+            reach: 1.0,
+        };
+        let mut fec = FecAdapter::new(1e-4, 16, 4, false);
+        let mut hybrid = FecAdapter::new(1e-4, 16, 4, true);
+        hybrid.set_arq(Some(arq));
+        for a in [&mut fec, &mut hybrid] {
+            a.observe(50, 1000);
+        }
+        let (f, h) = (fec.choose(8, 1), hybrid.choose(8, 1));
+        assert!(h < f, "hybrid {h} vs FEC alone {f}");
+        // Clean: no FEC at all with retransmission, the floor without.
+        for a in [&mut fec, &mut hybrid] {
+            for _ in 0..20 {
+                a.observe(0, 1000);
+            }
+        }
+        assert_eq!((fec.choose(8, 1), hybrid.choose(8, 1)), (2, 0));
+        // Retransmission alone: never any FEC.
+        let mut arq_only = FecAdapter::new(1e-4, 16, 0, true);
+        arq_only.set_arq(Some(arq));
+        arq_only.observe(50, 1000);
+        let c = arq_only.choose_plan(8, 1);
+        assert_eq!(c.m, 0);
+        assert!(c.copies >= 2, "{c:?}");
+        // A round trip that does not fit: FEC alone, as before.
+        hybrid.set_arq(Some(ArqPath { rounds: 0, ..arq }));
+        assert!(!hybrid.arq_fits());
+        assert_eq!(hybrid.choose(8, 1), 2);
     }
 }

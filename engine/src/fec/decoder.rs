@@ -35,6 +35,10 @@ struct Slot {
     max_len: usize,
     n_src: usize,
     n_rep: usize,
+    /// Highest shard index seen, plus one (shards leave in index order).
+    top: usize,
+    /// The block was reported beyond rebuilding.
+    told: bool,
     data: Shards,
 }
 
@@ -54,6 +58,8 @@ impl Slot {
             max_len: 0,
             n_src: 0,
             n_rep: 0,
+            top: 0,
+            told: false,
             data: Shards::default(),
         }
     }
@@ -72,6 +78,8 @@ impl Slot {
         self.max_len = 0;
         self.n_src = 0;
         self.n_rep = 0;
+        self.top = 0;
+        self.told = false;
         self.data.ensure(k + m);
     }
 
@@ -83,6 +91,16 @@ impl Slot {
     }
     fn missing_sources(&self) -> bool {
         self.n_src < self.sources.unwrap_or(self.k)
+    }
+
+    /// More shards are known lost than the repairs can make up for: every
+    /// index below the highest seen that is absent is lost (shards leave in
+    /// index order; a reordered one only makes this early).
+    fn hopeless(&self) -> bool {
+        let src_top = self.top.min(self.sources.unwrap_or(self.k));
+        let lost_src = src_top.saturating_sub(self.n_src);
+        let lost_rep = self.top.saturating_sub(self.k).saturating_sub(self.n_rep);
+        lost_src > 0 && lost_src + lost_rep > self.m
     }
 }
 
@@ -204,6 +222,7 @@ impl FecDecoder {
         slot.min_len = slot.min_len.min(shard.len());
         slot.max_len = slot.max_len.max(shard.len());
         slot.set(idx);
+        slot.top = slot.top.max(idx + 1);
         slot.n_src += 1;
         self.progress(i, deliver);
     }
@@ -245,8 +264,22 @@ impl FecDecoder {
         slot.shard_len = Some(parity.len());
         slot.data.get_mut(idx)[..parity.len()].copy_from_slice(parity);
         slot.set(idx);
+        slot.top = slot.top.max(idx + 1);
         slot.n_rep += 1;
         self.progress(i, deliver);
+    }
+
+    /// `block` is open and known beyond rebuilding (more of its shards lost
+    /// than it has repairs); true once per block, so retransmission can be
+    /// asked for without waiting for the rest of it.
+    pub fn take_hopeless(&mut self, block: u32) -> bool {
+        match self.slots.iter_mut().find(|s| s.active && s.block == block) {
+            Some(s) if !s.told && s.hopeless() => {
+                s.told = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Give up blocks whose wait has run out.

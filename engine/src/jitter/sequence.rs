@@ -5,13 +5,20 @@
 //! A gap is final once a later packet's frame has been passed (sequence
 //! numbers and media times rise together within a substream), so residual
 //! loss is counted exactly, without knowing the missing packets' times.
+//! As packets become final, runs of lost ones are counted too: their mean
+//! length is the burst length adaptive FEC models, and a run spanning more
+//! than the latency is an outage, which no code within the budget fixes.
 
+use crate::ingress::Via;
 use crate::stats::PacketCounts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Direct,
+    /// Rebuilt by FEC in time.
     Recovered,
+    /// Sent again on a NACK and arrived in time.
+    Retransmitted,
     /// Arrived (or was rebuilt) after its frame was played.
     Late,
 }
@@ -46,6 +53,12 @@ pub struct SequenceTracker {
     /// until the first packet is final.
     floating: bool,
     counts: PacketCounts,
+    /// Lost packets in the run being committed (0: the last one arrived).
+    run: u64,
+    /// Media time of the last packet committed as arrived.
+    last_ok_ts: Option<u64>,
+    /// A run spanning more media time than this is an outage.
+    outage_us: u64,
 }
 
 const EMPTY: Entry = Entry {
@@ -65,7 +78,16 @@ impl SequenceTracker {
             hint: None,
             floating: false,
             counts: PacketCounts::default(),
+            run: 0,
+            last_ok_ts: None,
+            outage_us: u64::MAX,
         }
+    }
+
+    /// Runs of lost packets spanning more than `us` of media count as
+    /// outages (see [`PacketCounts::outage_lost`]).
+    pub fn set_outage(&mut self, us: u64) {
+        self.outage_us = us;
     }
 
     /// The substream is joined mid-stream: accounting starts at the first
@@ -113,8 +135,9 @@ impl SequenceTracker {
         u64::try_from(h as i64 + delta).ok()
     }
 
-    /// Record a source packet. `late`: its first frame was already played.
-    pub fn on_packet(&mut self, seq: u32, media_ts: u64, recovered: bool, late: bool) -> Arrival {
+    /// Record a source packet that arrived `via` the network, FEC or a
+    /// retransmission. `late`: its first frame was already played.
+    pub fn on_packet(&mut self, seq: u32, media_ts: u64, via: Via, late: bool) -> Arrival {
         let Some(s) = self.extend(seq) else {
             return Arrival::Duplicate;
         };
@@ -122,24 +145,34 @@ impl SequenceTracker {
             self.base = s;
         }
         if let Some(e) = self.known(s) {
-            // The original of a packet FEC rebuilt first is no duplicate: it
-            // arrived, and if in time, it was never lost.
-            if e.state == State::Recovered && !recovered {
-                self.counts.received += 1;
-                if !late && s >= self.base {
-                    let i = self.slot(s);
-                    self.ring[i].state = State::Direct;
+            match via {
+                // The original of a packet rebuilt or sent again first is
+                // no duplicate: it arrived, and if in time, it was never lost.
+                Via::Direct if matches!(e.state, State::Recovered | State::Retransmitted) => {
+                    self.counts.received += 1;
+                    if !late && s >= self.base {
+                        if e.state == State::Retransmitted {
+                            self.counts.retransmit_redundant += 1;
+                        }
+                        let i = self.slot(s);
+                        self.ring[i].state = State::Direct;
+                    }
                 }
-            } else if !recovered {
-                self.counts.duplicate += 1;
+                Via::Direct => self.counts.duplicate += 1,
+                Via::Retransmitted => self.counts.retransmit_redundant += 1,
+                Via::Rebuilt => {}
             }
             return Arrival::Duplicate;
         }
         if s < self.base {
             // Final already, and counted unrecovered: only note the arrival.
-            if !recovered {
-                self.counts.received += 1;
-                self.counts.late += 1;
+            match via {
+                Via::Direct => {
+                    self.counts.received += 1;
+                    self.counts.late += 1;
+                }
+                Via::Retransmitted => self.counts.retransmit_late += 1,
+                Via::Rebuilt => {}
             }
             let i = self.slot(s);
             if self.ring[i].seq == u64::MAX || self.ring[i].seq < s {
@@ -155,16 +188,21 @@ impl SequenceTracker {
         if s >= self.base + window {
             self.force_final(s + 1 - window);
         }
-        if !recovered {
-            self.counts.received += 1;
-            if late {
-                self.counts.late += 1;
+        match via {
+            Via::Direct => {
+                self.counts.received += 1;
+                if late {
+                    self.counts.late += 1;
+                }
             }
+            Via::Retransmitted if late => self.counts.retransmit_late += 1,
+            Via::Retransmitted | Via::Rebuilt => {}
         }
-        let state = match (late, recovered) {
+        let state = match (late, via) {
             (true, _) => State::Late,
-            (false, true) => State::Recovered,
-            (false, false) => State::Direct,
+            (false, Via::Direct) => State::Direct,
+            (false, Via::Rebuilt) => State::Recovered,
+            (false, Via::Retransmitted) => State::Retransmitted,
         };
         let i = self.slot(s);
         self.ring[i] = Entry {
@@ -179,19 +217,44 @@ impl SequenceTracker {
         Arrival::New
     }
 
-    fn commit(&mut self, state: Option<State>) {
+    /// One packet becomes final; `ts`: its media time, when known.
+    fn commit(&mut self, state: Option<State>, ts: Option<u64>) {
         self.counts.expected += 1;
         match state {
-            Some(State::Direct) => {}
+            Some(State::Direct) => {
+                if self.run > 0 {
+                    let c = &mut self.counts;
+                    c.loss_runs += 1;
+                    let span = match (ts, self.last_ok_ts) {
+                        (Some(t), Some(l)) => t.saturating_sub(l),
+                        _ => 0,
+                    };
+                    if span > self.outage_us {
+                        c.outage_runs += 1;
+                        c.outage_lost += self.run;
+                    }
+                    self.run = 0;
+                }
+                if ts.is_some() {
+                    self.last_ok_ts = ts;
+                }
+                return;
+            }
             Some(State::Recovered) => {
                 self.counts.lost += 1;
                 self.counts.recovered += 1;
+            }
+            Some(State::Retransmitted) => {
+                self.counts.lost += 1;
+                self.counts.recovered += 1;
+                self.counts.retransmitted += 1;
             }
             Some(State::Late) | None => {
                 self.counts.lost += 1;
                 self.counts.unrecovered += 1;
             }
         }
+        self.run += 1;
     }
 
     /// Everything before `to` becomes final, present or not. Only the ring
@@ -202,8 +265,8 @@ impl SequenceTracker {
         self.floating = false;
         let known_end = self.highest.map_or(self.base, |h| h.saturating_add(1));
         while self.base < to.min(known_end) {
-            let e = self.known(self.base).map(|e| e.state);
-            self.commit(e);
+            let e = self.known(self.base);
+            self.commit(e.map(|e| e.state), e.map(|e| e.ts));
             self.base += 1;
         }
         if to > self.base {
@@ -227,7 +290,7 @@ impl SequenceTracker {
                 if e.ts >= played_to {
                     return;
                 }
-                self.commit(Some(e.state));
+                self.commit(Some(e.state), Some(e.ts));
                 self.base += 1;
                 continue;
             }
@@ -244,7 +307,7 @@ impl SequenceTracker {
                 return;
             }
             for _ in self.base..next {
-                self.commit(None);
+                self.commit(None, None);
             }
             self.base = next;
             self.hint = None;
@@ -266,7 +329,10 @@ mod tests {
     fn gaps_become_unrecovered_once_passed() {
         let mut t = SequenceTracker::new(64);
         for s in [0u32, 1, 3, 4] {
-            assert_eq!(t.on_packet(s, s as u64 * 10, false, false), Arrival::New);
+            assert_eq!(
+                t.on_packet(s, s as u64 * 10, Via::Direct, false),
+                Arrival::New
+            );
         }
         t.finalize(25); // frames before ts 25 played: 0, 1 and the gap 2
         assert_eq!(t.counts().lost, 0, "gap 2 is not final until 3 is");
@@ -280,12 +346,12 @@ mod tests {
     #[test]
     fn recovered_duplicate_and_late() {
         let mut t = SequenceTracker::new(64);
-        t.on_packet(0, 0, false, false);
-        t.on_packet(1, 10, true, false); // rebuilt, original never comes
-        t.on_packet(2, 20, true, false); // rebuilt, then the original in time
-        assert_eq!(t.on_packet(2, 20, false, false), Arrival::Duplicate);
-        assert_eq!(t.on_packet(0, 0, false, false), Arrival::Duplicate);
-        t.on_packet(3, 30, false, true); // late
+        t.on_packet(0, 0, Via::Direct, false);
+        t.on_packet(1, 10, Via::Rebuilt, false); // rebuilt, original never comes
+        t.on_packet(2, 20, Via::Rebuilt, false); // rebuilt, then the original in time
+        assert_eq!(t.on_packet(2, 20, Via::Direct, false), Arrival::Duplicate);
+        assert_eq!(t.on_packet(0, 0, Via::Direct, false), Arrival::Duplicate);
+        t.on_packet(3, 30, Via::Direct, true); // late
         t.finish(4);
         let c = t.counts();
         assert_eq!((c.lost, c.recovered, c.unrecovered, c.late), (2, 1, 1, 1));
@@ -295,22 +361,28 @@ mod tests {
     #[test]
     fn arrival_after_final_counts_late_not_twice() {
         let mut t = SequenceTracker::new(64);
-        t.on_packet(0, 0, false, false);
-        t.on_packet(2, 20, false, false);
+        t.on_packet(0, 0, Via::Direct, false);
+        t.on_packet(2, 20, Via::Direct, false);
         t.finalize(30);
         assert_eq!(t.counts().unrecovered, 1);
-        assert_eq!(t.on_packet(1, 10, false, true), Arrival::New);
+        assert_eq!(t.on_packet(1, 10, Via::Direct, true), Arrival::New);
         assert_eq!((t.counts().unrecovered, t.counts().late), (1, 1));
-        assert_eq!(t.on_packet(0, 0, false, true), Arrival::Duplicate);
+        assert_eq!(t.on_packet(0, 0, Via::Direct, true), Arrival::Duplicate);
     }
 
     #[test]
     fn a_first_sequence_number_in_the_upper_half_is_new() {
         let mut t = SequenceTracker::new(64);
-        assert_eq!(t.on_packet(3_000_000_000, 0, false, false), Arrival::New);
-        assert_eq!(t.on_packet(3_000_000_001, 10, false, false), Arrival::New);
         assert_eq!(
-            t.on_packet(3_000_000_000, 0, false, false),
+            t.on_packet(3_000_000_000, 0, Via::Direct, false),
+            Arrival::New
+        );
+        assert_eq!(
+            t.on_packet(3_000_000_001, 10, Via::Direct, false),
+            Arrival::New
+        );
+        assert_eq!(
+            t.on_packet(3_000_000_000, 0, Via::Direct, false),
             Arrival::Duplicate
         );
     }
@@ -319,9 +391,9 @@ mod tests {
     fn a_mid_stream_start_counts_from_the_lowest_first_packet() {
         let mut t = SequenceTracker::new(64);
         t.start_anywhere();
-        t.on_packet(5_002, 20, false, false);
-        t.on_packet(5_000, 0, true, false); // rebuilt before anything is final
-        t.on_packet(5_003, 30, false, false);
+        t.on_packet(5_002, 20, Via::Direct, false);
+        t.on_packet(5_000, 0, Via::Rebuilt, false); // rebuilt before anything is final
+        t.on_packet(5_003, 30, Via::Direct, false);
         t.finalize(35);
         let c = t.counts();
         assert_eq!(
@@ -329,15 +401,15 @@ mod tests {
             (4, 2, 1, 1)
         );
         // Once accounting runs, an older number is late, not a new start.
-        t.on_packet(4_000, 0, false, true);
+        t.on_packet(4_000, 0, Via::Direct, true);
         assert_eq!(t.counts().expected, 4);
     }
 
     #[test]
     fn a_huge_jump_or_total_is_one_step() {
         let mut t = SequenceTracker::new(64);
-        t.on_packet(0, 0, false, false);
-        t.on_packet(i32::MAX as u32, 10, false, false);
+        t.on_packet(0, 0, Via::Direct, false);
+        t.on_packet(i32::MAX as u32, 10, Via::Direct, false);
         assert_eq!(t.counts().expected, (1 << 31) - 64);
         t.finish(u64::MAX);
         assert_eq!(t.counts().expected, u64::MAX, "saturates, never wraps");
@@ -346,12 +418,47 @@ mod tests {
     #[test]
     fn window_overflow_finalises_oldest() {
         let mut t = SequenceTracker::new(64);
-        t.on_packet(0, 0, false, false);
-        t.on_packet(100, 1000, false, false);
+        t.on_packet(0, 0, Via::Direct, false);
+        t.on_packet(100, 1000, Via::Direct, false);
         assert_eq!(
             t.counts().unrecovered,
             100 - 64,
             "seqs 1..=36 fall out of the window"
         );
+    }
+
+    #[test]
+    fn retransmissions_useful_late_and_redundant() {
+        let mut t = SequenceTracker::new(64);
+        t.on_packet(0, 0, Via::Direct, false);
+        t.on_packet(1, 10, Via::Retransmitted, false); // in time: useful
+        t.on_packet(2, 20, Via::Rebuilt, false);
+        t.on_packet(2, 20, Via::Retransmitted, false); // FEC was first
+        t.on_packet(3, 30, Via::Retransmitted, false);
+        t.on_packet(3, 30, Via::Direct, false); // only delayed: not lost
+        t.on_packet(4, 40, Via::Retransmitted, true); // too late
+        t.finish(5);
+        let c = t.counts();
+        assert_eq!((c.lost, c.recovered, c.retransmitted), (3, 2, 1));
+        assert_eq!((c.retransmit_late, c.retransmit_redundant), (1, 2));
+        assert_eq!(
+            (c.unrecovered, c.received, c.duplicate, c.late),
+            (1, 2, 0, 0)
+        );
+    }
+
+    #[test]
+    fn loss_runs_and_outages() {
+        let mut t = SequenceTracker::new(256);
+        t.set_outage(50);
+        // Present: 0, 3, 4, 20 (media time 10 per packet): runs 1..=2 and
+        // 5..=19; the second spans 160 > 50 of media.
+        for s in [0u32, 3, 4, 20] {
+            t.on_packet(s, s as u64 * 10, Via::Direct, false);
+        }
+        t.finish(21);
+        let c = t.counts();
+        assert_eq!((c.lost, c.loss_runs), (17, 2));
+        assert_eq!((c.outage_runs, c.outage_lost), (1, 15));
     }
 }

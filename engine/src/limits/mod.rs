@@ -152,6 +152,7 @@ mod tests {
             speed: 1.0,
             fec,
             substreams: (0..subs).map(|i| stereo48k(i as u16, frame_us)).collect(),
+            recovery: Default::default(),
         }
     }
 

@@ -299,6 +299,7 @@ mod tests {
             speed: 1.0,
             fec: FecParams::OFF,
             substreams: vec![stereo48k(0, 10_000)],
+            recovery: Default::default(),
         };
         assert_eq!(pick_substream(&session, None).unwrap(), 0);
         assert!(

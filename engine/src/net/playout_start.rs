@@ -16,6 +16,7 @@ use super::playout_pool::{
 };
 use super::sink::Sink;
 use crate::catalog::MediaKind;
+use crate::ingress::Via;
 use crate::playout::Playout;
 use crate::time::Time;
 use crate::wire::control::{Control, SessionDesc};
@@ -55,7 +56,7 @@ pub struct PlayoutLink {
 impl PlayoutLink {
     /// Hand one source packet to the playout, never blocking (a full queue
     /// drops it, counted).
-    pub fn packet(&mut self, arrival: Time, meta: &SourceMeta, payload: &[u8], recovered: bool) {
+    pub fn packet(&mut self, arrival: Time, meta: &SourceMeta, payload: &[u8], via: Via) {
         let mut buf = self
             .pool
             .pop()
@@ -65,7 +66,7 @@ impl PlayoutLink {
         let msg = ToPlayout::Packet(PacketMsg {
             arrival,
             meta: *meta,
-            recovered,
+            via,
             len,
             buf,
         });

@@ -21,12 +21,13 @@ use isochron_codecs::SampleMask;
 use isochron_codecs::conceal::Lookahead;
 
 use crate::config::ReceiverConfig;
+use crate::ingress::Via;
 use crate::jitter::{Arrival, FrameBuffer, SequenceTracker};
 use crate::stats::{
     Distribution, FrameCounts, Jitter, PacketCounts, ReceiverStats, SubstreamStats,
 };
 use crate::time::{Time, micros};
-use crate::wire::control::{EndOfStream, Mode, Report, SessionDesc};
+use crate::wire::control::{EndOfStream, Mode, Recovery, Report, SessionDesc};
 use crate::wire::packet::SourceMeta;
 use clock::OffsetEstimator;
 use flow::{FlowControl, FlowParams};
@@ -122,6 +123,7 @@ pub struct Playout {
     e2e: Distribution,
     playout_delay: Distribution,
     eos: bool,
+    recovery: Recovery,
     join: Join,
     /// Longest stretch of media concealed without a real sample.
     max_concealed_us: Option<u64>,
@@ -186,12 +188,15 @@ impl Playout {
             .iter()
             .map(|d| {
                 let (cap, seq_window) = sizes(d, horizon);
+                let mut seq = SequenceTracker::new(seq_window);
+                // Runs of loss longer than the latency are outages.
+                seq.set_outage(micros(cfg.latency));
                 Sub {
                     id: d.id,
                     name: d.name.clone(),
                     kind: d.kind,
                     buf: FrameBuffer::new(d, cap),
-                    seq: SequenceTracker::new(seq_window),
+                    seq,
                     frames: FrameCounts::default(),
                     jitter: Jitter::default(),
                     delay: Distribution::default(),
@@ -248,6 +253,7 @@ impl Playout {
             e2e: Distribution::default(),
             playout_delay: Distribution::default(),
             eos: false,
+            recovery: session.recovery,
             max_concealed_us: None,
             real_until_us: 0,
             gave_up: None,
@@ -313,13 +319,14 @@ impl Playout {
         }
     }
 
-    /// A source packet, arrived at `arrival` or rebuilt then by FEC.
+    /// A source packet that arrived at `arrival` (directly, rebuilt then by
+    /// FEC, or sent again).
     pub fn on_packet(
         &mut self,
         arrival: Time,
         meta: &SourceMeta,
         payload: &[u8],
-        recovered: bool,
+        via: Via,
     ) -> Result<(), Refused> {
         let i = self
             .sub_index(meta.substream)
@@ -339,10 +346,11 @@ impl Playout {
             return Ok(());
         }
         let late = self.started && f0 < sub.buf.next_frame();
-        if sub.seq.on_packet(meta.seq, meta.media_ts, recovered, late) == Arrival::Duplicate {
+        if sub.seq.on_packet(meta.seq, meta.media_ts, via, late) == Arrival::Duplicate {
             return Ok(());
         }
-        if !recovered {
+        // Only first transmissions say how the path delays packets.
+        if via == Via::Direct {
             // The sender's timestamp is any 64-bit value a peer chose.
             let transit = (arrival.as_micros() as i128 - meta.sender_ts as i128)
                 .clamp(-(1i128 << 62), 1i128 << 62) as i64;
@@ -476,6 +484,13 @@ impl Playout {
     /// Every substream has played its last frame.
     pub fn is_finished(&self) -> bool {
         self.subs.iter().all(|s| s.buf.finished())
+    }
+
+    /// The clock mapping: frame media time `ts` is due at local `ts +
+    /// anchor` microseconds; `None` until it is set (live: the first
+    /// packet; file: playback start).
+    pub fn anchor(&self) -> Option<i64> {
+        self.anchor
     }
 
     /// Playback has started (live: the first packet set the anchor; file:
@@ -741,6 +756,10 @@ impl Playout {
             concealed_frames: f.concealed,
             jitter_us: self.jitter.micros() as u32,
             buffer_us: self.level_us().min(u32::MAX as u64) as u32,
+            loss_runs: c.loss_runs,
+            outage_lost: c.outage_lost,
+            outage_runs: c.outage_runs,
+            retransmit_useful: c.retransmitted,
             expected: c.expected,
         }
     }
@@ -802,6 +821,7 @@ impl Playout {
             out.packets.unrecovered as f64 / out.packets.expected as f64
         };
         out.truncated = !self.eos;
+        out.recovery = self.recovery;
     }
 }
 

@@ -31,13 +31,21 @@ fn mul(a: &Chain, b: &Chain) -> Chain {
     c
 }
 
-/// Expected fraction of source packets neither received nor rebuildable.
-pub fn mds_residual(loss: Loss, k: usize, m: usize, depth: usize) -> f64 {
+/// The chain's transition matrix `steps` packets on.
+pub fn transition(loss: Loss, steps: usize) -> [[f64; 2]; 2] {
     let p1 = chain(loss);
     let mut step = [[1.0, 0.0], [0.0, 1.0]];
-    for _ in 0..depth.max(1) {
+    for _ in 0..steps {
         step = mul(&step, &p1);
     }
+    step
+}
+
+/// How one block's `k + m` packets fare: `d[lost * (k + 1) + src]` is the
+/// probability that `lost` of them are lost, `src` of those sources (the
+/// packets `depth` apart on the wire, the chain stationary at the first).
+pub fn block_losses(loss: Loss, k: usize, m: usize, depth: usize) -> Vec<f64> {
+    let step = transition(loss, depth.max(1));
     let pi_bad = loss.mean();
     let n = k + m;
     // dist[s][lost][lost_sources]
@@ -65,12 +73,25 @@ pub fn mds_residual(loss: Loss, k: usize, m: usize, depth: usize) -> f64 {
         }
         dist = next;
     }
+    dist[0].iter().zip(&dist[1]).map(|(a, b)| a + b).collect()
+}
+
+/// A floor under the residual loss of any scheme, FEC, retransmission or
+/// both: a packet is lost for good when it is lost and so is every one of
+/// the `n` packets sent after it while its deadline still allows (nothing
+/// about it can get through). For a burst longer than the budget, no
+/// redundancy sent at that rate helps.
+pub fn burst_floor(loss: Loss, n: usize) -> f64 {
+    loss.mean() * transition(loss, 1)[1][1].powi(n.min(i32::MAX as usize) as i32)
+}
+
+/// Expected fraction of source packets neither received nor rebuildable.
+pub fn mds_residual(loss: Loss, k: usize, m: usize, depth: usize) -> f64 {
+    let d = block_losses(loss, k, m, depth);
     let mut residual = 0.0;
-    for d in &dist {
-        for lost in m + 1..=n {
-            for src in 0..=lost.min(k) {
-                residual += d[idx(lost, src)] * src as f64;
-            }
+    for lost in m + 1..=k + m {
+        for src in 0..=lost.min(k) {
+            residual += d[lost * (k + 1) + src] * src as f64;
         }
     }
     residual / k as f64
@@ -104,6 +125,14 @@ mod tests {
                 assert!(close(*g, w), "{loss:?}: got {got:?}, want {want:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_burst_floor() {
+        let ge = Loss::from_mean(0.05, 10.0);
+        assert!((burst_floor(ge, 0) - 0.05).abs() < 1e-12);
+        assert!((burst_floor(ge, 10) - 0.05 * 0.9f64.powi(10)).abs() < 1e-12);
+        assert!(burst_floor(Loss::Bernoulli { p: 0.05 }, 2) < 1.3e-4);
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub struct SimConfig {
     pub seed: u64,
     /// What the media path does to datagrams.
     pub link: Impairment,
+    /// What the reverse path does to the receiver's datagrams (NACKs);
+    /// `None`: the same as the media path (drawn from its own seed).
+    pub feedback: Option<Impairment>,
+    /// The round trip the drivers are told (as quinn measures it); `None`:
+    /// both paths' fixed delays (the mean round trip; quinn's smoothed one
+    /// leans lower still).
+    pub rtt: Option<Duration>,
     /// One-way delay of the control stream ([`ControlModel::Ideal`]).
     pub control_delay: Duration,
     /// How the control stream behaves: ideal (reliable, in order, fixed
@@ -46,6 +53,8 @@ impl Default for SimConfig {
         Self {
             seed: 1,
             link: Impairment::default(),
+            feedback: None,
+            rtt: None,
             control_delay: Duration::from_millis(5),
             control: ControlModel::Ideal,
             receiver: ReceiverConfig::default(),
@@ -78,6 +87,8 @@ pub struct SimOutcome {
     pub receiver: ReceiverStats,
     /// What the media link did.
     pub link: ImpairStats,
+    /// What the feedback link (NACKs) did.
+    pub feedback: ImpairStats,
     /// Virtual time the session started (the hello left).
     pub start: Time,
     /// Virtual time the run stopped.
@@ -124,6 +135,7 @@ pub fn run(
         sender: SenderStats::default(),
         receiver: ReceiverStats::default(),
         link: ImpairStats::default(),
+        feedback: ImpairStats::default(),
         start,
         end: now,
         finished: false,
@@ -140,6 +152,11 @@ pub fn run(
     now += cd;
     sender.on_accept(now, &accept)?;
     let mut link = SimLink::new(cfg.link.clone(), cfg.seed, now);
+    let back = cfg.feedback.clone().unwrap_or_else(|| cfg.link.clone());
+    let media_rtt = cfg.rtt.unwrap_or(cfg.link.delay + back.delay);
+    let mut feedback = SimLink::new(back, cfg.seed ^ 0x5eed_f00d, now);
+    sender.set_rtt(media_rtt);
+    receiver.set_rtt(media_rtt);
     let mut to_rx = ControlPath::new(&cfg.control, cd, cfg.seed ^ 0xc0_1f_0a, now, rtt);
     let mut to_tx = ControlPath::new(&cfg.control, cd, cfg.seed ^ 0xc0_1b_ac, now, rtt);
     // The transport acknowledges about every second datagram.
@@ -171,12 +188,23 @@ pub fn run(
             }
         }
         while let Some(m) = to_rx.recv(now) {
-            receiver.on_control(&m);
+            receiver.on_control_at(now, &m);
         }
         // The receiver's transport estimates the round trip from its own
         // messages' acknowledgements.
-        receiver.set_rtt(to_tx.rtt().0);
+        receiver.set_flow_rtt(to_tx.rtt().0);
         receiver.poll(now, sink);
+        while let Some(d) = receiver.poll_feedback(now) {
+            feedback.send(now, d);
+        }
+        while let Some(p) = feedback.recv(now) {
+            sender.on_feedback(now, &p);
+            feedback.recycle(p);
+            // Retransmissions leave at once.
+            while let Some(d) = sender.poll_transmit() {
+                link.send(now, d);
+            }
+        }
         let level = receiver.playout().level_us();
         while let Some(m) = receiver.poll_control(now) {
             if matches!(m, Control::Pause | Control::Resume | Control::Credit(_)) {
@@ -207,6 +235,8 @@ pub fn run(
             sender.next_timeout(),
             link.next_delivery(),
             receiver.next_timeout(),
+            receiver.next_feedback(),
+            feedback.next_delivery(),
             to_rx.next_event(),
             to_tx.next_event(),
             (!cfg.level_every.is_zero()).then_some(next_level),
@@ -224,6 +254,7 @@ pub fn run(
     out.sender = sender.stats();
     out.receiver = receiver.stats();
     out.link = link.stats();
+    out.feedback = feedback.stats();
     out.control_retransmissions = (to_tx.retransmissions(), to_rx.retransmissions());
     Ok(out)
 }

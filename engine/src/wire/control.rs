@@ -14,7 +14,8 @@ use crate::catalog::{self, CatalogError, SubstreamDesc};
 /// 2: senders present a client certificate and may be refused as
 /// [`RejectReason::Unauthorized`]; WAV origins carry their coding;
 /// file mode is paced by [`Credit`]; reports carry `expected`, and a
-/// final report precedes bye.
+/// final report precedes bye. The session names its loss [`Recovery`];
+/// reports carry the loss pattern (bursts, outages) adaptive FEC models.
 pub const CONTROL_VERSION: u8 = 2;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
@@ -117,6 +118,39 @@ impl FecParams {
     }
 }
 
+/// How lost packets are recovered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recovery {
+    /// Forward error correction alone: nothing is asked for again (the
+    /// default until hybrid loses nothing FEC alone recovers over real
+    /// QUIC: see the README's recovery section).
+    #[default]
+    Fec,
+    /// Retransmission alone: the receiver asks (NACK) for what is missing
+    /// while its deadline leaves a round trip; no FEC is sent.
+    Arq,
+    /// Both: FEC sized for what one round trip cannot recover, and
+    /// retransmission for what FEC does not rebuild in time.
+    Hybrid,
+}
+
+impl Recovery {
+    /// The receiver asks for missing packets again.
+    pub fn retransmits(self) -> bool {
+        !matches!(self, Recovery::Fec)
+    }
+
+    /// The name used on the command line and in statistics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Recovery::Fec => "fec",
+            Recovery::Arq => "arq",
+            Recovery::Hybrid => "hybrid",
+        }
+    }
+}
+
 /// The session a sender proposes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionDesc {
@@ -131,6 +165,8 @@ pub struct SessionDesc {
     pub fec: FecParams,
     /// The catalog: every substream, in the order substream indices refer to.
     pub substreams: Vec<SubstreamDesc>,
+    /// How losses are recovered (NACKs flow only when it retransmits).
+    pub recovery: Recovery,
 }
 
 /// Sender to receiver, first message: who it is and what it will send.
@@ -224,6 +260,17 @@ pub struct Report {
     /// Buffered media ahead of the playout, microseconds (the session's
     /// level, as [`Playout::level_us`](crate::playout::Playout::level_us)).
     pub buffer_us: u32,
+    /// Runs of consecutive lost packets among the final ones (`lost /
+    /// loss_runs` is the mean burst length adaptive FEC models).
+    pub loss_runs: u64,
+    /// Of the lost, those in runs longer than the latency (outages): no
+    /// code within the budget could rebuild them, so the loss model leaves
+    /// them out.
+    pub outage_lost: u64,
+    /// Of the runs, those longer than the latency.
+    pub outage_runs: u64,
+    /// Retransmitted packets that arrived in time and were needed.
+    pub retransmit_useful: u64,
     /// Source packets whose fate is final: the denominator of residual loss
     /// (`unrecovered / expected`), as in the receiver's own statistics.
     pub expected: u64,

@@ -1,7 +1,8 @@
-//! What crosses the network: media packets (datagrams) and control messages
-//! (one reliable stream), and the fan-out driver's signed and sealed
-//! messages.
+//! What crosses the network: media packets and NACKs (datagrams), control
+//! messages (one reliable stream), and the fan-out driver's signed and
+//! sealed messages.
 
 pub mod control;
 pub mod fanout;
+pub mod nack;
 pub mod packet;

@@ -3,7 +3,9 @@
 //! Layout (big-endian, 38-byte header):
 //!
 //! ```text
-//! 0   u8  version (high nibble) | kind (low nibble: 0 source, 1 repair)
+//! 0   u8  version (high nibble) | kind (low nibble: 0 source, 1 repair,
+//!         2 source sent again on a NACK; 3 is the receiver's NACK, see
+//!         [`nack`](super::nack))
 //! 1   u8  k      FEC code dimension (source shards a full block holds)
 //! 2   u8  m      repair shards per block (0: FEC off)
 //! 3   u8  index  shard index in the block (repair: k + j)
@@ -46,6 +48,16 @@ pub const REPAIR_SUBSTREAM: u16 = 0xFFFF;
 pub const MAX_DATAGRAM: usize = 1452;
 /// Smallest datagram size the engine can plan for.
 pub const MIN_DATAGRAM: usize = 256;
+/// Kind nibble of a source packet sent again on request: the same bytes as
+/// the original from byte 1 on, so the shard (and FEC) is unchanged.
+const KIND_RETRANSMIT: u8 = 2;
+
+/// Mark a source datagram (bytes as [`encode`] wrote them) as sent again.
+pub fn mark_retransmit(datagram: &mut [u8]) {
+    if let Some(b) = datagram.first_mut() {
+        *b = VERSION << 4 | KIND_RETRANSMIT;
+    }
+}
 
 /// Largest source payload that keeps both source and repair packets within
 /// `max_datagram` (a repair carries a whole shard: 30 bytes more).
@@ -143,6 +155,8 @@ pub struct PacketView<'a> {
     pub payload: &'a [u8],
     /// Bytes 8.. of a source packet (the FEC shard, unpadded).
     pub shard: &'a [u8],
+    /// A source packet sent again on the receiver's request (kind 2).
+    pub retransmit: bool,
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {
@@ -250,9 +264,10 @@ pub fn parse(b: &[u8]) -> Result<PacketView<'_>, PacketError> {
     if version != VERSION {
         return Err(PacketError::Version(version));
     }
-    let kind = match b[0] & 0x0F {
-        0 => Kind::Source,
-        1 => Kind::Repair,
+    let (kind, retransmit) = match b[0] & 0x0F {
+        0 => (Kind::Source, false),
+        1 => (Kind::Repair, false),
+        KIND_RETRANSMIT => (Kind::Source, true),
         other => return Err(PacketError::Kind(other)),
     };
     let pos = BlockPos {
@@ -301,6 +316,7 @@ pub fn parse(b: &[u8]) -> Result<PacketView<'_>, PacketError> {
         meta,
         payload: &b[HEADER_LEN..],
         shard: &b[SHARD_OFFSET..],
+        retransmit,
     })
 }
 
@@ -339,6 +355,12 @@ mod tests {
         assert_eq!(v.payload, b"hello");
         let (m2, p2) = parse_shard(v.shard).unwrap();
         assert_eq!((m2, p2), (meta(), &b"hello"[..]));
+        assert!(!v.retransmit);
+        let shard = v.shard.to_vec();
+        mark_retransmit(&mut buf[..n]);
+        let r = parse(&buf[..n]).unwrap();
+        assert!(r.retransmit && r.kind == Kind::Source);
+        assert_eq!((r.pos, r.meta, r.shard), (pos, meta(), &shard[..]));
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! delay and engine overhead, the engine's own statistics, the FEC code
 //! really used and the exact MDS bound for it, SNR.
 
+use std::time::Duration;
+
+use isochron_engine::arq::model::{
+    self, Ask, Path, Plan, eager_share, round_share, rounds_that_fit,
+};
 use isochron_engine::net::relay::RelayStats;
 use isochron_engine::sim::bound::mds_residual;
 use isochron_engine::sim::{Impairment, Loss};
@@ -183,6 +188,129 @@ pub fn bound(
     })
 }
 
+/// All the redundancy sent (FEC and retransmission), beside the least any
+/// plan needs for the same residual with the same window and round trip,
+/// computed exactly (`arq::model`: an ideal code of the window's size, the
+/// retransmission rounds that fit, on the link's nominal loss model).
+#[derive(Debug, Clone, Serialize)]
+pub struct Redundancy {
+    /// Repair plus retransmitted bytes over source bytes, as sent.
+    pub sent: f64,
+    /// Of that, repairs.
+    pub fec: f64,
+    /// Of that, retransmissions.
+    pub retransmission: f64,
+    /// The residual the minimum must reach: the one measured, or one packet
+    /// in the run when none was lost for good.
+    pub residual_target: f64,
+    /// The least redundancy that reaches it; `None` without random loss on
+    /// the link or when no plan reaches it.
+    pub minimum: Option<f64>,
+    /// That plan: `m` repairs a block of `k`, retransmission copies, what a
+    /// failed block asks for.
+    pub minimum_plan: Option<String>,
+    /// `sent / minimum`.
+    pub ratio: Option<f64>,
+    /// The lowest residual any plan reaches with no more redundancy than
+    /// was sent: the bound the measured residual sits against.
+    pub residual_bound: Option<f64>,
+    /// Sources a block of the session's window holds.
+    pub k: usize,
+    /// Retransmission round trips that fit, and the share of losses the
+    /// first reaches in time (from the link's delay and jitter).
+    pub rounds: u32,
+    pub reach: f64,
+}
+
+/// Redundancy of a run against the exact minimum for its residual.
+pub fn redundancy(
+    sc: &Scenario,
+    o: &Outcome,
+    secs: f64,
+    residual: f64,
+    expected: u64,
+) -> Redundancy {
+    let s = &o.sender;
+    let secs = secs.max(1.0);
+    let c = &sc.config;
+    let window = Duration::from_micros(o.accept.fec_window_us as u64);
+    let depth = c.interleave.max(1) as usize;
+    let per_s = s.source_packets as f64 / secs;
+    let k = ((per_s * window.as_secs_f64()).round() as usize).clamp(1, 255);
+    let link = &sc.link;
+    let rtt = link.delay * 2 + Duration::from_millis(1);
+    let spread = link.jitter * 2;
+    let reach = round_share(c.latency, rtt, spread);
+    let rounds = rounds_that_fit(c.latency, rtt, spread).max((reach > 0.0) as u32);
+    let all_per_s = (s.source_packets + s.repair_packets + s.retransmit_packets) as f64 / secs;
+    let packets = |d: Duration| ((all_per_s * d.as_secs_f64()).ceil() as usize).max(1);
+    let target = residual.max(1.0 / expected.max(1) as f64);
+    let mut r = Redundancy {
+        sent: s.redundancy_ratio,
+        fec: s.fec_overhead_ratio,
+        retransmission: s.redundancy_ratio - s.fec_overhead_ratio,
+        residual_target: target,
+        minimum: None,
+        minimum_plan: None,
+        ratio: None,
+        residual_bound: None,
+        k,
+        rounds,
+        reach,
+    };
+    let Some(loss) = loss_model(link) else {
+        return r;
+    };
+    let path = Path {
+        loss,
+        back: loss,
+        rounds,
+        rtt_packets: packets(rtt + spread),
+        echo_packets: 2,
+        copy_gap: packets((rtt / 2).clamp(Duration::from_millis(2), Duration::from_millis(25))),
+        eager: eager_share(window * depth as u32, c.latency, rtt, spread),
+        reach,
+    };
+    if let Some((plan, out)) = model::minimum(&path, k, depth, k, target) {
+        r.minimum = Some(out.redundancy());
+        r.minimum_plan = Some(format!(
+            "{}+{}, {} cop{}{}",
+            plan.k,
+            plan.m,
+            plan.copies,
+            if plan.copies == 1 { "y" } else { "ies" },
+            if plan.ask == Ask::Deficit {
+                ", asking the deficit"
+            } else {
+                ""
+            }
+        ));
+        r.ratio = (out.redundancy() > 0.0).then(|| r.sent / out.redundancy());
+    }
+    let mut best: Option<f64> = None;
+    for m in 0..=k {
+        for ask in [Ask::Missing, Ask::Deficit] {
+            for copies in 1..=3u8 {
+                let o = model::evaluate(
+                    &path,
+                    &Plan {
+                        k,
+                        m,
+                        depth,
+                        ask,
+                        copies,
+                    },
+                );
+                if o.redundancy() <= r.sent + 1e-9 {
+                    best = Some(best.map_or(o.residual, |b| b.min(o.residual)));
+                }
+            }
+        }
+    }
+    r.residual_bound = best;
+    r
+}
+
 /// The configuration as run, in plain units.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigJson {
@@ -294,6 +422,10 @@ pub struct ScenarioResult {
     pub fec_code_used: CodeUsed,
     /// The exact MDS bound, for scenarios with random loss and FEC.
     pub bound: Option<Bound>,
+    /// How losses were recovered (`fec`, `arq`, `hybrid`).
+    pub recovery: &'static str,
+    /// All the redundancy sent, beside the exact minimum for its residual.
+    pub redundancy: Redundancy,
     pub frames: FrameCounts,
     /// Audio samples sent and played (equal unless something is wrong).
     pub samples_sent: u64,
@@ -402,6 +534,14 @@ pub fn summarise(sc: &Scenario, duration_s: f64, o: &Outcome) -> ScenarioResult 
         link_loss_realised: o.relay.forward.lost as f64 / o.relay.forward.packets.max(1) as f64,
         fec_code_used: used,
         bound: bound(&sc.link, c.fec, c.interleave, &o.sender_series),
+        recovery: o.sender.recovery.name(),
+        redundancy: redundancy(
+            sc,
+            o,
+            duration_s,
+            s.packets.unrecovered as f64 / expected,
+            s.packets.expected,
+        ),
         // The audio substream: frames of different substreams are not
         // summed.
         frames: audio.map(|a| a.frames).unwrap_or_default(),

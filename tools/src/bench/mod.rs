@@ -155,6 +155,9 @@ pub struct BenchArgs {
     /// Keep the FEC code fixed (no adaptation to the measured loss)
     #[arg(long = "fixed-fec", help_heading = "Custom scenario")]
     fixed_fec: bool,
+    /// Recovery: fec, arq or hybrid [default: fec]
+    #[arg(long, value_parser = args::recovery, value_name = "MODE", help_heading = "Custom scenario")]
+    recovery: Option<isochron_engine::Recovery>,
     /// File mode, as `isochron send` without --live: read ahead (2x real
     /// time), paced by the receiver's credits [default: live]
     #[arg(long = "file-mode", help_heading = "Custom scenario")]
@@ -186,6 +189,7 @@ impl BenchArgs {
             || self.interleave.is_some()
             || self.fec_window.is_some()
             || self.fixed_fec
+            || self.recovery.is_some()
             || self.file_mode
     }
 
@@ -231,6 +235,7 @@ impl BenchArgs {
             }),
             fec_window: self.fec_window,
             adaptive_fec: !self.fixed_fec,
+            recovery: self.recovery.unwrap_or(d.recovery),
             sensor: self.sensor,
             file: self.file_mode.then_some(scenarios::FILE_FILL),
         };

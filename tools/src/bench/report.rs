@@ -149,8 +149,9 @@ pub fn scenario_table(rs: &[ScenarioResult]) -> String {
         "| scenario | link | e2e delay p50 / p99 (ms) | overhead p99 (ms) | jitter (ms) \
          | tick dev. p99 (ms) | loss before FEC | unrecovered (residual) \
          | MDS bound: configured / code used | concealed frames | underruns | FEC overhead \
+         | recovery | redundancy: sent (FEC + ARQ) / minimum (ratio) | residual bound at that redundancy \
          | CPU (% core) | SNR |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rs {
         let bound = match &r.bound {
@@ -170,9 +171,22 @@ pub fn scenario_table(rs: &[ScenarioResult]) -> String {
         } else {
             r.snr_db.map_or("-".into(), |s| format!("{s:.1} dB"))
         };
+        let red = &r.redundancy;
+        let redundancy = format!(
+            "{:.1} % ({:.1} + {:.1}) / {}",
+            red.sent * 100.0,
+            red.fec * 100.0,
+            red.retransmission * 100.0,
+            match (red.minimum, red.ratio) {
+                (Some(m), Some(x)) => format!("{:.1} % ({x:.2}x)", m * 100.0),
+                (Some(m), None) => format!("{:.1} %", m * 100.0),
+                _ => "-".into(),
+            }
+        );
+        let residual_bound = red.residual_bound.map_or("-".into(), sci);
         let _ = writeln!(
             t,
-            "| {} | {} | {:.2} / {:.2} | {:.2} | {:.2} | {:.3} | {} | {} ({}) | {} | {} of {} | {} | {:.0} % | {:.1} | {} |",
+            "| {} | {} | {:.2} / {:.2} | {:.2} | {:.2} | {:.3} | {} | {} ({}) | {} | {} of {} | {} | {:.0} % | {} | {} | {} | {:.1} | {} |",
             r.name,
             r.link.summary,
             r.e2e_delay_ms.p50,
@@ -188,6 +202,9 @@ pub fn scenario_table(rs: &[ScenarioResult]) -> String {
             r.frames.played,
             r.frames.underruns,
             r.fec_overhead * 100.0,
+            r.recovery,
+            redundancy,
+            residual_bound,
             r.cpu.total_percent,
             snr
         );
@@ -338,6 +355,15 @@ code really sent differs from 16+4: usually stronger, which is why the measured 
 can sit far below the 16+4 bound. The link's realised loss differs from the nominal one \
 over a 20 s run (bursty models most), so expect the measured residual within a factor of \
 about two of the bound, either way.
+- **redundancy**: repair plus retransmitted bytes over source bytes, as the sender sent \
+them, beside the **minimum**: the least redundancy any plan needs to reach the residual \
+measured (one packet in the run when none was lost for good), computed exactly \
+(`arq::model`) for the link's nominal loss model, blocks of the session's FEC window, \
+the retransmission rounds its delay and jitter leave in the latency, NACKs sent three \
+times, retransmissions up to three times in the last round, FEC or retransmission or \
+both, whatever the scenario ran with. The **residual bound** is the other side: the \
+lowest residual any such plan reaches with no more redundancy than was sent. Links \
+without random loss have no minimum (it is zero).
 - **CPU**: user + system time of the whole process (sender, relay, receiver, feeder) over \
 the stream, in percent of one core; results.json splits it by thread role. Scale: the \
 receiver's threads (network thread and playout pool) of this process, and the senders' \

@@ -112,6 +112,7 @@ pub fn sender_options(
         } else {
             None
         },
+        recovery: c.recovery,
         ..base
     };
     o

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use isochron_engine::Recovery;
 use isochron_engine::sim::{Impairment, Loss, Outage};
 use serde::Serialize;
 
@@ -38,6 +39,8 @@ pub struct Config {
     pub fec_window: Option<Duration>,
     /// Adaptive FEC (the sender raises m from the receiver's loss reports).
     pub adaptive_fec: bool,
+    /// How losses are recovered (FEC, retransmission, both).
+    pub recovery: Recovery,
     /// Add a 200 Hz 3-axis sensor substream next to the audio.
     pub sensor: bool,
     /// File mode at this many times real time (`isochron send` without
@@ -57,6 +60,7 @@ impl Default for Config {
             interleave: 1,
             fec_window: None,
             adaptive_fec: true,
+            recovery: Recovery::Fec,
             sensor: false,
             file: None,
         }
@@ -184,6 +188,31 @@ pub fn builtin() -> Vec<Scenario> {
                 ..Default::default()
             },
         ),
+        scenario(
+            "b5-d20",
+            "5 % independent loss, 20 +- 5 ms each way: a round trip fits in the latency once",
+            delayed(loss(0.05, 1.0), 20, 5),
+        ),
+        scenario(
+            "ge-5-b10-d20",
+            "Gilbert-Elliott 5 %, bursts of 10, 20 +- 5 ms each way",
+            delayed(loss(0.05, 10.0), 20, 5),
+        ),
+        scenario(
+            "ge-2-b3-d20",
+            "Gilbert-Elliott 2 %, bursts of 3, 20 ms each way (a link SRT was measured on)",
+            delayed(loss(0.02, 3.0), 20, 0),
+        ),
+        scenario(
+            "b5-d20-j10",
+            "5 % independent loss, 20 +- 10 ms each way (a link SRT was measured on)",
+            delayed(loss(0.05, 1.0), 20, 10),
+        ),
+        scenario(
+            "b5-d60",
+            "5 % independent loss, 60 +- 5 ms each way: the round trip exceeds the latency",
+            delayed(loss(0.05, 1.0), 60, 5),
+        ),
     ];
     // The README's bad network, delayed: the link file mode once failed on
     // (issue 15), and the outage, each in both modes.
@@ -210,6 +239,15 @@ pub fn builtin() -> Vec<Scenario> {
     );
     v.extend([file_mode(&bursty), bursty, file_mode(&outage), outage]);
     v
+}
+
+/// `link` with `delay_ms +- jitter_ms` each way.
+fn delayed(link: Impairment, delay_ms: u64, jitter_ms: u64) -> Impairment {
+    Impairment {
+        delay: ms(delay_ms),
+        jitter: ms(jitter_ms),
+        ..link
+    }
 }
 
 /// Every built-in name, the scale scenario last.
@@ -290,9 +328,10 @@ pub fn describe_config(c: &Config) -> String {
         None => "live".into(),
     };
     format!(
-        "{mode}, latency {latency} ms, frame {} ms, {fec}, D={}",
+        "{mode}, latency {latency} ms, frame {} ms, {fec}, D={}, {} recovery",
         msf(c.frame),
-        c.interleave
+        c.interleave,
+        c.recovery.name()
     )
 }
 
@@ -319,6 +358,11 @@ mod tests {
             "jitter-step-auto",
             "reorder-2",
             "outage-1s",
+            "b5-d20",
+            "ge-5-b10-d20",
+            "ge-2-b3-d20",
+            "b5-d20-j10",
+            "b5-d60",
             "ge-5-b3-jitter",
             "file-ge-5-b3-jitter",
             "file-outage-1s",

@@ -25,7 +25,7 @@ mod heap;
 mod session;
 mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -38,6 +38,7 @@ pub use heap::DeadlineHeap;
 
 use super::clock::Clock;
 use super::sink::{SessionEnd, Sink};
+use crate::ingress::Via;
 use crate::playout::Playout;
 use crate::stats::ReceiverStats;
 use crate::time::Time;
@@ -58,8 +59,8 @@ pub struct PacketMsg {
     pub arrival: Time,
     /// Its shard header.
     pub meta: SourceMeta,
-    /// Rebuilt by FEC rather than received.
-    pub recovered: bool,
+    /// Arrived directly, rebuilt by FEC, or sent again.
+    pub via: Via,
     /// Payload bytes used in `buf`.
     pub len: usize,
     /// A [`PAYLOAD_CAP`]-byte buffer from the [`Pool`]; returned there after
@@ -83,11 +84,29 @@ pub enum ToPlayout {
 pub type Pool = Arc<ArrayQueue<Box<[u8]>>>;
 
 /// What the playout publishes for readers of stats.
-#[derive(Default)]
 pub struct Shared {
     /// The latest statistics: playout part from the playout worker, ingress
     /// part from the network side.
     pub stats: Mutex<ReceiverStats>,
+    /// The playout's clock mapping ([`Playout::anchor`]), `i64::MIN` until
+    /// it is set: the network side's NACK planner times requests by it.
+    pub anchor: AtomicI64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            stats: Mutex::default(),
+            anchor: AtomicI64::new(i64::MIN),
+        }
+    }
+}
+
+impl Shared {
+    /// The playout's clock mapping, once set.
+    pub fn anchor(&self) -> Option<i64> {
+        Some(self.anchor.load(Ordering::Relaxed)).filter(|&a| a != i64::MIN)
+    }
 }
 
 /// Everything a session's playout needs.

@@ -105,12 +105,9 @@ impl Session {
             drained += 1;
             match m {
                 ToPlayout::Packet(pk) => {
-                    let _ = self.playout.on_packet(
-                        pk.arrival,
-                        &pk.meta,
-                        &pk.buf[..pk.len],
-                        pk.recovered,
-                    );
+                    let _ = self
+                        .playout
+                        .on_packet(pk.arrival, &pk.meta, &pk.buf[..pk.len], pk.via);
                     let _ = self.pool.push(pk.buf);
                 }
                 ToPlayout::End(eos) => self.playout.on_end_of_stream(&eos),
@@ -135,6 +132,11 @@ impl Session {
             }
             sink.frame(f);
         });
+        if let Some(a) = self.playout.anchor() {
+            self.shared
+                .anchor
+                .store(a, std::sync::atomic::Ordering::Relaxed);
+        }
         while let Some(c) = self.playout.poll_flow() {
             self.send(c);
         }
@@ -229,6 +231,12 @@ impl Session {
                 g.bitrate_bps,
                 g.fec_overhead_ratio,
             );
+            let keep_arq = (
+                g.nack,
+                g.retransmits_received,
+                g.retransmit_bytes,
+                g.redundancy_ratio,
+            );
             g.assign(&self.stats);
             (
                 g.datagrams,
@@ -238,6 +246,12 @@ impl Session {
                 g.bitrate_bps,
                 g.fec_overhead_ratio,
             ) = keep;
+            (
+                g.nack,
+                g.retransmits_received,
+                g.retransmit_bytes,
+                g.redundancy_ratio,
+            ) = keep_arq;
         }
     }
 }

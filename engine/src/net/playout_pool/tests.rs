@@ -167,25 +167,24 @@ impl Fed {
         self.core.poll(now, &mut self.source).unwrap();
         let bufs = &self.pool_bufs;
         while let Some(d) = self.core.poll_transmit() {
-            self.ingress
-                .on_datagram(now, d, &mut |meta, payload, recovered| {
-                    let mut buf = bufs
-                        .pop()
-                        .unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
-                    buf[..payload.len()].copy_from_slice(payload);
-                    let m = ToPlayout::Packet(PacketMsg {
-                        arrival: now,
-                        meta: *meta,
-                        recovered,
-                        len: payload.len(),
-                        buf,
-                    });
-                    // Full never happens here; disconnected once the session
-                    // ended, which the test checks by itself.
-                    if let Err(cb::TrySendError::Full(_)) = input.try_send(m) {
-                        panic!("input full");
-                    }
+            self.ingress.on_datagram(now, d, &mut |meta, payload, via| {
+                let mut buf = bufs
+                    .pop()
+                    .unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
+                buf[..payload.len()].copy_from_slice(payload);
+                let m = ToPlayout::Packet(PacketMsg {
+                    arrival: now,
+                    meta: *meta,
+                    via,
+                    len: payload.len(),
+                    buf,
                 });
+                // Full never happens here; disconnected once the session
+                // ended, which the test checks by itself.
+                if let Err(cb::TrySendError::Full(_)) = input.try_send(m) {
+                    panic!("input full");
+                }
+            });
         }
         if self.core.is_finished() && !self.eos {
             self.eos = true;

@@ -35,8 +35,9 @@ use crate::net::sink::{SessionEnd, Sink};
 use crate::net::socket;
 use crate::net::tls::{self, Admission, Fingerprint, Gate, Identity};
 use crate::playout::Playout;
-use crate::receiver::{fec_blocks, fec_wait, fill_ingress_stats};
+use crate::receiver::{fill_ingress_stats, new_ingress};
 use crate::stats::ReceiverStats;
+use crate::time::Time;
 use crate::wire::control::{Accept, Control, Reject, RejectReason, Report, SessionDesc};
 
 /// How the receiver listens and plays.
@@ -580,11 +581,7 @@ async fn run_session(
     let session = &info.session;
     let window = Duration::from_micros(info.accept.fec_window_us as u64);
     let clock = Clock::new(session.speed);
-    let mut ingress = Ingress::new(
-        session,
-        fec_blocks(&cfg, session, window),
-        fec_wait(&cfg, session, window),
-    );
+    let mut ingress = new_ingress(&cfg, session, window);
     let depth = opts.limits.playout_queue.max(16);
     let (ctl_tx, ctl_rx) = cb::bounded::<Control>(64);
     let wake = Arc::new(Notify::new());
@@ -639,7 +636,7 @@ async fn run_session(
     let mut stopping = std::pin::pin!(stop.changed());
     // Messages that came in the same read as the hello are not left
     // waiting for the next read.
-    if let Err(why) = take_control(&mut reader, &mut urgent) {
+    if let Err(why) = take_control(&mut reader, &mut urgent, &mut ingress, clock.now()) {
         stopped = true;
         urgent.push_back(ToPlayout::Stop(why));
     }
@@ -661,30 +658,42 @@ async fn run_session(
                 Err(cb::TrySendError::Disconnected(_)) => break,
             }
         }
+        let nack_at = ingress
+            .planner()
+            .and_then(|p| p.next_timeout())
+            .map(|t| tokio::time::Instant::from_std(clock.instant_of(t)));
+        let nack_due = async {
+            match nack_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            _ = nack_due, if !stopped => send_nacks(&mut ingress, &conn, &shared, clock.now()),
             dg = conn.read_datagram(), if !stopped => match dg {
                 Ok(bytes) => {
                     last_media = tokio::time::Instant::now();
                     let now = clock.now();
-                    let mut one = |bytes: &[u8]| ingress.on_datagram(now, bytes, &mut |meta, payload, recovered| {
+                    let mut one = |ingress: &mut Ingress, bytes: &[u8]| ingress.on_datagram(now, bytes, &mut |meta, payload, via| {
                         let mut buf = pool.pop().unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
                         let len = payload.len().min(PAYLOAD_CAP);
                         buf[..len].copy_from_slice(&payload[..len]);
-                        let msg = ToPlayout::Packet(PacketMsg { arrival: now, meta: *meta, recovered, len, buf });
+                        let msg = ToPlayout::Packet(PacketMsg { arrival: now, meta: *meta, via, len, buf });
                         if let Err(cb::TrySendError::Full(ToPlayout::Packet(m))) = tx.try_send(msg) {
                             queue_drops += 1;
                             let _ = pool.push(m.buf);
                         }
                     });
-                    one(&bytes);
+                    one(&mut ingress, &bytes);
                     // Take what else has arrived now, without a trip through
                     // the select for each (an error waits for the next one).
                     for _ in 0..DRAIN {
                         match ready_now(conn.read_datagram()) {
-                            Some(Ok(bytes)) => one(&bytes),
+                            Some(Ok(bytes)) => one(&mut ingress, &bytes),
                             _ => break,
                         }
                     }
+                    send_nacks(&mut ingress, &conn, &shared, now);
                 }
                 Err(e) => {
                     stopped = true;
@@ -694,7 +703,7 @@ async fn run_session(
             more = reader.fill(), if !reader.finished && !stopped => {
                 match more {
                     Ok(_) => {
-                        if let Err(why) = take_control(&mut reader, &mut urgent) {
+                        if let Err(why) = take_control(&mut reader, &mut urgent, &mut ingress, clock.now()) {
                             stopped = true;
                             urgent.push_back(ToPlayout::Stop(why));
                         }
@@ -782,6 +791,22 @@ async fn run_session(
     });
 }
 
+/// Send the NACKs due (sessions that retransmit), timed by the measured
+/// round trip and the playout's clock mapping.
+fn send_nacks(ingress: &mut Ingress, conn: &Connection, shared: &Shared, now: Time) {
+    let Some(p) = ingress.planner() else { return };
+    p.set_rtt(conn.rtt());
+    p.set_anchor(shared.anchor());
+    while let Some(d) = p.poll(now) {
+        if conn
+            .send_datagram(bytes::Bytes::copy_from_slice(d))
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
 /// Datagrams taken in one go after a wake-up.
 const DRAIN: usize = 64;
 
@@ -807,20 +832,32 @@ fn final_report(s: &ReceiverStats) -> Report {
         concealed_frames: s.substreams.iter().map(|d| d.frames.concealed).sum(),
         jitter_us: s.jitter_us.min(u32::MAX as u64) as u32,
         buffer_us: s.buffer_us.min(u32::MAX as u64) as u32,
+        loss_runs: p.loss_runs,
+        outage_lost: p.outage_lost,
+        outage_runs: p.outage_runs,
+        retransmit_useful: p.retransmitted,
         expected: p.expected,
     }
 }
 
 /// Hand on the control messages already decoded: end of stream to the
-/// playout; anything else a sender may send is ignored. A bad message ends
+/// playout (and the NACK planner); anything else a sender may send is ignored. A bad message ends
 /// the session (the reason is returned).
 fn take_control(
     reader: &mut ControlReader,
     urgent: &mut std::collections::VecDeque<ToPlayout>,
+    ingress: &mut Ingress,
+    now: Time,
 ) -> Result<(), String> {
     loop {
         match reader.pending() {
-            Ok(Some(Control::EndOfStream(e))) => urgent.push_back(ToPlayout::End(e)),
+            Ok(Some(Control::EndOfStream(e))) => {
+                // The NACK planner learns of the packets lost at the very end.
+                if let Some(p) = ingress.planner() {
+                    p.on_end_of_stream(now, &e);
+                }
+                urgent.push_back(ToPlayout::End(e));
+            }
             Ok(Some(_)) => {}
             Ok(None) => return Ok(()),
             Err(e) => return Err(format!("bad control message: {e}")),

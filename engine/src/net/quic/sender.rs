@@ -503,6 +503,9 @@ async fn run(
             return Err(TransportError::Ended);
         }
     };
+    // Retransmission and adaptive FEC plan with the handshake's round trip
+    // until the stream measures more.
+    core.set_rtt(conn.rtt());
     core.on_accept(clock.now(), &accept)?;
     shared.lock().unwrap_or_else(|e| e.into_inner()).started_at = core.started_at();
     let _ = ready.send(Ok((accept, core.session().clone())));
@@ -603,6 +606,7 @@ async fn stream(
     let mut too_large = 0u64;
 
     let mut report = None;
+    let mut feedback_open = true;
     // After end of stream the receiver still plays its buffer out.
     let linger = clock.real(Duration::from_secs(30));
     let mut give_up = None;
@@ -626,6 +630,7 @@ async fn stream(
             _ => {}
         }
         let now = clock.now();
+        core.set_rtt(conn.rtt());
         core.poll(now, &mut source)?;
         if live {
             core.expire(now);
@@ -692,6 +697,11 @@ async fn stream(
         tokio::select! {
             _ = sleep => {}
             _ = wake.notified() => {}
+            // NACKs: answered at the top of the loop, retransmissions first.
+            dg = conn.read_datagram(), if feedback_open => match dg {
+                Ok(bytes) => core.on_feedback(clock.now(), &bytes),
+                Err(_) => feedback_open = false,
+            },
             more = reader.fill(), if !reader.finished => {
                 more?;
                 take_control(core, clock, &mut reader, &mut report, &mut bye)?;

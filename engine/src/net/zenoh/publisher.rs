@@ -346,6 +346,9 @@ impl Publisher {
         // Plan the FEC window for listeners at `latency`, as a receiver
         // would, and packets for the fan-out path's budget.
         opts.config.mode = Mode::Live;
+        // Listeners cannot ask the publisher for packets again (one stream
+        // for all, through routers): FEC alone, sized for their reports.
+        opts.config.recovery = crate::wire::control::Recovery::Fec;
         opts.config.max_datagram = budget::max_datagram(&stream);
         let probe = SenderCore::new(&stream, substreams.clone(), &opts.config)?;
         let rcfg = ReceiverConfig {

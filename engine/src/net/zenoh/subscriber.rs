@@ -340,8 +340,8 @@ impl MediaIn {
         } = self;
         match opener.open(buf, HEADER_LEN) {
             Ok(plain) => {
-                ingress.on_datagram(now, plain, &mut |meta, payload, recovered| {
-                    link.packet(now, meta, payload, recovered)
+                ingress.on_datagram(now, plain, &mut |meta, payload, via| {
+                    link.packet(now, meta, payload, via)
                 });
                 self.last = Some(Instant::now());
             }

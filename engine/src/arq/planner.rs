@@ -1,0 +1,627 @@
+//! The receiver's NACK planner: which missing source packets to ask for
+//! again, and when.
+//!
+//! A gap in a substream's sequence numbers is a candidate once a later
+//! packet has arrived. It is *confirmed* when an original merely delayed
+//! would have come by now: the later packet's send time plus the path's
+//! fastest transit plus its recent spread (so reordering does not cost
+//! retransmissions, and with a steady path the wait is nearly nothing).
+//! With FEC on, a confirmed gap is left to FEC until its block is decided:
+//! a repair sent after the gap's neighbour was sent has been seen (repairs
+//! leave at group close, in order), or the group's time budget has run out,
+//! again plus the spread. It is asked for sooner when waiting would leave
+//! less than a round trip before its deadline (the last call). A NACK is
+//! only sent while the deadline minus the measured round trip leaves time;
+//! it goes three times, a little apart (a NACK is a few bytes, and losing
+//! it loses a round trip), and is repeated a round trip later while the
+//! packet is still missing. The sender answers a packet at most once a
+//! round trip, so the copies cost it nothing.
+//!
+//! Sans-IO: the driver passes the time, the round trip ([`set_rtt`]) and the
+//! playout's clock mapping ([`set_anchor`]); [`poll`] hands out NACK
+//! datagrams. Memory is fixed at construction (a bounded list of gaps per
+//! substream; older gaps give way and are counted).
+//!
+//! [`set_rtt`]: NackPlanner::set_rtt
+//! [`set_anchor`]: NackPlanner::set_anchor
+//! [`poll`]: NackPlanner::poll
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::ingress::Via;
+use crate::playout::clock::OffsetEstimator;
+use crate::stats::NackCounts;
+use crate::time::{Time, micros};
+use crate::wire::control::{EndOfStream, Mode, SessionDesc};
+use crate::wire::nack::{NackRange, NackWriter};
+use crate::wire::packet::{BlockPos, SourceMeta};
+
+/// Gaps tracked per substream at most.
+pub const MAX_GAPS: usize = 512;
+/// Packets assumed lost in one silence at most (live: a burst is noticed
+/// as it happens, not only when it ends).
+pub const MAX_OVERDUE: u64 = 32;
+/// Per-packet decay of the longest gap between packets.
+const INTERVAL_DECAY: f64 = 0.995;
+/// NACKs sent for one packet at most (echo copies not counted).
+pub const MAX_NACKS: u8 = 6;
+/// Copies of each NACK after the first.
+pub const ECHOES: u8 = 2;
+/// Slack added to every "should have arrived by" estimate.
+const SLACK: Duration = Duration::from_micros(500);
+/// Window of the transit minimum (clock offset) and of the spread maximum.
+const MIN_WINDOW_US: u64 = 8_000_000;
+const SPREAD_WINDOW_US: u64 = 2_000_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Gap {
+    ext: u64,
+    seq: u32,
+    /// Media time the missing packet has at least: interpolated by sequence
+    /// number between its neighbours', rounded down (a run of losses does
+    /// not all take the time of the packet before it).
+    ts: u64,
+    /// Sender time of the packet after the gap: the missing one left before.
+    next_sender_ts: u64,
+    /// When a merely delayed original should have arrived.
+    confirm_at: Time,
+    /// When FEC will have decided the gap's block, at the latest.
+    settled_at: Time,
+    /// Its block's repairs are still to come (the neighbour was
+    /// FEC-protected and no later repair has been seen).
+    fec: bool,
+    /// FEC blocks it may be in (those of its neighbours' groups).
+    blocks: (u32, u32),
+    nacks: u8,
+    /// Echoes of the last NACK still to send.
+    echo: u8,
+    next_at: Time,
+}
+
+struct Sub {
+    id: u16,
+    /// Highest sequence number seen, or assumed lost as overdue.
+    highest: Option<u64>,
+    highest_ts: u64,
+    /// FEC block of the newest FEC-protected packet.
+    highest_block: u32,
+    gaps: VecDeque<Gap>,
+    /// The newest packet that really came: (sequence, sender time, media
+    /// time). `highest` runs ahead of it while packets are overdue.
+    last: Option<(u64, u64, u64)>,
+    /// Longest sender-time gap between consecutive packets, lately.
+    interval_us: f64,
+    /// Sender and media time per sequence number, on average.
+    per_seq_us: f64,
+    media_per_seq_us: f64,
+    /// Packets assumed lost since `last` came (the silence's length).
+    overdue: u64,
+}
+
+impl Sub {
+    /// A packet `ext` really came: learn the substream's cadence from the
+    /// newest ones (sender times, so the path's jitter does not count).
+    fn follow(&mut self, ext: u64, meta: &SourceMeta) {
+        let Some((seq, sent, ts)) = self.last else {
+            return;
+        };
+        if ext <= seq {
+            return;
+        }
+        let dt = meta.sender_ts.saturating_sub(sent) as f64;
+        let steps = (ext - seq) as f64;
+        if ext == seq + 1 {
+            self.interval_us = dt.max(self.interval_us * INTERVAL_DECAY);
+        }
+        let ewma = |old: f64, new: f64| {
+            if old == 0.0 {
+                new
+            } else {
+                0.95 * old + 0.05 * new
+            }
+        };
+        self.per_seq_us = ewma(self.per_seq_us, dt / steps);
+        self.media_per_seq_us = ewma(
+            self.media_per_seq_us,
+            meta.media_ts.saturating_sub(ts) as f64 / steps,
+        );
+        self.last = Some((ext, meta.sender_ts, meta.media_ts));
+        self.overdue = 0;
+    }
+
+    /// Sender time the first packet not yet seen nor assumed lost was
+    /// due to leave by, once the cadence is known.
+    fn next_due(&self) -> Option<u64> {
+        let ((seq, sent, _), h) = (self.last?, self.highest?);
+        if self.per_seq_us <= 0.0 || self.overdue >= MAX_OVERDUE {
+            return None;
+        }
+        let later = (h - seq) as f64 * self.per_seq_us;
+        Some(sent + (self.interval_us + later) as u64)
+    }
+}
+
+/// Sliding-window maximum in a few buckets (the spread of transit times).
+#[derive(Debug, Clone)]
+struct SlidingMax {
+    bucket_us: u64,
+    buckets: [(u64, u64); 8],
+}
+
+impl SlidingMax {
+    fn new(window_us: u64) -> Self {
+        Self {
+            bucket_us: window_us / 8,
+            buckets: [(u64::MAX, 0); 8],
+        }
+    }
+
+    fn observe(&mut self, now: Time, v: u64) {
+        let id = now.as_micros() / self.bucket_us;
+        let b = &mut self.buckets[(id % 8) as usize];
+        if b.0 != id {
+            *b = (id, v);
+        } else {
+            b.1 = b.1.max(v);
+        }
+    }
+
+    fn get(&self, now: Time) -> u64 {
+        let id = now.as_micros() / self.bucket_us;
+        self.buckets
+            .iter()
+            .filter(|b| b.0 != u64::MAX && b.0 + 8 > id)
+            .map(|b| b.1)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// See the module documentation.
+pub struct NackPlanner {
+    subs: Vec<Sub>,
+    live: bool,
+    latency_us: i64,
+    /// One FEC group's time budget (window x depth); `None`: no FEC.
+    fec_span: Option<Duration>,
+    /// Packet interleaving depth: blocks of a group are numbered together.
+    depth: u32,
+    rtt: Duration,
+    anchor: Option<i64>,
+    /// arrival - sender time: the fastest transit (clock offset included).
+    transit: OffsetEstimator,
+    spread: SlidingMax,
+    /// arrival - media time, for deadlines before the playout says.
+    media_offset: OffsetEstimator,
+    /// Sender time of the latest repair seen.
+    last_repair: Option<u64>,
+    writer: NackWriter,
+    counts: NackCounts,
+    /// The latest time the driver gave (for timeouts).
+    clock: Time,
+}
+
+impl NackPlanner {
+    /// For a session as accepted (`fec_window`: one block's time budget).
+    pub fn new(session: &SessionDesc, latency: Duration, fec_window: Duration) -> Self {
+        let subs = session
+            .substreams
+            .iter()
+            .map(|d| Sub {
+                id: d.id,
+                highest: None,
+                highest_ts: 0,
+                highest_block: 0,
+                gaps: VecDeque::with_capacity(MAX_GAPS),
+                last: None,
+                interval_us: 0.0,
+                per_seq_us: 0.0,
+                media_per_seq_us: 0.0,
+                overdue: 0,
+            })
+            .collect();
+        let f = session.fec;
+        Self {
+            subs,
+            live: matches!(session.mode, Mode::Live),
+            latency_us: micros(latency) as i64,
+            fec_span: f.enabled().then(|| fec_window * f.depth.max(1) as u32),
+            depth: f.depth.max(1) as u32,
+            rtt: Duration::from_millis(100),
+            anchor: None,
+            transit: OffsetEstimator::new(MIN_WINDOW_US),
+            spread: SlidingMax::new(SPREAD_WINDOW_US),
+            media_offset: OffsetEstimator::new(MIN_WINDOW_US),
+            last_repair: None,
+            writer: NackWriter::new(),
+            counts: NackCounts::default(),
+            clock: Time::ZERO,
+        }
+    }
+
+    /// The measured round trip (the transport's smoothed estimate).
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = rtt;
+    }
+
+    /// The playout's mapping: frame media time `ts` is due at local `ts +
+    /// anchor` (microseconds); `None` before playback starts.
+    pub fn set_anchor(&mut self, anchor: Option<i64>) {
+        self.anchor = anchor;
+    }
+
+    /// Counters so far.
+    pub fn counts(&self) -> NackCounts {
+        self.counts
+    }
+
+    /// When the frame at media time `ts` is due, as well as the receiver
+    /// can tell now; `Time::MAX`: not before the playout starts (file mode).
+    fn deadline(&self, now: Time, ts: u64) -> Time {
+        let anchor = self.anchor.or_else(|| {
+            self.live
+                .then(|| self.media_offset.estimate(now))
+                .flatten()
+                .map(|o| o + self.latency_us)
+        });
+        match anchor {
+            Some(a) => Time::from_micros((ts as i64).saturating_add(a).max(0) as u64),
+            None => Time::MAX,
+        }
+    }
+
+    /// Local instant a packet sent at sender time `sender_ts` arrives by,
+    /// unless lost.
+    fn arrives_by(&self, now: Time, sender_ts: u64) -> Time {
+        let min = self.transit.estimate(now).unwrap_or(0);
+        let t = (sender_ts as i64).saturating_add(min).max(0) as u64;
+        Time::from_micros(t + self.spread.get(now)) + SLACK
+    }
+
+    /// A repair packet arrived (sent at the close of its group).
+    pub fn on_repair(&mut self, now: Time, sender_ts: u64) {
+        if self.last_repair.is_some_and(|r| r >= sender_ts) {
+            return;
+        }
+        self.last_repair = Some(sender_ts);
+        let at = self.arrives_by(now, sender_ts);
+        for i in 0..self.subs.len() {
+            let mut changed = false;
+            for g in self.subs[i].gaps.iter_mut() {
+                // A group closed after this gap's neighbour left: the gap's
+                // own group closed no later (groups close in order), so its
+                // repairs are out.
+                if g.fec && g.nacks == 0 && g.next_sender_ts <= sender_ts {
+                    g.fec = false;
+                    g.settled_at = g.settled_at.min(at.max(g.confirm_at));
+                    changed = true;
+                }
+            }
+            if changed {
+                self.reschedule(now, i);
+            }
+        }
+    }
+
+    /// FEC found `block` beyond rebuilding: gaps that may be in it are
+    /// asked for now rather than when FEC gives up.
+    pub fn on_hopeless(&mut self, now: Time, block: u32) {
+        for i in 0..self.subs.len() {
+            let mut changed = false;
+            for g in self.subs[i].gaps.iter_mut() {
+                if g.fec && g.nacks == 0 && (g.blocks.0..=g.blocks.1).contains(&block) {
+                    g.fec = false;
+                    g.settled_at = g.confirm_at;
+                    changed = true;
+                }
+            }
+            if changed {
+                self.counts.hopeless += 1;
+                self.reschedule(now, i);
+            }
+        }
+    }
+
+    /// A source packet of substream `id` reached ingress `via` some path,
+    /// at FEC position `pos` (`m` 0: not FEC-protected).
+    pub fn on_source(&mut self, now: Time, meta: &SourceMeta, pos: BlockPos, via: Via) {
+        let fec = pos.m > 0;
+        self.clock = self.clock.max(now);
+        if via == Via::Direct {
+            // The sender's timestamp is any 64-bit value a peer chose.
+            let transit = (now.as_micros() as i128 - meta.sender_ts as i128)
+                .clamp(-(1i128 << 62), 1i128 << 62) as i64;
+            self.transit
+                .observe(Time::from_micros(now.as_micros()), meta.sender_ts);
+            if let Some(min) = self.transit.estimate(now) {
+                self.spread
+                    .observe(now, transit.saturating_sub(min).max(0) as u64);
+            }
+            self.media_offset.observe(now, meta.media_ts);
+        }
+        let Some(i) = self.subs.iter().position(|s| s.id == meta.substream) else {
+            return;
+        };
+        let highest = self.subs[i].highest;
+        let Some(h) = highest else {
+            let s = &mut self.subs[i];
+            s.highest = Some(meta.seq as u64);
+            s.highest_ts = meta.media_ts;
+            s.last = Some((meta.seq as u64, meta.sender_ts, meta.media_ts));
+            return;
+        };
+        let delta = meta.seq.wrapping_sub(h as u32) as i32 as i64;
+        let Ok(ext) = u64::try_from(h as i64 + delta) else {
+            return;
+        };
+        self.subs[i].follow(ext, meta);
+        if ext <= h {
+            let sub = &mut self.subs[i];
+            if let Ok(k) = sub.gaps.binary_search_by_key(&ext, |g| g.ext) {
+                let g = sub.gaps.remove(k).expect("found");
+                if g.nacks > 0 {
+                    match via {
+                        Via::Retransmitted => self.counts.answered += 1,
+                        _ => self.counts.filled_otherwise += 1,
+                    }
+                }
+            }
+            return;
+        }
+        // New gaps h+1 .. ext, the newest MAX_GAPS of them.
+        let confirm_at = self.arrives_by(now, meta.sender_ts);
+        let settled = self.last_repair.is_some_and(|r| r >= meta.sender_ts);
+        let fallback = self
+            .fec_span
+            .map(|span| self.arrives_by(now, meta.sender_ts + micros(span)));
+        let from = (h + 1).max(ext.saturating_sub(MAX_GAPS as u64));
+        let group = |b: u32| b - b % self.depth;
+        let sub = &mut self.subs[i];
+        let blocks = (
+            group(sub.highest_block),
+            group(pos.block).saturating_add(self.depth - 1),
+        );
+        self.counts.dropped += from - (h + 1);
+        let (ts0, span) = (sub.highest_ts, meta.media_ts.saturating_sub(sub.highest_ts));
+        for e in from..ext {
+            let ts = ts0 + (span as u128 * (e - h - 1) as u128 / (ext - h) as u128) as u64;
+            if sub.gaps.len() == MAX_GAPS {
+                sub.gaps.pop_front();
+                self.counts.dropped += 1;
+            }
+            let settled_at = match fallback {
+                Some(f) if fec && !settled => f,
+                _ => confirm_at,
+            };
+            sub.gaps.push_back(Gap {
+                ext: e,
+                seq: e as u32,
+                ts,
+                next_sender_ts: meta.sender_ts,
+                confirm_at,
+                settled_at,
+                fec: fec && !settled,
+                blocks,
+                nacks: 0,
+                echo: 0,
+                next_at: confirm_at,
+            });
+        }
+        sub.highest = Some(ext);
+        sub.highest_ts = meta.media_ts;
+        if fec {
+            sub.highest_block = pos.block;
+        }
+        self.reschedule(now, i);
+    }
+
+    /// The sender's final account: packets after the last one that arrived
+    /// were lost too (no later packet will show the gap).
+    pub fn on_end_of_stream(&mut self, now: Time, eos: &EndOfStream) {
+        for t in &eos.totals {
+            let Some(i) = self.subs.iter().position(|s| s.id == t.id) else {
+                continue;
+            };
+            let sub = &mut self.subs[i];
+            // Packets assumed overdue past the end never existed.
+            sub.gaps.retain(|g| g.ext < t.packets);
+            sub.highest = sub.highest.map(|h| h.min(t.packets.saturating_sub(1)));
+            sub.overdue = MAX_OVERDUE;
+            let from = sub.highest.map_or(0, |h| h + 1);
+            let to = t.packets.min(from + MAX_GAPS as u64);
+            for e in from..to {
+                if sub.gaps.len() == MAX_GAPS {
+                    sub.gaps.pop_front();
+                    self.counts.dropped += 1;
+                }
+                sub.gaps.push_back(Gap {
+                    ext: e,
+                    seq: e as u32,
+                    ts: sub.highest_ts,
+                    next_sender_ts: 0,
+                    confirm_at: now,
+                    settled_at: now,
+                    fec: false,
+                    blocks: (0, 0),
+                    nacks: 0,
+                    echo: 0,
+                    next_at: now,
+                });
+            }
+            if to > from {
+                sub.highest = Some(to - 1);
+            }
+        }
+    }
+
+    /// Recompute when each new gap of substream `i` is first asked for.
+    fn reschedule(&mut self, now: Time, i: usize) {
+        let rtt = self.rtt;
+        let spread = Duration::from_micros(self.spread.get(now));
+        let n = self.subs[i].gaps.len();
+        for k in 0..n {
+            let g = self.subs[i].gaps[k];
+            if g.nacks > 0 {
+                continue;
+            }
+            // The last call leaves a round trip, the spread both ways, and
+            // half a round trip more for the sender to space copies of a
+            // last-chance retransmission (a burst would take copies sent
+            // back to back together).
+            let due = self.deadline(now, g.ts);
+            let last_call = due.saturating_sub(rtt * 3 / 2 + spread * 2 + SLACK);
+            self.subs[i].gaps[k].next_at = g.confirm_at.max(g.settled_at.min(last_call));
+        }
+    }
+
+    /// Live: packets that should have come by now (the substream's cadence
+    /// says so, with the path's spread to spare) are taken for lost at once,
+    /// not when a later packet shows the gap: during a burst no later packet
+    /// comes, and the round trip would start only after it.
+    fn overdue(&mut self, now: Time) {
+        if !self.live {
+            return; // file mode pauses; deadlines are far anyway
+        }
+        for i in 0..self.subs.len() {
+            let sub = &self.subs[i];
+            let (Some(due), Some((seq, sent, ts)), Some(h)) =
+                (sub.next_due(), sub.last, sub.highest)
+            else {
+                continue;
+            };
+            let first = self.arrives_by(now, due);
+            if now < first {
+                continue;
+            }
+            let per = sub.per_seq_us.max(1.0);
+            let more = 1 + (now.diff_micros(first).max(0) as f64 / per) as u64;
+            let to = (h + more).min(seq + MAX_OVERDUE);
+            let fallback = self
+                .fec_span
+                .map(|span| self.arrives_by(now, due + micros(span)));
+            let depth = self.depth;
+            let sub = &mut self.subs[i];
+            for e in h + 1..=to {
+                if sub.gaps.len() == MAX_GAPS {
+                    sub.gaps.pop_front();
+                    self.counts.dropped += 1;
+                }
+                let k = (e - seq) as f64;
+                sub.gaps.push_back(Gap {
+                    ext: e,
+                    seq: e as u32,
+                    ts: ts + ((k - 1.0) * sub.media_per_seq_us) as u64,
+                    next_sender_ts: sent + (sub.interval_us + (k - 1.0) * per) as u64,
+                    confirm_at: now,
+                    settled_at: fallback.unwrap_or(now),
+                    fec: fallback.is_some(),
+                    blocks: (sub.highest_block - sub.highest_block % depth, u32::MAX),
+                    nacks: 0,
+                    echo: 0,
+                    next_at: now,
+                });
+                self.counts.overdue += 1;
+            }
+            sub.overdue = to - seq;
+            sub.highest = Some(to);
+            self.reschedule(now, i);
+        }
+    }
+
+    /// When [`poll`](Self::poll) next has something to send.
+    pub fn next_timeout(&self) -> Option<Time> {
+        let now = self.clock;
+        let overdue = self.live.then(|| {
+            self.subs
+                .iter()
+                .filter_map(|s| s.next_due())
+                .map(|due| self.arrives_by(now, due))
+                .min()
+        });
+        self.subs
+            .iter()
+            .flat_map(|s| s.gaps.iter())
+            .map(|g| g.next_at)
+            .chain(overdue.flatten())
+            .min()
+    }
+
+    /// The next NACK datagram due at `now`, if any (call until `None`).
+    pub fn poll(&mut self, now: Time) -> Option<&[u8]> {
+        self.clock = self.clock.max(now);
+        self.overdue(now);
+        self.writer.clear();
+        let rtt = self.rtt;
+        let spread = Duration::from_micros(self.spread.get(now));
+        let echo_gap = (rtt / 16).clamp(Duration::from_millis(1), Duration::from_millis(5));
+        for i in 0..self.subs.len() {
+            let mut k = 0;
+            while k < self.subs[i].gaps.len() {
+                let g = self.subs[i].gaps[k];
+                if g.next_at > now {
+                    k += 1;
+                    continue;
+                }
+                let due = self.deadline(now, g.ts);
+                // Past hope: the deadline leaves no round trip. A packet
+                // asked for is kept until its deadline (its retransmission
+                // may be on the way) and counted when it comes.
+                if now + rtt > due || (g.echo == 0 && g.nacks >= MAX_NACKS) {
+                    if g.nacks == 0 {
+                        self.counts.no_time += 1;
+                        self.subs[i].gaps.remove(k);
+                    } else if now >= due || due == Time::MAX {
+                        self.subs[i].gaps.remove(k);
+                    } else {
+                        self.subs[i].gaps[k].next_at = due;
+                        k += 1;
+                    }
+                    continue;
+                }
+                let range = NackRange {
+                    substream: self.subs[i].id,
+                    first: g.seq,
+                    count: 1,
+                };
+                if !self.writer.push(range) {
+                    // Full: the rest goes in the next datagram.
+                    return self.finish();
+                }
+                let g = &mut self.subs[i].gaps[k];
+                if g.echo > 0 {
+                    g.echo -= 1;
+                    g.next_at = if g.echo > 0 {
+                        now + echo_gap
+                    } else {
+                        // Ask again once the sender, which answers a packet
+                        // once a round trip, will answer again whichever
+                        // copy it answered, and the spread has passed both
+                        // ways.
+                        now + rtt + spread * 2 + SLACK
+                    };
+                    self.counts.echoes += 1;
+                } else {
+                    if g.nacks == 0 {
+                        self.counts.requested += 1;
+                    } else {
+                        self.counts.repeated += 1;
+                    }
+                    g.nacks += 1;
+                    g.echo = ECHOES;
+                    g.next_at = now + echo_gap;
+                }
+                k += 1;
+            }
+        }
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Option<&[u8]> {
+        if self.writer.is_empty() {
+            return None;
+        }
+        self.counts.datagrams += 1;
+        Some(self.writer.bytes())
+    }
+}

@@ -1,0 +1,211 @@
+//! Hybrid recovery (FEC + retransmission inside the latency budget) in
+//! deterministic simulation: issue 13's must-show items 1 to 4.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ms, run, stereo48k};
+use isochron::engine::Recovery;
+use isochron::engine::sim::{Impairment, Loss, SimConfig, SimOutcome};
+
+/// The issue's path: `loss` each way, 20 +- 5 ms each way, latency 80 ms,
+/// the CLI's defaults otherwise (16+4 adaptive, D = 1, 10 ms frames).
+fn path(loss: Loss, seed: u64, recovery: Recovery) -> SimConfig {
+    let link = Impairment {
+        loss,
+        delay: ms(20),
+        jitter: ms(5),
+        ..Default::default()
+    };
+    let mut cfg = SimConfig {
+        seed,
+        link,
+        ..Default::default()
+    };
+    cfg.sender.recovery = recovery;
+    cfg
+}
+
+/// Run `secs` of stereo 48 kHz through `cfg`; check the output and print
+/// the figures.
+fn stream(cfg: &SimConfig, secs: f64) -> SimOutcome {
+    let (out, check) = run(cfg, &[stereo48k(0, ms(10))], secs);
+    assert!(out.finished, "{out:#?}");
+    let c = check.counts(0);
+    assert_eq!(c.samples, (48_000.0 * secs) as u64, "sample count equal");
+    assert_eq!((c.corrupt_frames, c.out_of_order), (0, 0));
+    let (r, s) = (&out.receiver, &out.sender);
+    assert_eq!(r.packets.expected, s.source_packets);
+    assert_eq!(r.packets.recovered + r.packets.unrecovered, r.packets.lost);
+    eprintln!(
+        "{:?} {:?}: residual {:.2e} ({} of {}), lost {}, FEC {} ARQ {}; redundancy {:.1} % (FEC {:.1} %, ARQ {:.1} %); NACK {:?}; sender {} sent again, suppressed {}, expired {}",
+        s.recovery,
+        cfg.link.loss,
+        r.residual_loss_ratio,
+        r.packets.unrecovered,
+        r.packets.expected,
+        r.packets.lost,
+        r.packets.recovered - r.packets.retransmitted,
+        r.packets.retransmitted,
+        s.redundancy_ratio * 100.0,
+        s.fec_overhead_ratio * 100.0,
+        (s.redundancy_ratio - s.fec_overhead_ratio) * 100.0,
+        r.nack,
+        s.retransmit_packets,
+        s.nack_suppressed,
+        s.nack_expired,
+    );
+    out
+}
+
+#[test]
+fn bernoulli_5_percent_hybrid_meets_1e4_within_20_percent() {
+    // 1200 s: 240 000 packets, so 1e-4 is 24 packets, measured.
+    let out = stream(
+        &path(Loss::from_mean(0.05, 1.0), 21, Recovery::Hybrid),
+        1200.0,
+    );
+    let (r, s) = (&out.receiver, &out.sender);
+    assert!(r.packets.expected >= 200_000);
+    assert!(
+        r.residual_loss_ratio <= 1e-4,
+        "residual {:.2e}",
+        r.residual_loss_ratio
+    );
+    assert!(
+        s.redundancy_ratio <= 0.20,
+        "redundancy {:.3}",
+        s.redundancy_ratio
+    );
+    assert!(r.packets.retransmitted > 100, "retransmission did its part");
+    assert!(
+        r.packets.recovered - r.packets.retransmitted > 100,
+        "and FEC"
+    );
+}
+
+/// Gilbert-Elliott 5 %, bursts of 10 packets (25 to 50 ms at this packet
+/// rate) against 80 ms of latency: a burst often outlasts everything sent
+/// while a lost packet's deadline allows, and then no FEC or retransmission
+/// can bring it back. The issue's 1e-3 is below that floor at any
+/// redundancy this test would call sane; hybrid recovery gets under
+/// retransmission alone and well under the fixed code, and within a
+/// factor of the floor at what it sends.
+#[test]
+fn gilbert_elliott_bursts_of_10_as_far_as_the_budget_allows() {
+    use isochron::engine::sim::bound::burst_floor;
+    let ge = Loss::from_mean(0.05, 10.0);
+    let hybrid = stream(&path(ge, 22, Recovery::Hybrid), 300.0);
+    let arq = stream(&path(ge, 22, Recovery::Arq), 300.0);
+    let mut fixed = path(ge, 22, Recovery::Fec);
+    fixed.sender.fec_target = None;
+    let fixed = stream(&fixed, 300.0);
+    let h = hybrid.receiver.residual_loss_ratio;
+    assert!(h <= arq.receiver.residual_loss_ratio, "{h:.2e}");
+    assert!(h < 0.3 * fixed.receiver.residual_loss_ratio, "{h:.2e}");
+    assert!(h < 1e-2, "several times better than FEC alone was: {h:.2e}");
+    // The floor: 200 source packets a second plus what was sent besides,
+    // over the 70 ms a lost packet's information can still be sent in.
+    let per_s = 200.0 * (1.0 + hybrid.sender.redundancy_ratio);
+    let floor = burst_floor(ge, (per_s * 0.070) as usize);
+    eprintln!("floor at {per_s:.0} packets/s: {floor:.2e}");
+    assert!(floor > 1e-3, "1e-3 is out of reach at this rate");
+    assert!(h < 10.0 * floor, "{h:.2e} vs floor {floor:.2e}");
+}
+
+#[test]
+fn a_round_trip_beyond_the_budget_sends_no_retransmission_and_fec_behaves_as_alone() {
+    // 60 ms each way: a 120 ms round trip cannot fit in 80 ms of latency.
+    let far = |recovery| {
+        let mut cfg = path(Loss::from_mean(0.05, 1.0), 23, recovery);
+        cfg.link.delay = ms(60);
+        cfg.receiver.latency = ms(80);
+        stream(&cfg, 120.0)
+    };
+    let hybrid = far(Recovery::Hybrid);
+    let fec = far(Recovery::Fec);
+    assert_eq!(hybrid.sender.retransmit_packets, 0);
+    assert_eq!(
+        hybrid.receiver.nack.datagrams, 0,
+        "{:?}",
+        hybrid.receiver.nack
+    );
+    assert!(
+        hybrid.receiver.nack.no_time > 0,
+        "gaps were seen, none asked for"
+    );
+    // FEC alone, exactly as without retransmission.
+    assert_eq!(hybrid.receiver.packets, fec.receiver.packets);
+    assert_eq!(hybrid.sender.repair_bytes, fec.sender.repair_bytes);
+}
+
+#[test]
+fn retransmission_alone_recovers_random_loss_without_fec() {
+    let out = stream(&path(Loss::from_mean(0.02, 1.0), 24, Recovery::Arq), 120.0);
+    let (r, s) = (&out.receiver, &out.sender);
+    assert_eq!(s.repair_packets, 0, "no FEC");
+    assert!(
+        r.packets.retransmitted * 10 > r.packets.lost * 8,
+        "{:?}",
+        r.packets
+    );
+    assert!(
+        r.residual_loss_ratio <= 1e-4,
+        "{:.2e}",
+        r.residual_loss_ratio
+    );
+    // Only what was lost goes again (in copies when no round trip is left).
+    let lost = r.packets.lost as f64 / r.packets.expected as f64;
+    assert!(
+        s.redundancy_ratio < 3.5 * lost,
+        "{} for {lost}",
+        s.redundancy_ratio
+    );
+}
+
+#[test]
+fn file_mode_retransmits_everything_lost() {
+    use isochron::engine::Mode;
+    let mut cfg = path(Loss::from_mean(0.05, 3.0), 25, Recovery::Hybrid);
+    cfg.sender.mode = Mode::File { fill_percent: 200 };
+    cfg.control_delay = ms(20);
+    // Marks that leave round trips (what file mode sets from the path).
+    cfg.receiver.low_water = ms(200);
+    cfg.receiver.high_water = ms(400);
+    cfg.receiver.loop_delay = ms(60);
+    let out = stream(&cfg, 60.0);
+    let r = &out.receiver;
+    assert_eq!(r.packets.unrecovered, 0, "{:?}", r.packets);
+    assert!(r.packets.retransmitted > 0);
+}
+
+#[test]
+fn after_an_outage_fec_comes_back_down_within_seconds() {
+    use isochron::engine::sim::Outage;
+    let mut cfg = path(Loss::None, 26, Recovery::Fec);
+    cfg.link.outages = vec![Outage {
+        start: Duration::from_secs(5),
+        duration: Duration::from_secs(1),
+    }];
+    let before = stream(
+        &SimConfig {
+            link: Impairment {
+                outages: vec![],
+                ..cfg.link.clone()
+            },
+            ..cfg.clone()
+        },
+        30.0,
+    );
+    let after = stream(&cfg, 30.0);
+    // The outage costs a second of media, not FEC for the rest of the run.
+    let (b, a) = (
+        before.sender.fec_overhead_ratio,
+        after.sender.fec_overhead_ratio,
+    );
+    assert!(
+        a < b * 1.15,
+        "overhead {a:.3} with the outage, {b:.3} without"
+    );
+}
