@@ -227,7 +227,9 @@ fn publisher_options(c: &Config, stream: &str, port: u16, listeners: usize) -> P
     };
     o.latency = c.latency;
     o.wait_listeners = listeners;
-    o.wait_timeout = Duration::from_secs(120);
+    // Within a listener's patience for its first media (30 s): if some
+    // never arrive, the others still get the stream.
+    o.wait_timeout = Duration::from_secs(25);
     o.linger = Duration::from_secs(1);
     o
 }

@@ -48,6 +48,12 @@ use ::zenoh::Wait;
 /// their time slice any more than the point-to-point network threads
 /// (a few tens of milliseconds on a loaded machine make packets late or
 /// make zenoh drop them, see [`crate::net::priority`]).
+///
+/// Real-time, not only nice: with zenoh's threads at nice -10 or -20 the
+/// fan-out tests still failed now and then under load 20 (1-2 of 8 per
+/// run); at SCHED_FIFO none did. The price: a process overloaded beyond
+/// its cores (200 listeners and their playouts in one bench process on two
+/// cores) leaves other processes only the kernel's 5 % real-time reserve.
 pub(crate) fn open_raised(cfg: ::zenoh::Config) -> ::zenoh::Result<::zenoh::Session> {
     crate::net::priority::with_raised(crate::net::priority::Urgency::Network, || {
         ::zenoh::open(cfg).wait()

@@ -79,6 +79,10 @@ pub struct PublisherOptions {
     pub linger: Duration,
     /// How listeners' reports drive adaptive FEC.
     pub audience: AudiencePolicy,
+    /// Key requests answered per second at most (each costs a key
+    /// agreement and a signature); the rest go unanswered and their
+    /// listeners ask again.
+    pub key_answers_per_sec: u32,
     /// Sample chunks buffered per substream before producers block.
     pub chunk_depth: usize,
     /// Priorities media is dealt over, 1..=7 ([`MEDIA_LANES`]): 7 rides
@@ -103,6 +107,7 @@ impl PublisherOptions {
             wait_timeout: Duration::from_secs(30),
             linger: Duration::from_secs(2),
             audience: AudiencePolicy::default(),
+            key_answers_per_sec: KEY_ANSWERS_PER_SEC,
             chunk_depth: 64,
             lanes: MEDIA_LANES.len(),
         }
@@ -183,6 +188,7 @@ struct KeyService {
     allow: HashSet<Fingerprint>,
     open: bool,
     budget: Mutex<(Instant, u32)>,
+    per_sec: u32,
     shared: Arc<Mutex<Shared>>,
 }
 
@@ -193,7 +199,7 @@ impl KeyService {
             *b = (Instant::now(), 0);
         }
         b.1 += 1;
-        b.1 <= KEY_ANSWERS_PER_SEC
+        b.1 <= self.per_sec
     }
 
     fn count(&self, f: impl FnOnce(&mut PublisherStats)) {
@@ -423,6 +429,7 @@ impl Publisher {
             allow,
             open: opts.dangerously_open,
             budget: Mutex::new((Instant::now(), 0)),
+            per_sec: opts.key_answers_per_sec,
             shared: shared.clone(),
         });
         let key_q = zs

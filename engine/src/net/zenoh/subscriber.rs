@@ -186,6 +186,13 @@ fn obtain_secret(
     Ok(secret)
 }
 
+/// Ask the publisher for the key, wrapped to this listener, until it
+/// answers or `wait` passes. A publisher answers a bounded number of key
+/// requests a second (each costs it a key agreement and a signature) and
+/// lets the rest go unanswered, so an audience arriving at once (a hundred
+/// listeners, or all of them again after a publisher restart) is served
+/// over a few seconds: unanswered requests are retried after a randomised
+/// pause. A refusal is final.
 fn request_key(
     session: &::zenoh::Session,
     identity: &Identity,
@@ -193,6 +200,54 @@ fn request_key(
     listener: [u8; 16],
     wait: Duration,
 ) -> Result<SessionSecret, FanoutError> {
+    let until = Instant::now() + wait.max(Duration::from_secs(1));
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match ask_key(session, identity, catalog, listener, left.min(KEY_ATTEMPT))? {
+            KeyOutcome::Granted(s) => return Ok(s),
+            KeyOutcome::Refused(reason) => {
+                return Err(FanoutError::refused(RefusedReason::NotAuthorised, reason));
+            }
+            KeyOutcome::Unanswered if Instant::now() + KEY_RETRY_MAX < until => {
+                let mut r = [0u8; 2];
+                crate::seal::random_bytes(&mut r);
+                let spread = KEY_RETRY_MAX - KEY_RETRY_MIN;
+                let pause = KEY_RETRY_MIN + spread.mul_f64(u16::from_le_bytes(r) as f64 / 65535.0);
+                std::thread::sleep(pause);
+            }
+            KeyOutcome::Unanswered => {
+                return Err(FanoutError::refused(
+                    RefusedReason::NotAuthorised,
+                    format!(
+                        "the publisher of '{}' did not answer the key request within {:?}",
+                        catalog.stream, wait
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// How long one key request waits for its answer.
+const KEY_ATTEMPT: Duration = Duration::from_secs(2);
+/// The pause before asking again, drawn between these.
+const KEY_RETRY_MIN: Duration = Duration::from_millis(200);
+const KEY_RETRY_MAX: Duration = Duration::from_millis(1200);
+
+enum KeyOutcome {
+    Granted(SessionSecret),
+    Refused(String),
+    Unanswered,
+}
+
+/// One key request (a fresh ephemeral key each time).
+fn ask_key(
+    session: &::zenoh::Session,
+    identity: &Identity,
+    catalog: &StreamCatalog,
+    listener: [u8; 16],
+    timeout: Duration,
+) -> Result<KeyOutcome, FanoutError> {
     let eph = KeyRequestKey::new();
     let req = KeyRequest {
         stream: catalog.stream.clone(),
@@ -211,7 +266,7 @@ fn request_key(
     let replies = session
         .get(keys::key(&catalog.stream))
         .payload(payload)
-        .timeout(wait.clamp(Duration::from_secs(1), Duration::from_secs(10)))
+        .timeout(timeout.max(Duration::from_millis(100)))
         .wait()
         .map_err(|e| FanoutError::Zenoh(e.to_string()))?;
     let mut refusal = None;
@@ -233,6 +288,7 @@ fn request_key(
                     &sealed,
                     &wrap_context(&catalog.stream, &catalog.instance),
                 )
+                .map(KeyOutcome::Granted)
                 .map_err(|e| FanoutError::refused(RefusedReason::NotAuthorised, e.to_string()));
             }
             KeyAnswer::Refused {
@@ -242,15 +298,7 @@ fn request_key(
             _ => {}
         }
     }
-    Err(FanoutError::refused(
-        RefusedReason::NotAuthorised,
-        refusal.unwrap_or_else(|| {
-            format!(
-                "the publisher of '{}' did not answer the key request",
-                catalog.stream
-            )
-        }),
-    ))
+    Ok(refusal.map_or(KeyOutcome::Unanswered, KeyOutcome::Refused))
 }
 
 /// An answer signed by the catalog's publisher, or nothing.
