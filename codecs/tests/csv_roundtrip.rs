@@ -140,7 +140,9 @@ fn value() -> impl Strategy<Value = f64> {
 fn name() -> impl Strategy<Value = String> {
     "[a-zA-Z][a-zA-Z0-9_ ,\"]{0,8}".prop_filter("not a time column", |s| {
         // Every name the reader takes for the time column (`ts`, `utc`...).
-        !TIME_COLUMN_NAMES.iter().any(|n| s.trim().eq_ignore_ascii_case(n))
+        !TIME_COLUMN_NAMES
+            .iter()
+            .any(|n| s.trim().eq_ignore_ascii_case(n))
     })
 }
 
