@@ -87,6 +87,7 @@ fn done(p: Proc, what: &str) -> String {
 
 #[test]
 fn three_subscribers_through_two_routers_are_bit_exact_and_listed() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let id = identity(dir.path(), "identity");
     let (song, imu) = media(&dir.path().join("sent"), 4.0);
@@ -157,6 +158,7 @@ fn three_subscribers_through_two_routers_are_bit_exact_and_listed() {
 
 #[test]
 fn five_percent_loss_and_jitter_between_routers_leave_under_1e_3() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let id = identity(dir.path(), "identity");
     let (song, imu) = media(&dir.path().join("sent"), 8.0);
@@ -227,6 +229,7 @@ fn five_percent_loss_and_jitter_between_routers_leave_under_1e_3() {
 
 #[test]
 fn a_subscriber_joining_late_plays_bit_exact_from_a_known_media_time() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let id = identity(dir.path(), "identity");
     let (song, imu) = media(&dir.path().join("sent"), 7.0);
@@ -271,6 +274,7 @@ fn a_subscriber_joining_late_plays_bit_exact_from_a_known_media_time() {
 
 #[test]
 fn a_router_restarted_mid_stream_costs_a_concealed_gap_and_nothing_else() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let id = identity(dir.path(), "identity");
     let (song, imu) = media(&dir.path().join("sent"), 9.0);
@@ -328,6 +332,7 @@ fn refused(out: &Path, p: Proc, needle: &str) {
 
 #[test]
 fn wrong_pin_missing_key_and_wrong_passphrase_are_refused_and_write_nothing() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let id = identity(dir.path(), "identity");
     let other = identity(dir.path(), "other-identity");
@@ -404,6 +409,7 @@ fn wrong_pin_missing_key_and_wrong_passphrase_are_refused_and_write_nothing() {
 
 #[test]
 fn routers_carry_no_plaintext_and_no_put_is_ever_fragmented() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let id = identity(dir.path(), "identity");
     let (song, imu) = media(&dir.path().join("sent"), 4.0);
@@ -486,6 +492,7 @@ fn routers_carry_no_plaintext_and_no_put_is_ever_fragmented() {
 /// idle.
 #[test]
 fn the_readme_two_commands_meet_on_a_local_router_started_on_demand() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let id = identity(dir.path(), "identity");
     let (song, _) = media(&dir.path().join("sent"), 2.0);

@@ -14,6 +14,14 @@ use isochron_codecs::signal::{Music, Sensor};
 use isochron_codecs::wav::{WavReader, WavWriter};
 use isochron_codecs::{CsvLayout, Encoding, Origin, Rate, StreamFormat, TimeColumn, WavLayout};
 
+/// One fan-out scenario at a time: each runs two routers, a publisher and
+/// up to three listeners at real-time priority, and a 2-core machine that
+/// runs several of them at once misses deadlines that no user's would.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_isochron"));
     // Never the shared default router, never someone else's.
