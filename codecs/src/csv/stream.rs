@@ -29,6 +29,8 @@ pub struct CsvStream<R: Read> {
     format: StreamFormat,
     layout: CsvLayout,
     value_index: Vec<usize>,
+    /// Every column's name (the time column's too), for errors.
+    headers: Vec<String>,
     line_no: u64,
     rows: u64,
 }
@@ -65,6 +67,7 @@ impl<R: Read> CsvStream<R> {
             format: StreamFormat::new(encoding, 1, Rate::hz(1)?)?,
             layout: CsvLayout::new(Vec::new()),
             value_index: Vec::new(),
+            headers: Vec::new(),
             line_no: 0,
             rows: 0,
         };
@@ -99,21 +102,23 @@ impl<R: Read> CsvStream<R> {
         })?;
         s.layout.delimiter = delimiter;
         s.layout.columns = s.value_index.iter().map(|&i| headers[i].clone()).collect();
+        s.headers = headers.clone();
         // The first row fixes the decimals (and starts the time column).
-        let Some((first, cells)) = s.parse_row(headers.len())? else {
+        let Some(first) = s.parse_row(headers.len())? else {
             return Err(s.empty("no data row after the header"));
         };
+        let cells = s.line_decimals();
         s.layout.decimals = s
             .value_index
             .iter()
-            .map(|&i| cells.get(i).and_then(|c| decimals_of(c)))
+            .map(|&i| cells.get(i).copied().flatten())
             .collect();
-        let times = time.map(|i| (i, first[i], cells.get(i).and_then(|c| decimals_of(c))));
+        let times = time.map(|i| (i, first[i], cells.get(i).copied().flatten()));
         s.ahead.push(first);
         let rate = match (rate, times) {
             (Some(r), _) => r,
             (None, Some((i, t0, _))) => {
-                let Some((second, _)) = s.parse_row(headers.len())? else {
+                let Some(second) = s.parse_row(headers.len())? else {
                     return Err(s.no_rate());
                 };
                 let dt = second[i] - t0;
@@ -170,9 +175,16 @@ impl<R: Read> CsvStream<R> {
         Ok(n > 0)
     }
 
-    /// The next non-blank row: every cell as a number (NaN when empty),
-    /// and its cells as text.
-    fn parse_row(&mut self, columns: usize) -> Result<Option<(Vec<f64>, Vec<String>)>> {
+    /// The next non-blank row, every cell as a number (NaN when empty).
+    /// The line stays in `self.line` (the first row's decimals are read
+    /// from it).
+    ///
+    /// A row has exactly the header's cells, as in a file
+    /// ([`super::CsvReader`]): a short row would make a whole row of
+    /// values (`8 x columns` bytes) out of one or two bytes of input, so a
+    /// wide header and a stream of `0` lines cost work quadratic in the
+    /// input; with every cell present, each value costs at least one byte.
+    fn parse_row(&mut self, columns: usize) -> Result<Option<Vec<f64>>> {
         loop {
             if !self.next_line()? {
                 return Ok(None);
@@ -181,27 +193,46 @@ impl<R: Read> CsvStream<R> {
             if text.trim().is_empty() && columns > 1 {
                 continue;
             }
-            let cells: Vec<String> = text
-                .split(self.layout.delimiter as char)
-                .map(|c| c.trim().to_owned())
-                .collect();
-            let mut values = vec![f64::NAN; columns];
-            for (j, v) in values.iter_mut().enumerate() {
-                let cell = cells.get(j).map_or("", String::as_str);
-                if cell.is_empty() {
-                    continue;
+            let delimiter = self.layout.delimiter as char;
+            let shape = |found: usize| Error::CsvShape {
+                path: self.name.clone(),
+                line: self.line_no,
+                expected: columns,
+                found,
+            };
+            let mut values = Vec::with_capacity(columns);
+            for cell in text.split(delimiter) {
+                if values.len() == columns {
+                    return Err(shape(text.split(delimiter).count()));
                 }
-                *v = cell.parse().map_err(|_| Error::CsvCell {
-                    path: self.name.clone(),
-                    line: self.line_no,
-                    row: self.rows + self.ahead.len() as u64 + 1,
-                    column: self.layout.columns.get(j).cloned().unwrap_or_default(),
-                    cell: cell.into(),
-                    expected: "a number".into(),
-                })?;
+                let (cell, j) = (cell.trim(), values.len());
+                values.push(if cell.is_empty() {
+                    f64::NAN
+                } else {
+                    cell.parse().map_err(|_| Error::CsvCell {
+                        path: self.name.clone(),
+                        line: self.line_no,
+                        row: self.rows + self.ahead.len() as u64 + 1,
+                        column: self.headers.get(j).cloned().unwrap_or_default(),
+                        cell: cell.into(),
+                        expected: "a number".into(),
+                    })?
+                });
             }
-            return Ok(Some((values, cells)));
+            if values.len() != columns {
+                return Err(shape(values.len()));
+            }
+            return Ok(Some(values));
         }
+    }
+
+    /// Each cell's decimals in the line last read (the first row's).
+    fn line_decimals(&self) -> Vec<Option<u8>> {
+        self.line
+            .trim_end_matches(['\r', '\n'])
+            .split(self.layout.delimiter as char)
+            .map(decimals_of)
+            .collect()
     }
 
     /// Encoding, channels (value columns) and rate of the wire bytes.
@@ -225,7 +256,7 @@ impl<R: Read> CsvStream<R> {
     pub fn read(&mut self, out: &mut [u8]) -> Result<usize> {
         let stride = self.format.stride();
         let max = out.len() / stride;
-        let columns = self.value_index.len() + usize::from(self.layout.time.is_some());
+        let columns = self.headers.len();
         let mut n = 0;
         while n < max {
             if n > 0 && self.ahead.is_empty() && self.input.buffer().is_empty() {
@@ -233,7 +264,7 @@ impl<R: Read> CsvStream<R> {
             }
             let row = if self.ahead.is_empty() {
                 match self.parse_row(columns)? {
-                    Some((v, _)) => v,
+                    Some(v) => v,
                     None => break,
                 }
             } else {
@@ -293,5 +324,73 @@ mod tests {
         let long = format!("x\n{}\n", "1".repeat(MAX_LINE + 10));
         let mut s = CsvStream::new(long.as_bytes(), "<stdin>", rate, Encoding::F64);
         assert!(s.as_mut().map_or(true, |s| s.read(&mut out).is_err()));
+    }
+
+    /// Reads `text` to its end (or first error): rows, values decoded.
+    fn drain(text: &str, rate: Option<Rate>) -> Result<(u64, u64)> {
+        let mut s = CsvStream::new(text.as_bytes(), "<stdin>", rate, Encoding::F64)?;
+        let mut out = vec![0u8; 1 << 16];
+        while s.read(&mut out)? > 0 {}
+        Ok((s.rows(), s.rows() * s.format().channels as u64))
+    }
+
+    /// The fuzzer's slow shape (about 20 ms an input): a wide header, then
+    /// rows of one short cell, each once made into a whole row of NaNs
+    /// (512 values from 2 bytes). Such a row is refused where it is, as a
+    /// file's is; and what is read costs at most one value per byte.
+    #[test]
+    fn short_rows_under_a_wide_header_are_refused_not_expanded() {
+        let rate = Some(Rate::hz(10).unwrap());
+        let header = format!("{}\n", ",".repeat(511));
+        let slow = format!("{header}{}", "0\n".repeat(20_000));
+        match drain(&slow, rate) {
+            Err(Error::CsvShape {
+                line: 2,
+                expected: 512,
+                found: 1,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        // Later in the stream, and too many cells, likewise.
+        let e = drain("x,y\n1,2\n3,4\n5\n", rate).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::CsvShape {
+                    line: 4,
+                    found: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = drain("t,x\n0,1\n0.1,2,3\n", None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::CsvShape {
+                    line: 3,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Whole rows of the wide header pass (empty cells are missing
+        // values), as do blank lines of a single column.
+        for (text, rows) in [
+            (format!("{header}{}", header.repeat(2_000)), 2_000),
+            (format!("x\n{}", "\n".repeat(20_000)), 20_000),
+            (format!("t;a;b\n{}", "0;1;2\n".repeat(3)), 3),
+        ] {
+            let (got, values) = drain(&text, rate).unwrap();
+            assert_eq!(got, rows);
+            assert!(
+                values <= text.len() as u64,
+                "{values} values from {} bytes",
+                text.len()
+            );
+        }
     }
 }
