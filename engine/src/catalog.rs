@@ -293,6 +293,25 @@ impl SubstreamDesc {
         self
     }
 
+    /// How its media travels, as the stats name it: the codec (`opus`),
+    /// else the samples' wire encoding (`l16`, `f32`, `mulaw`, ...).
+    pub fn wire_encoding(&self) -> &'static str {
+        use isochron_codecs::Encoding as E;
+        match (&self.codec, self.format.encoding) {
+            (Some(WireCodec::Opus(_)), _) => "opus",
+            (None, E::U8) => "u8",
+            (None, E::L16) => "l16",
+            (None, E::L24) => "l24",
+            (None, E::L32) => "l32",
+            (None, E::F32) => "f32",
+            (None, E::F64) => "f64",
+            (None, E::MuLaw) => "mulaw",
+            (None, E::ALaw) => "alaw",
+            (None, E::Scaled16 { .. }) => "scaled16",
+            (None, E::Scaled32 { .. }) => "scaled32",
+        }
+    }
+
     /// [`frame_us`](Self::frame_us) as a [`Duration`].
     pub fn frame_duration(&self) -> Duration {
         Duration::from_micros(self.frame_us as u64)

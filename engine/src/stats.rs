@@ -208,6 +208,10 @@ pub struct SubstreamStats {
     /// Audio or sensor: what one of its samples is (an audio sample of all
     /// channels, a sensor row).
     pub kind: MediaKind,
+    /// How its media travels: the samples' wire encoding (`l16`, `f32`,
+    /// `mulaw`, ...) or the codec (`opus`); see
+    /// [`SubstreamDesc::wire_encoding`](crate::catalog::SubstreamDesc::wire_encoding).
+    pub encoding: String,
     /// This substream's packet accounting.
     pub packets: PacketCounts,
     /// This substream's playout accounting.
@@ -450,11 +454,14 @@ impl ReceiverStats {
             match self.substreams.get_mut(i) {
                 Some(d) => {
                     let name = std::mem::take(&mut d.name);
+                    let encoding = std::mem::take(&mut d.encoding);
                     *d = SubstreamStats {
                         name,
+                        encoding,
                         ..s.scalars()
                     };
                     d.name.clone_from(&s.name);
+                    d.encoding.clone_from(&s.encoding);
                 }
                 None => self.substreams.push(s.clone()),
             }
@@ -473,6 +480,7 @@ impl SubstreamStats {
     fn scalars(&self) -> SubstreamStats {
         SubstreamStats {
             name: String::new(),
+            encoding: String::new(),
             ..*self
         }
     }

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use isochron_codecs::opus::{FRAME_US, OpusConfig};
 use isochron_codecs::{Encoding, Rate};
+use isochron_engine::catalog::{MediaKind, SubstreamDesc};
+use isochron_engine::codec::WireCodec;
 use isochron_engine::files::{FileInput, InputOptions, open_input};
 use isochron_engine::pipe::{PipeFormat, RawSample, open_pipe};
 use isochron_engine::wire::control::FecParams;
@@ -25,9 +28,15 @@ pub struct InputArgs {
     /// Sample interleaving group G: a lost packet costs every G-th sample over G frames
     #[arg(long = "sample-interleave", default_value_t = 1, value_name = "G")]
     pub sample_interleave: u8,
-    /// Wire encoding for audio instead of lossless PCM: mulaw or alaw (2:1)
+    /// Wire encoding for audio instead of lossless PCM: mulaw or alaw (2:1), l16, f32, or
+    /// opus (lossy, --bitrate; --frame 2.5ms, 5ms, 10ms or 20ms; the output keeps the input's
+    /// rate, layout and sample count). Sensor substreams are never coded
     #[arg(long, value_parser = audio_encoding)]
-    pub encoding: Option<Encoding>,
+    pub encoding: Option<WireEncoding>,
+    /// With --encoding opus: bitrate of each audio substream, all channels together (kbit/s,
+    /// e.g. 96k; a bare number is bit/s: 96000) [default: 96k]
+    #[arg(long, value_name = "KBIT/S", value_parser = bitrate)]
+    pub bitrate: Option<u32>,
     /// Rate of sensor CSVs that have no time column (Hz)
     #[arg(long = "sensor-rate", value_name = "HZ")]
     pub sensor_rate: Option<u32>,
@@ -63,13 +72,53 @@ fn pipe_format(s: &str) -> Result<StdinFormat, String> {
     }
 }
 
-pub fn audio_encoding(s: &str) -> Result<Encoding, String> {
+/// `--encoding`: how audio travels on the wire.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WireEncoding {
+    /// Samples in this encoding (the receiver writes the input's back).
+    Pcm(Encoding),
+    /// Opus packets, one a frame (libopus; 48 kHz inside).
+    Opus,
+}
+
+pub fn audio_encoding(s: &str) -> Result<WireEncoding, String> {
     match s.to_ascii_lowercase().as_str() {
-        "mulaw" | "ulaw" | "pcmu" => Ok(Encoding::MuLaw),
-        "alaw" | "pcma" => Ok(Encoding::ALaw),
-        "l16" => Ok(Encoding::L16),
-        "f32" => Ok(Encoding::F32),
-        _ => Err(format!("'{s}': use mulaw, alaw, l16 or f32")),
+        "mulaw" | "ulaw" | "pcmu" => Ok(WireEncoding::Pcm(Encoding::MuLaw)),
+        "alaw" | "pcma" => Ok(WireEncoding::Pcm(Encoding::ALaw)),
+        "l16" => Ok(WireEncoding::Pcm(Encoding::L16)),
+        "f32" => Ok(WireEncoding::Pcm(Encoding::F32)),
+        "opus" => Ok(WireEncoding::Opus),
+        _ => Err(format!("'{s}': use mulaw, alaw, l16, f32 or opus")),
+    }
+}
+
+/// `--bitrate`: `96k`, `96kbit`, `128kbps` or bit/s (`96000`), within what
+/// Opus codes (6 to 2000 kbit/s).
+pub fn bitrate(s: &str) -> Result<u32, String> {
+    let bps = args::rate(s)?;
+    if !(6_000..=2_000_000).contains(&bps) {
+        return Err(format!(
+            "'{s}' is {} kbit/s: Opus codes 6k to 2000k (e.g. 96k)",
+            bps as f64 / 1e3
+        ));
+    }
+    Ok(bps as u32)
+}
+
+/// One line per coded substream: what travels instead of its samples.
+pub fn say_codecs(catalog: &[SubstreamDesc]) {
+    for d in catalog {
+        if let Some(WireCodec::Opus(p)) = &d.codec {
+            eprintln!(
+                "{}: Opus at {} kbit/s, {} ms frames, in-band FEC for {} % loss ({} Hz {} ch in and out)",
+                d.name,
+                p.bitrate as f64 / 1e3,
+                p.header.frame_us as f64 / 1e3,
+                p.fec_loss_percent,
+                d.format.rate.as_f64(),
+                d.format.channels
+            );
+        }
     }
 }
 
@@ -82,10 +131,15 @@ impl InputArgs {
     /// How every input is framed and encoded.
     pub fn options(&self) -> Result<InputOptions> {
         let frame_us = u32::try_from(self.frame.as_micros()).context("--frame is too long")?;
+        self.opus()?;
         Ok(InputOptions {
             frame_us,
             sample_interleave: self.sample_interleave,
-            audio_encoding: self.encoding,
+            audio_encoding: match self.encoding {
+                Some(WireEncoding::Pcm(e)) => Some(e),
+                // Opus codes the input's own samples.
+                Some(WireEncoding::Opus) | None => None,
+            },
             sensor_rate: self
                 .sensor_rate
                 .map(Rate::hz)
@@ -95,9 +149,59 @@ impl InputArgs {
         })
     }
 
+    /// The Opus settings asked for (None: not Opus), refusing what Opus
+    /// cannot code as usage errors.
+    pub fn opus(&self) -> Result<Option<OpusConfig>> {
+        if self.encoding != Some(WireEncoding::Opus) {
+            if self.bitrate.is_some() {
+                return Err(exit::usage("--bitrate is for --encoding opus"));
+            }
+            return Ok(None);
+        }
+        let frame_us = self.frame.as_micros();
+        let Some(&frame_us) = FRAME_US.iter().find(|&&f| f as u128 == frame_us) else {
+            return Err(exit::usage(format!(
+                "--frame {} ms: Opus codes frames of 2.5, 5, 10 or 20 ms (e.g. --frame 10ms)",
+                frame_us as f64 / 1e3
+            )));
+        };
+        if self.sample_interleave > 1 {
+            return Err(exit::usage(
+                "--sample-interleave deals PCM samples: Opus codes whole frames, use 1 (or --fec / --interleave)",
+            ));
+        }
+        let cfg = OpusConfig {
+            frame_us,
+            bitrate: self.bitrate.unwrap_or(OpusConfig::default().bitrate),
+            ..OpusConfig::default()
+        };
+        cfg.check().map_err(|e| exit::usage(e.to_string()))?;
+        Ok(Some(cfg))
+    }
+
+    /// Code `input` with the wire codec asked for (--encoding opus) if it
+    /// is audio; sensor substreams, and everything without Opus, pass as
+    /// they are.
+    pub fn apply_codec(&self, mut input: FileInput) -> Result<FileInput> {
+        let Some(cfg) = self.opus()? else {
+            return Ok(input);
+        };
+        if input.desc.kind != MediaKind::Audio {
+            return Ok(input);
+        }
+        let codec = WireCodec::opus(input.desc.format, &cfg).map_err(|e| {
+            exit::input(anyhow::anyhow!(
+                "{}: cannot be coded as Opus: {e}",
+                input.desc.name
+            ))
+        })?;
+        input.desc = input.desc.with_codec(codec);
+        Ok(input)
+    }
+
     /// Open each input as a substream (ids in order; `-` is standard
-    /// input). `device`: a capture device takes --rate and --channels when
-    /// standard input does not need them.
+    /// input), coded as --encoding says. `device`: a capture device takes
+    /// --rate and --channels when standard input does not need them.
     pub fn open(&self, files: &[PathBuf], device: bool) -> Result<Vec<FileInput>> {
         let opts = self.options()?;
         let pipe = self.stdin_format(files, device)?;
@@ -113,6 +217,7 @@ impl InputArgs {
                     open_input(path, i as u16, &opts).with_context(|| format!("{}", path.display()))
                 }
             })
+            .map(|input| input.and_then(|f| self.apply_codec(f)))
             .collect()
     }
 

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use isochron_engine::net::{SessionEnd, SessionInfo};
-use isochron_engine::stats::ReceiverStats;
+use isochron_engine::stats::{ReceiverStats, SubstreamStats};
 use serde_json::json;
 
 fn pct(n: u64, of: u64) -> f64 {
@@ -144,8 +144,15 @@ pub fn session_summary(info: &SessionInfo, end: &SessionEnd) -> String {
     for d in &s.substreams {
         let f = &d.frames;
         out += &format!(
-            "  {}: frames played {}, concealed {}; samples {}; underruns {}, overruns {}\n",
-            d.name, f.played, f.concealed, f.samples_played, f.underruns, f.overruns
+            "  {} ({}): frames played {}, concealed {}; samples {}; underruns {}, overruns {}{}\n",
+            d.name,
+            d.encoding,
+            f.played,
+            f.concealed,
+            f.samples_played,
+            f.underruns,
+            f.overruns,
+            codec_counts(d),
         );
     }
     let f = &s.flow;
@@ -168,6 +175,17 @@ pub fn session_summary(info: &SessionInfo, end: &SessionEnd) -> String {
         out += &format!("  output error: {e}\n");
     }
     out
+}
+
+/// How a coded substream's decoder played lost frames (empty for PCM).
+pub fn codec_counts(d: &SubstreamStats) -> String {
+    if d.encoding != "opus" {
+        return String::new();
+    }
+    format!(
+        "; Opus decoder: {} lost frames rebuilt from in-band FEC (LBRR), {} concealed by PLC",
+        d.codec_fec_frames, d.codec_plc_frames
+    )
 }
 
 /// The JSON record of a received session.

@@ -140,9 +140,11 @@ pub fn run(a: SendArgs) -> Result<u8> {
     let stdin = a.files.iter().any(|p| is_stdin(p));
     let mut inputs = a.input.open(&a.files, a.device.is_some())?;
     if let Some(name) = &a.device {
-        inputs.push(open_device(&a, name, inputs.len() as u16, &input)?);
+        let dev = open_device(&a, name, inputs.len() as u16, &input)?;
+        inputs.push(a.input.apply_codec(dev)?);
     }
     let catalog: Vec<_> = inputs.iter().map(|f| f.desc.clone()).collect();
+    crate::media_args::say_codecs(&catalog);
     let total_samples: u64 = catalog.iter().filter_map(|d| d.length).sum();
     let open_ended = catalog.iter().any(|d| d.length.is_none());
     let mut opts = SenderOptions::new(to, trust, identity);

@@ -794,6 +794,7 @@ impl Playout {
             if out.substreams.len() <= i {
                 out.substreams.push(SubstreamStats {
                     name: s.name.clone(),
+                    encoding: s.buf.desc().wire_encoding().to_owned(),
                     ..Default::default()
                 });
             }

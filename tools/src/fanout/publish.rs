@@ -88,6 +88,7 @@ pub fn run(a: PublishArgs) -> Result<u8> {
             _ => exit::input(e),
         })?;
     let catalog: Vec<_> = inputs.iter().map(|f| f.desc.clone()).collect();
+    crate::media_args::say_codecs(&catalog);
     let mut opts = PublisherOptions::new(a.name.clone(), a.router.options()?);
     opts.config = SenderConfig {
         mode: Mode::Live,

@@ -36,7 +36,7 @@ fn describe(l: &StreamListing) -> String {
         .iter()
         .map(|s| {
             format!(
-                "{} ({} {}ch {} Hz {:?})",
+                "{} ({} {}ch {} Hz {})",
                 s.name.escape_default(),
                 match s.kind {
                     MediaKind::Audio => "audio",
@@ -44,7 +44,7 @@ fn describe(l: &StreamListing) -> String {
                 },
                 s.format.channels,
                 s.format.rate.as_f64(),
-                s.format.encoding
+                s.wire_encoding()
             )
         })
         .collect();

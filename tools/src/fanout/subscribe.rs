@@ -220,6 +220,9 @@ fn report(
         s.network_delay.p50_us as f64 / 1e3,
         s.network_delay.p99_us as f64 / 1e3,
     );
+    for d in s.substreams.iter().filter(|d| d.encoding == "opus") {
+        eprintln!("  {} (opus){}", d.name, crate::output::codec_counts(d));
+    }
     for (path, n) in &end.files {
         eprintln!("  wrote {} ({n} samples)", path.display());
     }
