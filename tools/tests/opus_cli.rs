@@ -14,7 +14,6 @@ use isochron_codecs::signal::Music;
 use isochron_codecs::wav::WavWriter;
 use isochron_codecs::{Encoding, Origin, Rate, StreamFormat, WavLayout};
 
-#[allow(dead_code)]
 mod fanout_support;
 use fanout_support::{Proc, free_port, identity, publisher, router, samples, serial};
 
