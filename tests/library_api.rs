@@ -45,24 +45,8 @@ fn ended(rx: &Receiver) -> (SessionInfo, SessionEnd) {
 /// read them after handing the sink over.
 #[test]
 fn a_pull_sink_the_application_does_not_read_never_stalls_the_session() {
-    let identity = Identity::ephemeral().unwrap();
-    let (sink, frames): (_, PullReceiver) = pull_channel(4);
-    let mut sink = Some(sink);
-    let rx = Receiver::start(
-        ReceiverOptions::new(
-            "127.0.0.1:0".parse().unwrap(),
-            Admission::only([identity.fingerprint()]),
-        ),
-        &identity,
-        move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
-    )
-    .unwrap();
+    let (rx, frames, opts) = paired("127.0.0.1:0", 4);
     let format = stereo();
-    let opts = SenderOptions::new(
-        rx.local_addr(),
-        Trust::Pinned(vec![rx.fingerprint()]),
-        identity.clone(),
-    );
     let started = Instant::now();
     let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
     push_tone(&tx, format, 1.0);
@@ -99,25 +83,9 @@ fn a_pull_sink_the_application_does_not_read_never_stalls_the_session() {
 /// dialling this host (the README snippet's first failure).
 #[test]
 fn a_sender_reaches_a_receiver_listening_on_every_interface() {
-    let identity = Identity::ephemeral().unwrap();
-    let (sink, frames) = pull_channel(64);
-    let mut sink = Some(sink);
-    let rx = Receiver::start(
-        ReceiverOptions::new(
-            "0.0.0.0:0".parse().unwrap(),
-            Admission::only([identity.fingerprint()]),
-        ),
-        &identity,
-        move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
-    )
-    .unwrap();
+    let (rx, frames, opts) = paired("0.0.0.0:0", 64);
     assert!(rx.local_addr().ip().is_unspecified());
     let format = stereo();
-    let opts = SenderOptions::new(
-        rx.local_addr(),
-        Trust::Pinned(vec![rx.fingerprint()]),
-        identity.clone(),
-    );
     let desc = SubstreamDesc::audio(0, "a.wav", format).with_length(4_800);
     let tx = Sender::connect(opts, vec![desc]).expect("dials this host");
     push_tone(&tx, format, 0.1);
@@ -239,24 +207,8 @@ fn receive_wav_takes_its_address_and_send_tone_reaches_it() {
 /// receiver's `Ended` event reports: network counters included.
 #[test]
 fn the_sink_and_the_ended_event_see_one_snapshot() {
-    let identity = Identity::ephemeral().unwrap();
-    let (sink, frames) = pull_channel(256);
-    let mut sink = Some(sink);
-    let rx = Receiver::start(
-        ReceiverOptions::new(
-            "127.0.0.1:0".parse().unwrap(),
-            Admission::only([identity.fingerprint()]),
-        ),
-        &identity,
-        move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
-    )
-    .unwrap();
+    let (rx, frames, opts) = paired("127.0.0.1:0", 256);
     let format = stereo();
-    let opts = SenderOptions::new(
-        rx.local_addr(),
-        Trust::Pinned(vec![rx.fingerprint()]),
-        identity.clone(),
-    );
     let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
     push_tone(&tx, format, 0.5);
     let report = tx.finish().unwrap();
@@ -277,6 +229,30 @@ fn the_sink_and_the_ended_event_see_one_snapshot() {
         "every datagram counted (loopback loses none)"
     );
     assert_eq!(sink_end.stats, event.stats);
+}
+
+/// A receiver on `listen` that admits one sender, whose one session plays
+/// into a pull sink of `slots` frames, and that sender's options (pinned
+/// to the receiver, one identity on both ends).
+fn paired(listen: &str, slots: usize) -> (Receiver, PullReceiver, SenderOptions) {
+    let identity = Identity::ephemeral().unwrap();
+    let (sink, frames) = pull_channel(slots);
+    let mut sink = Some(sink);
+    let rx = Receiver::start(
+        ReceiverOptions::new(
+            listen.parse().unwrap(),
+            Admission::only([identity.fingerprint()]),
+        ),
+        &identity,
+        move |_| Ok(Box::new(sink.take().ok_or("one session")?)),
+    )
+    .unwrap();
+    let opts = SenderOptions::new(
+        rx.local_addr(),
+        Trust::Pinned(vec![rx.fingerprint()]),
+        identity,
+    );
+    (rx, frames, opts)
 }
 
 fn pull_receiver() -> (Receiver, PullReceiver) {

@@ -16,6 +16,20 @@ fn bench(out: &Path, extra: &[&str]) -> std::process::Output {
         .expect("isochron runs")
 }
 
+/// `bench` that must succeed (else what it printed is the failure): its
+/// results.json.
+fn bench_ok(out: &Path, extra: &[&str]) -> Value {
+    let o = bench(out, extra);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    let results = std::fs::read_to_string(out.join("results.json")).unwrap();
+    serde_json::from_str(&results).unwrap()
+}
+
 fn num(v: &Value, path: &str) -> f64 {
     let mut x = v;
     for k in path.split('.') {
@@ -70,21 +84,12 @@ const FIELDS: &[&str] = &[
 fn a_short_lossy_scenario_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = bench(
+    let v = bench_ok(
         &out,
         &[
             "--name", "lossy", "--loss", "5%", "--jitter", "2ms", "--delay", "3ms",
         ],
     );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{text}");
-
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert!(
         v["command"].as_str().unwrap().contains("--loss 5%"),
         "{}",
@@ -214,10 +219,7 @@ fn file_mode_runs_beside_live_mode() {
     ];
     let mut args = vec!["--name", "bursty", "--file-mode"];
     args.extend(link);
-    let o = bench(&out, &args);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let v = bench_ok(&out, &args);
     let s = &v["scenarios"][0];
     assert_eq!(s["config"]["mode"], "file");
     assert_eq!(s["config"]["interleave"], 2, "file mode's depth");
@@ -271,7 +273,7 @@ fn lists_and_refuses_unknown_scenarios() {
 fn adaptive_latency_shows_its_target() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = bench(
+    let v = bench_ok(
         &out,
         &[
             "--name",
@@ -284,14 +286,6 @@ fn adaptive_latency_shows_its_target() {
             "10ms",
         ],
     );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{text}");
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let s = &v["scenarios"][0];
     assert_eq!(
         s["config"]["adaptive_latency_ms"][0], 20.0,
@@ -328,15 +322,7 @@ fn adaptive_latency_shows_its_target() {
 fn the_fanout_scenario_through_two_router_processes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = bench(&out, &["--scenario", "fanout", "--listeners", "3"]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{text}");
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let v = bench_ok(&out, &["--scenario", "fanout", "--listeners", "3"]);
     assert_eq!(v["scenarios"].as_array().unwrap().len(), 0, "fan-out only");
     let rows = v["fanout"]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1);

@@ -60,6 +60,20 @@ struct Recv {
 }
 
 impl Recv {
+    /// `isochron send INPUTS` to this receiver, pinned, quiet: what most
+    /// tests here run, before their own options.
+    fn sender<P: AsRef<std::ffi::OsStr>>(&self, inputs: &[P]) -> Command {
+        let mut cmd = bin();
+        cmd.arg("send").args(inputs).args([
+            "--to",
+            &self.addr,
+            "--pin",
+            &self.fingerprint,
+            "--quiet",
+        ]);
+        cmd
+    }
+
     fn start(out: &Path, extra: &[&str]) -> Recv {
         Recv::start_on("127.0.0.1:0", out, extra)
     }
@@ -199,12 +213,7 @@ fn send_and_recv_a_wav_bit_exact_with_ready_file_and_stats() {
     assert_eq!(r["fingerprint"], recv.fingerprint.as_str());
     assert!(recv.fingerprint.starts_with("sha256:") && recv.fingerprint.len() == 7 + 64);
     let input = song(tmp.path(), 2.0);
-    let sent = bin()
-        .arg("send")
-        .arg(&input)
-        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
-        .output()
-        .unwrap();
+    let sent = recv.sender(&[&input]).output().unwrap();
     assert!(sent.status.success(), "{}", text(&sent));
     assert!(text(&sent).contains("done"), "{}", text(&sent));
     let (code, err) = recv.wait(Duration::from_secs(20));
@@ -314,10 +323,7 @@ fn an_unknown_sender_is_refused_with_the_command_that_admits_it() {
         authorized.to_str().unwrap(),
     ];
     let send = |recv: &Recv| {
-        bin()
-            .arg("send")
-            .arg(&input)
-            .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+        recv.sender(&[&input])
             .arg("--identity")
             .arg(&stranger)
             .output()
@@ -615,11 +621,8 @@ fn a_crashed_sender_leaves_files_that_end_where_the_media_ended() {
     let out = tmp.path().join("out");
     let recv = Recv::start(&out, &["--once", "--idle-timeout", "3s"]);
     let (wav, csv) = (song(tmp.path(), 12.0), imu(tmp.path(), 12.0));
-    let mut sender = bin()
-        .arg("send")
-        .arg(&wav)
-        .arg(&csv)
-        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+    let mut sender = recv
+        .sender(&[&wav, &csv])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -697,10 +700,8 @@ fn sigint_on_send_stops_the_stream_with_a_summary() {
     let recv = Recv::start(&out, &["--once", "--idle-timeout", "10s"]);
     let input = song(tmp.path(), 30.0);
     let stats = tmp.path().join("send.json");
-    let mut sender = bin()
-        .arg("send")
-        .arg(&input)
-        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+    let mut sender = recv
+        .sender(&[&input])
         .arg("--stats-json")
         .arg(&stats)
         .stderr(Stdio::piped())
@@ -810,11 +811,8 @@ fn stats_json_and_stats_lines_match_the_schema() {
         ],
     );
     let (wav, csv) = (song(tmp.path(), 2.0), imu(tmp.path(), 2.0));
-    let sent = bin()
-        .arg("send")
-        .arg(&wav)
-        .arg(&csv)
-        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+    let sent = recv
+        .sender(&[&wav, &csv])
         .arg("--stats-json")
         .arg(&sent_stats)
         .output()
@@ -992,10 +990,8 @@ fn speed_works_for_a_sensor_only_stream() {
     );
     let csv = imu(tmp.path(), 8.0);
     let started = Instant::now();
-    let sent = bin()
-        .arg("send")
-        .arg(&csv)
-        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
+    let sent = recv
+        .sender(&[&csv])
         .args(["--speed", "8"])
         .output()
         .unwrap();
@@ -1025,12 +1021,7 @@ fn an_output_limit_ends_the_session_and_both_ends_exit_7() {
     let out = tmp.path().join("out");
     let recv = Recv::start(&out, &["--once", "--max-bytes", "64KiB"]);
     let input = song(tmp.path(), 3.0);
-    let sent = bin()
-        .arg("send")
-        .arg(&input)
-        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
-        .output()
-        .unwrap();
+    let sent = recv.sender(&[&input]).output().unwrap();
     let t = text(&sent);
     assert_eq!(sent.status.code(), Some(7), "{t}");
     assert!(t.contains("(max bytes 65536)"), "{t}");
@@ -1054,12 +1045,7 @@ fn a_receiver_under_its_free_space_floor_refuses_with_exit_7() {
     // More than any disk has free.
     let recv = Recv::start(&out, &["--once", "--min-free", "1000000TB"]);
     let input = song(tmp.path(), 0.5);
-    let sent = bin()
-        .arg("send")
-        .arg(&input)
-        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
-        .output()
-        .unwrap();
+    let sent = recv.sender(&[&input]).output().unwrap();
     let t = text(&sent);
     assert_eq!(sent.status.code(), Some(7), "{t}");
     assert!(t.contains("(min free)"), "{t}");
@@ -1119,12 +1105,7 @@ fn a_full_disk_is_an_output_error_on_both_ends() {
     };
     // 4 s of stereo 16-bit is 768 KB: three times the disk.
     let input = song(tmp.path(), 4.0);
-    let sent = bin()
-        .arg("send")
-        .arg(&input)
-        .args(["--to", &recv.addr, "--pin", &recv.fingerprint, "--quiet"])
-        .output()
-        .unwrap();
+    let sent = recv.sender(&[&input]).output().unwrap();
     let t = text(&sent);
     assert_eq!(sent.status.code(), Some(7), "{t}");
     assert!(t.contains("No space left on device"), "{t}");
