@@ -189,13 +189,17 @@ impl InputArgs {
         if input.desc.kind != MediaKind::Audio {
             return Ok(input);
         }
-        let codec = WireCodec::opus(input.desc.format, &cfg).map_err(|e| {
+        let refused = |e: String| {
             exit::input(anyhow::anyhow!(
                 "{}: cannot be coded as Opus: {e}",
                 input.desc.name
             ))
-        })?;
-        input.desc = input.desc.with_codec(codec);
+        };
+        let codec = WireCodec::opus(input.desc.format, &cfg).map_err(refused)?;
+        // What the receiver will check (e.g. the rate), refused here first.
+        let desc = input.desc.clone().with_codec(codec.clone());
+        codec.check(&desc).map_err(refused)?;
+        input.desc = desc;
         Ok(input)
     }
 

@@ -330,6 +330,19 @@ fn bad_frames_and_bitrates_are_refused_with_exit_2() {
             );
         }
     }
+    // A rate the codec (and so the receiver) refuses: an input error, before connecting.
+    let low = music_wav(dir.path(), "low.wav", 4_000, 1, 0.1);
+    let o = bin(dir.path())
+        .arg("send")
+        .arg(&low)
+        .args(["--to", "127.0.0.1:9", "--pin", &pin, "--identity"])
+        .arg(&id)
+        .args(["--encoding", "opus"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(6), "{err}");
+    assert!(err.contains("low.wav: cannot be coded as Opus"), "{err}");
     // The bitrate takes kbit/s and bit/s alike.
     let help = bin(dir.path()).args(["send", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
