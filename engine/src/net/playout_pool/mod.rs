@@ -199,11 +199,13 @@ pub struct PlayoutInput {
 }
 
 impl PlayoutInput {
-    /// Queue a message without blocking. Packets are taken at the session's
-    /// next tick (before playback starts, at once); end of stream and stop
-    /// wake its worker.
+    /// Queue a message without blocking. Packets and round-trip updates are
+    /// taken at the session's next tick (before playback starts, at once);
+    /// end of stream and stop wake its worker. (An RTT update woke it too:
+    /// ten extra serves and unparks a second per session, for a value only
+    /// file-mode flow control reads, at its next tick.)
     pub fn try_send(&self, m: ToPlayout) -> Result<(), cb::TrySendError<ToPlayout>> {
-        let urgent = !matches!(m, ToPlayout::Packet(_));
+        let urgent = !matches!(m, ToPlayout::Packet(_) | ToPlayout::Rtt(_));
         self.tx.try_send(m)?;
         if urgent || self.signal.eager.load(Ordering::Relaxed) {
             self.signal.nudge();

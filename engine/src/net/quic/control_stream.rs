@@ -55,6 +55,15 @@ impl ControlReader {
         }
     }
 
+    /// [`fill`](Self::fill) as a future that owns the reader and gives it
+    /// back with the result: a session loop keeps one such future pinned
+    /// across its turns (and `set`s the next in its place once it is ready)
+    /// instead of making and dropping a read at every wake-up.
+    pub async fn fill_owned(mut self) -> (Self, Result<bool, TransportError>) {
+        let r = self.fill().await;
+        (self, r)
+    }
+
     /// The next message, waiting at most `timeout`; `None` if the stream
     /// ended first.
     pub async fn next(&mut self, timeout: Duration) -> Result<Option<Control>, TransportError> {

@@ -652,6 +652,19 @@ async fn run_session(
     let mut media_bytes = 0u64;
     let held = cfg.latency.max(cfg.high_water).max(cfg.max_buffer);
     let media_idle = opts.idle_timeout.max(clock.real(held) * 2);
+    // The other waits are kept across turns too: the next datagram, the
+    // next control-stream read (the future owns the reader and hands it
+    // back) and the NACK timer (re-armed only when the planner's next
+    // instant moves). Made afresh at every turn, each wake-up paid for
+    // creating, registering and dropping them: a timer-wheel entry, a
+    // waiter-list entry and a lock of quinn's connection state each.
+    let mut datagram = std::pin::pin!(conn.read_datagram());
+    let mut control_open = !reader.finished;
+    let mut control = std::pin::pin!(reader.fill_owned());
+    // A reader no longer read is kept (not dropped) until the session ends.
+    let mut kept_reader: Option<ControlReader> = None;
+    let mut nack_timer = std::pin::pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+    let mut nack_armed: Option<tokio::time::Instant> = None;
     let end = loop {
         while let Some(m) = urgent.pop_front() {
             match tx.try_send(m) {
@@ -667,51 +680,64 @@ async fn run_session(
             .planner()
             .and_then(|p| p.next_timeout())
             .map(|t| tokio::time::Instant::from_std(clock.instant_of(t)));
-        let nack_due = async {
-            match nack_at {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None => std::future::pending().await,
+        if nack_at != nack_armed {
+            if let Some(t) = nack_at {
+                nack_timer.as_mut().reset(t);
             }
-        };
+            nack_armed = nack_at;
+        }
         tokio::select! {
-            _ = nack_due, if !stopped => send_nacks(&mut ingress, &conn, &shared, clock.now()),
-            dg = conn.read_datagram(), if !stopped => match dg {
-                Ok(bytes) => {
-                    let now = clock.now();
-                    let mut one = |ingress: &mut Ingress, bytes: &[u8]| ingress.on_datagram(now, bytes, &mut |meta, payload, via| {
-                        let mut buf = pool.pop().unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
-                        let len = payload.len().min(PAYLOAD_CAP);
-                        buf[..len].copy_from_slice(&payload[..len]);
-                        let msg = ToPlayout::Packet(PacketMsg { arrival: now, meta: *meta, via, len, buf });
-                        if let Err(cb::TrySendError::Full(ToPlayout::Packet(m))) = tx.try_send(msg) {
-                            queue_drops += 1;
-                            let _ = pool.push(m.buf);
+            _ = &mut nack_timer, if nack_armed.is_some() && !stopped => {
+                nack_armed = None;
+                send_nacks(&mut ingress, &conn, &shared, clock.now());
+            }
+            dg = &mut datagram, if !stopped => {
+                datagram.set(conn.read_datagram());
+                match dg {
+                    Ok(bytes) => {
+                        let now = clock.now();
+                        let mut one = |ingress: &mut Ingress, bytes: &[u8]| ingress.on_datagram(now, bytes, &mut |meta, payload, via| {
+                            let mut buf = pool.pop().unwrap_or_else(|| vec![0u8; PAYLOAD_CAP].into_boxed_slice());
+                            let len = payload.len().min(PAYLOAD_CAP);
+                            buf[..len].copy_from_slice(&payload[..len]);
+                            let msg = ToPlayout::Packet(PacketMsg { arrival: now, meta: *meta, via, len, buf });
+                            if let Err(cb::TrySendError::Full(ToPlayout::Packet(m))) = tx.try_send(msg) {
+                                queue_drops += 1;
+                                let _ = pool.push(m.buf);
+                            }
+                        });
+                        one(&mut ingress, &bytes);
+                        // Take what else has arrived now, without a trip through
+                        // the select for each (an error waits for the next turn,
+                        // which sees it again).
+                        for _ in 0..DRAIN {
+                            match ready_now(datagram.as_mut()) {
+                                Some(r) => {
+                                    datagram.set(conn.read_datagram());
+                                    match r {
+                                        Ok(bytes) => one(&mut ingress, &bytes),
+                                        Err(_) => break,
+                                    }
+                                }
+                                None => break,
+                            }
                         }
-                    });
-                    one(&mut ingress, &bytes);
-                    // Take what else has arrived now, without a trip through
-                    // the select for each (an error waits for the next one).
-                    for _ in 0..DRAIN {
-                        match ready_now(conn.read_datagram()) {
-                            Some(Ok(bytes)) => one(&mut ingress, &bytes),
-                            _ => break,
+                        // Only datagrams that parse as media count: garbage does
+                        // not hold a session open.
+                        let st = ingress.stats();
+                        if st.source_bytes + st.repair_bytes != media_bytes {
+                            media_bytes = st.source_bytes + st.repair_bytes;
+                            last_media = tokio::time::Instant::now();
                         }
+                        send_nacks(&mut ingress, &conn, &shared, now);
                     }
-                    // Only datagrams that parse as media count: garbage does
-                    // not hold a session open.
-                    let st = ingress.stats();
-                    if st.source_bytes + st.repair_bytes != media_bytes {
-                        media_bytes = st.source_bytes + st.repair_bytes;
-                        last_media = tokio::time::Instant::now();
+                    Err(e) => {
+                        stopped = true;
+                        urgent.push_back(ToPlayout::Stop(connection_end(&e)));
                     }
-                    send_nacks(&mut ingress, &conn, &shared, now);
-                }
-                Err(e) => {
-                    stopped = true;
-                    urgent.push_back(ToPlayout::Stop(connection_end(&e)));
                 }
             },
-            more = reader.fill(), if !reader.finished && !stopped => {
+            (mut reader, more) = &mut control, if control_open && !stopped => {
                 match more {
                     Ok(_) => {
                         if let Err(why) = take_control(&mut reader, &mut urgent, &mut ingress, clock.now()) {
@@ -723,6 +749,12 @@ async fn run_session(
                         stopped = true;
                         urgent.push_back(ToPlayout::Stop(e.to_string()));
                     }
+                }
+                if reader.finished || stopped {
+                    control_open = false;
+                    kept_reader = Some(reader);
+                } else {
+                    control.set(reader.fill_owned());
                 }
             }
             _ = &mut wanted => {
@@ -793,6 +825,7 @@ async fn run_session(
         let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
     }
     conn.close(0u32.into(), b"done");
+    drop(kept_reader);
     live.lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&info.id);
@@ -821,11 +854,12 @@ fn send_nacks(ingress: &mut Ingress, conn: &Connection, shared: &Shared, now: Ti
 /// Datagrams taken in one go after a wake-up.
 const DRAIN: usize = 64;
 
-/// Poll a future once: its output if it is ready now.
-fn ready_now<F: std::future::Future>(f: F) -> Option<F::Output> {
-    let mut f = std::pin::pin!(f);
+/// Poll a future once: its output if it is ready now. (A pending future
+/// keeps a waker that does nothing until its next poll by the loop, which
+/// comes before the loop waits.)
+fn ready_now<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> Option<F::Output> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
+    match f.poll(&mut cx) {
         std::task::Poll::Ready(v) => Some(v),
         std::task::Poll::Pending => None,
     }

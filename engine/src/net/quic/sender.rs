@@ -615,6 +615,20 @@ async fn stream(
     // Messages that came in the same read as the accept (a PAUSE sent with
     // it) are applied now, not at the next read.
     take_control(core, clock, &mut reader, &mut report, &mut bye)?;
+    // The waits are made once and kept across turns (the next set in place
+    // when one fires; the timer re-armed only when its instant moves): made
+    // afresh at every turn, each wake-up (one a frame and more) paid for a
+    // timer-wheel entry, waiter-list entries and locks of quinn's
+    // connection state, created and dropped unfired.
+    let mut wanted = std::pin::pin!(wake.notified());
+    let mut feedback = std::pin::pin!(conn.read_datagram());
+    let mut closed = std::pin::pin!(conn.closed());
+    let mut control_open = !reader.finished;
+    let mut control = std::pin::pin!(reader.fill_owned());
+    // A reader no longer read is kept (not dropped) until the stream ends.
+    let mut kept_reader: Option<ControlReader> = None;
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+    let mut armed: Option<tokio::time::Instant> = None;
     loop {
         if ctl.stop.load(Ordering::SeqCst) {
             break;
@@ -688,25 +702,36 @@ async fn stream(
                 break;
             }
         }
-        let sleep = async {
-            match wake_at {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None => std::future::pending().await,
+        if wake_at != armed {
+            if let Some(t) = wake_at {
+                timer.as_mut().reset(t);
             }
-        };
+            armed = wake_at;
+        }
         tokio::select! {
-            _ = sleep => {}
-            _ = wake.notified() => {}
+            _ = &mut timer, if armed.is_some() => armed = None,
+            _ = &mut wanted => wanted.set(wake.notified()),
             // NACKs: answered at the top of the loop, retransmissions first.
-            dg = conn.read_datagram(), if feedback_open => match dg {
-                Ok(bytes) => core.on_feedback(clock.now(), &bytes),
-                Err(_) => feedback_open = false,
-            },
-            more = reader.fill(), if !reader.finished => {
-                more?;
-                take_control(core, clock, &mut reader, &mut report, &mut bye)?;
+            dg = &mut feedback, if feedback_open => {
+                feedback.set(conn.read_datagram());
+                match dg {
+                    Ok(bytes) => core.on_feedback(clock.now(), &bytes),
+                    Err(_) => feedback_open = false,
+                }
             }
-            e = conn.closed() => {
+            (mut r, more) = &mut control, if control_open => {
+                let taken = more.and_then(|_| {
+                    take_control(core, clock, &mut r, &mut report, &mut bye)
+                });
+                taken?;
+                if r.finished {
+                    control_open = false;
+                    kept_reader = Some(r);
+                } else {
+                    control.set(r.fill_owned());
+                }
+            }
+            e = &mut closed => {
                 if eos.is_some() {
                     break;
                 }
@@ -714,6 +739,7 @@ async fn stream(
             }
         }
     }
+    drop(kept_reader);
     let mut stats = core.stats();
     stats.dropped_overflow += too_large;
     shared.lock().unwrap_or_else(|e| e.into_inner()).stats = stats.clone();
