@@ -104,8 +104,9 @@ fn three_subscribers_through_two_routers_are_bit_exact_and_listed() {
         &id,
         &["--wait-listeners", "3"],
     );
-    // While it plays: listed with its catalog and three listeners.
-    let until = std::time::Instant::now() + Duration::from_secs(20);
+    // While it plays: listed with its catalog and three listeners (the
+    // deadline only bounds a failure; a loaded machine is slow to start).
+    let until = std::time::Instant::now() + Duration::from_secs(60);
     let listing = loop {
         let l = bin()
             .args([
@@ -236,7 +237,14 @@ fn a_subscriber_joining_late_plays_bit_exact_from_a_known_media_time() {
     let (p1, p2, _r1, _r2) = chain(None);
     let early = dir.path().join("early");
     let late = dir.path().join("late");
-    let s1 = subscriber(NAME, &early, p2, &id, &[]);
+    let ready = dir.path().join("early-ready.json");
+    let s1 = subscriber(
+        NAME,
+        &early,
+        p2,
+        &id,
+        &["--ready-file", ready.to_str().unwrap()],
+    );
     let publ = publisher(
         NAME,
         &[song.clone(), imu.clone()],
@@ -244,6 +252,9 @@ fn a_subscriber_joining_late_plays_bit_exact_from_a_known_media_time() {
         &id,
         &["--wait-listeners", "1"],
     );
+    // The stream starts as soon as the early listener has subscribed;
+    // from then on, 3 s of the scenario.
+    wait_ready(&ready);
     std::thread::sleep(Duration::from_millis(3000));
     let s2 = subscriber(NAME, &late, p2, &id, &[]);
     done(publ, "publisher");
@@ -280,9 +291,11 @@ fn a_router_restarted_mid_stream_costs_a_concealed_gap_and_nothing_else() {
     let (song, imu) = media(&dir.path().join("sent"), 9.0);
     let (p1, p2, _r1, r2) = chain(None);
     let outs: Vec<_> = (0..2).map(|i| dir.path().join(format!("rx{i}"))).collect();
+    let ready: Vec<_> = outs.iter().map(|o| o.with_extension("ready")).collect();
     let subs: Vec<Proc> = outs
         .iter()
-        .map(|o| subscriber(NAME, o, p2, &id, &[]))
+        .zip(&ready)
+        .map(|(o, r)| subscriber(NAME, o, p2, &id, &["--ready-file", r.to_str().unwrap()]))
         .collect();
     let publ = publisher(
         NAME,
@@ -291,6 +304,9 @@ fn a_router_restarted_mid_stream_costs_a_concealed_gap_and_nothing_else() {
         &id,
         &["--wait-listeners", "2"],
     );
+    // The stream starts once both have subscribed; 3 s into it, the
+    // listeners' router goes.
+    ready.iter().for_each(|r| wait_ready(r));
     std::thread::sleep(Duration::from_millis(3000));
     r2.kill();
     std::thread::sleep(Duration::from_millis(700));
@@ -339,7 +355,7 @@ fn wrong_pin_missing_key_and_wrong_passphrase_are_refused_and_write_nothing() {
     let (song, _) = media(&dir.path().join("sent"), 30.0);
     let (p1, p2, _r1, _r2) = chain(None);
     let mut publ = publisher(NAME, std::slice::from_ref(&song), p1, &id, &[]);
-    let fp = publ.line("fingerprint ", Duration::from_secs(20))["fingerprint ".len()..].to_owned();
+    let fp = publ.line("fingerprint ", Duration::from_secs(60))["fingerprint ".len()..].to_owned();
     // A pin that is not the publisher's.
     let out = dir.path().join("wrong-pin");
     let bad_pin = format!("sha256:{}", "ab".repeat(32));
@@ -368,7 +384,7 @@ fn wrong_pin_missing_key_and_wrong_passphrase_are_refused_and_write_nothing() {
         &["--passphrase-file", pass.to_str().unwrap()],
     );
     let other_fp =
-        locked.line("fingerprint ", Duration::from_secs(20))["fingerprint ".len()..].to_owned();
+        locked.line("fingerprint ", Duration::from_secs(60))["fingerprint ".len()..].to_owned();
     let out = dir.path().join("no-pass");
     refused(
         &out,
@@ -396,7 +412,7 @@ fn wrong_pin_missing_key_and_wrong_passphrase_are_refused_and_write_nothing() {
         pass.to_str().unwrap(),
     ];
     let ok = subscriber("studio/locked", &out, p2, &id, &ok_arg);
-    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let until = std::time::Instant::now() + Duration::from_secs(60);
     while !out.join("song.wav").exists() {
         assert!(
             std::time::Instant::now() < until,
@@ -407,8 +423,9 @@ fn wrong_pin_missing_key_and_wrong_passphrase_are_refused_and_write_nothing() {
     ok.kill();
 }
 
+/// (It failed 2 runs in 4 while routers connected their udp/ and tcp/
+/// links at once: see `config::reliable_first`.)
 #[test]
-#[ignore = "fails 2 of 4 clean-clone runs, also run alone: the subscriber finds no stream with the 200-byte name through the recording routers within 60 s; to diagnose (issue 9)"]
 fn routers_carry_no_plaintext_and_no_put_is_ever_fragmented() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();

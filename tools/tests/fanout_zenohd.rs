@@ -29,8 +29,12 @@ fn stock_router_process() {
     )
     .unwrap();
     if let Ok(to) = std::env::var("ISOCHRON_TEST_CONNECT") {
-        c.insert_json5("connect/endpoints", &format!(r#"["tcp/{to}","udp/{to}"]"#))
-            .unwrap();
+        // As the documented command line connects: tcp first, awaited.
+        c.insert_json5(
+            "connect/endpoints",
+            &format!(r#"["tcp/{to}#exit_on_failure=true","udp/{to}"]"#),
+        )
+        .unwrap();
     }
     let s = zenoh::open(c).wait().unwrap();
     // On a line of its own (libtest has printed the test's name).

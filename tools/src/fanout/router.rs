@@ -38,6 +38,21 @@ pub struct RouterArgs {
 }
 
 pub fn run(a: RouterArgs) -> Result<u8> {
+    // A panic in one of zenoh's threads leaves a router that routes
+    // nothing and says nothing; exit instead, so whoever runs it sees it
+    // and its sessions reconnect to a fresh one.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        eprintln!("error: the router failed (a panic in one of its threads): exiting");
+        std::process::exit(crate::exit::ERROR.into());
+    }));
+    if !a.connect.is_empty() {
+        eprintln!(
+            "connecting to {} (reliable links first, waiting until they answer)",
+            a.connect.join(", ")
+        );
+    }
     let router = Router::start(&a.listen, &a.connect, a.zenoh_config.as_ref(), a.multicast)?;
     let locators = router.locators();
     if let Some(p) = &a.ready_file {

@@ -131,7 +131,22 @@ pub fn router(port: u16, connect: &[String], extra: &[&str]) -> Proc {
         cmd.args(["--connect", c]);
     }
     cmd.args(extra);
-    let mut p = Proc::spawn(&format!("router :{port}"), &mut cmd);
+    let what = format!("router :{port}");
+    let mut p = match std::env::var_os("FANOUT_TEST_LOG_DIR") {
+        // Diagnosis: each router's log in a file of its own there (run
+        // with ISOCHRON_LOG=... to choose what it logs).
+        Some(dir) => {
+            let f =
+                std::fs::File::create(Path::new(&dir).join(format!("router-{port}.log"))).unwrap();
+            let child = cmd
+                .stdout(Stdio::piped())
+                .stderr(f)
+                .spawn()
+                .unwrap_or_else(|e| panic!("{what} starts: {e}"));
+            Proc { child, what }
+        }
+        None => Proc::spawn(&what, &mut cmd),
+    };
     p.line("router ", Duration::from_secs(20));
     p
 }
@@ -152,6 +167,20 @@ pub fn subscriber(name: &str, out: &Path, port: u16, identity: &Path, extra: &[&
         .args(["--wait", "60s"])
         .args(extra);
     Proc::spawn(&format!("subscriber {}", out.display()), &mut cmd)
+}
+
+/// Wait (bounded, generously: a loaded machine is slow to bring processes
+/// up) until a subscriber started with `--ready-file path` has subscribed.
+pub fn wait_ready(path: &Path) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            Instant::now() < until,
+            "{} not written within 60 s",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// `isochron publish NAME FILES` through the router on `port`.

@@ -172,6 +172,43 @@ fn attached(mode: &str, opts: &ZenohOptions) -> Result<Config, ConfigError> {
     Ok(c)
 }
 
+/// Connect endpoints in the order a router must bring them up: every
+/// reliable link (`tcp/`, `tls/`...) first, each awaited
+/// (`exit_on_failure=true` on the endpoint makes zenoh connect it before it
+/// goes on, retrying until it answers), then the `udp/` links in the
+/// background.
+///
+/// Why: zenoh numbers a session's reliable messages in one sequence shared
+/// by all its links and sends them on the reliable link, or on any link
+/// while there is none. A router connects its endpoints concurrently, so
+/// when the `udp/` link's handshake won, the first link states and
+/// declarations between two routers went over udp, the `tcp/` link then
+/// joined and overtook the last of them, and the receiver dropped those as
+/// out of sequence: the routers lost each other's routes ("unknown link
+/// mapping", "queryable from unknown router", then a panic in zenoh's
+/// receive thread), and listeners behind them never found a stream that
+/// was on air (seen 2 runs in 4 with recording relays on both links).
+/// Publishers and listeners connect their endpoints one after the other
+/// already. The price: a router whose upstream is down waits for it
+/// before it reports ready (it listens meanwhile).
+pub fn reliable_first(endpoints: impl Iterator<Item = String>) -> Vec<String> {
+    let (udp, reliable): (Vec<String>, Vec<String>) =
+        endpoints.partition(|e| e.starts_with("udp/"));
+    reliable
+        .into_iter()
+        .map(|e| {
+            if e.contains("exit_on_failure") {
+                e
+            } else if e.contains('#') {
+                format!("{e};exit_on_failure=true")
+            } else {
+                format!("{e}#exit_on_failure=true")
+            }
+        })
+        .chain(udp)
+        .collect()
+}
+
 /// A router listening on `listen` and connecting to `connect` (addresses
 /// or endpoints, see [`expand`]); `multicast` turns multicast scouting on.
 pub fn router(
@@ -188,7 +225,7 @@ pub fn router(
             .map_err(err)?;
     }
     let listen: Vec<String> = listen.iter().flat_map(|a| expand(a)).collect();
-    let connect: Vec<String> = connect.iter().flat_map(|a| expand(a)).collect();
+    let connect = reliable_first(connect.iter().flat_map(|a| expand(a)));
     if !listen.is_empty() || file.is_none() {
         c.insert_json5("listen/endpoints", &json_list(&listen))
             .map_err(err)?;
@@ -225,6 +262,34 @@ mod tests {
             expand("[::1]:7000"),
             vec!["tcp/[::1]:7000", "udp/[::1]:7000"]
         );
+    }
+
+    #[test]
+    fn routers_bring_reliable_links_up_first_and_awaited() {
+        let c = reliable_first(
+            ["udp/a:1", "tcp/a:1", "tls/b:2#iface=lo", "udp/b:2"]
+                .into_iter()
+                .map(String::from),
+        );
+        assert_eq!(
+            c,
+            [
+                "tcp/a:1#exit_on_failure=true",
+                "tls/b:2#iface=lo;exit_on_failure=true",
+                "udp/a:1",
+                "udp/b:2"
+            ]
+        );
+        let r = router(
+            &["127.0.0.1:7001".into()],
+            &["127.0.0.1:7000".into()],
+            None,
+            false,
+        )
+        .unwrap();
+        let eps = r.get_json("connect/endpoints").unwrap();
+        let tcp = eps.find("tcp/127.0.0.1:7000#exit_on_failure=true").unwrap();
+        assert!(tcp < eps.find("udp/127.0.0.1:7000").unwrap(), "{eps}");
     }
 
     #[test]

@@ -39,13 +39,16 @@ pub enum FanoutError {
     },
     /// The stream is not on air.
     #[error(
-        "no stream named '{stream}' answered within {waited:?} (is it being published? `isochron streams` lists what is on air)"
+        "no stream named '{stream}' answered within {waited:?}: {state} (`isochron streams` lists what is on air)"
     )]
     NotFound {
         /// The stream asked for.
         stream: String,
         /// How long we waited.
         waited: Duration,
+        /// What was still missing (no publisher on air, or one whose
+        /// catalog does not answer).
+        state: String,
     },
     /// The listener was refused; nothing was written.
     #[error("refused ({reason:?}): {message}")]

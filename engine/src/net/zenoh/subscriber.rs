@@ -106,40 +106,89 @@ pub struct StreamInfo {
     pub listener: [u8; 16],
 }
 
-/// Ask for the catalog until it answers or `wait` passes.
+/// Ask for the catalog until it answers or `wait` passes, saying now and
+/// then what is awaited: no publisher on air under that name yet, or one
+/// on air whose catalog does not answer (a router between that lost its
+/// declarations), or only a run that already ended. Every attempt is a
+/// fresh query through the routers, so a stream that comes on air, or a
+/// route that heals, is found on the next one.
 fn find_catalog(
     session: &::zenoh::Session,
     stream: &str,
     wait: Duration,
     skip: Option<[u8; 16]>,
 ) -> Result<(StreamCatalog, Fingerprint), FanoutError> {
-    let until = Instant::now() + wait;
+    let started = Instant::now();
+    let until = started + wait;
+    let mut note_every = Duration::from_secs(5);
+    let mut next_note = started + note_every;
+    let mut asked = 0u32;
     loop {
         let left = until.saturating_duration_since(Instant::now());
-        match fetch_catalog(
+        asked += 1;
+        let ended_run = match fetch_catalog(
             session,
             stream,
             left.clamp(Duration::from_millis(100), Duration::from_secs(1)),
         ) {
             Ok(c) if Some(c.0.instance) != skip => return Ok(c),
-            Ok(_) if Instant::now() >= until => {
-                return Err(FanoutError::NotFound {
-                    stream: stream.to_owned(),
-                    waited: wait,
-                });
-            }
-            Ok(_) => std::thread::sleep(Duration::from_millis(200)),
+            Ok(_) => true,
             Err(CatalogProblem::Invalid(e)) => {
                 return Err(FanoutError::refused(RefusedReason::Catalog, e));
             }
-            Err(CatalogProblem::NoAnswer) if Instant::now() >= until => {
+            Err(CatalogProblem::NoAnswer) => false,
+        };
+        let now = Instant::now();
+        if now >= until || now >= next_note {
+            let on_air = publisher_on_air(session, stream);
+            let state = waiting_for(ended_run, on_air, asked);
+            if now >= until {
                 return Err(FanoutError::NotFound {
                     stream: stream.to_owned(),
                     waited: wait,
+                    state,
                 });
             }
-            Err(CatalogProblem::NoAnswer) => std::thread::sleep(Duration::from_millis(100)),
+            tracing::warn!(
+                "still waiting for stream '{stream}' after {:.0?}: {state}",
+                now - started
+            );
+            note_every = (note_every * 2).min(Duration::from_secs(300));
+            next_note = now + note_every;
         }
+        std::thread::sleep(Duration::from_millis(if ended_run { 200 } else { 100 }));
+    }
+}
+
+/// The publisher's liveliness token for `stream` is seen from here.
+fn publisher_on_air(session: &::zenoh::Session, stream: &str) -> bool {
+    let Ok(replies) = session
+        .liveliness()
+        .get(keys::live(stream))
+        .timeout(Duration::from_secs(1))
+        .wait()
+    else {
+        return false;
+    };
+    let mut seen = false;
+    while let Ok(r) = replies.recv() {
+        seen |= r.result().is_ok();
+    }
+    seen
+}
+
+/// What a listener is still waiting for, in words.
+fn waiting_for(ended_run: bool, on_air: bool, asked: u32) -> String {
+    match (ended_run, on_air) {
+        (true, _) => {
+            "only the publisher run that already ended answers; waiting for its next run".to_owned()
+        }
+        (false, true) => format!(
+            "its publisher is on air (its liveliness token is seen) but its catalog answered none of {asked} queries (a router between may have lost its declarations)"
+        ),
+        (false, false) => format!(
+            "no publisher is on air under that name ({asked} catalog queries, no liveliness token seen)"
+        ),
     }
 }
 
