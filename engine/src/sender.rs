@@ -18,6 +18,7 @@ use crate::fec::adapt::{ArqPath, LossSample};
 use crate::fec::{FecAdapter, FecEncoder, FecError};
 use crate::pacer::Pacer;
 use crate::packetizer::{PacketizeError, Packetizer};
+use crate::playout::flow::rounds_in_lead;
 use crate::queue::SendQueue;
 use crate::stats::SenderStats;
 use crate::time::Time;
@@ -158,6 +159,9 @@ pub struct SenderCore {
     packet_rate: f64,
     /// The round trip the driver measured last.
     rtt: Option<Duration>,
+    /// File mode: how far the receiver's credits reach ahead of its
+    /// playout (the accept's high mark, then each credit's).
+    lead: Duration,
     /// Source datagrams kept for retransmission (retransmitting sessions).
     store: Option<RetransmitStore>,
     /// Adaptive FEC has seen the real block size once.
@@ -272,6 +276,7 @@ impl SenderCore {
             sent_at_report: 0,
             packet_rate: 0.0,
             rtt: None,
+            lead: Duration::ZERO,
             store: None,
             sized: false,
             pacer: Pacer::live(),
@@ -347,6 +352,7 @@ impl SenderCore {
         let window = Duration::from_micros(a.fec_window_us as u64);
         self.deadlines.latency = Duration::from_micros(a.latency_us as u64);
         self.session.fec.window_us = a.fec_window_us;
+        self.lead = Duration::from_micros(a.high_water_us as u64);
         self.update_arq_path();
         if f.enabled() {
             let m = self
@@ -457,11 +463,23 @@ impl SenderCore {
         let gap = (rtt / 2).clamp(Duration::from_millis(2), Duration::from_millis(25));
         let f = self.session.fec;
         let span = Duration::from_micros(f.window_us as u64) * f.depth.max(1) as u32;
+        let jitter = self.last_report.map_or(0, |(_, r)| r.jitter_us as u64);
+        let spread = Duration::from_micros(3 * jitter);
         if !self.deadlines.live {
-            // File mode: deadlines are far; round trips fit, FEC decides
-            // before they are needed.
+            // File mode: a packet arrives about the credit's lead minus a
+            // round trip ahead of its playout; FEC decides first, and the
+            // rounds of retransmission are what the rest holds (the
+            // receiver's floor leaves room for them when its buffer limit
+            // allows; none: FEC is sized as if alone).
+            let step = self
+                .subs
+                .iter()
+                .map(|s| s.pk.desc().frame_duration())
+                .max()
+                .unwrap_or_default();
+            let hold = Duration::from_micros(self.deadlines.hold_us);
             a.set_arq(Some(ArqPath {
-                rounds: 3,
+                rounds: rounds_in_lead(self.lead, span + hold, step, rtt, spread),
                 rtt_packets: packets(rtt),
                 copy_gap: packets(gap),
                 eager: 0.0,
@@ -469,8 +487,6 @@ impl SenderCore {
             }));
             return;
         }
-        let jitter = self.last_report.map_or(0, |(_, r)| r.jitter_us as u64);
-        let spread = Duration::from_micros(3 * jitter);
         let latency = self.deadlines.latency;
         let reach = round_share(latency, rtt, spread);
         a.set_arq(Some(ArqPath {
@@ -610,6 +626,11 @@ impl SenderCore {
             Control::Credit(c) => {
                 self.pacer.credit(now, c);
                 self.stats.credits += 1;
+                let lead = Duration::from_micros(c.lead_us as u64);
+                if lead != self.lead {
+                    self.lead = lead;
+                    self.update_arq_path();
+                }
             }
             _ => {}
         }

@@ -332,8 +332,9 @@ pub struct FlowStats {
     /// transit time of the packets that arrived), microseconds.
     pub delay_spread_us: u64,
     /// Level the buffer is kept above so every packet and its repairs are
-    /// on time: FEC window x depth + frame hold + delay spread + one frame
-    /// + 5 ms; microseconds.
+    /// on time: FEC window x depth, frame hold, delay spread, one frame and
+    /// 5 ms, and for each round of retransmission (`retransmit_rounds`) a
+    /// round trip and twice the spread; microseconds.
     pub floor_us: u64,
     /// Level playback started at (or will start at): the low-water mark in
     /// force, at least the floor; microseconds.
@@ -347,6 +348,10 @@ pub struct FlowStats {
     /// playback to the end of stream; negative: it was late. The buffer's
     /// floor leaves the FEC span of it for repairs; microseconds.
     pub min_slack_us: i64,
+    /// Rounds of retransmission the floor leaves room for after FEC's
+    /// span (0: the session does not retransmit, or the buffer limit
+    /// holds none on this path).
+    pub retransmit_rounds: u64,
 }
 
 /// The session snapshot: everything the receiver knows.

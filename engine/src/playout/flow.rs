@@ -19,7 +19,12 @@
 //! The marks ([`Marks`]): the buffer must stay above a `floor` that lets
 //! the slowest packet of a FEC block, and its repairs, arrive in time:
 //! FEC window x interleave depth + the packetizer's hold + the measured
-//! one-way delay spread + one frame + a margin. Playback starts at the
+//! one-way delay spread + one frame + a margin, and, when the session
+//! retransmits, the rounds of retransmission that follow FEC's verdict
+//! ([`RETRANSMIT_ROUNDS`] of them, each a round trip and the spread both
+//! ways: the NACK planner's pace), as many as the buffer limit holds. A
+//! floor of one round left hybrid recovery a single chance at a lost
+//! packet, and it lost more than FEC alone. Playback starts at the
 //! configured low-water mark or the floor, whichever is higher; the credit
 //! leads by the configured high-water mark or by what keeps the buffer
 //! above the floor once the round trip and the spread are taken off,
@@ -39,6 +44,46 @@ pub const CREDIT_INTERVAL: Duration = Duration::from_millis(100);
 const MARGIN_US: u64 = 5_000;
 /// How far back the delay spread looks.
 const SPREAD_WINDOW_US: u64 = 4_000_000;
+/// Rounds of retransmission a retransmitting session's buffer leaves room
+/// for (adaptive FEC plans with what is left:
+/// [`rounds_in_lead`]).
+pub const RETRANSMIT_ROUNDS: u32 = 3;
+/// Slack of one round on top of the round trip and the spread both ways.
+const ROUND_SLACK_US: u64 = 1_000;
+
+/// One round of retransmission: the round trip, the spread both ways (the
+/// planner asks again once a retransmission sent at the far end of the
+/// spread would have come) and a slack; microseconds.
+fn round_us(rtt_us: u64, spread_us: u64) -> u64 {
+    rtt_us + 2 * spread_us + ROUND_SLACK_US
+}
+
+/// What [`FlowParams::marks`] gives the lead beyond the floor, and the
+/// floor before retransmission rounds: (base floor, lead - floor).
+fn base_and_above(fec_hold_us: u64, step_us: u64, rtt_us: u64, spread_us: u64) -> (u64, u64) {
+    (
+        fec_hold_us + spread_us + step_us + MARGIN_US,
+        rtt_us + spread_us + step_us,
+    )
+}
+
+/// Rounds of retransmission a credit lead of `lead` leaves after FEC's
+/// span (`fec_hold`: FEC window x depth + the packetizer's hold), for a
+/// round trip and a one-way delay spread: the sender's view of the marks
+/// the receiver keeps ([`FlowParams::marks`] inverted), at most
+/// [`RETRANSMIT_ROUNDS`].
+pub fn rounds_in_lead(
+    lead: Duration,
+    fec_hold: Duration,
+    step: Duration,
+    rtt: Duration,
+    spread: Duration,
+) -> u32 {
+    let (rtt, spread) = (micros(rtt), micros(spread));
+    let (base, above) = base_and_above(micros(fec_hold), micros(step), rtt, spread);
+    let left = micros(lead).saturating_sub(base + above);
+    ((left / round_us(rtt, spread)) as u32).min(RETRANSMIT_ROUNDS)
+}
 
 /// What the marks are computed from (all fixed for a session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +99,9 @@ pub struct FlowParams {
     pub fec_hold: Duration,
     /// One frame (the level moves in frames).
     pub step: Duration,
+    /// Rounds of retransmission the floor leaves room for at most (0: the
+    /// session does not retransmit).
+    pub rounds: u32,
 }
 
 /// The marks in force, microseconds of buffered media.
@@ -68,6 +116,8 @@ pub struct Marks {
     pub lead_us: u64,
     /// The lead the path needs, before the cap.
     pub need_us: u64,
+    /// Rounds of retransmission the floor leaves room for.
+    pub rounds: u32,
 }
 
 impl FlowParams {
@@ -99,20 +149,36 @@ impl FlowParams {
             max: cfg.max_buffer,
             fec_hold: window + hold,
             step,
+            rounds: if session.recovery.retransmits() {
+                RETRANSMIT_ROUNDS
+            } else {
+                0
+            },
         }
     }
 
-    /// The marks for a round trip and a one-way delay spread.
+    /// The marks for a round trip and a one-way delay spread. The rounds
+    /// of retransmission are as many as fit under the buffer limit (a long
+    /// path gets fewer, down to FEC alone, rather than a refusal); the
+    /// lead the path needs (`need_us`, which the handshake checks against
+    /// the limit) is that of FEC alone when none fits.
     pub fn marks(&self, rtt: Duration, spread: Duration) -> Marks {
         let (rtt, spread, step) = (micros(rtt), micros(spread), micros(self.step));
         let max = micros(self.max).max(micros(self.high));
-        let floor = micros(self.fec_hold) + spread + step + MARGIN_US;
-        let need = floor + rtt + spread + step;
+        let (base, above) = base_and_above(micros(self.fec_hold), step, rtt, spread);
+        let round = round_us(rtt, spread);
+        let rounds = (0..=self.rounds)
+            .rev()
+            .find(|&r| base + r as u64 * round + above <= max)
+            .unwrap_or(0);
+        let floor = base + rounds as u64 * round;
+        let need = floor + above;
         Marks {
             floor_us: floor,
             start_us: micros(self.low).max(floor).min(max),
             lead_us: micros(self.high).max(need).min(max),
             need_us: need,
+            rounds,
         }
     }
 
@@ -133,6 +199,9 @@ pub struct FlowControl {
     spread: DelaySpread,
     spread_now: Option<Duration>,
     marks: Marks,
+    /// The marks at the accept: the sender's head start is their start
+    /// level.
+    accepted: Marks,
     next_credit: Option<Time>,
     last_lead: u64,
     pending: Option<Control>,
@@ -151,6 +220,7 @@ impl FlowControl {
             spread: DelaySpread::new(SPREAD_WINDOW_US),
             spread_now: None,
             marks: params.initial_marks(rtt),
+            accepted: params.initial_marks(rtt),
             next_credit: None,
             last_lead: 0,
             pending: None,
@@ -178,6 +248,20 @@ impl FlowControl {
     /// The marks in force.
     pub fn marks(&self) -> Marks {
         self.marks
+    }
+
+    /// Levels playback starts at: (without a gap, at all). The second
+    /// is the lead in force, but never below the accept's: the sender
+    /// sends the accept's start level at once, and a spread measured
+    /// from the first few packets of that burst, far below the path's,
+    /// would otherwise put the lead under it and start playback with the
+    /// burst's stragglers still on the way (and no time to ask for its
+    /// losses again).
+    pub fn start_levels(&self) -> (u64, u64) {
+        (
+            self.marks.start_us,
+            self.marks.lead_us.max(self.accepted.lead_us),
+        )
     }
 
     /// Called after each playout step with the media time being played
@@ -222,6 +306,7 @@ impl FlowControl {
             start_level_us: self.marks.start_us,
             lead_us: self.marks.lead_us,
             min_slack_us: self.min_slack.unwrap_or(0),
+            retransmit_rounds: self.marks.rounds as u64,
         }
     }
 }
@@ -241,6 +326,7 @@ mod tests {
             max: ms(1000),
             fec_hold: ms(45), // 35 ms window x 1 + 10 ms frames
             step: ms(10),
+            rounds: 0,
         }
     }
 
@@ -263,6 +349,41 @@ mod tests {
         let m = p.marks(ms(900), ms(100));
         assert_eq!(m.lead_us, 1_000_000, "capped");
         assert!(m.need_us > 1_000_000);
+    }
+
+    #[test]
+    fn retransmission_rounds_raise_the_floor_as_far_as_the_limit_holds() {
+        let p = FlowParams {
+            rounds: RETRANSMIT_ROUNDS,
+            ..params()
+        };
+        let rounds = |m: &Marks, rtt, spread| {
+            rounds_in_lead(
+                Duration::from_micros(m.lead_us),
+                p.fec_hold,
+                p.step,
+                rtt,
+                spread,
+            )
+        };
+        // 15 +- 10 ms each way: three rounds of 30 + 2 x 20 + 1 ms on top
+        // of FEC's floor of 80 ms, and the sender sees the three.
+        let m = p.marks(ms(30), ms(20));
+        assert_eq!((m.rounds, m.floor_us), (3, 80_000 + 3 * 71_000));
+        assert_eq!(m.lead_us, m.floor_us + 30_000 + 20_000 + 10_000);
+        assert_eq!(m.start_us, m.floor_us);
+        assert_eq!(rounds(&m, ms(30), ms(20)), 3);
+        // Without retransmission, FEC's floor alone.
+        assert_eq!(params().marks(ms(30), ms(20)).floor_us, 80_000);
+        // A long path: the rounds the 1 s limit holds (100 + 2 x 281 +
+        // 250 ms), then none, as FEC alone would, never a refusal.
+        let m = p.marks(ms(200), ms(40));
+        assert_eq!((m.rounds, m.lead_us), (2, 912_000));
+        assert_eq!(rounds(&m, ms(200), ms(40)), 2);
+        let m = p.marks(ms(600), ms(100));
+        assert_eq!((m.rounds, m.floor_us), (0, 160_000));
+        assert_eq!(m.need_us, 870_000, "what FEC alone needs");
+        assert_eq!(rounds(&m, ms(600), ms(100)), 0);
     }
 
     #[test]

@@ -587,7 +587,7 @@ impl Playout {
     fn ready_to_start(&self) -> bool {
         let level = self.level_us();
         let (low, high) = match &self.flow {
-            Some(f) => (f.marks().start_us, f.marks().lead_us),
+            Some(f) => f.start_levels(),
             None => (micros(self.low_water), micros(self.high_water)),
         };
         if level == u64::MAX || level >= high {

@@ -99,6 +99,10 @@ pub struct SimOutcome {
     pub levels: Vec<(Time, u64)>,
     /// Target latency samples (time, microseconds), as often as `levels`.
     pub latency_targets: Vec<(Time, u64)>,
+    /// What the sender had queued, as often as `levels`: (time, source
+    /// bytes, redundant bytes: FEC repairs plus retransmissions), so the
+    /// redundancy of any stretch of the run can be told.
+    pub sent: Vec<(Time, u64, u64)>,
     /// When playback started, and the buffer level then.
     pub playback_start: Option<(Time, u64)>,
     /// Flow control (credits, PAUSE, RESUME) as the receiver sent it.
@@ -141,6 +145,7 @@ pub fn run(
         finished: false,
         levels: Vec::new(),
         latency_targets: Vec::new(),
+        sent: Vec::new(),
         playback_start: None,
         flow: Vec::new(),
         control_retransmissions: (0, 0),
@@ -225,6 +230,9 @@ pub fn run(
             }
             out.latency_targets
                 .push((now, receiver.playout().latency_target_us()));
+            let st = sender.stats();
+            out.sent
+                .push((now, st.source_bytes, st.repair_bytes + st.retransmit_bytes));
             next_level = now + cfg.level_every;
         }
         if receiver.is_finished() {
