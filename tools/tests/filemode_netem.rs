@@ -3,7 +3,8 @@
 //! with and without `--live`), 10 s of 48 kHz stereo, default options
 //! otherwise, the same seeds as the simulation's table
 //! (`tests/sim_filemode.rs`). File mode must play with no late packet and
-//! no underrun, and lose no more than live mode on the same link.
+//! no underrun, and lose no more than live mode on the same link; with
+//! hybrid recovery, no more than with FEC alone.
 //!
 //! A session during which the host stalled the receiver itself (its playout
 //! thread ran late) runs again: that is the machine, not the link.
@@ -85,8 +86,9 @@ const HOST_STALL_US: u64 = 100_000;
 const ATTEMPTS: usize = 3;
 
 /// One session of `input` through `isochron netem <link> --seed <seed>`,
-/// file mode unless `live`; the receiver's statistics.
-fn session(dir: &Path, input: &Path, link: &str, seed: u64, live: bool) -> Row {
+/// file mode unless `live`, with `send` options `extra`; the receiver's
+/// statistics.
+fn session(dir: &Path, input: &Path, link: &str, seed: u64, live: bool, extra: &[&str]) -> Row {
     let config = dir.join("config");
     let out = dir.join("out");
     let o = bin(&config).arg("id").output().unwrap();
@@ -129,6 +131,7 @@ fn session(dir: &Path, input: &Path, link: &str, seed: u64, live: bool) -> Row {
     if live {
         send.arg("--live");
     }
+    send.args(extra);
     let sent = send.output().unwrap();
     assert!(
         sent.status.success(),
@@ -170,11 +173,11 @@ fn session(dir: &Path, input: &Path, link: &str, seed: u64, live: bool) -> Row {
 }
 
 /// [`session`], again while the host stalled the receiver ([`HOST_STALL_US`]).
-fn unstalled(dir: &Path, input: &Path, link: &str, seed: u64, live: bool) -> Row {
+fn unstalled(dir: &Path, input: &Path, link: &str, seed: u64, live: bool, extra: &[&str]) -> Row {
     for attempt in 1..=ATTEMPTS {
         let d = dir.join(attempt.to_string());
         std::fs::create_dir_all(&d).unwrap();
-        let row = session(&d, input, link, seed, live);
+        let row = session(&d, input, link, seed, live, extra);
         if row.tick_late_us <= HOST_STALL_US {
             return row;
         }
@@ -186,26 +189,28 @@ fn unstalled(dir: &Path, input: &Path, link: &str, seed: u64, live: bool) -> Row
     panic!("{link}, seed {seed}: the host stalled the receiver in {ATTEMPTS} attempts");
 }
 
-/// Each row of `links` with each seed, file mode against live mode.
+/// Each row of `links` with each seed: file mode with hybrid recovery
+/// against file mode with FEC alone (hybrid must never lose more) and
+/// against live mode (file mode must never lose more).
 fn table(links: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let input = common::song(tmp.path(), 10.0);
     for (i, link) in links.iter().enumerate() {
         for seed in SEEDS {
-            let run = |live: bool| {
-                let dir = tmp
-                    .path()
-                    .join(format!("{i}-{seed}-{}", if live { "live" } else { "file" }));
-                unstalled(&dir, &input, link, seed, live)
+            let run = |name: &str, live: bool, extra: &[&str]| {
+                let dir = tmp.path().join(format!("{i}-{seed}-{name}"));
+                unstalled(&dir, &input, link, seed, live, extra)
             };
-            let file = run(false);
-            let live = run(true);
+            let file = run("file", false, &["--recovery", "hybrid"]);
+            let fec = run("file-fec", false, &["--recovery", "fec"]);
+            let live = run("live", true, &[]);
             eprintln!(
-                "{link:48} seed {seed}: file {} / {} / {} / {:.2} % | live {:.2} % | {}",
+                "{link:48} seed {seed}: file {} / {} / {} / {:.2} % | FEC alone {:.2} % | live {:.2} % | {}",
                 file.unrecovered,
                 file.late,
                 file.underruns,
                 file.residual * 100.0,
+                fec.residual * 100.0,
                 live.residual * 100.0,
                 file.flow
             );
@@ -215,6 +220,16 @@ fn table(links: &[&str]) {
             assert!(
                 file.residual <= live.residual,
                 "{at}: file {file:?} lost more than live {live:?}"
+            );
+            assert!(
+                file.residual <= fec.residual,
+                "{at}: hybrid {file:?} lost more than FEC alone {fec:?}"
+            );
+            // The floor left retransmission its rounds after FEC's span.
+            assert!(
+                file.flow["retransmit_rounds"].as_u64().unwrap() >= 2,
+                "{at}: {}",
+                file.flow
             );
             // The marks came from the measured path, and the stats say so.
             let f = &file.flow;
