@@ -50,7 +50,10 @@ Usage: python3 benches/peers/srt_side_by_side.py path/to/isochron [LINK ...]
         (default: every link; SEED=1 and WORK=/tmp/isochron-srt-side-by-side
         in the environment change the seed and the working directory).
 Exits 1 when a run fails (a peer exits early, no output, no statistics) and
-2 when a peer is not installed; it installs nothing."""
+2 when a peer is not installed; it installs nothing. An isochron sender that
+fails after its receiver played the stream to the end (exit 3, and then no
+--stats-json) is reported in its row, with the receiver's redundancy_ratio
+(what arrived) in place of the sender's."""
 import json, math, os, random, re, shutil, signal, socket, struct, subprocess, sys, threading, time, wave
 
 SECS = 20
@@ -304,21 +307,36 @@ def run_iso(iso, link, recovery, wav, env, fp):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    if tcode != 0 or rcode != 0:
-        raise RunFailed(f"isochron send exited {tcode}, recv {rcode} ({D}/{tag}-send.txt, -recv.txt)")
+    if rcode != 0:
+        raise RunFailed(f"isochron recv exited {rcode}, send {tcode} ({D}/{tag}-recv.txt, -send.txt)")
     try:
         rs = json.load(open(rstats))["sessions"][0]["stats"]
-        ss = json.load(open(sstats))["stats"]
     except (OSError, ValueError, KeyError, IndexError) as e:
-        raise RunFailed(f"isochron wrote no statistics ({rstats}, {sstats}): {e}")
+        raise RunFailed(f"isochron recv wrote no statistics ({rstats}): {e}")
+    note = ""
+    try:
+        ss = json.load(open(sstats))["stats"]
+        fec = ss["repair_bytes"] / max(1, ss["source_bytes"])
+        retx = ss["retransmit_bytes"] / max(1, ss["source_bytes"])
+        red = ss["redundancy_ratio"]
+    except (OSError, ValueError, KeyError) as e:
+        if tcode == 0:
+            raise RunFailed(f"isochron send wrote no statistics ({sstats}): {e}")
+        # The receiver played the stream to its end but the sender failed after it (and then
+        # writes no statistics): the redundancy is the receiver's count of what arrived.
+        fec, red = rs["fec_overhead_ratio"], rs["redundancy_ratio"]
+        retx = red - fec
+    if tcode != 0:
+        last = open(f"{D}/{tag}-send.txt").read().strip().splitlines()[-1:]
+        note = f"send exited {tcode} after the receiver completed ({' '.join(last)[:120]})"
+        if not os.path.exists(sstats):
+            note += "; redundancy as the receiver counted it"
     p = rs["packets"]
     return {
         # late is the part of unrecovered that arrived after its frame played
         "missing": max(0, p["unrecovered"] - p["late"]), "expected": p["expected"], "late": p["late"], "duplicates": p["duplicate"],
         "residual": rs["residual_loss_ratio"],
-        "overhead": ss["redundancy_ratio"],
-        "fec": ss["repair_bytes"] / max(1, ss["source_bytes"]),
-        "retx": ss["retransmit_bytes"] / max(1, ss["source_bytes"]),
+        "overhead": red, "fec": fec, "retx": retx, "note": note,
         "lost": p["lost"], "recovered": p["recovered"], "retransmitted": p["retransmitted"],
         "retransmit_late": p["retransmit_late"],
         "nack": rs["nack"],
@@ -379,7 +397,7 @@ def main():
             n = r["nack"]
             why = (f"lost {r['lost']}, back in time {r['recovered']} ({r['retransmitted']} retransmitted, "
                    f"{r['retransmit_late']} of them late); NACK no_time {n['no_time']}, hopeless {n['hopeless']}, "
-                   f"overdue {n['overdue']}")
+                   f"overdue {n['overdue']}") + (f"; {r['note']}" if r["note"] else "")
         else:
             red = f"{pct(r['overhead'])} ({r['retransmitted']} of {r['unique']} packets again)"
             why = (f"SRT: lost {r['srt_rcv_lost']}, dropped {r['srt_rcv_dropped']}, belated {r['srt_rcv_belated']}; "
