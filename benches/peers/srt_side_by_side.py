@@ -20,15 +20,15 @@ latency=80), through the relay, into `srt-live-transmit srt:// udp://`
 whose output datagrams this script counts: missing (sequence numbers never
 delivered), late (delivered more than latency + the link's largest one-way
 delay + 20 ms after they were sent: SRT's delivery instant is its latency
-above the handshake's one-way delay, 104-106 ms here, so this is 15-20 ms
+above the handshake's one-way delay, 104-109 ms here, so this is 14-21 ms
 past it) and duplicated. Residual, for both peers, is missing + late over
-sent: what a playout at that latency does not have in time. A tail of 0.5 s more datagrams follows
-the counted 4000 so that the retransmissions of the last counted ones are
-in the sender's statistics (srt-live-transmit reports every N packets it
-reads, -s); they are not counted as missing. Overhead is SRT's own count at
-the sender (-pf json -f): packetsRetransmitted over packetsUnique (every
-data packet has the same size, so it is also the byte ratio; control
-packets are not counted, as isochron does not count its own).
+sent: what a playout at that latency does not have in time. A tail of 0.5 s
+more datagrams follows the counted 4000 so that the retransmissions of the
+last counted ones are in the sender's statistics (srt-live-transmit reports
+every N packets it reads, -s); they are not counted as missing. Overhead is
+SRT's own count at the sender (-pf json -f): packetsRetransmitted over
+packetsUnique (every data packet has the same size, so it is also the byte
+ratio; control packets are not counted, as isochron does not count its own).
 
 isochron: `isochron send --live --recovery hybrid` (FEC sized for what a
 round trip cannot recover, NACKs for the rest) and `--recovery fec` (the
