@@ -40,6 +40,7 @@ fn stream(secs: u64) -> u64 {
             m: 4,
             depth: 1,
             window_us: 100_000,
+            auto_depth: false,
         },
         ..Default::default()
     };

@@ -21,6 +21,7 @@ fn receiver_follows_k_and_m_changes() {
             m: 4,
             depth: 1,
             window_us: 60_000,
+            auto_depth: false,
         },
         ..Default::default()
     };

@@ -46,6 +46,7 @@ fn session_desc() -> SessionDesc {
             m: 2,
             depth: 1,
             window_us: 20_000,
+            auto_depth: false,
         },
         substreams: vec![SubstreamDesc::audio(0, "a.wav", format)],
         recovery: Default::default(),
@@ -157,6 +158,7 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
                 low_water_us: 40_000,
                 high_water_us: 160_000,
                 fec_window_us: 20_000,
+                max_depth: 1,
             }),
             Control::Reject(Reject {
                 reason: RejectReason::Limit,

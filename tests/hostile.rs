@@ -207,6 +207,7 @@ const NO_FEC: FecParams = FecParams {
     m: 0,
     depth: 1,
     window_us: 0,
+    auto_depth: false,
 };
 
 fn live(name: &str, subs: Vec<SubstreamDesc>) -> Control {
@@ -293,6 +294,7 @@ fn hellos_asking_for_huge_buffers_are_refused_with_the_limit_named() {
             m: 4,
             depth: 64,
             window_us: u32::MAX,
+            auto_depth: false,
         },
         vec![d250],
     )]);
@@ -308,6 +310,7 @@ fn hellos_asking_for_huge_buffers_are_refused_with_the_limit_named() {
                 m: 4,
                 depth: 4,
                 window_us: 100_000_000,
+                auto_depth: false,
             },
             vec![stereo48k(0, ms(10))],
         )]);
@@ -516,6 +519,7 @@ fn attack(h: &Hostile, who: u16) {
             m: 4,
             depth: 64,
             window_us: u32::MAX,
+            auto_depth: false,
         },
         vec![stereo48k(0, Duration::from_micros(250))],
     )]);

@@ -96,6 +96,7 @@ fn a_zero_rate_from_the_wire_is_refused_when_decoded() {
                 m: 0,
                 depth: 1,
                 window_us: 0,
+                auto_depth: false,
             },
             substreams: vec![stereo48k(0, ms(10))],
             recovery: Default::default(),

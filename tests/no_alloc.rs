@@ -51,6 +51,7 @@ fn steady_state_send_and_receive_do_not_allocate() {
             m: 4,
             depth: 2,
             window_us: 20_000,
+            auto_depth: false,
         },
         ..Default::default()
     };

@@ -176,6 +176,7 @@ proptest! {
             low_water_us: low,
             high_water_us: high,
             fec_window_us: 0,
+            max_depth: 1,
         });
         let mut d = ControlDecoder::new();
         d.push(&msg.to_frame()).unwrap();
@@ -278,6 +279,7 @@ fn session_for_fuzz() -> (SessionDesc, Accept) {
             m: 2,
             depth: 1,
             window_us: 10_000,
+            auto_depth: false,
         },
         substreams: vec![desc],
         // Retransmitting: garbage also reaches the NACK planner.
@@ -359,6 +361,7 @@ fn control_strategy() -> impl Strategy<Value = Control> {
                         m,
                         depth,
                         window_us,
+                        auto_depth: false,
                     },
                     substreams: subs,
                     recovery: [Recovery::Fec, Recovery::Arq, Recovery::Hybrid][k as usize % 3],
@@ -383,6 +386,7 @@ fn control_strategy() -> impl Strategy<Value = Control> {
                     low_water_us: c,
                     high_water_us: d.max(c + 1),
                     fec_window_us: e,
+                    max_depth: 1,
                 })
             }),
         "[ -~]{0,200}".prop_map(|message| Control::Reject(Reject {

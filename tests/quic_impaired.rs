@@ -55,6 +55,7 @@ fn five_percent_loss_with_jitter_is_repaired() {
         m: 4,
         depth: 1,
         window_us: 0, // the receiver picks it from its latency
+        auto_depth: false,
     };
     let mut tx = Sender::connect(opts, subs.clone()).unwrap();
     feed_pattern(&mut tx, &subs);

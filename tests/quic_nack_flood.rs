@@ -113,6 +113,7 @@ fn a_hostile_nack_flood_costs_the_sender_bounded_work_and_memory() {
             low_water_us: 40_000,
             high_water_us: 160_000,
             fec_window_us: 20_000,
+            max_depth: 1,
         };
         control_stream::send(&mut send, &Control::Accept(accept))
             .await

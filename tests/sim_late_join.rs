@@ -54,6 +54,7 @@ fn run(
         low_water_us: 40_000,
         high_water_us: 160_000,
         fec_window_us: window.as_micros() as u32,
+        max_depth: sender.session().fec.depth,
     };
     let start = Time::from_micros(1_000_000);
     sender.on_accept(start, &accept).unwrap();
@@ -245,6 +246,7 @@ fn late_join_with_interleaving_and_loss_counts_only_from_its_start() {
         m: 4,
         depth: 2,
         window_us: 0,
+        auto_depth: false,
     };
     let link = Impairment {
         delay: ms(10),

@@ -314,6 +314,7 @@ fn adaptive_fec_meets_its_target_where_the_fixed_code_does_not() {
             m: 4,
             depth: 1,
             window_us: 10_000, // ~10 packets a block at 1000 packets/s
+            auto_depth: false,
         };
         cfg.sender.fec_target = target;
         // FEC against FEC: nothing asked for again.

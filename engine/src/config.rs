@@ -142,6 +142,7 @@ impl Default for SenderConfig {
                 m: 4,
                 depth: 1,
                 window_us: 0,
+                auto_depth: false,
             },
             max_datagram: 1162,
             queue: 4096,
@@ -251,6 +252,37 @@ impl ReceiverConfig {
             });
         }
         Ok(())
+    }
+
+    /// [`check_session`](Self::check_session), and the deepest packet
+    /// interleaving granted ([`Accept::max_depth`](crate::wire::control::Accept::max_depth)).
+    /// A fixed depth is granted as proposed (or refused). Automatic depth
+    /// ([`FecParams::auto_depth`]) is granted as deep as asked while the
+    /// session still fits: live, while each block of the deepest group
+    /// still has a frame's time (the group's budget, window x depth, is
+    /// half the latency after the frame hold whatever the depth, so deeper
+    /// only divides it finer); file mode, while the marks the span needs fit
+    /// the buffer limit. Down to 1, which is checked as a fixed depth 1.
+    pub fn grant(&self, s: &SessionDesc) -> Result<(Duration, u8), ConfigError> {
+        if !(s.fec.auto_depth && s.fec.enabled()) {
+            return Ok((self.check_session(s)?, s.fec.depth.max(1)));
+        }
+        let frame = s
+            .substreams
+            .iter()
+            .map(|d| Duration::from_micros(d.frame_us as u64))
+            .max()
+            .unwrap_or_default();
+        let mut t = s.clone();
+        for d in (2..=s.fec.depth).rev() {
+            t.fec.depth = d;
+            match self.check_session(&t) {
+                Ok(w) if !matches!(s.mode, Mode::Live) || w >= frame => return Ok((w, d)),
+                _ => {}
+            }
+        }
+        t.fec.depth = 1;
+        Ok((self.check_session(&t)?, 1))
     }
 
     /// Check a proposed session against this receiver's latency, and pick
@@ -364,6 +396,7 @@ mod tests {
                 m: 4,
                 depth,
                 window_us: window_ms * 1000,
+                auto_depth: false,
             },
             substreams: vec![stereo48k(0, 10_000)],
             recovery: Recovery::Fec,
@@ -420,5 +453,37 @@ mod tests {
             tight.check_session(&session(0, 1)),
             Err(ConfigError::NoRoomForFec { .. })
         ));
+    }
+
+    #[test]
+    fn grants_automatic_depth_as_far_as_the_budget_allows() {
+        let auto = |latency_ms: u64, depth: u8, mode: Mode| {
+            let mut s = session(0, depth);
+            s.fec.auto_depth = true;
+            s.mode = mode;
+            let cfg = ReceiverConfig {
+                latency: Duration::from_millis(latency_ms),
+                ..Default::default()
+            };
+            cfg.grant(&s).unwrap()
+        };
+        // Live 250 ms, 10 ms frames: (250 - 10) / 2 = 120 ms a group, a
+        // frame's time a block at most 12 deep; 8 asked, 8 granted.
+        assert_eq!(auto(250, 8, Mode::Live), (Duration::from_millis(15), 8));
+        assert_eq!(auto(250, 16, Mode::Live), (Duration::from_millis(10), 12));
+        // 80 ms: 35 ms a group, 3 deep.
+        let (w, d) = auto(80, 8, Mode::Live);
+        assert_eq!(d, 3);
+        assert!(w >= Duration::from_millis(10), "{w:?}");
+        // 30 ms: 10 ms a group: depth 1, the window as if fixed.
+        assert_eq!(auto(30, 8, Mode::Live), (Duration::from_millis(10), 1));
+        // File mode: as deep as the buffer limit holds the span (window
+        // 35 ms x depth + the path's margins within 1 s).
+        let (w, d) = auto(80, 64, Mode::File { fill_percent: 200 });
+        assert_eq!(w, Duration::from_millis(35));
+        assert!((2..64).contains(&d), "{d}");
+        // A fixed depth is granted as proposed.
+        let cfg = ReceiverConfig::default();
+        assert_eq!(cfg.grant(&session(10, 4)).unwrap().1, 4);
     }
 }

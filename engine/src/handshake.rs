@@ -47,15 +47,17 @@ pub fn answer(cfg: &ReceiverConfig, hello: &Hello, session_id: u64) -> Result<Ac
     if let Err(e) = crate::catalog::validate(&hello.session.substreams) {
         return Err(reject(RejectReason::Catalog, e.to_string()));
     }
-    let window = cfg
-        .check_session(&hello.session)
+    let (window, max_depth) = cfg
+        .grant(&hello.session)
         .map_err(|e| reject(RejectReason::Latency, e.to_string()))?;
     let us = |d| micros(d).min(u32::MAX as u64) as u32;
-    // File mode: the marks in force, sized for the round trip measured.
+    // File mode: the marks in force, sized for the round trip measured
+    // and the deepest group granted.
+    let mut session = hello.session.clone();
+    session.fec.depth = max_depth;
     let (low, high) = match hello.session.mode {
         Mode::File { .. } => {
-            let m =
-                FlowParams::for_session(cfg, &hello.session, window).initial_marks(cfg.loop_delay);
+            let m = FlowParams::for_session(cfg, &session, window).initial_marks(cfg.loop_delay);
             let d = std::time::Duration::from_micros;
             (d(m.start_us), d(m.lead_us))
         }
@@ -67,6 +69,7 @@ pub fn answer(cfg: &ReceiverConfig, hello: &Hello, session_id: u64) -> Result<Ac
         low_water_us: us(low),
         high_water_us: us(high),
         fec_window_us: us(window),
+        max_depth,
     })
 }
 

@@ -91,6 +91,8 @@ pub struct Ingress {
     decoder: Option<FecDecoder>,
     planner: Option<NackPlanner>,
     join: Option<JoinGate>,
+    /// Deepest interleaving granted: repairs of deeper groups are refused.
+    max_depth: u8,
     stats: IngressStats,
 }
 
@@ -109,6 +111,7 @@ impl Ingress {
             }),
             planner: None,
             join: None,
+            max_depth: session.fec.depth.max(1),
             stats: IngressStats::default(),
         }
     }
@@ -236,6 +239,13 @@ impl Ingress {
                     st.invalid.malformed += 1;
                     return;
                 };
+                // The repair's group byte is its group's depth (0 from
+                // senders before automatic depth): deeper than granted, its
+                // group may span more than the latency or buffers cover.
+                if p.meta.group > self.max_depth {
+                    st.invalid.too_deep += 1;
+                    return;
+                }
                 st.repair_bytes += bytes.len() as u64;
                 if let Some(pl) = &mut self.planner {
                     pl.on_repair(now, p.meta.sender_ts);
@@ -278,5 +288,63 @@ fn rebuilt_sink<'a>(
         } else {
             *unknown += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::tests::stereo48k;
+    use crate::wire::control::{FecParams, Mode, Recovery};
+    use crate::wire::packet::REPAIR_SUBSTREAM;
+
+    /// A repair says its group's depth; one deeper than the grant is a
+    /// counted drop, never a panic, and the decoder never sees it.
+    #[test]
+    fn repairs_of_a_group_deeper_than_granted_are_refused() {
+        let session = SessionDesc {
+            name: "t".into(),
+            mode: Mode::Live,
+            speed: 1.0,
+            fec: FecParams {
+                k: 4,
+                m: 2,
+                depth: 2,
+                window_us: 10_000,
+                auto_depth: true,
+            },
+            substreams: vec![stereo48k(0, 10_000)],
+            recovery: Recovery::Fec,
+        };
+        let mut ing = Ingress::new(&session, 32, Duration::from_secs(1));
+        let repair = |depth: u8| {
+            let meta = SourceMeta {
+                substream: REPAIR_SUBSTREAM,
+                frames: 2,
+                group: depth,
+                ..SourceMeta::default()
+            };
+            let pos = BlockPos {
+                block: depth as u32,
+                index: 4,
+                k: 4,
+                m: 2,
+            };
+            let mut buf = vec![0u8; 200];
+            let n = packet::encode(&mut buf, Kind::Repair, pos, &meta, &[0u8; 40]);
+            buf.truncate(n);
+            buf
+        };
+        let t = Time::from_micros(1000);
+        for d in [3, 64, 255] {
+            ing.on_datagram(t, &repair(d), &mut |_, _, _| {});
+        }
+        assert_eq!(ing.stats().invalid.too_deep, 3);
+        assert_eq!(ing.fec_counts().repair_received, 0);
+        for d in [0, 1, 2] {
+            ing.on_datagram(t, &repair(d), &mut |_, _, _| {});
+        }
+        assert_eq!(ing.stats().invalid.too_deep, 3);
+        assert_eq!(ing.fec_counts().repair_received, 3);
     }
 }

@@ -27,8 +27,10 @@ pub struct ReceiverCore {
 }
 
 impl ReceiverCore {
-    /// A session as accepted: `accept` carries the FEC window in force.
+    /// A session as accepted: `accept` carries the FEC window in force and
+    /// the deepest interleaving granted, which the buffers are sized for.
     pub fn new(cfg: &ReceiverConfig, session: &SessionDesc, accept: &Accept) -> Self {
+        let session = &session.accepted(accept);
         let window = Duration::from_micros(accept.fec_window_us as u64);
         Self {
             ingress: new_ingress(cfg, session, window),

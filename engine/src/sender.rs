@@ -92,6 +92,15 @@ pub enum SenderError {
     /// A coded substream's encoder refused (what it said).
     #[error("encoding: {0}")]
     Codec(String),
+    /// The receiver granted another interleaving depth than this sender
+    /// can use (deeper than asked; or, fixed, not the depth proposed).
+    #[error("the receiver granted interleave depth {granted}, this sender asked for {asked}")]
+    Depth {
+        /// What the hello asked for (automatic: the most).
+        asked: u8,
+        /// What the accept granted.
+        granted: u8,
+    },
     /// The [`FrameSource`] claimed more samples than the frame holds.
     #[error("source gave {got} samples for a frame of {max}")]
     SourceOverrun {
@@ -157,6 +166,10 @@ pub struct SenderCore {
     sent_at_report: u64,
     /// Datagrams a second on the media direction, lately.
     packet_rate: f64,
+    /// Source datagrams sent by the previous report, and source datagrams
+    /// a second lately (automatic depth sizes blocks from it).
+    sources_at_report: u64,
+    source_rate: f64,
     /// The round trip the driver measured last.
     rtt: Option<Duration>,
     /// File mode: how far the receiver's credits reach ahead of its
@@ -275,6 +288,8 @@ impl SenderCore {
             last_report: None,
             sent_at_report: 0,
             packet_rate: 0.0,
+            sources_at_report: 0,
+            source_rate: 0.0,
             rtt: None,
             lead: Duration::ZERO,
             store: None,
@@ -293,7 +308,12 @@ impl SenderCore {
             accepted_at: None,
             blocked: false,
             produced_all: false,
-            stats: SenderStats { recovery, ..stats },
+            stats: SenderStats {
+                recovery,
+                fec_depth: fec_params.depth.max(1),
+                fec_depth_max: fec_params.depth.max(1),
+                ..stats
+            },
             max_pause: cfg.max_pause,
             proposed: cfg.fec,
         })
@@ -347,7 +367,26 @@ impl SenderCore {
     }
 
     /// The receiver accepted: build FEC with the agreed window and start.
+    /// With automatic depth the encoder is built for the depth granted and
+    /// starts at 1; a grant deeper than asked (or, fixed, another depth
+    /// than proposed) is refused.
     pub fn on_accept(&mut self, now: Time, a: &Accept) -> Result<(), SenderError> {
+        let f = self.session.fec;
+        let granted_ok = if f.auto_depth {
+            (1..=f.depth.max(1)).contains(&a.max_depth)
+        } else {
+            a.max_depth == f.depth.max(1)
+        };
+        if f.enabled() && !granted_ok {
+            return Err(SenderError::Depth {
+                asked: f.depth,
+                granted: a.max_depth,
+            });
+        }
+        if f.enabled() {
+            self.session.fec.depth = a.max_depth;
+            self.stats.fec_depth_max = a.max_depth;
+        }
         let f = self.session.fec;
         let window = Duration::from_micros(a.fec_window_us as u64);
         self.deadlines.latency = Duration::from_micros(a.latency_us as u64);
@@ -355,18 +394,18 @@ impl SenderCore {
         self.lead = Duration::from_micros(a.high_water_us as u64);
         self.update_arq_path();
         if f.enabled() {
+            let depth = if f.auto_depth { 1 } else { f.depth as usize };
             let m = self
                 .adapter
                 .as_ref()
-                .map_or(f.m, |a| a.choose(f.k as usize, f.depth as usize));
-            self.fec = Some(FecEncoder::new(
-                f.k as usize,
-                m.max(1) as usize,
-                f.depth as usize,
-                window,
-            )?);
+                .map_or(f.m, |a| a.choose(f.k as usize, depth));
+            let mut enc =
+                FecEncoder::new(f.k as usize, m.max(1) as usize, f.depth as usize, window)?;
+            enc.set_depth(depth);
+            self.fec = Some(enc);
             self.session.fec.m = m;
             self.fec_active = m > 0;
+            self.stats.fec_depth = depth as u8;
         }
         if self.session.recovery.retransmits() {
             self.store = Some(RetransmitStore::new(&self.store_sizes(a)));
@@ -547,7 +586,8 @@ impl SenderCore {
         let Some(a) = &mut self.adapter else {
             return;
         };
-        let depth = self.session.fec.depth as usize;
+        let f = self.session.fec;
+        let depth = self.fec.as_ref().map_or(f.depth as usize, |e| e.depth());
         let (k, m, k_eff) = match &self.fec {
             Some(fec) => {
                 let (k, m) = fec.code();
@@ -559,7 +599,30 @@ impl SenderCore {
             }
             None => (1, 0, 1),
         };
-        let (want, capped) = a.choose_capped(k_eff, depth);
+        let (want_depth, (want, capped)) = if f.auto_depth && self.fec.is_some() {
+            // Sources a block holds at each depth: the group's (its budget
+            // is the same at every depth) shared among its blocks, at most
+            // k; the depth in force as measured.
+            let span = Duration::from_micros(f.window_us as u64) * f.depth.max(1) as u32;
+            let per_group = if k_eff + 1 < k {
+                (k_eff * depth) as f64
+            } else {
+                (self.source_rate * span.as_secs_f64()).max((k * depth) as f64)
+            };
+            let ks: Vec<usize> = (1..=f.depth.max(1) as usize)
+                .map(|d| {
+                    if d == depth {
+                        k_eff
+                    } else {
+                        ((per_group / d as f64).round() as usize).clamp(1, k)
+                    }
+                })
+                .collect();
+            let (d, c, capped) = a.pick_depth(&ks);
+            (d, (c, capped))
+        } else {
+            (depth, a.choose_capped(k_eff, depth))
+        };
         a.settle(want);
         if capped {
             if self.stats.fec_capped == 0 {
@@ -577,10 +640,28 @@ impl SenderCore {
         if let Some(s) = &mut self.store {
             s.set_copies(want.copies);
         }
+        if want_depth != depth {
+            // From the next group on: the open one closes with the old
+            // depth; the receiver needs no word (each repair says it).
+            self.close_group(now);
+            if let Some(fec) = &mut self.fec {
+                fec.set_depth(want_depth);
+            }
+            self.stats.fec_depth = want_depth as u8;
+            self.stats.fec_depth_changes += 1;
+            tracing::debug!(depth = want_depth, "automatic interleave depth");
+        }
         if self.fec.is_some() && want.m as usize != m {
             // Takes effect from the next group; the receiver follows.
             let _ = self.set_fec(now, k as u8, want.m);
         }
+    }
+
+    /// The interleaving depth in force (the groups being built).
+    pub fn depth(&self) -> u8 {
+        self.fec
+            .as_ref()
+            .map_or(self.session.fec.depth, |f| f.depth() as u8)
     }
 
     /// The loss estimate adaptive FEC works from, once there is one.
@@ -600,6 +681,12 @@ impl SenderCore {
                     let sent_now = sent - self.sent_at_report;
                     if secs > 0.0 {
                         self.packet_rate = sent_now as f64 / secs;
+                        self.source_rate = self
+                            .stats
+                            .source_packets
+                            .saturating_sub(self.sources_at_report)
+                            as f64
+                            / secs;
                     }
                     let d = |a: u64, b: u64| a.saturating_sub(b);
                     let lost = d(r.lost, prev.lost);
@@ -614,6 +701,7 @@ impl SenderCore {
                     self.observe_sample(now, sample);
                 }
                 self.sent_at_report = sent;
+                self.sources_at_report = self.stats.source_packets;
             }
             Control::Pause => {
                 self.pacer.pause(now);

@@ -260,12 +260,19 @@ pub struct InvalidCounts {
     /// Sealed datagrams that failed authentication or were replayed
     /// (fan-out: end-to-end AEAD; 0 over QUIC, which authenticates itself).
     pub unauthenticated: u64,
+    /// Repair packets of a group interleaved deeper than the receiver
+    /// granted at accept ([`Accept::max_depth`](crate::wire::control::Accept::max_depth)).
+    pub too_deep: u64,
 }
 
 impl InvalidCounts {
     /// All refusals, whatever the reason.
     pub fn total(&self) -> u64 {
-        self.malformed + self.unknown_substream + self.oversized + self.unauthenticated
+        self.malformed
+            + self.unknown_substream
+            + self.oversized
+            + self.unauthenticated
+            + self.too_deep
     }
 }
 
@@ -567,6 +574,14 @@ pub struct SenderStats {
     /// allows and was held at that cap (the receiver reported more loss
     /// than the cap can repair).
     pub fec_capped: u64,
+    /// Packet interleaving depth in force (the groups being built): the
+    /// session's, or with automatic depth adaptive FEC's choice.
+    pub fec_depth: u8,
+    /// Deepest interleaving the receiver granted (the session's depth when
+    /// fixed).
+    pub fec_depth_max: u8,
+    /// Times automatic depth changed the depth in force.
+    pub fec_depth_changes: u64,
     /// Per substream, in catalog order.
     pub substreams: Vec<SenderSubstreamStats>,
 }

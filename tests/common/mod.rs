@@ -164,6 +164,7 @@ pub fn fixed_fec_sim(
         m: 4,
         depth,
         window_us: 20_000, // room for 16 packets at 1000 packets/s
+        auto_depth: false,
     };
     cfg.sender.fec_target = None;
     // FEC measured alone: nothing is asked for again.

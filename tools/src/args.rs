@@ -188,6 +188,45 @@ fn fec_code(s: &str) -> Result<Option<(u8, u8)>, String> {
     Ok(Some((k as u8, m as u8)))
 }
 
+/// Packet interleaving asked for: a fixed depth, or automatic up to a
+/// most (the receiver may grant less).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interleave {
+    /// The depth, or with `auto` the most.
+    pub depth: u8,
+    /// Adaptive FEC picks the depth in force from the measured bursts.
+    pub auto: bool,
+}
+
+/// Deepest automatic interleaving `--interleave auto` asks for.
+pub const AUTO_DEPTH: u8 = 8;
+
+/// `D` (1..=64), `auto` (up to [`AUTO_DEPTH`]) or `auto:N`.
+pub fn interleave(s: &str) -> Result<Interleave, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let bad = || format!("'{s}' is no interleave depth (use 1..=64, auto or auto:N)");
+    let depth = |d: &str| -> Result<u8, String> {
+        match d.trim().parse::<u8>() {
+            Ok(n) if (1..=64).contains(&n) => Ok(n),
+            _ => Err(bad()),
+        }
+    };
+    match t.strip_prefix("auto") {
+        Some("") => Ok(Interleave {
+            depth: AUTO_DEPTH,
+            auto: true,
+        }),
+        Some(rest) => Ok(Interleave {
+            depth: depth(rest.strip_prefix(':').ok_or_else(bad)?)?,
+            auto: true,
+        }),
+        None => Ok(Interleave {
+            depth: depth(&t)?,
+            auto: false,
+        }),
+    }
+}
+
 /// `fec`, `arq` or `hybrid`.
 pub fn recovery(s: &str) -> Result<isochron_engine::Recovery, String> {
     use isochron_engine::Recovery;
@@ -204,6 +243,17 @@ pub fn recovery(s: &str) -> Result<isochron_engine::Recovery, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interleave_depths() {
+        let i = |d, auto| Interleave { depth: d, auto };
+        assert_eq!(interleave("2").unwrap(), i(2, false));
+        assert_eq!(interleave("auto").unwrap(), i(AUTO_DEPTH, true));
+        assert_eq!(interleave("Auto:12").unwrap(), i(12, true));
+        for bad in ["0", "65", "auto:", "auto:0", "autox", "deep"] {
+            assert!(interleave(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes_and_limits() {

@@ -312,6 +312,7 @@ pub fn fec_params(fec: &args::Fec, window: Option<Duration>, interleave: u8) -> 
             m,
             depth,
             window_us,
+            auto_depth: false,
         },
         None => FecParams {
             depth,

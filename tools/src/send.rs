@@ -70,10 +70,11 @@ pub struct SendArgs {
     /// (FEC sized for what a round trip cannot recover, retransmission for the rest)
     #[arg(long, default_value = "fec", value_parser = args::recovery, value_name = "MODE")]
     recovery: isochron_engine::Recovery,
-    /// Packet interleaving depth D: FEC blocks sent column by column (spreads bursts)
-    /// [default: 2 in file mode, 1 with --live]
-    #[arg(long, value_name = "D")]
-    interleave: Option<u8>,
+    /// Packet interleaving depth D: FEC blocks sent column by column (spreads bursts);
+    /// auto[:N]: adaptive FEC picks it from the measured bursts, 1 on random loss, up to N
+    /// (default 8) or what the receiver's latency allows [default: 2 in file mode, 1 with --live]
+    #[arg(long, value_name = "D", value_parser = args::interleave)]
+    interleave: Option<args::Interleave>,
     /// Pace by real time (live) instead of file mode, which reads ahead as far as the
     /// receiver's credits allow (standard input and --device are then paced by their own
     /// arrival: their sample count is the media clock)
@@ -161,9 +162,14 @@ pub fn run(a: SendArgs) -> Result<u8> {
     } else {
         SenderConfig::file(a.fill)
     };
-    let depth = a.interleave.unwrap_or(base.fec.depth).max(1);
+    let il = a.interleave.unwrap_or(args::Interleave {
+        depth: base.fec.depth,
+        auto: false,
+    });
+    let mut fec = fec_params(&a.fec, a.fec_window, il.depth);
+    fec.auto_depth = il.auto;
     opts.config = SenderConfig {
-        fec: fec_params(&a.fec, a.fec_window, depth),
+        fec,
         speed: a.speed,
         recovery: a.recovery,
         // A live stream from a pipe or a card has its own clock: its sample count.

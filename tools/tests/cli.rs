@@ -811,8 +811,10 @@ fn stats_json_and_stats_lines_match_the_schema() {
         ],
     );
     let (wav, csv) = (song(tmp.path(), 2.0), imu(tmp.path(), 2.0));
+    // Automatic depth: the grant and the depth in force are in the stats.
     let sent = recv
         .sender(&[&wav, &csv])
+        .args(["--interleave", "auto"])
         .arg("--stats-json")
         .arg(&sent_stats)
         .output()
@@ -841,6 +843,12 @@ fn stats_json_and_stats_lines_match_the_schema() {
     let s = schema::read(&sent_stats);
     schema::assert_valid("send_stats_json", &s);
     assert_eq!(s["completed"], true);
+    let granted = s["stats"]["fec_depth_max"].as_u64().unwrap();
+    assert!(
+        (2..=8).contains(&granted),
+        "file mode grants depth: {granted}"
+    );
+    assert_eq!(s["stats"]["fec_depth"], 1, "a clean link: depth 1");
     assert_eq!(
         s["receiver"]["expected"], st["packets"]["expected"],
         "the sender holds the receiver's final account"

@@ -48,6 +48,13 @@ const KEEP: f64 = 1.15;
 /// nothing meets it left to a plan hundreds of times over the target.
 const MISS_COST: f64 = 0.05;
 
+/// Automatic depth: another depth is taken only when its best plan costs
+/// less than the depth in force's by this factor (bursts measured over a
+/// second wobble, and every change closes a group early).
+const KEEP_DEPTH: f64 = 1.2;
+/// ... and only when that is so at this many retunes in a row.
+const DEPTH_DWELL: u8 = 2;
+
 /// Fewest packets a measurement must cover to count.
 const MIN_SAMPLE: u64 = 50;
 
@@ -129,6 +136,10 @@ pub struct FecAdapter {
     arq: Option<ArqPath>,
     /// The plan chosen last.
     current: Option<Choice>,
+    /// Automatic depth: the depth in force.
+    depth: usize,
+    /// Another depth that did better, and how many times in a row.
+    depth_pending: Option<(usize, u8)>,
 }
 
 impl FecAdapter {
@@ -145,6 +156,7 @@ impl FecAdapter {
                 m: floor,
                 depth: 1,
                 window_us: 0,
+                auto_depth: false,
             }
             .max_repair()
         };
@@ -159,6 +171,8 @@ impl FecAdapter {
             retransmits,
             arq: None,
             current: None,
+            depth: 1,
+            depth_pending: None,
         }
     }
 
@@ -287,27 +301,107 @@ impl FecAdapter {
     /// [`choose_plan`](Self::choose_plan), and whether the overhead cap
     /// (`with_max_overhead`) held it below what the loss asked for.
     pub fn choose_capped(&self, k: usize, depth: usize) -> (Choice, bool) {
+        let p = self.plan(k, depth, self.current);
+        (p.choice, p.capped)
+    }
+
+    /// The depth in force, as [`pick_depth`](Self::pick_depth) last left it.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Automatic interleaving depth: the depth in `1..=ks.len()` (`ks[d -
+    /// 1]`: the sources a block holds at depth `d`) whose best plan costs
+    /// least, judged as plans are (redundancy among those that meet the
+    /// target; FEC alone, any that meets it before any that does not, then
+    /// the lower residual), and that plan. Hysteresis: another depth is
+    /// taken only when it costs less than the one in force by
+    /// [`KEEP_DEPTH`], at [`DEPTH_DWELL`] choices in a row; ties go to the
+    /// shallower. Until the first measurement the depth stays.
+    pub fn pick_depth(&mut self, ks: &[usize]) -> (usize, Choice, bool) {
+        let dmax = ks.len().max(1);
+        let cur = self.depth.clamp(1, dmax);
+        let k_of = |d: usize| ks.get(d - 1).copied().unwrap_or(1).max(1);
+        let plans: Vec<Planned> = (1..=dmax)
+            .map(|d| self.plan(k_of(d), d, (d == cur).then_some(self.current).flatten()))
+            .collect();
+        let cost = |p: &Planned| self.depth_cost(p);
+        let best = (1..=dmax)
+            .min_by(|&a, &b| {
+                cost(&plans[a - 1])
+                    .total_cmp(&cost(&plans[b - 1]))
+                    .then(a.cmp(&b))
+            })
+            .unwrap_or(cur);
+        let better = self.loss.is_some()
+            && best != cur
+            && cost(&plans[best - 1]) * KEEP_DEPTH < cost(&plans[cur - 1]);
+        if better {
+            let n = match self.depth_pending {
+                Some((d, n)) if d == best => n + 1,
+                _ => 1,
+            };
+            self.depth_pending = Some((best, n));
+            if n >= DEPTH_DWELL {
+                self.depth = best;
+                self.depth_pending = None;
+            }
+        } else {
+            self.depth_pending = None;
+        }
+        let d = self.depth.clamp(1, dmax);
+        if d != cur {
+            // The plan in force was for another block size.
+            let p = self.plan(k_of(d), d, None);
+            return (d, p.choice, p.capped);
+        }
+        let p = &plans[cur - 1];
+        (cur, p.choice, p.capped)
+    }
+
+    /// How a plan compares across depths (lower is better).
+    fn depth_cost(&self, p: &Planned) -> f64 {
+        let miss = p.residual > self.target;
+        if self.arq.is_some() {
+            p.redundancy
+                + if miss {
+                    MISS_COST * p.residual / self.target
+                } else {
+                    0.0
+                }
+        } else if miss {
+            // Meeting the target comes first, then the lower residual.
+            10.0 + p.residual / self.target
+        } else {
+            p.redundancy
+        }
+    }
+
+    /// The plan for blocks of `k` at `depth`, kept as `keep` while that
+    /// still does.
+    fn plan(&self, k: usize, depth: usize, keep: Option<Choice>) -> Planned {
         let k = k.max(1);
         let fec_floor = if self.cap == 0 { 0 } else { self.floor_for(k) };
         // The most repairs the overhead cap allows, never below the floor.
         let limit = ((k as f64 * self.max_overhead).ceil() as u64)
             .min(self.cap as u64)
             .max(fec_floor as u64) as u8;
-        let one = |m: u8| {
-            (
-                Choice {
-                    m: m.min(limit),
-                    copies: 1,
-                },
-                m > limit,
-            )
+        let one = |m: u8, residual: f64| Planned {
+            choice: Choice {
+                m: m.min(limit),
+                copies: 1,
+            },
+            capped: m > limit,
+            residual,
+            redundancy: m.min(limit) as f64 / k as f64,
         };
         let Some(loss) = self.loss else {
-            return one(if self.arq.is_some() {
+            let m = if self.arq.is_some() {
                 fec_floor
             } else {
                 (fec_floor as u16 * 2).min(self.cap as u16) as u8
-            });
+            };
+            return one(m, 0.0);
         };
         let (floor, arq) = match self.arq {
             Some(a) => (0, a),
@@ -325,7 +419,7 @@ impl FecAdapter {
         let safety = if arq.rounds > 0 { SAFETY_ARQ } else { SAFETY };
         let p = (loss * safety).min(0.5);
         if p == 0.0 {
-            return one(floor);
+            return one(floor, 0.0);
         }
         let chain = Loss::from_mean(p, self.effective_burst());
         let path = Path {
@@ -358,13 +452,25 @@ impl FecAdapter {
                 break;
             }
         }
+        let planned = |p: &(Choice, f64, f64), capped| Planned {
+            choice: p.0,
+            capped,
+            residual: p.1,
+            redundancy: p.2,
+        };
         if arq.rounds == 0 {
             // FEC alone: the smallest code that meets the target, else the
             // strongest, as it always did.
-            return plans
-                .iter()
-                .find(|p| p.1 <= self.target)
-                .map_or(one(self.cap), |p| (p.0, false));
+            return match plans.iter().find(|p| p.1 <= self.target) {
+                Some(p) => planned(p, false),
+                None => {
+                    let strongest = plans.last().expect("at least the floor");
+                    Planned {
+                        capped: self.cap > limit,
+                        ..planned(strongest, false)
+                    }
+                }
+            };
         }
         let target = self.target;
         let cost = |res: f64, red: f64| {
@@ -381,27 +487,25 @@ impl FecAdapter {
                     .total_cmp(&cost(b.1, b.2))
                     .then(a.0.m.cmp(&b.0.m))
             })
-            .map_or(
-                Choice {
-                    m: limit,
-                    copies: 1,
-                },
-                |p| p.0,
-            );
+            .expect("at least the floor");
         // Held by the cap: the best plan allowed is the strongest allowed and
         // still misses the target.
-        let capped = limit < self.cap
-            && best.m == limit
-            && plans.iter().any(|p| p.0 == best && p.1 > target);
-        let cost_of = |c: Choice| plans.iter().find(|p| p.0 == c).map(|p| cost(p.1, p.2));
-        match (
-            self.current.and_then(|c| cost_of(c).map(|k| (c, k))),
-            cost_of(best),
-        ) {
-            (Some((cur, k)), Some(b)) if k <= b * KEEP => (cur, capped),
-            _ => (best, capped),
+        let capped = limit < self.cap && best.0.m == limit && best.1 > target;
+        let kept = keep.and_then(|c| plans.iter().find(|p| p.0 == c));
+        match kept {
+            Some(k) if cost(k.1, k.2) <= cost(best.1, best.2) * KEEP => planned(k, capped),
+            _ => planned(best, capped),
         }
     }
+}
+
+/// A plan and what it achieves in the model.
+#[derive(Debug, Clone, Copy)]
+struct Planned {
+    choice: Choice,
+    capped: bool,
+    residual: f64,
+    redundancy: f64,
 }
 
 #[cfg(test)]
@@ -532,5 +636,56 @@ mod tests {
         hybrid.set_arq(Some(ArqPath { rounds: 0, ..arq }));
         assert!(!hybrid.arq_fits());
         assert_eq!(hybrid.choose(8, 1), 2);
+    }
+
+    /// Blocks a group of 24 sources makes at each depth up to 8, at most 16.
+    fn ks() -> Vec<usize> {
+        (1..=8).map(|d: usize| (24 / d).clamp(1, 16)).collect()
+    }
+
+    #[test]
+    fn bursts_raise_the_depth_after_a_second_look_random_loss_does_not() {
+        let arq = ArqPath {
+            rounds: 2,
+            rtt_packets: 10,
+            copy_gap: 3,
+            eager: 0.0,
+            reach: 1.0,
+        };
+        let bursts = LossSample {
+            total: 1000,
+            lost: 50,
+            runs: 5,
+            ..Default::default()
+        };
+        let mut a = FecAdapter::new(1e-4, 16, 4, false);
+        assert_eq!(a.pick_depth(&ks()).0, 1, "nothing measured: stays");
+        for _ in 0..10 {
+            a.observe_sample(bursts);
+        }
+        assert_eq!(a.pick_depth(&ks()).0, 1, "one look is not enough");
+        let (d, c, _) = a.pick_depth(&ks());
+        assert!(d > 1, "bursts of 10, FEC alone: {d}");
+        // Stable while the loss is: no flapping.
+        for _ in 0..5 {
+            a.settle(c);
+            assert_eq!(a.pick_depth(&ks()).0, d);
+        }
+        // Two round trips in the budget recover the bursts for less than
+        // any depth's FEC: depth 1.
+        let mut h = FecAdapter::new(1e-4, 16, 4, true);
+        h.set_arq(Some(arq));
+        for _ in 0..10 {
+            h.observe_sample(bursts);
+            assert_eq!(h.pick_depth(&ks()).0, 1, "hybrid, rounds to spare");
+        }
+        for retransmits in [false, true] {
+            let mut b = FecAdapter::new(1e-4, 16, 4, retransmits);
+            b.set_arq(Some(arq));
+            for _ in 0..10 {
+                b.observe(50, 1000);
+                assert_eq!(b.pick_depth(&ks()).0, 1, "random loss: depth 1");
+            }
+        }
     }
 }

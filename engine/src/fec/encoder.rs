@@ -9,6 +9,13 @@
 //! budget (`D` block windows) runs out; a block
 //! closed early is a shortened code: the sources it never got count as zero
 //! shards, and its repairs carry how many it really has.
+//!
+//! With automatic depth the encoder is built for the deepest group granted
+//! and runs at a depth in force at most that ([`FecEncoder::set_depth`]):
+//! the group's time budget and its block numbers (a multiple of the
+//! granted depth at each group's start) stay those of the deepest group,
+//! so the receiver's checks hold whatever the depth, and each repair says
+//! the depth of its group (its header's `group` byte).
 
 use std::time::Duration;
 
@@ -45,8 +52,13 @@ fn parity_coefficients(rs: &ReedSolomon, k: usize, m: usize) -> Vec<u8> {
 pub struct FecEncoder {
     k: usize,
     m: usize,
+    /// Blocks of the group being built (the depth in force).
     depth: usize,
-    window: Duration,
+    /// Blocks set aside a group: the deepest depth allowed; block numbers
+    /// advance by this much a group.
+    stride: usize,
+    /// A group's time budget (window x the deepest depth).
+    span: Duration,
     /// `coef[j * k + i]`: weight of source `i` in repair `j`.
     coef: Vec<u8>,
     blocks: Vec<BlockAcc>,
@@ -78,7 +90,8 @@ impl FecEncoder {
             k,
             m,
             depth,
-            window,
+            stride: depth,
+            span: window * depth as u32,
             coef,
             blocks,
             base: 0,
@@ -102,6 +115,22 @@ impl FecEncoder {
         }
         (self.k, self.m) = (k, m);
         Ok(())
+    }
+
+    /// Interleave `depth` blocks a group from the next group on (closing the
+    /// open group first is the caller's job), at most the depth the encoder
+    /// was built with; the group's time budget and numbering do not change.
+    pub fn set_depth(&mut self, depth: usize) {
+        debug_assert_eq!(
+            self.in_group, 0,
+            "close the group before changing the depth"
+        );
+        self.depth = depth.clamp(1, self.stride);
+    }
+
+    /// The depth in force.
+    pub fn depth(&self) -> usize {
+        self.depth
     }
 
     /// Sources a closed block held, on average lately: blocks close early
@@ -175,7 +204,7 @@ impl FecEncoder {
 
     /// When the open group's time budget runs out.
     pub fn deadline(&self) -> Option<Time> {
-        self.opened.map(|t| t + self.window * self.depth as u32)
+        self.opened.map(|t| t + self.span)
     }
 
     /// Close the group if it is full or out of time.
@@ -204,6 +233,9 @@ impl FecEncoder {
                 media_ts: block.first_media_ts,
                 sender_ts: now.as_micros(),
                 frames: block.sources as u8,
+                // The depth of the group (the receiver refuses one deeper
+                // than it granted).
+                group: self.depth as u8,
                 ..SourceMeta::default()
             };
             self.repair_seq = self.repair_seq.wrapping_add(1);
@@ -216,7 +248,7 @@ impl FecEncoder {
             };
             emit(pos, &meta, &block.parity.get(j)[..block.len]);
         }
-        for block in &mut self.blocks {
+        for block in &mut self.blocks[..self.depth] {
             if block.sources > 0 {
                 self.closed += 1;
                 let n = block.sources as f64;
@@ -225,7 +257,7 @@ impl FecEncoder {
             block.len = 0;
             block.sources = 0;
         }
-        self.base = self.base.wrapping_add(self.depth as u32);
+        self.base = self.base.wrapping_add(self.stride as u32);
         self.in_group = 0;
         self.opened = None;
     }
@@ -267,5 +299,40 @@ mod tests {
                 .unwrap();
             assert_eq!(ours, parity);
         }
+    }
+
+    #[test]
+    fn a_shallower_depth_keeps_the_span_and_the_numbering() {
+        let span = Duration::from_millis(40);
+        let mut enc = FecEncoder::new(2, 1, 4, span / 4).unwrap();
+        enc.set_depth(2);
+        let t0 = Time::from_micros(1000);
+        let mut pos = Vec::new();
+        for _ in 0..3 {
+            pos.push(enc.add_source(t0, 0, &[1, 2, 3]));
+        }
+        assert_eq!(
+            enc.deadline(),
+            Some(t0 + span),
+            "the deepest group's budget"
+        );
+        assert_eq!(
+            pos.iter().map(|p| (p.block, p.index)).collect::<Vec<_>>(),
+            [(0, 0), (1, 0), (0, 1)]
+        );
+        assert!(!enc.group_full());
+        enc.add_source(t0, 0, &[4]);
+        assert!(enc.group_full(), "2 blocks of k = 2");
+        let mut repairs = Vec::new();
+        enc.close(t0, &mut |p, m, _| repairs.push((p.block, m.group)));
+        assert_eq!(
+            repairs,
+            [(0, 2), (1, 2)],
+            "each repair says its group's depth"
+        );
+        // The next group starts at the granted depth's multiple.
+        enc.set_depth(9);
+        assert_eq!(enc.depth(), 4, "at most the depth built for");
+        assert_eq!(enc.add_source(t0, 0, &[1]).block, 4);
     }
 }

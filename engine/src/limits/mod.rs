@@ -161,6 +161,7 @@ mod tests {
         m: 4,
         depth: 1,
         window_us: 0,
+        auto_depth: false,
     };
 
     #[test]

@@ -16,7 +16,12 @@ use crate::catalog::{self, CatalogError, SubstreamDesc};
 /// file mode is paced by [`Credit`]; reports carry `expected`, and a
 /// final report precedes bye. The session names its loss [`Recovery`];
 /// reports carry the loss pattern (bursts, outages) adaptive FEC models.
-pub const CONTROL_VERSION: u8 = 2;
+/// 3: a sender may ask for automatic interleaving depth
+/// ([`FecParams::auto_depth`]); the accept grants the most it may use
+/// ([`Accept::max_depth`]).
+pub const CONTROL_VERSION: u8 = 3;
+/// Deepest packet interleaving a session may propose or be granted.
+pub const MAX_DEPTH: u8 = 64;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
 pub const MAX_CONTROL_FRAME: usize = 64 * 1024;
 /// Largest [`Credit::position_us`] accepted (exact in an `f64`; 142 years).
@@ -87,11 +92,19 @@ pub struct FecParams {
     pub k: u8,
     /// Repair shards per block (0: FEC off).
     pub m: u8,
-    /// Packet interleaving depth D: blocks sent column by column.
+    /// Packet interleaving depth D: blocks sent column by column. With
+    /// [`auto_depth`](Self::auto_depth), the most the sender asks for;
+    /// after accept, the most the receiver granted (what it sized for).
     pub depth: u8,
     /// Time budget of one block in microseconds; a block closes early when it
     /// runs out. 0: let the receiver choose from its latency.
     pub window_us: u32,
+    /// The sender's adaptive FEC picks the depth in force, 1 to the depth
+    /// granted, from the loss it measures (bursts call for depth, random
+    /// loss for none), changing it only between groups. A group's time
+    /// budget stays `window x depth granted` whatever depth is in force,
+    /// so the receiver's latency check and buffers hold for all of them.
+    pub auto_depth: bool,
 }
 
 impl FecParams {
@@ -101,6 +114,7 @@ impl FecParams {
         m: 0,
         depth: 1,
         window_us: 0,
+        auto_depth: false,
     };
 
     /// FEC is on: `m > 0`.
@@ -169,6 +183,16 @@ pub struct SessionDesc {
     pub recovery: Recovery,
 }
 
+impl SessionDesc {
+    /// The session as the receiver holds it after `accept`: sized for the
+    /// depth granted (with automatic depth, the most the sender may use).
+    pub fn accepted(&self, accept: &Accept) -> SessionDesc {
+        let mut s = self.clone();
+        s.fec.depth = accept.max_depth.clamp(1, MAX_DEPTH);
+        s
+    }
+}
+
 /// Sender to receiver, first message: who it is and what it will send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
@@ -199,6 +223,11 @@ pub struct Accept {
     /// The FEC block time budget in force (chosen by the receiver if the
     /// sender left it to it).
     pub fec_window_us: u32,
+    /// Deepest packet interleaving the receiver sized for (1..=[`MAX_DEPTH`]):
+    /// the session's depth, or with [`FecParams::auto_depth`] the most its
+    /// latency (live) or buffer limit (file mode) allows, at most what was
+    /// asked. Repairs of a deeper group are dropped and counted.
+    pub max_depth: u8,
 }
 
 /// Why a receiver refused a hello (the [`Reject`] message says more).
@@ -440,7 +469,7 @@ impl Control {
                         "FEC needs k >= 1 and k + m <= 256 shards",
                     ));
                 }
-                if !(1..=64).contains(&f.depth) {
+                if !(1..=MAX_DEPTH).contains(&f.depth) {
                     return Err(ControlError::Invalid("interleave depth must be 1..=64"));
                 }
                 catalog::validate(&s.substreams)?;
@@ -466,6 +495,11 @@ impl Control {
             Control::Accept(a) if a.latency_us == 0 || a.low_water_us >= a.high_water_us => {
                 return Err(ControlError::Invalid(
                     "accept with zero latency or marks out of order",
+                ));
+            }
+            Control::Accept(a) if !(1..=MAX_DEPTH).contains(&a.max_depth) => {
+                return Err(ControlError::Invalid(
+                    "accept grants an interleave depth outside 1..=64",
                 ));
             }
             _ => {}

@@ -13,7 +13,9 @@ use thiserror::Error;
 use crate::wire::control::{Control, EndOfStream, Hello, Mode, Report, SessionDesc};
 
 /// Fan-out protocol version; messages of another version are refused.
-pub const FANOUT_VERSION: u8 = 1;
+/// 2: the catalog's session carries [`FecParams::auto_depth`](crate::wire::control::FecParams::auto_depth)
+/// (always off: a publisher's depth is fixed).
+pub const FANOUT_VERSION: u8 = 2;
 /// Largest fan-out message, bytes.
 pub const MAX_FANOUT_MESSAGE: usize = 64 * 1024;
 /// Longest stream name, bytes.

@@ -15,7 +15,8 @@
 //! 10  u32 seq        per substream (repair: its own sequence)
 //! 14  u64 media ts   microseconds on the session media clock (first frame)
 //! 22  u64 sender ts  microseconds on the sender's clock when produced
-//! 30  u8  group      sample-interleave group G (1: none)
+//! 30  u8  group      sample-interleave group G (1: none); repair: the
+//!                    packet interleaving depth of its FEC group (0: unsaid)
 //! 31  u8  lane       lane of the group this payload carries
 //! 32  u8  frag index
 //! 33  u8  frag count fragments of the unit (1: whole)
@@ -148,8 +149,8 @@ pub struct PacketView<'a> {
     pub kind: Kind,
     /// Bytes 0..8: where it sits in FEC.
     pub pos: BlockPos,
-    /// Bytes 8..38 (for a repair, only `seq`, `media_ts`, `sender_ts` and
-    /// `frames` mean anything).
+    /// Bytes 8..38 (for a repair, only `seq`, `media_ts`, `sender_ts`,
+    /// `group`, its group's interleaving depth, and `frames` mean anything).
     pub meta: SourceMeta,
     /// Bytes 38..: samples, or a repair's parity shard.
     pub payload: &'a [u8],

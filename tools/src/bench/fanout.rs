@@ -216,6 +216,7 @@ fn publisher_options(c: &Config, stream: &str, port: u16, listeners: usize) -> P
                 m,
                 depth: c.interleave.max(1),
                 window_us: c.fec_window.map_or(0, |w| w.as_micros() as u32),
+                auto_depth: false,
             }
         } else {
             FecParams {

@@ -101,6 +101,7 @@ pub fn sender_options(
                 m,
                 depth: c.interleave.max(1),
                 window_us,
+                auto_depth: false,
             },
             None => FecParams {
                 depth: c.interleave.max(1),

@@ -407,6 +407,10 @@ async fn serve(inc: Incoming, ctx: SessionCtx, mut spending: Spending) {
             return reject(conn, send, r, refused).await;
         }
     };
+    // From here on the session is the one accepted: sized for the deepest
+    // interleaving granted.
+    let mut hello = hello;
+    hello.session = hello.session.accepted(&accept);
     let window = Duration::from_micros(accept.fec_window_us as u64);
     let admitted = ctx
         .opts

@@ -349,6 +349,8 @@ impl Publisher {
         // Listeners cannot ask the publisher for packets again (one stream
         // for all, through routers): FEC alone, sized for their reports.
         opts.config.recovery = crate::wire::control::Recovery::Fec;
+        // No per-listener reports to pick a depth from either: fixed.
+        opts.config.fec.auto_depth = false;
         opts.config.max_datagram = budget::max_datagram(&stream);
         let probe = SenderCore::new(&stream, substreams.clone(), &opts.config)?;
         let rcfg = ReceiverConfig {
@@ -539,6 +541,7 @@ impl Publisher {
             low_water_us: 0,
             high_water_us: 0,
             fec_window_us: catalog.session.fec.window_us,
+            max_depth: catalog.session.fec.depth.max(1),
         };
         core.on_accept(clock.now(), &accept)?;
 
