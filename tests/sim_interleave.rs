@@ -155,3 +155,50 @@ fn no_room_grants_depth_one() {
     assert_eq!(out.accept.as_ref().unwrap().max_depth, 1);
     assert_eq!((out.sender.fec_depth, out.sender.fec_depth_changes), (1, 0));
 }
+
+/// The sender takes no grant it cannot use: deeper than it asked, or,
+/// fixed, another depth than proposed; within the ask it starts at 1 with
+/// the encoder sized for the grant.
+#[test]
+fn the_sender_refuses_a_grant_it_did_not_ask_for() {
+    use isochron::engine::config::{ReceiverConfig, SenderConfig};
+    use isochron::engine::wire::control::Control;
+    use isochron::engine::{SenderCore, SenderError, Time, handshake};
+    let subs = vec![stereo48k(0, ms(10))];
+    let rcfg = ReceiverConfig {
+        latency: ms(250),
+        ..Default::default()
+    };
+    let sender = |depth: u8, auto: bool| {
+        let mut cfg = SenderConfig::default();
+        cfg.fec.depth = depth;
+        cfg.fec.auto_depth = auto;
+        SenderCore::new("grant", subs.clone(), &cfg).unwrap()
+    };
+    let accept_of = |tx: &SenderCore| {
+        let Control::Hello(h) = tx.hello(None) else {
+            unreachable!()
+        };
+        handshake::answer(&rcfg, &h, 1).unwrap()
+    };
+    let t = Time::from_micros(1000);
+    let mut tx = sender(4, true);
+    let mut a = accept_of(&tx);
+    assert_eq!(a.max_depth, 4, "as asked, within what 250 ms allows");
+    a.max_depth = 5;
+    assert!(matches!(
+        tx.on_accept(t, &a),
+        Err(SenderError::Depth {
+            asked: 4,
+            granted: 5
+        })
+    ));
+    a.max_depth = 3;
+    tx.on_accept(t, &a).unwrap();
+    assert_eq!((tx.depth(), tx.session().fec.depth), (1, 3));
+    let mut fixed = sender(2, false);
+    let mut a = accept_of(&fixed);
+    assert_eq!(a.max_depth, 2);
+    a.max_depth = 1;
+    assert!(fixed.on_accept(t, &a).is_err(), "fixed: the depth proposed");
+}
