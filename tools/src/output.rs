@@ -86,6 +86,16 @@ impl Status {
         }
     }
 
+    /// Whether [`show`](Self::show) would print now: a caller can skip
+    /// making the line (a snapshot of every session's statistics, their
+    /// histograms copied) five times a second for a log line every 5 s.
+    pub fn due(&self) -> bool {
+        self.tty
+            || self
+                .last
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
+    }
+
     pub fn show(&mut self, line: &str) {
         let mut err = std::io::stderr().lock();
         if self.tty {

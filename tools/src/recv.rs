@@ -348,11 +348,12 @@ pub fn run(a: RecvArgs) -> Result<u8> {
                     break;
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {
+            Err(RecvTimeoutError::Timeout) if status.due() => {
                 if let Some((_, s)) = rx.sessions().into_iter().last() {
                     status.show(&status_line(&s));
                 }
             }
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
 use bytes::Bytes;
 use crossbeam_channel as cb;
@@ -82,6 +82,9 @@ pub enum Chunk {
 pub struct Feed {
     tx: cb::Sender<Chunk>,
     wake: Arc<Notify>,
+    /// Set by the network side when it found no samples (or no media start)
+    /// and waits to be woken for them; see [`ChannelSource`].
+    starved: Arc<AtomicBool>,
     media: MediaClock,
 }
 
@@ -89,10 +92,21 @@ impl Feed {
     /// Queue samples; blocks while the substream's buffer is full. `false`
     /// if the session is gone. The session's first samples start its media
     /// clock (live), at the instant they are pushed.
+    ///
+    /// The network thread is woken only if it is waiting for samples: a
+    /// producer ahead of the pace (a file read ahead, an application pushing
+    /// early) finds it not starved, and its pushes cost the network thread
+    /// nothing (they woke it once a chunk for a poll with nothing to do).
     pub fn push(&self, samples: Bytes) -> bool {
         self.media.start_now();
         let ok = self.tx.send(Chunk::Samples(samples)).is_ok();
-        self.wake.notify_one();
+        // Pairs with the fence in `ChannelSource::starve`: either the
+        // network side sees these samples when it looks again, or we see
+        // its flag and wake it.
+        fence(Ordering::SeqCst);
+        if self.starved.swap(false, Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
         ok
     }
 
@@ -116,9 +130,38 @@ struct Staging {
 }
 
 /// The network side: serves frames from the chunks that have arrived.
+///
+/// When it finds a substream short of a frame's samples (or the live clock
+/// not started) it raises `starved` and looks once more before saying so:
+/// a producer's push after that look sees the flag and wakes the network
+/// thread; one before it is found by the second look.
 pub struct ChannelSource {
     subs: Vec<Staging>,
     media: MediaClock,
+    starved: Arc<AtomicBool>,
+}
+
+impl ChannelSource {
+    /// Ask to be woken by the next push (then look again).
+    fn starve(&self) {
+        self.starved.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// Move what has arrived on `s`'s channel into its staging, until a frame
+/// of `want` bytes is there (or the end).
+fn take_chunks(s: &mut Staging, want: usize) {
+    while s.queued < want && !s.ended {
+        match s.rx.try_recv() {
+            Ok(Chunk::Samples(b)) => {
+                s.queued += b.len();
+                s.chunks.push_back(b);
+            }
+            Ok(Chunk::End) | Err(cb::TryRecvError::Disconnected) => s.ended = true,
+            Err(cb::TryRecvError::Empty) => break,
+        }
+    }
 }
 
 /// A source for substreams of these strides (bytes a sample) and the feeds
@@ -132,6 +175,7 @@ pub fn channel_source(
 ) -> (ChannelSource, Vec<Feed>) {
     let mut subs = Vec::with_capacity(strides.len());
     let mut feeds = Vec::with_capacity(strides.len());
+    let starved = Arc::new(AtomicBool::new(false));
     for &stride in strides {
         let (tx, rx) = cb::bounded(depth.max(1));
         subs.push(Staging {
@@ -145,33 +189,44 @@ pub fn channel_source(
         feeds.push(Feed {
             tx,
             wake: wake.clone(),
+            starved: starved.clone(),
             media: media.clone(),
         });
     }
-    (ChannelSource { subs, media }, feeds)
+    (
+        ChannelSource {
+            subs,
+            media,
+            starved,
+        },
+        feeds,
+    )
 }
 
 impl FrameSource for ChannelSource {
     fn media_start(&mut self) -> MediaStart {
+        if let Some(t) = self.media.started() {
+            return MediaStart::At(t);
+        }
+        self.starve();
         self.media
             .started()
             .map_or(MediaStart::NotYet, MediaStart::At)
     }
 
     fn read_frame(&mut self, index: usize, _frame: u64, out: &mut [u8]) -> FrameRead {
-        let Some(s) = self.subs.get_mut(index) else {
+        if index >= self.subs.len() {
             return FrameRead::End;
-        };
-        while s.queued < out.len() && !s.ended {
-            match s.rx.try_recv() {
-                Ok(Chunk::Samples(b)) => {
-                    s.queued += b.len();
-                    s.chunks.push_back(b);
-                }
-                Ok(Chunk::End) | Err(cb::TryRecvError::Disconnected) => s.ended = true,
-                Err(cb::TryRecvError::Empty) => break,
+        }
+        take_chunks(&mut self.subs[index], out.len());
+        {
+            let s = &self.subs[index];
+            if s.queued < out.len() && !s.ended {
+                self.starve();
+                take_chunks(&mut self.subs[index], out.len());
             }
         }
+        let s = &mut self.subs[index];
         if out.is_empty() && s.queued == 0 && !s.ended {
             // An empty frame (a sparse sensor between samples) needs no data,
             // but may be where the end shows.
@@ -210,8 +265,9 @@ impl FrameSource for ChannelSource {
 
 /// Feed a substream from `read` on its own thread: `read` fills a buffer
 /// with whole samples and returns how many bytes (0 at the end); chunks are
-/// about 20 ms of `desc`'s samples. The thread ends at the end of the input,
-/// on a read error, or when the session is gone.
+/// about 20 ms of `desc`'s samples from an open-ended source, 100 ms from a
+/// file. The thread ends at the end of the input, on a read error, or when
+/// the session is gone.
 pub fn spawn_reader<R>(
     feed: Feed,
     index: usize,
@@ -221,13 +277,19 @@ pub fn spawn_reader<R>(
 where
     R: FnMut(&mut [u8]) -> std::io::Result<usize> + Send + 'static,
 {
-    let per = (desc.format.rate.as_f64() / 50.0).ceil().max(1.0) as usize;
-    let size = per * desc.format.stride();
     // An open-ended source (a pipe, a capture device) is live: a frame
     // leaves when its samples are in, so this thread's wake-up latency is
     // jitter every frame carries: on a loaded machine it must be scheduled
     // as promptly as the network threads that send the frame on.
     let live = desc.length.is_none();
+    // A file is all there already and is read ahead of the pace (the
+    // channel full, this thread blocked on it): each chunk taken wakes this
+    // thread for one read, so larger chunks mean fewer wake-ups (5 times
+    // fewer at 100 ms than at 20 ms, which a pipe keeps: there a chunk is
+    // what the frame waits for).
+    let per_second = if live { 50.0 } else { 10.0 };
+    let per = (desc.format.rate.as_f64() / per_second).ceil().max(1.0) as usize;
+    let size = per * desc.format.stride();
     std::thread::Builder::new()
         .name(format!("isochron-read-{index}"))
         .spawn(move || {
@@ -278,6 +340,41 @@ mod tests {
         );
         assert_eq!(&out[..2], &[7, 8]);
         assert_eq!(src.read_frame(0, 2, &mut out), FrameRead::End);
+    }
+
+    /// Whether `wake` holds a notification (consumed by looking).
+    fn woken(wake: &Notify) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let n = std::pin::pin!(wake.notified());
+        std::future::Future::poll(n, &mut cx).is_ready()
+    }
+
+    #[test]
+    fn pushes_wake_the_network_side_only_when_it_waits_for_them() {
+        let media = MediaClock::new(Clock::new(1.0));
+        let wake = Arc::new(Notify::new());
+        let (mut src, feeds) = channel_source(&[2], 16, wake.clone(), media);
+        // Not started: the network side waits for the first push.
+        assert_eq!(src.media_start(), MediaStart::NotYet);
+        feeds[0].push(Bytes::from_static(&[1, 2]));
+        assert!(woken(&wake), "the first push starts the clock: wake");
+        // Ahead of the pace: nobody waits, nobody is woken.
+        feeds[0].push(Bytes::from_static(&[3, 4]));
+        assert!(!woken(&wake), "a push ahead of the reads wakes no one");
+        let mut out = [0u8; 4];
+        assert_eq!(src.read_frame(0, 0, &mut out), FrameRead::Ready(2));
+        assert!(!woken(&wake));
+        // Short of a frame: the next push wakes, once.
+        assert_eq!(src.read_frame(0, 1, &mut out), FrameRead::NotReady);
+        feeds[0].push(Bytes::from_static(&[5, 6]));
+        assert!(woken(&wake), "a push the network side waits for wakes it");
+        feeds[0].push(Bytes::from_static(&[7, 8]));
+        assert!(!woken(&wake), "one wake for one wait");
+        assert_eq!(src.read_frame(0, 1, &mut out), FrameRead::Ready(2));
+        assert_eq!(out, [5, 6, 7, 8]);
+        // The end always wakes (the session may be finishing).
+        feeds[0].end();
+        assert!(woken(&wake));
     }
 
     #[test]

@@ -139,7 +139,9 @@ pub fn run(a: SubscribeArgs) -> Result<u8> {
                 write_stats(&a, &streams)?;
                 return Ok(exit::INTERRUPTED);
             }
-            status.show(&status_line(&sub.stats()));
+            if status.due() {
+                status.show(&status_line(&sub.stats()));
+            }
         }
         status.clear();
         let end = sub.wait();
