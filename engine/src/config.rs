@@ -72,7 +72,9 @@ pub struct SenderConfig {
     /// mode follows the source: see [`Mode`]).
     pub mode: Mode,
     /// FEC code and interleaving proposed to the receiver (`m` 0: FEC off;
-    /// `window_us` 0: the receiver picks the block time budget).
+    /// `window_us` 0: the receiver picks the block time budget;
+    /// `auto_depth`: adaptive FEC picks the depth, up to `depth` or what
+    /// the receiver grants, from the bursts it measures; needs `fec_target`).
     pub fec: FecParams,
     /// Largest datagram to build (quinn's `max_datagram_size()`).
     pub max_datagram: usize,
