@@ -13,7 +13,11 @@ exists and its first media are out, 1 s after its start), 1 s before the
 stream's end, and at exit (the last read before the processes end). The
 steady-state columns are the middle window divided by its length. Prints one
 table per process and the totals; start-up is everything before the window
-(process start, TLS handshake, hello), the end everything after it.
+(process start, TLS handshake, hello), the end everything after it (the
+last second of media, the play-out, the exit). The last lines check the
+sum against wait4's user + system time, which cpu_per_stream.py reports.
+Single runs on a shared machine move by up to 2x: compare wake-ups, and
+CPU only between runs made one after the other.
 """
 import math, os, random, re, signal, struct, subprocess, sys, time, wave
 
@@ -112,17 +116,28 @@ sa, ra = dict(sl), dict(rl)
 poll_until(t0 + max(2.0, SECS - 1.0))
 tb = time.time()
 sb, rb = dict(sl), dict(rl)
-while tx.poll() is None:
+RU = {}
+def running(p):
+    """False once `p` has exited (its rusage kept in RU)."""
+    pid, _, ru = os.wait4(p.pid, os.WNOHANG)
+    if pid == 0:
+        return True
+    RU[p.pid] = ru.ru_utime + ru.ru_stime
+    return False
+while running(tx):
     poll_until(time.time() + 0.1)
 sc = sl
 time.sleep(0.5)
 rx.send_signal(signal.SIGINT)
-while rx.poll() is None:
+while running(rx):
     poll_until(time.time() + 0.1)
 rc = rl
 window = tb - ta
 print(f"window {window:.1f} s of {SECS} s streamed")
 s = table("sender", sa, sb, sc, window)
 r = table("receiver", ra, rb, rc, window)
+print(f"wait4 (user + system, as cpu_per_stream.py): sender {RU[tx.pid]:.3f} s, "
+      f"receiver {RU[rx.pid]:.3f} s; schedstat: sender {sum(s[i] for i in (0, 3)) / 1e3 + s[1] * window / 1e3:.3f} s, "
+      f"receiver {sum(r[i] for i in (0, 3)) / 1e3 + r[1] * window / 1e3:.3f} s")
 print(f"both: start-up {s[0] + r[0]:.1f} ms, steady {s[1] + r[1]:.2f} ms/s "
       f"({s[2] + r[2]:.0f} switches/s), end {s[3] + r[3]:.1f} ms")
