@@ -82,3 +82,53 @@ fn receiver_follows_k_and_m_changes() {
         (48_000 * 9, 0, 0)
     );
 }
+
+/// Live at the clock's pace, a group whose time budget runs out between two
+/// frames closes at the frame before (no source could join it in between):
+/// the sender wakes once a frame, not once more a group for its repairs.
+#[test]
+fn a_group_out_of_time_between_frames_closes_at_the_frame_before() {
+    let subs = vec![stereo48k(0, ms(10))];
+    let scfg = SenderConfig {
+        fec: FecParams {
+            k: 16,
+            m: 4,
+            depth: 1,
+            // 25 ms: the budget of a group opened by a frame runs out
+            // halfway between two later frames.
+            window_us: 25_000,
+            auto_depth: false,
+        },
+        fec_target: None,
+        ..Default::default()
+    };
+    let rcfg = ReceiverConfig {
+        latency: ms(200),
+        ..Default::default()
+    };
+    let mut tx = SenderCore::new("budget", subs.clone(), &scfg).unwrap();
+    let Control::Hello(hello) = tx.hello(None) else {
+        unreachable!()
+    };
+    let accept = handshake::answer(&rcfg, &hello, 1).unwrap();
+    let mut rx = ReceiverCore::new(&rcfg, &hello.session, &accept);
+    let mut src = PatternSource::new(&subs, None);
+    let start = Time::from_micros(1_000_000);
+    tx.on_accept(start, &accept).unwrap();
+    let mut now = start;
+    let mut wakes = 0u64;
+    while now < start + Duration::from_secs(2) {
+        tx.poll(now, &mut src).unwrap();
+        while let Some(d) = tx.poll_transmit() {
+            rx.on_datagram(now, d);
+        }
+        wakes += 1;
+        now = tx.next_timeout().expect("live: the next frame is due");
+    }
+    let s = tx.stats();
+    let frames: u64 = s.substreams.iter().map(|d| d.frames).sum();
+    assert!(s.repair_packets > 0 && s.fec_blocks > frames / 4, "{s:?}");
+    // One wake-up a frame (and the first poll).
+    assert!(wakes <= frames + 2, "{wakes} wake-ups for {frames} frames");
+    assert_eq!(rx.stats().invalid, Default::default());
+}

@@ -800,6 +800,25 @@ impl SenderCore {
                 break;
             }
         }
+        // Live at the clock's pace, no source joins the open group before
+        // the next frame's wake-up: a group whose time budget runs out
+        // before that closes now, with the sources it would have at its
+        // deadline (its repairs leave earlier, and the network thread is not
+        // woken a second time between two frames only to send them).
+        if self.deadlines.live && self.pacing == Pacing::Clock && !self.blocked {
+            let deadline = self.fec.as_ref().and_then(|f| f.deadline());
+            let next_frame = self
+                .subs
+                .iter()
+                .filter(|s| !s.done)
+                .filter_map(|s| self.pacer.wake_at(s.pk.desc().frame_ts(s.next_read() + 1)))
+                .min();
+            if let (Some(d), Some(w)) = (deadline, next_frame)
+                && w > d
+            {
+                self.close_group(now);
+            }
+        }
         if self.subs.iter().all(|s| s.done) {
             self.close_group(now);
             self.produced_all = true;
