@@ -81,6 +81,8 @@ fn session_with(rate: u32, codec: Option<OpusConfig>, loss: f64, seed: u64, fec:
     };
     let mut cfg = cfg;
     if !fec {
+        // Nothing recovers a loss: what the codec's LBRR and PLC do alone.
+        cfg.sender.recovery = isochron::engine::Recovery::Fec;
         cfg.sender.fec.m = 0;
         cfg.sender.fec_target = None;
     }

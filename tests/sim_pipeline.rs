@@ -229,6 +229,9 @@ fn file_mode_follows_the_playout_one_credit_lead_ahead() {
         ..Default::default()
     };
     cfg.sender.mode = Mode::File { fill_percent: 200 };
+    // FEC alone: the floor below has no retransmission rounds in it (those
+    // are sim_recovery's file-mode tests).
+    cfg.sender.recovery = isochron::engine::Recovery::Fec;
     cfg.receiver.low_water = ms(40);
     cfg.receiver.high_water = ms(160);
     let subs = [stereo48k(0, ms(10)), sensor200(1, ms(10))];

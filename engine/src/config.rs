@@ -87,8 +87,8 @@ pub struct SenderConfig {
     /// residual loss (never below the configured `m` without
     /// retransmission); `None`: fixed code.
     pub fec_target: Option<f64>,
-    /// How losses are recovered: FEC (the default), retransmission, or both
-    /// (hybrid; without FEC it is retransmission alone).
+    /// How losses are recovered: FEC, retransmission, or both (hybrid, the
+    /// default; without FEC it is retransmission alone).
     pub recovery: Recovery,
     /// Most repair per source adaptive FEC spends (1.0: 100 % overhead),
     /// whatever loss the receiver reports; `fec_capped` in the stats says
@@ -150,10 +150,10 @@ impl Default for SenderConfig {
             queue: 4096,
             speed: 1.0,
             fec_target: Some(1e-4),
-            // Hybrid still loses packets over real QUIC that FEC alone
-            // recovers (no round trip left on loaded hosts, one round in
-            // file mode's buffer): FEC until that is fixed.
-            recovery: Recovery::Fec,
+            // FEC for what a round trip cannot recover, retransmission for
+            // the rest: far less redundancy at the same residual loss, and
+            // FEC alone where no round trip fits (README, "Recovery").
+            recovery: Recovery::Hybrid,
             max_fec_overhead: 1.0,
             max_pause: Duration::from_secs(60),
             pacing: Pacing::Clock,

@@ -68,7 +68,7 @@ pub struct SendArgs {
     fec_window: Option<Duration>,
     /// How losses are recovered: fec (FEC alone), arq (retransmission alone, no FEC) or hybrid
     /// (FEC sized for what a round trip cannot recover, retransmission for the rest)
-    #[arg(long, default_value = "fec", value_parser = args::recovery, value_name = "MODE")]
+    #[arg(long, default_value = "hybrid", value_parser = args::recovery, value_name = "MODE")]
     recovery: isochron_engine::Recovery,
     /// Packet interleaving depth D: FEC blocks sent column by column (spreads bursts);
     /// auto[:N]: adaptive FEC picks it from the measured bursts, 1 on random loss, up to N

@@ -136,16 +136,15 @@ impl FecParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Recovery {
-    /// Forward error correction alone: nothing is asked for again (the
-    /// default until hybrid loses nothing FEC alone recovers over real
-    /// QUIC: see the README's recovery section).
-    #[default]
+    /// Forward error correction alone: nothing is asked for again (what
+    /// fan-out publishers send: their listeners have no way back).
     Fec,
     /// Retransmission alone: the receiver asks (NACK) for what is missing
     /// while its deadline leaves a round trip; no FEC is sent.
     Arq,
     /// Both: FEC sized for what one round trip cannot recover, and
-    /// retransmission for what FEC does not rebuild in time.
+    /// retransmission for what FEC does not rebuild in time. The default.
+    #[default]
     Hybrid,
 }
 

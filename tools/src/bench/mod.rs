@@ -155,7 +155,7 @@ pub struct BenchArgs {
     /// Keep the FEC code fixed (no adaptation to the measured loss)
     #[arg(long = "fixed-fec", help_heading = "Custom scenario")]
     fixed_fec: bool,
-    /// Recovery: fec, arq or hybrid [default: fec]
+    /// Recovery: fec, arq or hybrid [default: hybrid]
     #[arg(long, value_parser = args::recovery, value_name = "MODE", help_heading = "Custom scenario")]
     recovery: Option<isochron_engine::Recovery>,
     /// File mode, as `isochron send` without --live: read ahead (2x real

@@ -60,7 +60,7 @@ impl Default for Config {
             interleave: 1,
             fec_window: None,
             adaptive_fec: true,
-            recovery: Recovery::Fec,
+            recovery: Recovery::Hybrid,
             sensor: false,
             file: None,
         }
