@@ -45,6 +45,9 @@ fn auto_depth_rises_on_a_bursty_link_and_plays_out_whole() {
     let mut opts = common::sender_options(relay.local_addr(), &rx);
     opts.config.fec.depth = 8;
     opts.config.fec.auto_depth = true;
+    // FEC alone: with retransmission in a 250 ms budget the depth stays 1
+    // (sim_interleave shows both).
+    opts.config.recovery = isochron::engine::Recovery::Fec;
     let mut tx = Sender::connect(opts, subs.clone()).unwrap();
     let granted = tx.accept().max_depth;
     assert!(granted >= 4, "250 ms leaves room for depth: {granted}");
