@@ -12,6 +12,7 @@ process (wait4), the whole run: start-up, 20 s of streaming, the end.
 Usage: python3 benches/peers/cpu_per_stream.py [path/to/isochron]
 (Roc is not packaged in Debian 12, so it is not measured here.)"""
 import math, os, random, re, signal, struct, subprocess, sys, time, wave
+import media  # benches/peers/media.py: the shared test signal
 
 ISO = sys.argv[1] if len(sys.argv) > 1 else "isochron"
 D = os.environ.get("WORK", "/tmp/isochron-cpu-per-stream")
@@ -20,19 +21,7 @@ WAV = f"{D}/in.wav"
 SECS = 20
 
 def make_wav():
-    if os.path.exists(WAV):
-        return
-    rnd = random.Random(1)
-    frames = bytearray()
-    n = 48000 * SECS
-    for i in range(n):
-        t = i / 48000
-        l = 0.3 * math.sin(2 * math.pi * 440 * t) + 0.1 * (rnd.random() - 0.5)
-        r = 0.3 * math.sin(2 * math.pi * 554 * t) + 0.1 * (rnd.random() - 0.5)
-        frames += struct.pack("<hh", int(l * 32767), int(r * 32767))
-    with wave.open(WAV, "wb") as w:
-        w.setnchannels(2); w.setsampwidth(2); w.setframerate(48000)
-        w.writeframes(bytes(frames))
+    media.make_wav(WAV, SECS)
 
 def cpu(ru):
     return ru.ru_utime + ru.ru_stime

@@ -20,6 +20,7 @@ Single runs on a shared machine move by up to 2x: compare wake-ups, and
 CPU only between runs made one after the other.
 """
 import math, os, random, re, signal, struct, subprocess, sys, time, wave
+import media  # benches/peers/media.py: the shared test signal
 
 ISO = sys.argv[1] if len(sys.argv) > 1 else "isochron"
 SECS = int(sys.argv[2]) if len(sys.argv) > 2 else 20
@@ -29,18 +30,7 @@ WAV = f"{D}/in-{SECS}.wav"
 
 
 def make_wav():
-    if os.path.exists(WAV):
-        return
-    rnd = random.Random(1)
-    frames = bytearray()
-    for i in range(48000 * SECS):
-        t = i / 48000
-        l = 0.3 * math.sin(2 * math.pi * 440 * t) + 0.1 * (rnd.random() - 0.5)
-        r = 0.3 * math.sin(2 * math.pi * 554 * t) + 0.1 * (rnd.random() - 0.5)
-        frames += struct.pack("<hh", int(l * 32767), int(r * 32767))
-    with wave.open(WAV, "wb") as w:
-        w.setnchannels(2); w.setsampwidth(2); w.setframerate(48000)
-        w.writeframes(bytes(frames))
+    media.make_wav(WAV, SECS)
 
 
 def threads(pid):
