@@ -79,6 +79,82 @@ fn a_sender_paused_for_ever_gives_up_after_max_pause() {
     assert!(sent <= 1, "{sent} packets sent while paused");
 }
 
+/// A receiver that accepts one session, reads it until the sender's end of stream and then vanishes: no bye,
+/// no close, its endpoint never heard from again (a host that lost power, or
+/// a bye lost in a burst until the receiver gave up).
+fn vanishing_receiver() -> (std::net::SocketAddr, isochron::engine::net::Fingerprint) {
+    let identity = Identity::ephemeral().unwrap();
+    let fp = identity.fingerprint();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        {
+            let transport = Arc::new(transport::config(Duration::from_secs(30)));
+            let server = tls::server_config(&identity, transport).unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let ep = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).unwrap();
+                tx.send(ep.local_addr().unwrap()).unwrap();
+                let conn = ep.accept().await.unwrap().await.unwrap();
+                let (mut send, recv) = conn.accept_bi().await.unwrap();
+                let mut reader = ControlReader::new(recv);
+                let Ok(Some(Control::Hello(hello))) = reader.next(Duration::from_secs(30)).await
+                else {
+                    panic!("no hello");
+                };
+                let accept = handshake::answer(&ReceiverConfig::default(), &hello, 1).unwrap();
+                send.write_all(&Control::Accept(accept).to_frame())
+                    .await
+                    .unwrap();
+                loop {
+                    match reader.next(Duration::from_secs(30)).await {
+                        Ok(Some(Control::EndOfStream(_))) => break,
+                        Ok(Some(_)) => {}
+                        other => panic!("no end of stream: {other:?}"),
+                    }
+                }
+                // Vanish: nothing closes, nothing answers again.
+                std::mem::forget((conn, send, reader, ep));
+            });
+            // The endpoint's driver stops with the runtime.
+            drop(rt);
+        }
+    });
+    let addr = rx.recv().unwrap();
+    (addr, fp)
+}
+
+/// A receiver that vanishes after the end of stream ends the session as
+/// not completed, with the sender's account (what `send --stats-json`
+/// writes), not as a lost connection: the idle timeout fires on both the
+/// connection and the control stream, and either could be seen first.
+#[test]
+fn a_receiver_that_vanishes_after_the_end_leaves_the_sender_its_account() {
+    for round in 0..3 {
+        let (a, fp) = vanishing_receiver();
+        let mut opts = SenderOptions::new(
+            a,
+            Trust::Pinned(vec![fp]),
+            common::sender_identity().clone(),
+        );
+        opts.idle_timeout = Duration::from_millis(600);
+        let subs = with_length(&[stereo48k(0, ms(10))], 0.3);
+        let started = Instant::now();
+        let mut tx = Sender::connect(opts, subs.clone()).expect("accepted");
+        feed_pattern(&mut tx, &subs);
+        match tx.wait() {
+            Ok(r) => {
+                assert!(!r.completed, "no bye came");
+                assert!(r.stats.source_packets >= 30, "round {round}: {:?}", r.stats);
+            }
+            Err(e) => panic!("round {round}: the account was lost: {e}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "bounded");
+    }
+}
+
 /// Item 10: a rate of 0/1 or 48000/0 arrived through serde, bypassing
 /// `Rate::new`, and panicked in hound and in the catalog. Decoding refuses
 /// it as an invalid message.

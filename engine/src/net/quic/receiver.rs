@@ -825,7 +825,14 @@ async fn run_session(
     if let Some(last) = last {
         let _ = control_stream::send(&mut send, &last).await;
         let _ = send.finish();
-        // The sender closes on bye; close ourselves if it does not.
+        // The bye must get through before we close: a bye lost in a loss
+        // burst is sent again at QUIC's backed-off probe times, so wait as
+        // long as the idle timeout for the sender's stack to acknowledge it
+        // (2 s in all had left senders on bursty links without it, and they
+        // timed out). Then the sender closes on it; close ourselves if it
+        // does not.
+        let wait = opts.idle_timeout.max(Duration::from_secs(2));
+        let _ = tokio::time::timeout(wait, send.stopped()).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
     }
     conn.close(0u32.into(), b"done");

@@ -723,7 +723,15 @@ async fn stream(
                 let taken = more.and_then(|_| {
                     take_control(core, clock, &mut r, &mut report, &mut bye)
                 });
-                taken?;
+                match taken {
+                    // After end of stream, a connection that ends without a
+                    // bye (the receiver vanished, or its bye was lost) ends
+                    // the session as `closed` does: not completed, with the
+                    // account of what was sent, rather than an error that
+                    // loses it (whichever of the two fires first).
+                    Err(TransportError::ConnectionLost(_)) if eos.is_some() => break,
+                    other => other?,
+                }
                 if r.finished {
                     control_open = false;
                     kept_reader = Some(r);
