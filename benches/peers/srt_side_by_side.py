@@ -55,6 +55,7 @@ fails after its receiver played the stream to the end (exit 3, and then no
 --stats-json) is reported in its row, with the receiver's redundancy_ratio
 (what arrived) in place of the sender's."""
 import json, math, os, random, re, shutil, signal, socket, struct, subprocess, sys, threading, time, wave
+import media  # benches/peers/media.py: the shared test signal
 
 SECS = 20
 RATE, CHANNELS = 48000, 2
@@ -259,20 +260,7 @@ def run_srt(iso, link):
 
 
 def make_wav(path):
-    if os.path.exists(path):
-        return
-    rnd = random.Random(1)
-    frames = bytearray()
-    for i in range(RATE * SECS):
-        t = i / RATE
-        l = 0.3 * math.sin(2 * math.pi * 440 * t) + 0.1 * (rnd.random() - 0.5)
-        r = 0.3 * math.sin(2 * math.pi * 554 * t) + 0.1 * (rnd.random() - 0.5)
-        frames += struct.pack("<hh", int(l * 32767), int(r * 32767))
-    with wave.open(path, "wb") as w:
-        w.setnchannels(CHANNELS)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(bytes(frames))
+    media.make_wav(path, SECS, RATE)
 
 
 def run_iso(iso, link, recovery, wav, env, fp):
