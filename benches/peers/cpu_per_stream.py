@@ -13,6 +13,7 @@ Usage: python3 benches/peers/cpu_per_stream.py [path/to/isochron]
 (Roc is not packaged in Debian 12, so it is not measured here.)"""
 import math, os, random, re, signal, struct, subprocess, sys, time, wave
 import media  # benches/peers/media.py: the shared test signal
+import procs  # benches/peers/procs.py: fingerprint, kill loop
 
 ISO = sys.argv[1] if len(sys.argv) > 1 else "isochron"
 D = os.environ.get("WORK", "/tmp/isochron-cpu-per-stream")
@@ -50,8 +51,7 @@ def run_gst():
 
 def run_iso():
     env = dict(os.environ, XDG_CONFIG_HOME=f"{D}/xdg")
-    fp = subprocess.run([ISO, "id"], env=env, capture_output=True, text=True).stdout
-    fp = re.search(r"sha256:[0-9a-f]+", fp).group(0)
+    fp = procs.fingerprint(ISO, env)
     out = f"{D}/iso-out"
     subprocess.run(["rm", "-rf", out])
     rx = subprocess.Popen([ISO, "recv", "--listen", "127.0.0.1:50041", "--out", out, "--allow", fp],

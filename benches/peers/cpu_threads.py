@@ -21,6 +21,7 @@ CPU only between runs made one after the other.
 """
 import math, os, random, re, signal, struct, subprocess, sys, time, wave
 import media  # benches/peers/media.py: the shared test signal
+import procs  # benches/peers/procs.py: fingerprint, kill loop
 
 ISO = sys.argv[1] if len(sys.argv) > 1 else "isochron"
 SECS = int(sys.argv[2]) if len(sys.argv) > 2 else 20
@@ -81,8 +82,7 @@ def table(label, a, b, c, window):
 
 make_wav()
 env = dict(os.environ, XDG_CONFIG_HOME=f"{D}/xdg")
-fp = subprocess.run([ISO, "id"], env=env, capture_output=True, text=True).stdout
-fp = re.search(r"sha256:[0-9a-f]+", fp).group(0)
+fp = procs.fingerprint(ISO, env)
 out = f"{D}/out"
 subprocess.run(["rm", "-rf", out])
 print("load", open("/proc/loadavg").read().split()[:3])

@@ -56,6 +56,7 @@ fails after its receiver played the stream to the end (exit 3, and then no
 (what arrived) in place of the sender's."""
 import json, math, os, random, re, shutil, signal, socket, struct, subprocess, sys, threading, time, wave
 import media  # benches/peers/media.py: the shared test signal
+import procs  # benches/peers/procs.py: fingerprint, kill loop
 
 SECS = 20
 RATE, CHANNELS = 48000, 2
@@ -177,15 +178,15 @@ def run_srt(iso, link):
     rx = subprocess.Popen([slt, f"srt://127.0.0.1:{listen}?mode=listener&{lat}", f"udp://127.0.0.1:{out_port}"]
                           + common + [f"-statsout:{D}/{tag}-rx.json"],
                           stdout=open(f"{D}/{tag}-rx.txt", "w"), stderr=subprocess.STDOUT)
-    procs = [rx]
+    started = [rx]
     try:
         wait_for(lambda: "listen..." in open(f"{D}/{tag}-rx.txt").read(), "srt-live-transmit listening", rx)
         netem = Netem(iso, link, listen, tag)
-        procs.append(netem.proc)
+        started.append(netem.proc)
         tx = subprocess.Popen([slt, f"udp://127.0.0.1:{inp}", f"srt://127.0.0.1:{netem.port}?{lat}"]
                               + common + [f"-statsout:{D}/{tag}-tx.json"],
                               stdout=open(f"{D}/{tag}-tx.txt", "w"), stderr=subprocess.STDOUT)
-        procs.append(tx)
+        started.append(tx)
         wait_for(lambda: "SRT target connected" in open(f"{D}/{tag}-tx.txt").read(), "SRT connected", tx)
 
         arrivals = {}  # seq -> first arrival delay (s)
@@ -223,10 +224,7 @@ def run_srt(iso, link):
         rx.wait(10)
         fwd, back = netem.finish()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        procs.kill_all(started)
         out.close()
     txs = json_objects(f"{D}/{tag}-tx.json")
     rxs = json_objects(f"{D}/{tag}-rx.json")
@@ -274,16 +272,16 @@ def run_iso(iso, link, recovery, wav, env, fp):
     rx = subprocess.Popen([iso, "recv", "--listen", "127.0.0.1:0", "--out", out, "--allow", fp, "--once",
                            "--latency", f"{LATENCY_MS}ms", "--ready-file", ready, "--stats-json", rstats, "--quiet"],
                           env=env, stdout=open(f"{D}/{tag}-recv.txt", "w"), stderr=subprocess.STDOUT)
-    procs = [rx]
+    started = [rx]
     try:
         wait_for(lambda: os.path.exists(ready) and os.path.getsize(ready) > 0, "isochron recv ready", rx)
         port = int(json.load(open(ready))["addr"].rsplit(":", 1)[1])
         netem = Netem(iso, link, port, tag)
-        procs.append(netem.proc)
+        started.append(netem.proc)
         tx = subprocess.Popen([iso, "send", wav, "--live", "--recovery", recovery, "--to",
                                f"127.0.0.1:{netem.port}", "--pin", fp, "--stats-json", sstats, "--quiet"],
                               env=env, stdout=open(f"{D}/{tag}-send.txt", "w"), stderr=subprocess.STDOUT)
-        procs.append(tx)
+        started.append(tx)
         try:
             tcode = tx.wait(SECS + 30)
             rcode = rx.wait(15)
@@ -291,10 +289,7 @@ def run_iso(iso, link, recovery, wav, env, fp):
             raise RunFailed(f"isochron {recovery} on {link} did not finish ({D}/{tag}-*.txt)")
         fwd, back = netem.finish()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        procs.kill_all(started)
     if rcode != 0:
         raise RunFailed(f"isochron recv exited {rcode}, send {tcode} ({D}/{tag}-recv.txt, -send.txt)")
     try:
@@ -351,11 +346,10 @@ def main():
         fail("srt-live-transmit is not installed (Debian: apt-get install srt-tools)", 2)
     os.makedirs(D, exist_ok=True)
     env = dict(os.environ, XDG_CONFIG_HOME=f"{D}/xdg")
-    ident = subprocess.run([iso, "id"], env=env, capture_output=True, text=True)
-    m = re.search(r"sha256:[0-9a-f]+", ident.stdout)
-    if not m:
-        fail(f"`{iso} id` printed no fingerprint: {ident.stdout}{ident.stderr}")
-    fp = m.group(0)
+    try:
+        fp = procs.fingerprint(iso, env)
+    except RuntimeError as e:
+        fail(str(e))
     wav = f"{D}/in.wav"
     make_wav(wav)
     slt = subprocess.run(["srt-live-transmit", "-version"], capture_output=True, text=True)
