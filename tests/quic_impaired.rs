@@ -3,53 +3,25 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{CheckSink, feed_pattern, ms, stereo48k, with_length};
+use common::{Impaired, feed_pattern, ms, stereo48k, with_length};
 use isochron::codecs::wav::WavReader;
-use isochron::engine::net::relay::{RelayConfig, RelayHandle};
-use isochron::engine::net::{Identity, Receiver, ReceiverEvent, Sender, SessionEnd};
+use isochron::engine::net::{Identity, Sender};
 use isochron::engine::sim::{Impairment, Loss};
 use isochron::engine::wire::control::FecParams;
 
-fn next_end(rx: &Receiver, within: Duration) -> SessionEnd {
-    loop {
-        match rx.events().recv_timeout(within).expect("the session ends") {
-            ReceiverEvent::Ended { end, .. } => return *end,
-            ReceiverEvent::Refused { reason, .. } => panic!("refused: {reason}"),
-            ReceiverEvent::Started(_) => {}
-        }
-    }
-}
-
 #[test]
 fn five_percent_loss_with_jitter_is_repaired() {
-    let identity = Identity::ephemeral().unwrap();
-    let sinks = Arc::new(Mutex::new(Vec::new()));
-    let s = sinks.clone();
-    let rx = Receiver::start(common::receiver_options(), &identity, move |info| {
-        let sink = CheckSink::new(&info.session.substreams);
-        s.lock().unwrap().push(sink.clone());
-        Ok(Box::new(sink))
-    })
-    .unwrap();
     let link = Impairment {
         loss: Loss::from_mean(0.05, 1.0),
         delay: ms(20),
         jitter: ms(10),
         ..Default::default()
     };
-    let relay = RelayHandle::start(RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        upstream: rx.local_addr(),
-        forward: link.clone(),
-        backward: link,
-        seed: 11,
-    })
-    .unwrap();
+    let net = Impaired::start(common::receiver_options(), link, 11);
     let subs = with_length(&[stereo48k(0, ms(10))], 10.0);
-    let mut opts = common::sender_options(relay.local_addr(), &rx);
+    let mut opts = net.sender_options();
     opts.config.fec = FecParams {
         k: 16,
         m: 4,
@@ -57,11 +29,8 @@ fn five_percent_loss_with_jitter_is_repaired() {
         window_us: 0, // the receiver picks it from its latency
         auto_depth: false,
     };
-    let mut tx = Sender::connect(opts, subs.clone()).unwrap();
-    feed_pattern(&mut tx, &subs);
-    let sent = tx.wait().unwrap();
-    assert!(sent.completed);
-    let end = next_end(&rx, Duration::from_secs(30));
+    let sent = net.send(opts, &subs, |_| {});
+    let end = net.next_end();
     assert!(!end.truncated);
     let p = end.stats.packets;
     eprintln!(
@@ -74,7 +43,7 @@ fn five_percent_loss_with_jitter_is_repaired() {
         p.late,
         sent.stats.redundancy_ratio * 100.0,
         end.stats.fec_overhead_ratio * 100.0,
-        relay.stats().forward
+        net.relay.stats().forward
     );
     let loss = p.lost as f64 / p.expected as f64;
     assert!((0.03..0.07).contains(&loss), "the link lost {loss}");
@@ -85,9 +54,7 @@ fn five_percent_loss_with_jitter_is_repaired() {
         p.unrecovered,
         p.expected
     );
-    let c = sinks.lock().unwrap()[0].check.lock().unwrap().counts(0);
-    assert_eq!(c.samples, 480_000, "sample count equal");
-    assert_eq!((c.corrupt_frames, c.out_of_order), (0, 0));
+    let c = net.assert_whole(0, 480_000);
     assert_eq!(
         end.stats.substreams[0].frames.concealed, c.concealed_frames,
         "concealment counted"
@@ -102,14 +69,12 @@ fn a_vanished_sender_ends_truncated_with_a_valid_file() {
     let mut ropts = common::receiver_options();
     ropts.idle_timeout = Duration::from_secs(1);
     let rx = common::file_receiver(ropts, &identity, &dir);
-    let relay = RelayHandle::start(RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        upstream: rx.local_addr(),
-        forward: Impairment::default(),
-        backward: Impairment::default(),
-        seed: 1,
-    })
-    .unwrap();
+    let relay = common::relay(
+        rx.local_addr(),
+        Impairment::default(),
+        Impairment::default(),
+        1,
+    );
     let subs = with_length(&[stereo48k(0, ms(10))], 30.0);
     let mut opts = common::sender_options(relay.local_addr(), &rx);
     opts.idle_timeout = Duration::from_secs(1);
@@ -123,7 +88,7 @@ fn a_vanished_sender_ends_truncated_with_a_valid_file() {
     }
     relay.stop();
     let vanished = started.elapsed();
-    let end = next_end(&rx, Duration::from_secs(10));
+    let end = common::next_end(&rx, Duration::from_secs(10));
     let ended = started.elapsed();
     assert!(end.truncated, "{}", end.reason);
     assert!(end.stats.truncated);

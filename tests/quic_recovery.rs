@@ -6,13 +6,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use common::{CheckSink, feed_pattern, ms, stereo48k, with_length};
+use common::{Impaired, ms, stereo48k, with_length};
 use isochron::engine::Recovery;
-use isochron::engine::net::relay::{RelayConfig, RelayHandle};
-use isochron::engine::net::{Identity, Receiver, ReceiverEvent, Sender, SessionEnd};
+use isochron::engine::net::SessionEnd;
 use isochron::engine::sim::{Impairment, Loss};
 use isochron::engine::stats::SenderStats;
 
@@ -25,41 +21,12 @@ fn session(
     secs: f64,
     seed: u64,
 ) -> (SenderStats, SessionEnd) {
-    let identity = Identity::ephemeral().unwrap();
-    let sinks = Arc::new(Mutex::new(Vec::new()));
-    let s = sinks.clone();
-    let rx = Receiver::start(common::receiver_options(), &identity, move |info| {
-        let sink = CheckSink::new(&info.session.substreams);
-        s.lock().unwrap().push(sink.clone());
-        Ok(Box::new(sink))
-    })
-    .unwrap();
-    let relay = RelayHandle::start(RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        upstream: rx.local_addr(),
-        forward: link.clone(),
-        backward: link,
-        seed,
-    })
-    .unwrap();
+    let net = Impaired::start(common::receiver_options(), link, seed);
     let subs = with_length(&[stereo48k(0, ms(10))], secs);
-    let mut opts = common::sender_options(relay.local_addr(), &rx);
+    let mut opts = net.sender_options();
     opts.config.recovery = recovery;
-    let mut tx = Sender::connect(opts, subs.clone()).unwrap();
-    feed_pattern(&mut tx, &subs);
-    let sent = tx.wait().unwrap();
-    assert!(sent.completed);
-    let end = loop {
-        match rx
-            .events()
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the session ends")
-        {
-            ReceiverEvent::Ended { end, .. } => break *end,
-            ReceiverEvent::Refused { reason, .. } => panic!("refused: {reason}"),
-            ReceiverEvent::Started(_) => {}
-        }
-    };
+    let sent = net.send(opts, &subs, |_| {});
+    let end = net.next_end();
     assert!(!end.truncated);
     let p = end.stats.packets;
     let s = &sent.stats;
@@ -77,12 +44,10 @@ fn session(
         s.retransmit_packets,
         s.nack_suppressed,
         s.nack_expired,
-        relay.stats().forward
+        net.relay.stats().forward
     );
     assert_eq!(p.recovered + p.unrecovered, p.lost);
-    let c = sinks.lock().unwrap()[0].check.lock().unwrap().counts(0);
-    assert_eq!(c.samples, (48_000.0 * secs) as u64, "sample count equal");
-    assert_eq!((c.corrupt_frames, c.out_of_order), (0, 0));
+    net.assert_whole(0, (48_000.0 * secs) as u64);
     (sent.stats, end)
 }
 

@@ -201,3 +201,108 @@ pub fn sender_options(to: std::net::SocketAddr, rx: &Receiver) -> SenderOptions 
         sender_identity().clone(),
     )
 }
+
+use isochron::engine::net::relay::{RelayConfig, RelayHandle};
+use isochron::engine::net::{ReceiverEvent, SenderReport};
+use isochron::engine::sim::Impairment;
+
+/// The next session end `rx` reports within `within` (starts pass by; a
+/// refusal fails the test).
+pub fn next_end(rx: &Receiver, within: Duration) -> SessionEnd {
+    loop {
+        match rx.events().recv_timeout(within).expect("the session ends") {
+            ReceiverEvent::Ended { end, .. } => return *end,
+            ReceiverEvent::Refused { reason, .. } => panic!("refused: {reason}"),
+            ReceiverEvent::Started(_) => {}
+        }
+    }
+}
+
+/// A relay on 127.0.0.1 in front of `upstream`, impairing each direction.
+pub fn relay(
+    upstream: std::net::SocketAddr,
+    forward: Impairment,
+    backward: Impairment,
+    seed: u64,
+) -> RelayHandle {
+    RelayHandle::start(RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        upstream,
+        forward,
+        backward,
+        seed,
+    })
+    .expect("the relay starts")
+}
+
+/// A receiver (its own identity, admitting [`sender_identity`]) whose
+/// sessions each get a [`CheckSink`], behind a relay doing one link each
+/// way: the setup of the tests over real QUIC through impairment.
+pub struct Impaired {
+    pub rx: Receiver,
+    pub relay: RelayHandle,
+    sinks: Arc<Mutex<Vec<CheckSink>>>,
+}
+
+impl Impaired {
+    /// `ropts` (from [`receiver_options`]) behind `link` both ways, drawn
+    /// from `seed`.
+    pub fn start(ropts: ReceiverOptions, link: Impairment, seed: u64) -> Self {
+        let identity = Identity::ephemeral().unwrap();
+        let sinks = Arc::new(Mutex::new(Vec::new()));
+        let s = sinks.clone();
+        let rx = Receiver::start(ropts, &identity, move |info| {
+            let sink = CheckSink::new(&info.session.substreams);
+            s.lock().unwrap().push(sink.clone());
+            Ok(Box::new(sink))
+        })
+        .expect("the receiver starts");
+        let relay = relay(rx.local_addr(), link.clone(), link, seed);
+        Self { rx, relay, sinks }
+    }
+
+    /// Sender options through the relay, pinning the receiver.
+    pub fn sender_options(&self) -> SenderOptions {
+        sender_options(self.relay.local_addr(), &self.rx)
+    }
+
+    /// Connect with `opts`, let `connected` look at the sender, feed `subs`
+    /// their pattern and wait: the sender's report, which must say the
+    /// session completed (the receiver's bye came).
+    pub fn send(
+        &self,
+        opts: SenderOptions,
+        subs: &[SubstreamDesc],
+        connected: impl FnOnce(&Sender),
+    ) -> SenderReport {
+        let mut tx = Sender::connect(opts, subs.to_vec()).expect("the sender is accepted");
+        connected(&tx);
+        feed_pattern(&mut tx, subs);
+        let sent = tx.wait().expect("the sender ends with its account");
+        assert!(sent.completed, "the receiver's bye came: {sent:?}");
+        sent
+    }
+
+    /// The next session's end, within 30 s.
+    pub fn next_end(&self) -> SessionEnd {
+        next_end(&self.rx, Duration::from_secs(30))
+    }
+
+    /// What session `i`'s sink saw of substream `sub`.
+    pub fn counts(&self, i: usize, sub: usize) -> CheckSummary {
+        self.sinks.lock().unwrap()[i]
+            .check
+            .lock()
+            .unwrap()
+            .counts(sub)
+    }
+
+    /// Session `i`'s first substream played `samples` samples, none of them
+    /// corrupt or out of order.
+    pub fn assert_whole(&self, i: usize, samples: u64) -> CheckSummary {
+        let c = self.counts(i, 0);
+        assert_eq!(c.samples, samples, "sample count equal");
+        assert_eq!((c.corrupt_frames, c.out_of_order), (0, 0));
+        c
+    }
+}
