@@ -1,5 +1,5 @@
-//! Real QUIC through the impairment relay: loss and jitter, and a sender
-//! that vanishes mid-stream.
+//! Real QUIC through the impairment relay: loss and jitter, a sender that
+//! vanishes mid-stream, and a bye lost in a burst.
 
 mod common;
 
@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::{Impaired, feed_pattern, ms, stereo48k, with_length};
 use isochron::codecs::wav::WavReader;
-use isochron::engine::net::{Identity, Sender};
+use isochron::engine::net::{Identity, Receiver, Sender, SessionEnd, Sink};
+use isochron::engine::playout::PlayedFrame;
 use isochron::engine::sim::{Impairment, Loss};
 use isochron::engine::wire::control::FecParams;
 
@@ -114,4 +115,81 @@ fn a_vanished_sender_ends_truncated_with_a_valid_file() {
         "nothing concealed past the end: {frames:?}"
     );
     drop(tx);
+}
+
+/// A [`CheckSink`](common::CheckSink) that shuts the way back for `hold`
+/// when its session's playout ends: just before the receiver sends its
+/// final report and bye, so both are lost, with every retransmission of
+/// them, until the hold is over.
+struct ShutAtEnd {
+    sink: common::CheckSink,
+    shutter: common::Shutter,
+    hold: Duration,
+}
+
+impl Sink for ShutAtEnd {
+    fn frame(&mut self, f: PlayedFrame<'_>) {
+        self.sink.frame(f);
+    }
+    fn end(&mut self, end: &mut SessionEnd) {
+        self.shutter.shut_for(self.hold);
+        self.sink.end(end);
+    }
+}
+
+/// Commit 001ee8b: a bye lost in a burst is sent again at QUIC's backed-off
+/// probe times, so the receiver waits (up to its idle timeout) for the
+/// sender's stack to acknowledge it before the 2 s wait for the close.
+/// Here everything coming back is dropped for 3 s from the end of the
+/// playout, bye included: without that wait the receiver would close 2 s
+/// after the bye, inside the burst, and the sender would end without it
+/// (not completed). With it the bye comes through after the burst, and the
+/// sender's account is the receiver's final one.
+#[test]
+fn a_bye_lost_for_longer_than_the_close_wait_still_reaches_the_sender() {
+    let shutter = common::Shutter::default();
+    let s = shutter.clone();
+    let identity = Identity::ephemeral().unwrap();
+    let mut ropts = common::receiver_options();
+    ropts.idle_timeout = Duration::from_secs(10);
+    let rx = Receiver::start(ropts, &identity, move |info| {
+        Ok(Box::new(ShutAtEnd {
+            sink: common::CheckSink::new(&info.session.substreams),
+            shutter: s.clone(),
+            hold: Duration::from_secs(3),
+        }))
+    })
+    .unwrap();
+    let gate = common::Gate::start(rx.local_addr(), shutter.clone());
+    let subs = with_length(&[stereo48k(0, ms(10))], 1.0);
+    let mut opts = common::sender_options(gate.local_addr(), &rx);
+    opts.idle_timeout = Duration::from_secs(10);
+    let mut tx = Sender::connect(opts, subs.clone()).unwrap();
+    feed_pattern(&mut tx, &subs);
+    let started = Instant::now();
+    let sent = tx.wait().expect("the sender ends with its account");
+    let took = started.elapsed();
+    let end = common::next_end(&rx, Duration::from_secs(30));
+    eprintln!(
+        "completed {} after {took:?}; way back: {} dropped while shut, {} passed after",
+        sent.completed,
+        shutter.dropped(),
+        shutter.passed_after()
+    );
+    assert!(!end.truncated, "{}", end.reason);
+    assert!(shutter.was_shut(), "the playout ended");
+    assert!(
+        shutter.dropped() > 0 && shutter.passed_after() > 0,
+        "the way back was shut and opened again: {} dropped, {} passed after",
+        shutter.dropped(),
+        shutter.passed_after()
+    );
+    assert!(sent.completed, "the bye came after the burst: {sent:?}");
+    let r = sent.receiver.expect("the receiver's account");
+    let p = end.stats.packets;
+    assert_eq!(
+        (r.expected, r.received, r.lost),
+        (p.expected, p.received, p.lost),
+        "the sender reports the receiver's final account"
+    );
 }

@@ -306,3 +306,129 @@ impl Impaired {
         c
     }
 }
+
+/// When a [`Gate`] drops what comes back: shut by the test (from a sink's
+/// callback, say) at the instant it chooses, for a while; shared with the
+/// gate, so it can be handed out before the gate exists.
+#[derive(Clone, Default)]
+pub struct Shutter {
+    inner: Arc<Mutex<ShutterState>>,
+}
+
+#[derive(Default)]
+struct ShutterState {
+    /// From when, for how long.
+    shut: Option<(std::time::Instant, Duration)>,
+    dropped: u64,
+    passed_after: u64,
+}
+
+impl Shutter {
+    /// Drop every datagram coming back from now on, for `d`.
+    pub fn shut_for(&self, d: Duration) {
+        self.inner.lock().unwrap().shut = Some((std::time::Instant::now(), d));
+    }
+
+    /// Whether it was shut.
+    pub fn was_shut(&self) -> bool {
+        self.inner.lock().unwrap().shut.is_some()
+    }
+
+    /// Datagrams coming back dropped while shut.
+    pub fn dropped(&self) -> u64 {
+        self.inner.lock().unwrap().dropped
+    }
+
+    /// Datagrams coming back passed after it opened again.
+    pub fn passed_after(&self) -> u64 {
+        self.inner.lock().unwrap().passed_after
+    }
+
+    /// Whether a datagram coming back now passes (and count it).
+    fn pass(&self) -> bool {
+        let mut s = self.inner.lock().unwrap();
+        match s.shut {
+            Some((from, d)) if from.elapsed() < d => {
+                s.dropped += 1;
+                false
+            }
+            Some(_) => {
+                s.passed_after += 1;
+                true
+            }
+            None => true,
+        }
+    }
+}
+
+/// A relay of one client's datagrams to `upstream` and back, unimpaired,
+/// except that what comes back is dropped while its [`Shutter`] is shut: a
+/// loss burst on the way back at an instant of the test's choosing (the
+/// impairment relay's outages are timed from its start).
+pub struct Gate {
+    addr: std::net::SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Gate {
+    /// Relay between a client and `upstream`, dropping what comes back
+    /// while `shutter` is shut.
+    pub fn start(upstream: std::net::SocketAddr, shutter: Shutter) -> Self {
+        use std::net::UdpSocket;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+        back.connect(upstream).unwrap();
+        for s in [&front, &back] {
+            s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        }
+        let addr = front.local_addr().unwrap();
+        let client = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (front2, back2) = (front.try_clone().unwrap(), back.try_clone().unwrap());
+        let (c, st) = (client.clone(), stop.clone());
+        let out = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            while !st.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    *c.lock().unwrap() = Some(from);
+                    let _ = back.send(&buf[..n]);
+                }
+            }
+        });
+        let st = stop.clone();
+        let home = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            while !st.load(Ordering::Relaxed) {
+                if let Ok(n) = back2.recv(&mut buf) {
+                    let to = *client.lock().unwrap();
+                    if let Some(to) = to
+                        && shutter.pass()
+                    {
+                        let _ = front2.send_to(&buf[..n], to);
+                    }
+                }
+            }
+        });
+        Self {
+            addr,
+            stop,
+            threads: vec![out, home],
+        }
+    }
+
+    /// Where the client sends to.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
