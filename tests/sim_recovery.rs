@@ -271,3 +271,87 @@ fn after_an_outage_fec_comes_back_down_within_seconds() {
         );
     }
 }
+
+/// The code adaptive FEC settles on in a live sender (the sans-IO core,
+/// stereo 48 kHz in 10 ms frames, 16+4 proposed, 80 ms of latency) told
+/// the round trip `rtt` and, in each second's report, a Bernoulli loss of
+/// 5 % and an interarrival jitter of `jitter` (the delay spread it plans
+/// with is three times that): `(k, m)` in force after 10 s.
+fn planned_code(recovery: Recovery, rtt: Duration, jitter: Duration) -> (u8, u8) {
+    use isochron::engine::config::{ReceiverConfig, SenderConfig};
+    use isochron::engine::sim::PatternSource;
+    use isochron::engine::wire::control::{Control, Report};
+    use isochron::engine::{SenderCore, Time, handshake};
+
+    let subs = vec![stereo48k(0, ms(10))];
+    let scfg = SenderConfig {
+        recovery,
+        ..Default::default()
+    };
+    let rcfg = ReceiverConfig {
+        latency: ms(80),
+        ..Default::default()
+    };
+    let mut tx = SenderCore::new("plan", subs.clone(), &scfg).unwrap();
+    let Control::Hello(hello) = tx.hello(None) else {
+        unreachable!()
+    };
+    let accept = handshake::answer(&rcfg, &hello, 1).unwrap();
+    let mut src = PatternSource::new(&subs, None);
+    let start = Time::from_micros(1_000_000);
+    tx.on_accept(start, &accept).unwrap();
+    tx.set_rtt(rtt);
+    let mut now = start;
+    let mut next_report = start + Duration::from_secs(1);
+    while now < start + Duration::from_secs(10) {
+        tx.poll(now, &mut src).unwrap();
+        while tx.poll_transmit().is_some() {}
+        if now >= next_report {
+            // What a receiver behind 5 % independent loss reports: every
+            // twentieth source packet lost, each a run of its own.
+            let sources = tx.stats().source_packets;
+            let lost = sources / 20;
+            let report = Report {
+                received: sources - lost,
+                lost,
+                loss_runs: lost,
+                jitter_us: jitter.as_micros() as u32,
+                ..Default::default()
+            };
+            tx.on_control(now, &Control::Report(report));
+            next_report += Duration::from_secs(1);
+        }
+        now = tx.next_timeout().expect("live: the next frame is due");
+    }
+    let f = tx.session().fec;
+    eprintln!(
+        "{recovery:?}, round trip {rtt:?}, jitter {jitter:?}: {}+{} (loss estimate {:?})",
+        f.k,
+        f.m,
+        tx.loss_estimate()
+    );
+    (f.k, f.m)
+}
+
+/// Hybrid sizes FEC only for the retransmission rounds that fit the whole
+/// delay spread (`rounds_that_fit`). With rounds to spare (10 ms round
+/// trip, 5 ms spread, 80 ms of latency) FEC shrinks to next to nothing on
+/// 5 % random loss; with a round that fits only part of the time (40 ms
+/// round trip, 30 ms spread: one round fits 17 % of the time, none
+/// whole) the plan is exactly FEC alone's. Counting that partial round as
+/// one (the `.max(reach > 0)` d293791 removed) cut FEC below it and
+/// missed the target tenfold on 20 +- 10 ms paths.
+#[test]
+fn hybrid_sizes_fec_only_for_rounds_that_fit_the_whole_spread() {
+    let fits = planned_code(Recovery::Hybrid, ms(10), Duration::from_micros(1_667));
+    let (far, jitter) = (ms(40), ms(10));
+    let partly = planned_code(Recovery::Hybrid, far, jitter);
+    let alone = planned_code(Recovery::Fec, far, jitter);
+    assert_eq!(partly, alone, "no whole round: FEC sized as alone");
+    assert!(
+        alone.1 >= 2,
+        "5 % needs repairs without retransmission: {alone:?}"
+    );
+    assert!(fits.1 <= 1, "rounds to spare: little FEC ({fits:?})");
+    assert!(fits.1 < alone.1);
+}
