@@ -8,6 +8,8 @@
 //! formats (a protocol change makes stale seeds worthless, silently);
 //! `ISOCHRON_WRITE_SEEDS=1 cargo test --test fuzz` writes them afresh.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,7 +24,7 @@ use isochron::engine::wire::control::{
 use isochron::engine::wire::fanout::{
     self, KeyOffer, PublisherControl, SealedMessage, Signed, StreamCatalog, context,
 };
-use isochron::engine::wire::packet::{self, BlockPos, Kind, SourceMeta};
+use isochron::engine::wire::packet::{self, BlockPos};
 use isochron::engine::{ReceiverCore, handshake};
 use isochron::{Rate, StreamFormat};
 
@@ -75,28 +77,13 @@ fn eos() -> EndOfStream {
 
 /// A source datagram of the seed session (stereo 48 kHz, 10 ms frames).
 fn datagram(seq: u32) -> Vec<u8> {
-    let payload = vec![0x5a; 480 * 4];
-    let meta = SourceMeta {
-        substream: 0,
-        seq,
-        media_ts: seq as u64 * 10_000,
-        sender_ts: 1_000_000 + seq as u64 * 10_000,
-        group: 1,
-        lane: 0,
-        frag_index: 0,
-        frag_count: 1,
-        frames: 1,
-    };
     let pos = BlockPos {
         block: 0,
         index: seq as u8,
         k: 4,
         m: 2,
     };
-    let mut buf = vec![0u8; packet::HEADER_LEN + payload.len()];
-    let n = packet::encode(&mut buf, Kind::Source, pos, &meta, &payload);
-    buf.truncate(n);
-    buf
+    common::stereo_source(seq, seq as u64, 1_000_000 + seq as u64 * 10_000, pos, 0x5a)
 }
 
 fn body(m: &Control) -> Vec<u8> {

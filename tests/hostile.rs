@@ -20,7 +20,7 @@ use isochron::engine::wire::control::{
     CONTROL_VERSION, Control, EndOfStream, FecParams, Hello, Mode, RejectReason, SessionDesc,
     SubstreamTotals,
 };
-use isochron::engine::wire::packet::{self, BlockPos, Kind, SourceMeta};
+use isochron::engine::wire::packet::BlockPos;
 
 /// A receiver whose sessions each get a [`CheckSink`], by session name.
 struct Arena {
@@ -125,24 +125,7 @@ struct Hostile {
 }
 
 fn hostile(a: &Arena) -> Hostile {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let trust = tls::Trust::Pinned(vec![a.rx.fingerprint()]);
-    let transport = Arc::new(transport::config(Duration::from_secs(30)));
-    let (client, _) = tls::client_config(&trust, common::sender_identity(), transport).unwrap();
-    let endpoint = rt.block_on(async {
-        let mut e = quinn::Endpoint::client("127.0.0.2:0".parse().unwrap()).unwrap();
-        e.set_default_client_config(client);
-        e
-    });
-    Hostile {
-        rt,
-        endpoint,
-        to: a.rx.local_addr(),
-    }
+    hostile_to(a.rx.local_addr(), a.rx.fingerprint(), "127.0.0.2:0".into())
 }
 
 /// An open session of a [`Hostile`] peer (or its refusal).
@@ -214,30 +197,53 @@ fn live(name: &str, subs: Vec<SubstreamDesc>) -> Control {
     hello(name, Mode::Live, 1.0, NO_FEC, subs)
 }
 
-/// A source packet of substream 0 (stereo 48 kHz, 10 ms frames).
+/// A source packet of substream 0 (stereo 48 kHz, 10 ms frames), alone in
+/// its block.
 fn source(seq: u32, frame: u64, sender_ts: u64) -> Vec<u8> {
-    let payload = vec![0x55u8; 480 * 4];
-    let meta = SourceMeta {
-        substream: 0,
-        seq,
-        media_ts: frame * 10_000,
-        sender_ts,
-        group: 1,
-        lane: 0,
-        frag_index: 0,
-        frag_count: 1,
-        frames: 1,
-    };
     let pos = BlockPos {
         block: 0,
         index: 0,
         k: 1,
         m: 0,
     };
-    let mut buf = vec![0u8; packet::HEADER_LEN + payload.len()];
-    let n = packet::encode(&mut buf, Kind::Source, pos, &meta, &payload);
-    buf.truncate(n);
-    buf
+    common::stereo_source(seq, frame, sender_ts, pos, 0x55)
+}
+
+/// The `i`th datagram of items 4 and 5: sequence numbers jumping by 2^31
+/// and sender timestamps over 2^63.
+fn wild_numbers(i: u32) -> Vec<u8> {
+    let seq = i.wrapping_mul(1 << 31).wrapping_add(i);
+    source(seq, i as u64, u64::MAX - i as u64)
+}
+
+/// Item 13: an end of stream of u64::MAX packets, frames and samples.
+fn endless_eos() -> Control {
+    Control::EndOfStream(EndOfStream {
+        totals: vec![SubstreamTotals {
+            id: 0,
+            packets: u64::MAX,
+            frames: u64::MAX,
+            samples: u64::MAX,
+        }],
+        repair_packets: 0,
+    })
+}
+
+/// Item 2: a file-mode hello asking for a FEC window of u32::MAX x depth 64.
+fn huge_window(name: &str) -> Control {
+    hello(
+        name,
+        Mode::file(2.0),
+        1.0,
+        FecParams {
+            k: 16,
+            m: 4,
+            depth: 64,
+            window_us: u32::MAX,
+            auto_depth: false,
+        },
+        vec![stereo48k(0, Duration::from_micros(250))],
+    )
 }
 
 fn refused_with(o: &Open, reason: RejectReason) -> String {
@@ -283,21 +289,7 @@ fn hellos_asking_for_huge_buffers_are_refused_with_the_limit_named() {
     let before = rss();
     let honest_tx = honest(&a, 1.5);
     let file = Mode::file(2.0);
-    let mut d250 = stereo48k(0, Duration::from_micros(250));
-    d250.length = None;
-    let o = h.open(&[hello(
-        "window",
-        file,
-        1.0,
-        FecParams {
-            k: 16,
-            m: 4,
-            depth: 64,
-            window_us: u32::MAX,
-            auto_depth: false,
-        },
-        vec![d250],
-    )]);
+    let o = h.open(&[huge_window("window")]);
     let why = refused_with(&o, RejectReason::Latency);
     assert!(why.contains("FEC window"), "{why}");
     for _ in 0..8 {
@@ -365,21 +357,9 @@ fn hostile_numbers_in_a_session_cost_bounded_work() {
     );
     let started = Instant::now();
     for i in 0..200u32 {
-        let seq = i.wrapping_mul(1 << 31).wrapping_add(i);
-        h.datagram(&o, source(seq, i as u64, u64::MAX - i as u64));
+        h.datagram(&o, wild_numbers(i));
     }
-    h.control(
-        &mut o,
-        &Control::EndOfStream(EndOfStream {
-            totals: vec![SubstreamTotals {
-                id: 0,
-                packets: u64::MAX,
-                frames: u64::MAX,
-                samples: u64::MAX,
-            }],
-            repair_packets: 0,
-        }),
-    );
+    h.control(&mut o, &endless_eos());
     // Concealment stops at max_concealed (2 s here), not never.
     let end = a.ended("numbers", Duration::from_secs(30));
     assert!(end.truncated, "{}", end.reason);
@@ -510,19 +490,7 @@ fn attack(h: &Hostile, who: u16) {
     let mut d = stereo48k(0, ms(10));
     d.length = Some(u64::MAX);
     let _ = h.open(&[live("long", vec![d])]);
-    let _ = h.open(&[hello(
-        "deep",
-        Mode::file(2.0),
-        1.0,
-        FecParams {
-            k: 16,
-            m: 4,
-            depth: 64,
-            window_us: u32::MAX,
-            auto_depth: false,
-        },
-        vec![stereo48k(0, Duration::from_micros(250))],
-    )]);
+    let _ = h.open(&[huge_window("deep")]);
     let _ = h.open(&[hello(
         "fast",
         Mode::Live,
@@ -532,24 +500,12 @@ fn attack(h: &Hostile, who: u16) {
     )]);
     let mut o = h.open(&[live(&format!("numbers-{who}"), vec![stereo48k(0, ms(10))])]);
     for i in 0..300u32 {
-        let seq = i.wrapping_mul(1 << 31).wrapping_add(i);
-        h.datagram(&o, source(seq, i as u64, u64::MAX - i as u64));
+        h.datagram(&o, wild_numbers(i));
         // Garbage as well.
         h.datagram(&o, vec![0xffu8; 64 + (i as usize % 1200)]);
     }
     if matches!(o.answer, Some(Control::Accept(_))) {
-        h.control(
-            &mut o,
-            &Control::EndOfStream(EndOfStream {
-                totals: vec![SubstreamTotals {
-                    id: 0,
-                    packets: u64::MAX,
-                    frames: u64::MAX,
-                    samples: u64::MAX,
-                }],
-                repair_packets: 0,
-            }),
-        );
+        h.control(&mut o, &endless_eos());
     }
     // Half-open connections last (they hold this source's handshakes).
     let idle: Vec<_> = (0..20).filter_map(|_| h.try_connect()).collect();

@@ -432,3 +432,32 @@ impl Drop for Gate {
         }
     }
 }
+
+/// A source datagram of substream 0 of a stereo 48 kHz stream in 10 ms
+/// frames, one frame whole (480 samples of `fill` bytes): `seq`, media
+/// frame `frame`, sender time `sender_ts` (us), at `pos` in its FEC block.
+pub fn stereo_source(
+    seq: u32,
+    frame: u64,
+    sender_ts: u64,
+    pos: isochron::engine::wire::packet::BlockPos,
+    fill: u8,
+) -> Vec<u8> {
+    use isochron::engine::wire::packet::{self, Kind, SourceMeta};
+    let payload = vec![fill; 480 * 4];
+    let meta = SourceMeta {
+        substream: 0,
+        seq,
+        media_ts: frame * 10_000,
+        sender_ts,
+        group: 1,
+        lane: 0,
+        frag_index: 0,
+        frag_count: 1,
+        frames: 1,
+    };
+    let mut buf = vec![0u8; packet::HEADER_LEN + payload.len()];
+    let n = packet::encode(&mut buf, Kind::Source, pos, &meta, &payload);
+    buf.truncate(n);
+    buf
+}
