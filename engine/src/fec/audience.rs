@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::fec::adapt::LossSample;
 use crate::time::Time;
 use crate::wire::control::Report;
 
@@ -32,7 +33,7 @@ impl Default for AudiencePolicy {
     fn default() -> Self {
         Self {
             quantile: 0.9,
-            max_loss: 0.1,
+            max_loss: 0.2,
             max_listeners: 4096,
             forget_after: Duration::from_secs(5),
         }
@@ -43,8 +44,8 @@ impl Default for AudiencePolicy {
 struct Listener {
     last: Report,
     heard: Time,
-    /// Lost and total source packets between the last two reports.
-    interval: Option<(u64, u64)>,
+    /// The loss pattern between the last two reports.
+    interval: Option<LossSample>,
 }
 
 /// The audience's reports, per listener id.
@@ -81,9 +82,15 @@ impl Audience {
         let full = self.listeners.len() >= self.policy.max_listeners;
         match self.listeners.get_mut(&id) {
             Some(l) => {
-                let lost = r.lost.saturating_sub(l.last.lost);
-                let got = r.received.saturating_sub(l.last.received);
-                l.interval = Some((lost, lost + got));
+                let d = |a: u64, b: u64| a.saturating_sub(b);
+                let lost = d(r.lost, l.last.lost);
+                l.interval = Some(LossSample {
+                    total: lost + d(r.received, l.last.received),
+                    lost,
+                    runs: d(r.loss_runs, l.last.loss_runs),
+                    outage_lost: d(r.outage_lost, l.last.outage_lost),
+                    outage_runs: d(r.outage_runs, l.last.outage_runs),
+                });
                 l.last = r;
                 l.heard = now;
             }
@@ -101,20 +108,25 @@ impl Audience {
         }
     }
 
-    /// Forget silent listeners; then the loss to adapt to over the latest
-    /// intervals, as (lost, total) packets: the chosen quantile's listener,
-    /// its fraction capped at `max_loss`. `None` until a listener has
-    /// reported twice.
-    pub fn loss(&mut self, now: Time) -> Option<(u64, u64)> {
+    /// Forget silent listeners; then the loss pattern to adapt to over the
+    /// latest intervals: the chosen quantile's listener (ranked by loss
+    /// fraction, outages left out as adaptive FEC leaves them out), its
+    /// losses and runs scaled down to `max_loss` when above it. `None`
+    /// until a listener has reported twice.
+    pub fn loss(&mut self, now: Time) -> Option<LossSample> {
         let forget = self.policy.forget_after;
         self.listeners
             .retain(|_, l| now.saturating_since(l.heard) <= forget);
-        let mut intervals: Vec<(f64, u64, u64)> = self
+        let fraction = |s: &LossSample| {
+            let total = s.total.saturating_sub(s.outage_lost);
+            s.lost.saturating_sub(s.outage_lost) as f64 / total.max(1) as f64
+        };
+        let mut intervals: Vec<(f64, LossSample)> = self
             .listeners
             .values()
             .filter_map(|l| l.interval)
-            .filter(|&(_, total)| total > 0)
-            .map(|(lost, total)| (lost as f64 / total as f64, lost, total))
+            .filter(|s| s.total > 0)
+            .map(|s| (fraction(&s), s))
             .collect();
         if intervals.is_empty() {
             return None;
@@ -122,13 +134,17 @@ impl Audience {
         intervals.sort_by(|a, b| a.0.total_cmp(&b.0));
         let n = intervals.len();
         let rank = ((self.policy.quantile.clamp(0.0, 1.0) * n as f64).ceil() as usize).clamp(1, n);
-        let (p, lost, total) = intervals[rank - 1];
+        let (p, mut s) = intervals[rank - 1];
         let cap = self.policy.max_loss.clamp(0.0, 1.0);
-        Some(if p > cap {
-            ((cap * total as f64).round() as u64, total)
-        } else {
-            (lost, total)
-        })
+        if p > cap {
+            // The same pattern (runs as long), at the capped rate.
+            let scale = cap / p;
+            let counted = s.lost.saturating_sub(s.outage_lost);
+            let runs = s.runs.saturating_sub(s.outage_runs);
+            s.lost = s.outage_lost + (counted as f64 * scale).round() as u64;
+            s.runs = s.outage_runs + ((runs as f64 * scale).round() as u64).max(1);
+        }
+        Some(s)
     }
 }
 
@@ -159,15 +175,46 @@ mod tests {
             let (got, lost) = if i == 7 { (40, 60) } else { (98, 2) };
             a.on_report(t1, id(i), report(got, lost));
         }
-        assert_eq!(a.loss(t1), Some((2, 100)));
-        // Three listeners, one bad: the quantile is the bad one, but capped.
+        let s = a.loss(t1).unwrap();
+        assert_eq!((s.lost, s.total), (2, 100));
+        // Three listeners, one bad: the quantile is the bad one, but capped
+        // (its runs as long as they were: 80 lost in 20 runs of 4).
         let mut a = Audience::new(AudiencePolicy::default());
         for i in 0..3u8 {
             a.on_report(t0, id(i), report(0, 0));
             let (got, lost) = if i == 0 { (20, 80) } else { (99, 1) };
-            a.on_report(t1, id(i), report(got, lost));
+            let mut r = report(got, lost);
+            r.loss_runs = if i == 0 { 20 } else { 1 };
+            a.on_report(t1, id(i), r);
         }
-        assert_eq!(a.loss(t1), Some((10, 100)), "capped at 10 %");
+        let s = a.loss(t1).unwrap();
+        assert_eq!((s.lost, s.total, s.runs), (20, 100, 5), "capped at 20 %");
+    }
+
+    #[test]
+    fn an_outage_neither_ranks_a_listener_nor_counts_as_random_loss() {
+        let mut a = Audience::new(AudiencePolicy::default());
+        let t0 = Time::from_micros(1_000_000);
+        let t1 = t0 + Duration::from_secs(1);
+        // Listener 0 lost 50 packets in one outage and 1 more; listener 1
+        // lost 5 at random.
+        let reports = [(49, 51, 2, 50, 1), (95, 5, 5, 0, 0)];
+        for (i, &(got, lost, runs, outage_lost, outage_runs)) in reports.iter().enumerate() {
+            a.on_report(t0, id(i as u8), report(0, 0));
+            let r = Report {
+                received: got,
+                lost,
+                loss_runs: runs,
+                outage_lost,
+                outage_runs,
+                ..Report::default()
+            };
+            a.on_report(t1, id(i as u8), r);
+        }
+        // The worst (quantile 90 % of 2: the second ranked) is the one at 5
+        // %: the outage's 50 do not rank listener 0 above it.
+        let s = a.loss(t1).unwrap();
+        assert_eq!((s.lost, s.total, s.runs, s.outage_lost), (5, 100, 5, 0));
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub struct PublishArgs {
     #[arg(long = "fec-quantile", default_value = "90%", value_parser = args::percent)]
     fec_quantile: f64,
     /// Adaptive FEC never covers more loss than this, whatever listeners report (bounds overhead)
-    #[arg(long = "fec-max-loss", default_value = "10%", value_parser = args::percent)]
+    #[arg(long = "fec-max-loss", default_value = "20%", value_parser = args::percent)]
     fec_max_loss: f64,
     /// Zenoh priorities media is dealt over, 1..=7: each priority's packets
     /// must arrive in order at every hop, so more lanes ride out more

@@ -760,8 +760,10 @@ async fn run(mut p: NetParts) -> Result<PublisherReport, FanoutError> {
         }
         if now >= next_adapt {
             next_adapt = now + REPORT_INTERVAL;
-            if let Some((lost, total)) = p.audience.loss(now) {
-                p.core.observe_loss(now, lost, total);
+            if let Some(sample) = p.audience.loss(now) {
+                // The pattern (bursts, outages), not only the rate: a
+                // router link's reordering drops come in runs.
+                p.core.observe_sample(now, sample);
             }
         }
         if eos.is_none() && p.core.is_finished() {
