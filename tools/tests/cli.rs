@@ -80,7 +80,7 @@ impl Recv {
 
     fn start_on(listen: &str, out: &Path, extra: &[&str]) -> Recv {
         let ident = out.parent().unwrap().join("identity");
-        let mut child = bin()
+        let child = bin()
             .args(["recv", "--listen", listen, "--out"])
             .arg(out)
             .arg("--identity")
@@ -91,6 +91,12 @@ impl Recv {
             .stderr(Stdio::piped())
             .spawn()
             .expect("recv starts");
+        Recv::from_child(child)
+    }
+
+    /// A started `isochron recv`, once it printed its address and
+    /// fingerprint.
+    fn from_child(mut child: Child) -> Recv {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let addr = lines.next().unwrap().unwrap();
         let fingerprint = lines.next().unwrap().unwrap();
@@ -1021,6 +1027,18 @@ fn speed_works_for_a_sensor_only_stream() {
     assert!(e2e > net, "end-to-end {e2e} us, network {net} us");
 }
 
+/// Send `input` to `recv`: both ends exit 7 (output), the sender saying
+/// `why`. Returns the receiver's log.
+fn output_error_on_both_ends(recv: Recv, input: &Path, why: &str) -> String {
+    let sent = recv.sender(&[input]).output().unwrap();
+    let t = text(&sent);
+    assert_eq!(sent.status.code(), Some(7), "{t}");
+    assert!(t.contains(why), "{t}");
+    let (code, err) = recv.wait(Duration::from_secs(20));
+    assert_eq!(code, 7, "{err}");
+    err
+}
+
 /// Issue #10 item 8: a session over `--max-bytes` ends with its file
 /// finalised (valid, shorter), and both ends exit 7 (output), not 4 or 0.
 #[test]
@@ -1029,12 +1047,7 @@ fn an_output_limit_ends_the_session_and_both_ends_exit_7() {
     let out = tmp.path().join("out");
     let recv = Recv::start(&out, &["--once", "--max-bytes", "64KiB"]);
     let input = song(tmp.path(), 3.0);
-    let sent = recv.sender(&[&input]).output().unwrap();
-    let t = text(&sent);
-    assert_eq!(sent.status.code(), Some(7), "{t}");
-    assert!(t.contains("(max bytes 65536)"), "{t}");
-    let (code, err) = recv.wait(Duration::from_secs(20));
-    assert_eq!(code, 7, "{err}");
+    let err = output_error_on_both_ends(recv, &input, "(max bytes 65536)");
     assert!(err.contains("(max bytes 65536)"), "{err}");
     // Finalised with what it holds: a valid WAV, cut near the limit.
     let path = out.join("song.wav");
@@ -1053,12 +1066,7 @@ fn a_receiver_under_its_free_space_floor_refuses_with_exit_7() {
     // More than any disk has free.
     let recv = Recv::start(&out, &["--once", "--min-free", "1000000TB"]);
     let input = song(tmp.path(), 0.5);
-    let sent = recv.sender(&[&input]).output().unwrap();
-    let t = text(&sent);
-    assert_eq!(sent.status.code(), Some(7), "{t}");
-    assert!(t.contains("(min free)"), "{t}");
-    let (code, err) = recv.wait(Duration::from_secs(20));
-    assert_eq!(code, 7, "{err}");
+    output_error_on_both_ends(recv, &input, "(min free)");
     assert_eq!(
         std::fs::read_dir(&out).unwrap().count(),
         0,
@@ -1083,7 +1091,7 @@ fn a_full_disk_is_an_output_error_on_both_ends() {
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let ident = tmp.path().join("identity");
-    let mut child = Command::new("unshare")
+    let child = Command::new("unshare")
         .args([
             "-m",
             "sh",
@@ -1103,21 +1111,9 @@ fn a_full_disk_is_an_output_error_on_both_ends() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines.next().unwrap().unwrap();
-    let fingerprint = lines.next().unwrap().unwrap();
-    let recv = Recv {
-        child,
-        addr: addr.strip_prefix("listening on ").unwrap().to_owned(),
-        fingerprint: fingerprint.strip_prefix("fingerprint ").unwrap().to_owned(),
-    };
+    let recv = Recv::from_child(child);
     // 4 s of stereo 16-bit is 768 KB: three times the disk.
     let input = song(tmp.path(), 4.0);
-    let sent = recv.sender(&[&input]).output().unwrap();
-    let t = text(&sent);
-    assert_eq!(sent.status.code(), Some(7), "{t}");
-    assert!(t.contains("No space left on device"), "{t}");
-    let (code, err) = recv.wait(Duration::from_secs(20));
-    assert_eq!(code, 7, "{err}");
+    let err = output_error_on_both_ends(recv, &input, "No space left on device");
     assert!(err.contains("No space left on device"), "{err}");
 }
