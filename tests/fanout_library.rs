@@ -1,29 +1,9 @@
 //! The fan-out library API as `examples/fanout.rs` uses it: a router, a
 //! publisher that allows one listener identity, two listeners pulling.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-/// Where cargo put the examples (beside this test's `deps/`), built if a
-/// filtered test run skipped them.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building example {name}");
-    }
-    path
-}
+use std::process::Command;
 
 #[test]
 fn the_fanout_example_publishes_to_two_listeners_who_play_every_frame() {
@@ -32,7 +12,7 @@ fn the_fanout_example_publishes_to_two_listeners_who_play_every_frame() {
         .local_addr()
         .unwrap()
         .port();
-    let out = Command::new(example("fanout"))
+    let out = Command::new(common::example("fanout"))
         .arg(port.to_string())
         .output()
         .unwrap();

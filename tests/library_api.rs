@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -147,22 +146,6 @@ fn the_profile_override_is_documented_where_users_look() {
     assert!(lib.contains(advice), "crate docs lack:\n{advice}");
 }
 
-/// Where cargo put the examples (beside this test's `deps/`), built if a
-/// filtered test run skipped them.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building example {name}");
-    }
-    path
-}
-
 /// `receive_wav` listens where it is told (here a loopback address other
 /// than 127.0.0.1), and `send_tone` reaches it by name.
 #[test]
@@ -171,7 +154,7 @@ fn receive_wav_takes_its_address_and_send_tone_reaches_it() {
     let out = tmp.path().join("received");
     // Both ends as one user, in a config directory of the test's own.
     let config = tmp.path().join("config");
-    let mut rx = Command::new(example("receive_wav"))
+    let mut rx = Command::new(common::example("receive_wav"))
         .env("XDG_CONFIG_HOME", &config)
         .arg(&out)
         .arg("127.0.0.2:0")
@@ -184,7 +167,7 @@ fn receive_wav_takes_its_address_and_send_tone_reaches_it() {
     let (addr, fingerprint) = first.split_once(' ').expect("ADDR FINGERPRINT");
     assert!(addr.starts_with("127.0.0.2:"), "{first}");
     let port = addr.rsplit_once(':').unwrap().1;
-    let sent = Command::new(example("send_tone"))
+    let sent = Command::new(common::example("send_tone"))
         .env("XDG_CONFIG_HOME", &config)
         .args([&format!("127.0.0.2:{port}"), fingerprint, "0.3"])
         .output()

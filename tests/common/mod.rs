@@ -461,3 +461,24 @@ pub fn stereo_source(
     buf.truncate(n);
     buf
 }
+
+/// Where cargo put the examples (beside this test's `deps/`), built if a
+/// filtered test run skipped them.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building example {name}");
+    }
+    path
+}
