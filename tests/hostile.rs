@@ -109,14 +109,6 @@ impl Arena {
     }
 }
 
-/// Resident memory of this process (receiver and all), bytes.
-fn rss() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb * 1024
-}
-
 /// A peer that speaks the protocol by hand, from 127.0.0.2.
 struct Hostile {
     rt: tokio::runtime::Runtime,
@@ -286,7 +278,7 @@ fn a_catalog_length_of_u64_max_is_refused_at_once() {
 fn hellos_asking_for_huge_buffers_are_refused_with_the_limit_named() {
     let a = arena();
     let h = hostile(&a);
-    let before = rss();
+    let before = common::rss();
     let honest_tx = honest(&a, 1.5);
     let file = Mode::file(2.0);
     let o = h.open(&[huge_window("window")]);
@@ -319,7 +311,7 @@ fn hellos_asking_for_huge_buffers_are_refused_with_the_limit_named() {
     assert!(why.contains("(session_memory)"), "{why}");
     honest_tx.join().unwrap();
     a.honest_arrived_whole(1.5);
-    let grew = rss().saturating_sub(before);
+    let grew = common::rss().saturating_sub(before);
     assert!(grew < 128 << 20, "RSS grew by {} MiB", grew >> 20);
 }
 
@@ -456,14 +448,14 @@ fn all_attacks_at_once_leave_the_honest_sender_whole_within_256_mib() {
         .collect();
     let mut peak = 0;
     while !honest_tx.is_finished() {
-        peak = peak.max(rss());
+        peak = peak.max(common::rss());
         std::thread::sleep(Duration::from_millis(50));
     }
     honest_tx.join().unwrap();
     for t in attackers {
         t.join().unwrap();
     }
-    peak = peak.max(rss());
+    peak = peak.max(common::rss());
     a.honest_arrived_whole(3.0);
     assert!(peak < 256 << 20, "peak RSS {} MiB", peak >> 20);
 }

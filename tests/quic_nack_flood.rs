@@ -27,13 +27,6 @@ use isochron::engine::wire::control::{Accept, Control};
 use isochron::engine::wire::nack::{MAX_NACK_RANGES, MAX_RANGE_COUNT, NackRange, NackWriter};
 use isochron::engine::wire::packet;
 
-/// Resident set size of this process, bytes (Linux).
-fn rss() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = s.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
 /// One NACK of `ranges` (at most [`MAX_NACK_RANGES`]).
 fn nack(ranges: impl IntoIterator<Item = NackRange>) -> bytes::Bytes {
     let mut w = NackWriter::new();
@@ -160,7 +153,7 @@ fn a_hostile_nack_flood_costs_the_sender_bounded_work_and_memory() {
         conn.closed().await;
         media.abort();
     });
-    let before = rss();
+    let before = common::rss();
     let started = Instant::now();
     let subs = with_length(&[stereo48k(0, ms(10))], secs);
     let mut opts = SenderOptions::new(
@@ -173,7 +166,7 @@ fn a_hostile_nack_flood_costs_the_sender_bounded_work_and_memory() {
     feed_pattern(&mut tx, &subs);
     let sent = tx.wait().unwrap();
     let took = started.elapsed();
-    let grown = rss().saturating_sub(before);
+    let grown = common::rss().saturating_sub(before);
     rt.block_on(receiver).unwrap();
     assert!(done.load(Ordering::Relaxed));
     let s = &sent.stats;

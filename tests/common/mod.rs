@@ -482,3 +482,12 @@ pub fn example(name: &str) -> std::path::PathBuf {
     }
     path
 }
+
+/// Resident memory of this process (everything the test runs in it),
+/// bytes (Linux: `VmRSS` in /proc/self/status).
+pub fn rss() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
+}
