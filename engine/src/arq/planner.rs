@@ -83,6 +83,7 @@ struct Sub {
     id: u16,
     /// Highest sequence number seen, or assumed lost as overdue.
     highest: Option<u64>,
+    /// Media time of `highest` (of the packet, or as assumed when overdue).
     highest_ts: u64,
     /// FEC block of the newest FEC-protected packet.
     highest_block: u32,
@@ -519,10 +520,17 @@ impl NackPlanner {
                     self.counts.dropped += 1;
                 }
                 let k = (e - seq) as f64;
+                let gap_ts = ts + ((k - 1.0) * sub.media_per_seq_us) as u64;
+                // Gaps a later packet shows are placed in media time from
+                // here, not from the last packet that came: from that one
+                // a run after a silence would all take deadlines up to the
+                // silence's length too early (and be found with no round
+                // trip left, never asked for).
+                sub.highest_ts = sub.highest_ts.max(gap_ts);
                 sub.gaps.push_back(Gap {
                     ext: e,
                     seq: e as u32,
-                    ts: ts + ((k - 1.0) * sub.media_per_seq_us) as u64,
+                    ts: gap_ts,
                     next_sender_ts: sent + (sub.interval_us + (k - 1.0) * per) as u64,
                     confirm_at: now,
                     settled_at: fallback.unwrap_or(now),
