@@ -761,6 +761,7 @@ impl SenderCore {
             store.poll_copies(now, &mut |deadline, d| {
                 queue.push_urgent(deadline, d);
                 stats.retransmit_packets += 1;
+                stats.retransmit_copies += 1;
                 stats.retransmit_bytes += d.len() as u64;
             });
         }

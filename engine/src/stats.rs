@@ -545,6 +545,10 @@ pub struct SenderStats {
     pub retransmit_packets: u64,
     /// Their bytes, headers included.
     pub retransmit_bytes: u64,
+    /// Of the retransmitted packets, the further copies of a last-chance
+    /// retransmission (adaptive FEC's `copies`: no round trip is left to
+    /// ask again), not answers to a NACK.
+    pub retransmit_copies: u64,
     /// Repair plus retransmitted bytes over source bytes queued: all the
     /// redundancy sent.
     pub redundancy_ratio: f64,
