@@ -297,8 +297,10 @@ def run_iso(iso, link, recovery, wav, env, fp):
     except (OSError, ValueError, KeyError, IndexError) as e:
         raise RunFailed(f"isochron recv wrote no statistics ({rstats}): {e}")
     note = ""
+    sent_again, copies = None, None
     try:
         ss = json.load(open(sstats))["stats"]
+        sent_again, copies = ss["retransmit_packets"], ss.get("retransmit_copies")
         fec = ss["repair_bytes"] / max(1, ss["source_bytes"])
         retx = ss["retransmit_bytes"] / max(1, ss["source_bytes"])
         red = ss["redundancy_ratio"]
@@ -323,6 +325,9 @@ def run_iso(iso, link, recovery, wav, env, fp):
         "lost": p["lost"], "recovered": p["recovered"], "retransmitted": p["retransmitted"],
         "retransmit_late": p["retransmit_late"],
         "nack": rs["nack"],
+        # the sender's: packets sent again, and of them the further copies of a last-chance
+        # retransmission (None: the sender wrote no statistics)
+        "sent_again": sent_again, "copies": copies,
         "recovery": rs["recovery"],
         "fwd": fwd, "back": back,
     }
@@ -379,7 +384,10 @@ def main():
             n = r["nack"]
             why = (f"lost {r['lost']}, back in time {r['recovered']} ({r['retransmitted']} retransmitted, "
                    f"{r['retransmit_late']} of them late); NACK no_time {n['no_time']}, hopeless {n['hopeless']}, "
-                   f"overdue {n['overdue']}") + (f"; {r['note']}" if r["note"] else "")
+                   f"overdue {n['overdue']}")
+            if r["sent_again"] is not None:
+                why += f"; sent again {r['sent_again']} ({r['copies']} of them copies)"
+            why += f"; {r['note']}" if r["note"] else ""
         else:
             red = f"{pct(r['overhead'])} ({r['retransmitted']} of {r['unique']} packets again)"
             why = (f"SRT: lost {r['srt_rcv_lost']}, dropped {r['srt_rcv_dropped']}, belated {r['srt_rcv_belated']}; "
