@@ -206,6 +206,50 @@ fn a_round_trip_beyond_the_budget_sends_no_retransmission_and_fec_behaves_as_alo
     assert_eq!(hybrid.sender.repair_bytes, fec.sender.repair_bytes);
 }
 
+/// Before the first report adaptive FEC knows nothing of the path. FEC
+/// alone protects strongly meanwhile; hybrid, with round trips to spare,
+/// leaves random loss to them (it paid the configured code's 25 % for the
+/// first two seconds of every session: 5.5 % of a 10 s stream, the bench's
+/// length, on a clean path). The first report comes at 300 ms and counts.
+#[test]
+fn hybrid_with_round_trips_to_spare_pays_no_fec_while_waiting_for_the_first_report() {
+    let quick = |recovery| {
+        let mut cfg = path(Loss::from_mean(0.01, 1.0), 27, recovery);
+        (cfg.link.delay, cfg.link.jitter) = (ms(2), ms(0));
+        cfg.level_every = ms(100);
+        stream(&cfg, 10.0)
+    };
+    let hybrid = quick(Recovery::Hybrid);
+    let fec = quick(Recovery::Fec);
+    assert_eq!(hybrid.receiver.packets.unrecovered, 0);
+    let (h, f) = (&hybrid.sender, &fec.sender);
+    assert!(
+        h.fec_overhead_ratio < 0.01,
+        "hybrid's FEC over 10 s: {:.4}",
+        h.fec_overhead_ratio
+    );
+    // What it sends instead: about one retransmission per loss.
+    let lost = hybrid.receiver.packets.lost as f64 / hybrid.receiver.packets.expected as f64;
+    assert!(
+        h.redundancy_ratio < 1.5 * lost + 0.01,
+        "{:.4}",
+        h.redundancy_ratio
+    );
+    // FEC alone still starts at twice its floor, and the first second
+    // costs it more than the rest.
+    let first = |o: &SimOutcome| {
+        let t = o.start + Duration::from_secs(1);
+        let s = o.sent.iter().rfind(|s| s.0 <= t).expect("sampled");
+        s.2 as f64 / s.1.max(1) as f64
+    };
+    assert!(
+        first(&fec) > 0.4,
+        "FEC alone's first second: {:.3}",
+        first(&fec)
+    );
+    assert!(first(&fec) > f.fec_overhead_ratio);
+}
+
 #[test]
 fn retransmission_alone_recovers_random_loss_without_fec() {
     let out = stream(&path(Loss::from_mean(0.02, 1.0), 24, Recovery::Arq), 120.0);

@@ -17,6 +17,10 @@ use crate::wire::control::{Accept, Control, SessionDesc};
 
 /// Reports go to the sender this often.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// The first report comes sooner: adaptive FEC plans from a guess until it
+/// arrives (a few dozen packets are enough to tell a clean path from a
+/// lossy one).
+pub const FIRST_REPORT: Duration = Duration::from_millis(300);
 
 /// One receiving session, sans-IO: feed it datagrams and control messages,
 /// poll it for played frames and for control messages to send back.
@@ -115,7 +119,7 @@ impl ReceiverCore {
         if let Some(m) = self.playout.poll_flow() {
             return Some(m);
         }
-        let due = self.next_report.get_or_insert(now + REPORT_INTERVAL);
+        let due = self.next_report.get_or_insert(now + FIRST_REPORT);
         if now >= *due {
             *due = now + REPORT_INTERVAL;
             return Some(Control::Report(self.playout.report()));

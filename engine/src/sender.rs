@@ -679,7 +679,8 @@ impl SenderCore {
                 let sent = self.stats.source_packets
                     + self.stats.repair_packets
                     + self.stats.retransmit_packets;
-                if let Some((at, prev)) = self.last_report.replace((now, *r)) {
+                let last = self.last_report.replace((now, *r));
+                if let Some((at, _)) = last {
                     let secs = (now - at).as_secs_f64();
                     let sent_now = sent - self.sent_at_report;
                     if secs > 0.0 {
@@ -691,18 +692,22 @@ impl SenderCore {
                             as f64
                             / secs;
                     }
-                    let d = |a: u64, b: u64| a.saturating_sub(b);
-                    let lost = d(r.lost, prev.lost);
-                    let sample = LossSample {
-                        total: lost + d(r.received, prev.received),
-                        lost,
-                        runs: d(r.loss_runs, prev.loss_runs),
-                        outage_lost: d(r.outage_lost, prev.outage_lost),
-                        outage_runs: d(r.outage_runs, prev.outage_runs),
-                    };
-                    self.update_arq_path();
-                    self.observe_sample(now, sample);
                 }
+                // The counts are cumulative: the first report covers
+                // the session so far (adaptive FEC needs it, not the
+                // second a second later).
+                let prev = last.map(|l| l.1).unwrap_or_default();
+                let d = |a: u64, b: u64| a.saturating_sub(b);
+                let lost = d(r.lost, prev.lost);
+                let sample = LossSample {
+                    total: lost + d(r.received, prev.received),
+                    lost,
+                    runs: d(r.loss_runs, prev.loss_runs),
+                    outage_lost: d(r.outage_lost, prev.outage_lost),
+                    outage_runs: d(r.outage_runs, prev.outage_runs),
+                };
+                self.update_arq_path();
+                self.observe_sample(now, sample);
                 self.sent_at_report = sent;
                 self.sources_at_report = self.stats.source_packets;
             }

@@ -20,8 +20,9 @@
 //! configured code is the floor as a ratio: a block the time budget closes
 //! at half of `k` keeps at least half of `m` (and one repair), so a short
 //! latency budget does not double the overhead on a clean link. Until the
-//! first measurement FEC alone protects with twice the floor, hybrid with
-//! the floor.
+//! first measurement FEC alone protects with twice the floor; hybrid plans
+//! for 5 % random loss (with a round trip or more in the budget: no FEC,
+//! as WebRTC starts with NACK alone).
 
 use crate::arq::model::{self, Ask, Path, Plan};
 use crate::sim::impair::Loss;
@@ -54,6 +55,10 @@ const MISS_COST: f64 = 0.05;
 const KEEP_DEPTH: f64 = 1.2;
 /// ... and only when that is so at this many retunes in a row.
 const DEPTH_DWELL: u8 = 2;
+
+/// The loss hybrid plans for before the first report (independent losses;
+/// the report a fraction of a second in replaces it).
+const PRIOR_LOSS: f64 = 0.05;
 
 /// Fewest packets a measurement must cover to count.
 const MIN_SAMPLE: u64 = 50;
@@ -395,13 +400,14 @@ impl FecAdapter {
             residual,
             redundancy: m.min(limit) as f64 / k as f64,
         };
-        let Some(loss) = self.loss else {
-            let m = if self.arq.is_some() {
-                fec_floor
-            } else {
-                (fec_floor as u16 * 2).min(self.cap as u16) as u8
-            };
-            return one(m, 0.0);
+        let loss = match (self.loss, self.arq) {
+            (Some(l), _) => l,
+            // Retransmission fits and nothing is measured yet: plan for a
+            // typical lossy path rather than pay the configured code's
+            // ratio until the first report (25 % for a second or two of
+            // every session, where the round trips cover random loss).
+            (None, Some(_)) => PRIOR_LOSS,
+            (None, None) => return one((fec_floor as u16 * 2).min(self.cap as u16) as u8, 0.0),
         };
         let (floor, arq) = match self.arq {
             Some(a) => (0, a),

@@ -82,15 +82,7 @@ impl Audience {
         let full = self.listeners.len() >= self.policy.max_listeners;
         match self.listeners.get_mut(&id) {
             Some(l) => {
-                let d = |a: u64, b: u64| a.saturating_sub(b);
-                let lost = d(r.lost, l.last.lost);
-                l.interval = Some(LossSample {
-                    total: lost + d(r.received, l.last.received),
-                    lost,
-                    runs: d(r.loss_runs, l.last.loss_runs),
-                    outage_lost: d(r.outage_lost, l.last.outage_lost),
-                    outage_runs: d(r.outage_runs, l.last.outage_runs),
-                });
+                l.interval = Some(between(&l.last, &r));
                 l.last = r;
                 l.heard = now;
             }
@@ -101,7 +93,9 @@ impl Audience {
                     Listener {
                         last: r,
                         heard: now,
-                        interval: None,
+                        // Counts are cumulative: the first covers the
+                        // listener's start.
+                        interval: Some(between(&Report::default(), &r)),
                     },
                 );
             }
@@ -112,7 +106,7 @@ impl Audience {
     /// latest intervals: the chosen quantile's listener (ranked by loss
     /// fraction, outages left out as adaptive FEC leaves them out), its
     /// losses and runs scaled down to `max_loss` when above it. `None`
-    /// until a listener has reported twice.
+    /// until a listener has reported.
     pub fn loss(&mut self, now: Time) -> Option<LossSample> {
         let forget = self.policy.forget_after;
         self.listeners
@@ -145,6 +139,19 @@ impl Audience {
             s.runs = s.outage_runs + ((runs as f64 * scale).round() as u64).max(1);
         }
         Some(s)
+    }
+}
+
+/// The loss pattern between two cumulative reports.
+fn between(prev: &Report, r: &Report) -> LossSample {
+    let d = |a: u64, b: u64| a.saturating_sub(b);
+    let lost = d(r.lost, prev.lost);
+    LossSample {
+        total: lost + d(r.received, prev.received),
+        lost,
+        runs: d(r.loss_runs, prev.loss_runs),
+        outage_lost: d(r.outage_lost, prev.outage_lost),
+        outage_runs: d(r.outage_runs, prev.outage_runs),
     }
 }
 

@@ -13,7 +13,7 @@ use super::{Finished, PlayoutParts, Pool, Shared, Signal, ToPlayout};
 use crate::net::clock::Clock;
 use crate::net::sink::{SessionEnd, Sink};
 use crate::playout::Playout;
-use crate::receiver::REPORT_INTERVAL;
+use crate::receiver::{FIRST_REPORT, REPORT_INTERVAL};
 use crate::stats::ReceiverStats;
 use crate::time::Time;
 use crate::wire::control::Control;
@@ -73,7 +73,7 @@ impl Session {
             signal,
             stats: ReceiverStats::default(),
             next_publish: now + PUBLISH_EVERY,
-            next_report: now + REPORT_INTERVAL,
+            next_report: now + FIRST_REPORT,
             stopping: None,
         }
     }
