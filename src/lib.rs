@@ -121,7 +121,9 @@ pub use engine::net::{
 };
 pub use engine::playout::PlayedFrame;
 pub use engine::stats::{FrameCounts, PacketCounts, Percentiles, SubstreamStats};
-pub use engine::wire::control::{Accept, EndOfStream, FecParams, Mode, Report, SessionDesc};
+pub use engine::wire::control::{
+    Accept, EndOfStream, FecParams, Mode, Recovery, Report, SessionDesc,
+};
 pub use engine::{ConfigError, ReceiverConfig, ReceiverStats, SenderConfig, SenderStats};
 
 /// The README's code blocks, compiled and run by `cargo test --doc`.

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use isochron::{
     Accept, Admission, Encoding, Fingerprint, Frame, Identity, Mode, PlayedFrame, PullReceiver,
-    Pulled, Rate, ReceivedFrame, Receiver, ReceiverEvent, ReceiverOptions, Report, Sender,
-    SenderOptions, SenderReport, SessionEnd, SessionInfo, StreamFormat, SubstreamDesc, Trust,
-    pull_channel,
+    Pulled, Rate, ReceivedFrame, Receiver, ReceiverEvent, ReceiverOptions, Recovery, Report,
+    Sender, SenderOptions, SenderReport, SessionEnd, SessionInfo, StreamFormat, SubstreamDesc,
+    Trust, pull_channel,
 };
 
 fn stereo() -> StreamFormat {
@@ -190,7 +190,10 @@ fn receive_wav_takes_its_address_and_send_tone_reaches_it() {
 /// receiver's `Ended` event reports: network counters included.
 #[test]
 fn the_sink_and_the_ended_event_see_one_snapshot() {
-    let (rx, frames, opts) = paired("127.0.0.1:0", 256);
+    let (rx, frames, mut opts) = paired("127.0.0.1:0", 256);
+    // FEC from the first packet (hybrid waits for a loss report): repairs
+    // must be counted too.
+    opts.config.recovery = Recovery::Fec;
     let format = stereo();
     let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
     push_tone(&tx, format, 0.5);
@@ -256,7 +259,10 @@ fn pull_receiver() -> (Receiver, PullReceiver) {
 fn a_live_push_that_starts_after_connect_is_played_whole() {
     let (rx, _frames) = pull_receiver();
     let format = stereo();
-    let opts = common::sender_options(rx.local_addr(), &rx);
+    let mut opts = common::sender_options(rx.local_addr(), &rx);
+    // FEC alone protects from the first packet (hybrid on a clean
+    // loopback sends none): it must stay on.
+    opts.config.recovery = Recovery::Fec;
     let tx = Sender::connect(opts, vec![SubstreamDesc::audio(0, "a.wav", format)]).unwrap();
     // The application gets going late (the scenario, not synchronisation).
     std::thread::sleep(Duration::from_millis(300));

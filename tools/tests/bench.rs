@@ -173,7 +173,14 @@ fn a_short_lossy_scenario_end_to_end() {
     let bound = num(s, "bound.configured.residual");
     assert!(bound > 0.0 && bound < 0.01, "MDS bound {bound}");
     assert_eq!(num(s, "bound.configured.k"), 16.0);
-    assert!(num(s, "fec_code_used.k_eff") >= 1.0);
+    // Hybrid may leave 5 % random loss to retransmission alone: then no
+    // block was sent and the code used is none (its bound: the loss).
+    if num(s, "fec_overhead") > 0.0 {
+        assert!(num(s, "fec_code_used.k_eff") >= 1.0);
+    } else {
+        assert_eq!(num(s, "fec_code_used.k_eff"), 0.0);
+        assert!(num(s, "bound.effective.residual") > 0.01);
+    }
 
     // Samples: everything sent was played, concealed or not.
     let sent = num(s, "samples_sent");
@@ -192,7 +199,8 @@ fn a_short_lossy_scenario_end_to_end() {
     let cpu = num(s, "cpu.total_percent");
     assert!(cpu > 0.0 && cpu < 200.0, "cpu {cpu}");
     assert!(num(s, "tick_deviation_ms.p99") < 20.0);
-    assert!(num(s, "fec_overhead") > 0.0);
+    // What recovered the loss was sent: repairs, retransmissions or both.
+    assert!(num(s, "redundancy.sent") > 0.0, "{}", s["redundancy"]);
 
     // Plots exist and are SVG.
     for k in ["delay", "buffer", "histogram"] {

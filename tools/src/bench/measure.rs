@@ -154,9 +154,16 @@ pub fn bound(
         let blocks = s.fec_blocks.saturating_sub(prev.fec_blocks);
         let src = s.source_packets.saturating_sub(prev.source_packets);
         let rep = s.repair_packets.saturating_sub(prev.repair_packets);
-        if blocks > 0 && src > 0 {
-            let (kw, mw) = (src as f64 / blocks as f64, rep as f64 / blocks as f64);
-            expected_lost += src as f64 * residual_at(loss, kw, mw, depth);
+        if src > 0 {
+            // A window without a block sent its sources unprotected
+            // (hybrid leaves a clean or random-loss path to retransmission).
+            let residual = if blocks > 0 {
+                let (kw, mw) = (src as f64 / blocks as f64, rep as f64 / blocks as f64);
+                residual_at(loss, kw, mw, depth)
+            } else {
+                loss.mean()
+            };
+            expected_lost += src as f64 * residual;
             sources += src;
             prev = s.clone();
         }
