@@ -17,9 +17,8 @@ use crate::wire::control::{Accept, Control, SessionDesc};
 
 /// Reports go to the sender this often.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
-/// The first report comes sooner: adaptive FEC plans from a guess until it
-/// arrives (a few dozen packets are enough to tell a clean path from a
-/// lossy one).
+/// The first report comes sooner: adaptive FEC plans from a guess until
+/// the second (the first starts the count), a second after it.
 pub const FIRST_REPORT: Duration = Duration::from_millis(300);
 
 /// One receiving session, sans-IO: feed it datagrams and control messages,

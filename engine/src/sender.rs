@@ -502,8 +502,14 @@ impl SenderCore {
         let gap = (rtt / 2).clamp(Duration::from_millis(2), Duration::from_millis(25));
         let f = self.session.fec;
         let span = Duration::from_micros(f.window_us as u64) * f.depth.max(1) as u32;
-        let jitter = self.last_report.map_or(0, |(_, r)| r.jitter_us as u64);
-        let spread = Duration::from_micros(3 * jitter);
+        // Until a report tells the jitter, the spread is taken as half the
+        // round trip (as the receiver's flow marks do): one round trip
+        // sample says nothing of it, and a path taken for steady would
+        // count on rounds that a jittery one does not have.
+        let spread = match self.last_report {
+            Some((_, r)) => Duration::from_micros(3 * r.jitter_us as u64),
+            None => rtt / 2,
+        };
         if !self.deadlines.live {
             // File mode: a packet arrives about the credit's lead minus a
             // round trip ahead of its playout; FEC decides first, and the
@@ -679,8 +685,10 @@ impl SenderCore {
                 let sent = self.stats.source_packets
                     + self.stats.repair_packets
                     + self.stats.retransmit_packets;
-                let last = self.last_report.replace((now, *r));
-                if let Some((at, _)) = last {
+                if let Some((at, prev)) = self.last_report.replace((now, *r)) {
+                    // The first report (FIRST_REPORT in) only starts the
+                    // count: a few dozen packets are too noisy an estimate
+                    // to start from, and a low one is followed down slowly.
                     let secs = (now - at).as_secs_f64();
                     let sent_now = sent - self.sent_at_report;
                     if secs > 0.0 {
@@ -692,22 +700,18 @@ impl SenderCore {
                             as f64
                             / secs;
                     }
+                    let d = |a: u64, b: u64| a.saturating_sub(b);
+                    let lost = d(r.lost, prev.lost);
+                    let sample = LossSample {
+                        total: lost + d(r.received, prev.received),
+                        lost,
+                        runs: d(r.loss_runs, prev.loss_runs),
+                        outage_lost: d(r.outage_lost, prev.outage_lost),
+                        outage_runs: d(r.outage_runs, prev.outage_runs),
+                    };
+                    self.update_arq_path();
+                    self.observe_sample(now, sample);
                 }
-                // The counts are cumulative: the first report covers
-                // the session so far (adaptive FEC needs it, not the
-                // second a second later).
-                let prev = last.map(|l| l.1).unwrap_or_default();
-                let d = |a: u64, b: u64| a.saturating_sub(b);
-                let lost = d(r.lost, prev.lost);
-                let sample = LossSample {
-                    total: lost + d(r.received, prev.received),
-                    lost,
-                    runs: d(r.loss_runs, prev.loss_runs),
-                    outage_lost: d(r.outage_lost, prev.outage_lost),
-                    outage_runs: d(r.outage_runs, prev.outage_runs),
-                };
-                self.update_arq_path();
-                self.observe_sample(now, sample);
                 self.sent_at_report = sent;
                 self.sources_at_report = self.stats.source_packets;
             }

@@ -93,9 +93,7 @@ impl Audience {
                     Listener {
                         last: r,
                         heard: now,
-                        // Counts are cumulative: the first covers the
-                        // listener's start.
-                        interval: Some(between(&Report::default(), &r)),
+                        interval: None,
                     },
                 );
             }
@@ -106,7 +104,7 @@ impl Audience {
     /// latest intervals: the chosen quantile's listener (ranked by loss
     /// fraction, outages left out as adaptive FEC leaves them out), its
     /// losses and runs scaled down to `max_loss` when above it. `None`
-    /// until a listener has reported.
+    /// until a listener has reported twice.
     pub fn loss(&mut self, now: Time) -> Option<LossSample> {
         let forget = self.policy.forget_after;
         self.listeners

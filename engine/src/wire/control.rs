@@ -268,7 +268,7 @@ pub struct Reject {
 /// Periodic receiver report (about once a second). Counters are cumulative
 /// since the session started, summed over substreams (see
 /// [`PacketCounts`](crate::stats::PacketCounts)); the sender's adaptive FEC
-/// uses the difference between two reports (the first: since the start).
+/// uses the difference between two reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Report {
     /// Unique source packets that arrived (on time or late).
