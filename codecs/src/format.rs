@@ -429,6 +429,11 @@ impl CsvLayout {
             if t.decimals > 9 {
                 return Err(format!("{} decimals of time (at most 9)", t.decimals));
             }
+            if !t.start.is_finite() {
+                // NaN is not even equal to itself: a hello carrying it
+                // would not re-encode to itself (fuzz target control).
+                return Err(format!("a time column starting at {}", t.start));
+            }
             if let TimeStyle::Iso(iso) = &t.style
                 && !iso.is_sane()
             {
@@ -582,6 +587,18 @@ impl IsoTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_column_must_start_at_a_finite_time() {
+        let mut l = CsvLayout::new(vec!["t".into(), "x".into()]);
+        l.time = Some(TimeColumn::seconds("t", 0, 1.5, 3));
+        assert_eq!(l.check(), Ok(()));
+        for start in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            l.time = Some(TimeColumn::seconds("t", 0, start, 3));
+            let e = l.check().unwrap_err();
+            assert!(e.contains("time column starting at"), "{e}");
+        }
+    }
 
     #[test]
     fn frames_of_fractional_sample_counts_tile_exactly() {
