@@ -18,17 +18,9 @@ use isochron::engine::wire::control::{Mode, RejectReason};
 fn check_receiver(
     cfg: ReceiverConfig,
 ) -> (Receiver, Arc<Mutex<Vec<CheckSink>>>, Vec<SubstreamDesc>) {
-    let identity = Identity::ephemeral().unwrap();
     let mut opts = common::receiver_options();
     opts.config = cfg;
-    let sinks = Arc::new(Mutex::new(Vec::new()));
-    let s = sinks.clone();
-    let rx = Receiver::start(opts, &identity, move |info| {
-        let sink = CheckSink::new(&info.session.substreams);
-        s.lock().unwrap().push(sink.clone());
-        Ok(Box::new(sink))
-    })
-    .unwrap();
+    let (rx, sinks) = common::checked_receiver(opts);
     (rx, sinks, Vec::new())
 }
 
@@ -38,17 +30,7 @@ fn pinned(rx: &Receiver) -> SenderOptions {
 
 /// The next session end (or refusal) the receiver reports.
 fn next_end(rx: &Receiver) -> SessionEnd {
-    loop {
-        match rx
-            .events()
-            .recv_timeout(Duration::from_secs(30))
-            .expect("an event")
-        {
-            ReceiverEvent::Ended { end, .. } => return *end,
-            ReceiverEvent::Refused { reason, .. } => panic!("refused: {reason}"),
-            ReceiverEvent::Started(_) => {}
-        }
-    }
+    common::next_end(rx, Duration::from_secs(30))
 }
 
 fn next_refusal(rx: &Receiver) -> String {

@@ -244,19 +244,26 @@ pub struct Impaired {
     sinks: Arc<Mutex<Vec<CheckSink>>>,
 }
 
+/// A receiver with `ropts` whose every session gets a [`CheckSink`], kept
+/// in the order the sessions started.
+pub fn checked_receiver(ropts: ReceiverOptions) -> (Receiver, Arc<Mutex<Vec<CheckSink>>>) {
+    let identity = Identity::ephemeral().unwrap();
+    let sinks = Arc::new(Mutex::new(Vec::new()));
+    let s = sinks.clone();
+    let rx = Receiver::start(ropts, &identity, move |info| {
+        let sink = CheckSink::new(&info.session.substreams);
+        s.lock().unwrap().push(sink.clone());
+        Ok(Box::new(sink))
+    })
+    .expect("the receiver starts");
+    (rx, sinks)
+}
+
 impl Impaired {
     /// `ropts` (from [`receiver_options`]) behind `link` both ways, drawn
     /// from `seed`.
     pub fn start(ropts: ReceiverOptions, link: Impairment, seed: u64) -> Self {
-        let identity = Identity::ephemeral().unwrap();
-        let sinks = Arc::new(Mutex::new(Vec::new()));
-        let s = sinks.clone();
-        let rx = Receiver::start(ropts, &identity, move |info| {
-            let sink = CheckSink::new(&info.session.substreams);
-            s.lock().unwrap().push(sink.clone());
-            Ok(Box::new(sink))
-        })
-        .expect("the receiver starts");
+        let (rx, sinks) = checked_receiver(ropts);
         let relay = relay(rx.local_addr(), link.clone(), link, seed);
         Self { rx, relay, sinks }
     }
