@@ -83,6 +83,15 @@ fn bernoulli_5_percent_hybrid_meets_1e4_within_20_percent() {
         r.packets.recovered - r.packets.retransmitted > 100,
         "and FEC"
     );
+    // Asked for before FEC's verdict (the last call came first: one
+    // round trip and the spread both ways leave no time to wait for a
+    // group's repairs), and of those what FEC rebuilt anyway, counted.
+    let n = r.nack;
+    assert!(n.eager > 0 && n.eager < n.requested, "{n:?}");
+    assert!(
+        n.eager_rebuilt > 0 && n.eager_rebuilt <= n.eager.min(n.filled_otherwise),
+        "{n:?}"
+    );
 }
 
 /// Gilbert-Elliott 5 %, bursts of 10 packets (25 to 50 ms at this packet

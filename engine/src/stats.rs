@@ -324,6 +324,13 @@ pub struct NackCounts {
     /// Times a FEC block was found beyond rebuilding and its gaps were
     /// asked for without waiting for the rest of it.
     pub hopeless: u64,
+    /// Packets asked for before FEC had decided their block (its repairs
+    /// not yet seen, its time budget not run out, the block not found
+    /// beyond rebuilding): the last call came first.
+    pub eager: u64,
+    /// Of those, packets FEC rebuilt anyway (the retransmission bought
+    /// nothing).
+    pub eager_rebuilt: u64,
 }
 
 /// File-mode flow control (see [`playout::flow`](crate::playout::flow)):

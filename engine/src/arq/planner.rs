@@ -74,6 +74,8 @@ struct Gap {
     /// FEC blocks it may be in (those of its neighbours' groups).
     blocks: (u32, u32),
     nacks: u8,
+    /// First asked for before FEC had decided its block.
+    eager: bool,
     /// Echoes of the last NACK still to send.
     echo: u8,
     next_at: Time,
@@ -366,6 +368,9 @@ impl NackPlanner {
                         Via::Retransmitted => self.counts.answered += 1,
                         _ => self.counts.filled_otherwise += 1,
                     }
+                    if g.eager && via == Via::Rebuilt {
+                        self.counts.eager_rebuilt += 1;
+                    }
                 }
             }
             return;
@@ -405,6 +410,7 @@ impl NackPlanner {
                 fec: fec && !settled,
                 blocks,
                 nacks: 0,
+                eager: false,
                 echo: 0,
                 next_at: confirm_at,
             });
@@ -446,6 +452,7 @@ impl NackPlanner {
                     fec: false,
                     blocks: (0, 0),
                     nacks: 0,
+                    eager: false,
                     echo: 0,
                     next_at: now,
                 });
@@ -537,6 +544,7 @@ impl NackPlanner {
                     fec: fallback.is_some(),
                     blocks: (sub.highest_block - sub.highest_block % depth, u32::MAX),
                     nacks: 0,
+                    eager: false,
                     echo: 0,
                     next_at: now,
                 });
@@ -623,6 +631,12 @@ impl NackPlanner {
                 } else {
                     if g.nacks == 0 {
                         self.counts.requested += 1;
+                        // FEC has not decided: no repair seen since, the
+                        // group's budget not run out, not beyond rebuilding.
+                        if g.fec && now < g.settled_at {
+                            g.eager = true;
+                            self.counts.eager += 1;
+                        }
                     } else {
                         self.counts.repeated += 1;
                     }
