@@ -50,7 +50,12 @@ pub const MAX_NACKS: u8 = 6;
 pub const ECHOES: u8 = 2;
 /// Slack added to every "should have arrived by" estimate.
 const SLACK: Duration = Duration::from_micros(500);
-/// Window of the transit minimum (clock offset) and of the spread maximum.
+/// How late a driver's timer may fire (tokio's have a millisecond's
+/// granularity): the last instant a round trip fits is scheduled this early.
+const WAKE: Duration = Duration::from_millis(2);
+/// Epoch of the least round trip told (see `NackPlanner::rtt_floor`).
+const RTT_EPOCH_US: u64 = 4_000_000;
+/// Window of the transit minimum (clock offset) and of the spread.
 const MIN_WINDOW_US: u64 = 8_000_000;
 const SPREAD_WINDOW_US: u64 = 2_000_000;
 
@@ -145,39 +150,113 @@ impl Sub {
     }
 }
 
-/// Sliding-window maximum in a few buckets (the spread of transit times).
-#[derive(Debug, Clone)]
-struct SlidingMax {
-    bucket_us: u64,
-    buckets: [(u64, u64); 8],
+/// Bins of the spread histogram: 0.5 ms wide to 32 ms, 2 ms to 96 ms,
+/// 8 ms to 352 ms; the last takes everything beyond.
+const BINS: usize = 128;
+/// Share of the window's transits the spread may leave above it.
+const SPREAD_OUTLIERS: f64 = 0.01;
+
+fn bin(v: u64) -> usize {
+    match v {
+        0..32_000 => (v / 500) as usize,
+        32_000..96_000 => 64 + ((v - 32_000) / 2_000) as usize,
+        _ => (96 + ((v - 96_000) / 8_000) as usize).min(BINS - 1),
+    }
 }
 
-impl SlidingMax {
+/// The highest value bin `b` holds (the last: its lowest).
+fn bin_top(b: usize) -> u64 {
+    let b = b as u64;
+    match b {
+        0..64 => (b + 1) * 500,
+        64..96 => 32_000 + (b - 63) * 2_000,
+        _ => 96_000 + (b - 95) * 8_000,
+    }
+}
+
+/// The spread of transit times over a sliding window (in a few buckets):
+/// the 99th percentile, not the maximum. A loaded host's stalls hold up a
+/// few datagrams at a time by tens of ms; a maximum over 2 s took one such
+/// stall for the path's spread (22-26 ms on a 20 +- 5 ms path under load,
+/// 10 ms idle), every confirmation waited that long, and gaps found that
+/// late had no round trip left. Under 100 transits in the window it is the
+/// maximum; it never exceeds the maximum. Fixed memory.
+#[derive(Debug, Clone)]
+struct SlidingSpread {
+    bucket_us: u64,
+    /// Per bucket: its id (time / bucket), its largest value, its counts.
+    ids: [u64; 8],
+    max: [u64; 8],
+    counts: [[u16; BINS]; 8],
+    /// The window's counts (the buckets' sum) and their number.
+    total: [u32; BINS],
+    n: u32,
+    /// The estimate as of the latest observation.
+    value: u64,
+    /// Bucket id of the latest observation.
+    latest: u64,
+}
+
+impl SlidingSpread {
     fn new(window_us: u64) -> Self {
         Self {
-            bucket_us: window_us / 8,
-            buckets: [(u64::MAX, 0); 8],
+            bucket_us: (window_us / 8).max(1),
+            ids: [u64::MAX; 8],
+            max: [0; 8],
+            counts: [[0; BINS]; 8],
+            total: [0; BINS],
+            n: 0,
+            value: 0,
+            latest: 0,
         }
+    }
+
+    fn forget(&mut self, slot: usize) {
+        for (t, c) in self.total.iter_mut().zip(self.counts[slot].iter_mut()) {
+            *t -= *c as u32;
+            self.n -= *c as u32;
+            *c = 0;
+        }
+        self.ids[slot] = u64::MAX;
+        self.max[slot] = 0;
     }
 
     fn observe(&mut self, now: Time, v: u64) {
         let id = now.as_micros() / self.bucket_us;
-        let b = &mut self.buckets[(id % 8) as usize];
-        if b.0 != id {
-            *b = (id, v);
-        } else {
-            b.1 = b.1.max(v);
+        for slot in 0..8 {
+            let b = self.ids[slot];
+            if b != u64::MAX && (b + 8 <= id || (slot as u64 == id % 8 && b != id)) {
+                self.forget(slot);
+            }
         }
+        let slot = (id % 8) as usize;
+        self.ids[slot] = id;
+        self.max[slot] = self.max[slot].max(v);
+        let b = bin(v);
+        if self.counts[slot][b] < u16::MAX {
+            self.counts[slot][b] += 1;
+            self.total[b] += 1;
+            self.n += 1;
+        }
+        // From the top down until more than the outliers' share is above.
+        let allowed = (self.n as f64 * SPREAD_OUTLIERS) as u32;
+        let mut above = 0;
+        let mut top = BINS - 1;
+        for k in (0..BINS).rev() {
+            above += self.total[k];
+            if above > allowed {
+                top = k;
+                break;
+            }
+        }
+        let max = self.max.iter().copied().max().unwrap_or(0);
+        self.value = bin_top(top).min(max);
+        self.latest = id;
     }
 
     fn get(&self, now: Time) -> u64 {
         let id = now.as_micros() / self.bucket_us;
-        self.buckets
-            .iter()
-            .filter(|b| b.0 != u64::MAX && b.0 + 8 > id)
-            .map(|b| b.1)
-            .max()
-            .unwrap_or(0)
+        if self.latest + 8 > id { self.value } else { 0 }
     }
 }
 
@@ -191,10 +270,13 @@ pub struct NackPlanner {
     /// Packet interleaving depth: blocks of a group are numbered together.
     depth: u32,
     rtt: Duration,
+    /// Least round trip told per epoch (`RTT_EPOCH_US`): the previous
+    /// epoch's and the current one's.
+    rtt_min: [(u64, Duration); 2],
     anchor: Option<i64>,
     /// arrival - sender time: the fastest transit (clock offset included).
     transit: OffsetEstimator,
-    spread: SlidingMax,
+    spread: SlidingSpread,
     /// arrival - media time, for deadlines before the playout says.
     media_offset: OffsetEstimator,
     /// Sender time of the latest repair seen.
@@ -232,9 +314,10 @@ impl NackPlanner {
             fec_span: f.enabled().then(|| fec_window * f.depth.max(1) as u32),
             depth: f.depth.max(1) as u32,
             rtt: Duration::from_millis(100),
+            rtt_min: [(u64::MAX, Duration::MAX); 2],
             anchor: None,
             transit: OffsetEstimator::new(MIN_WINDOW_US),
-            spread: SlidingMax::new(SPREAD_WINDOW_US),
+            spread: SlidingSpread::new(SPREAD_WINDOW_US),
             media_offset: OffsetEstimator::new(MIN_WINDOW_US),
             last_repair: None,
             writer: NackWriter::new(),
@@ -246,6 +329,25 @@ impl NackPlanner {
     /// The measured round trip (the transport's smoothed estimate).
     pub fn set_rtt(&mut self, rtt: Duration) {
         self.rtt = rtt;
+        let epoch = self.clock.as_micros() / RTT_EPOCH_US;
+        let m = &mut self.rtt_min;
+        if m[1].0 != epoch {
+            m[0] = if m[1].0.wrapping_add(1) == epoch {
+                m[1]
+            } else {
+                (0, rtt)
+            };
+            m[1] = (epoch, rtt);
+        }
+        m[1].1 = m[1].1.min(rtt);
+    }
+
+    /// The shortest round trip told over the last epoch or two, at most
+    /// the current one.
+    fn rtt_floor(&self) -> Duration {
+        let [a, b] = self.rtt_min;
+        let old = if a.0.wrapping_add(1) == b.0 { a.1 } else { b.1 };
+        self.rtt.min(old).min(b.1)
     }
 
     /// The playout's mapping: frame media time `ts` is due at local `ts +
@@ -480,13 +582,14 @@ impl NackPlanner {
             let due = self.deadline(now, g.ts);
             let last_call = due.saturating_sub(rtt * 3 / 2 + spread * 2 + SLACK);
             // Never later than a round trip still fits, confirmed or not:
-            // the spread is a maximum, and a loaded host's stalls inflate
-            // it past what the deadline leaves (over QUIC, gaps confirmed
-            // 36 ms after the path's fastest, 31 ms before the deadline,
-            // with a 44 ms round trip: all lost for want of time). An
-            // original that was only late makes the copy redundant, which
-            // is counted and cheap.
-            let in_time = due.saturating_sub(rtt + SLACK);
+            // a loaded host's stalls inflate the spread past what the
+            // deadline leaves (over QUIC, gaps confirmed 36 ms after the
+            // path's fastest, 31 ms before the deadline, with a 44 ms
+            // round trip: all lost for want of time). An original that was
+            // only late makes the copy redundant, which is counted and
+            // cheap. `WAKE` early: the driver's timer fires up to a
+            // millisecond or two late.
+            let in_time = due.saturating_sub(rtt + SLACK + WAKE);
             self.subs[i].gaps[k].next_at = g
                 .confirm_at
                 .max(g.settled_at.min(last_call))
@@ -580,6 +683,7 @@ impl NackPlanner {
         self.overdue(now);
         self.writer.clear();
         let rtt = self.rtt;
+        let floor = self.rtt_floor();
         let spread = Duration::from_micros(self.spread.get(now));
         let echo_gap = (rtt / 16).clamp(Duration::from_millis(1), Duration::from_millis(5));
         for i in 0..self.subs.len() {
@@ -591,10 +695,14 @@ impl NackPlanner {
                     continue;
                 }
                 let due = self.deadline(now, g.ts);
-                // Past hope: the deadline leaves no round trip. A packet
-                // asked for is kept until its deadline (its retransmission
-                // may be on the way) and counted when it comes.
-                if now + rtt > due || (g.echo == 0 && g.nacks >= MAX_NACKS) {
+                // Past hope: the deadline leaves not even the shortest
+                // round trip told lately (the smoothed one is the path's
+                // mean: a retransmission asked for with less than it left
+                // still comes in time when the round trip is quick). A
+                // packet asked for is kept until its deadline (its
+                // retransmission may be on the way) and counted when it
+                // comes.
+                if now + floor > due || (g.echo == 0 && g.nacks >= MAX_NACKS) {
                     if g.nacks == 0 {
                         self.counts.no_time += 1;
                         self.subs[i].gaps.remove(k);
