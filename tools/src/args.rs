@@ -227,6 +227,23 @@ pub fn interleave(s: &str) -> Result<Interleave, String> {
     }
 }
 
+/// A residual loss to aim for: a ratio (`1e-4`, `0.001`) or a percentage
+/// (`0.1%`), above 0 and below 0.5.
+pub fn loss_target(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let bad =
+        || format!("'{s}' is no loss target (use a ratio like 1e-4, or a percentage like 0.1%)");
+    let v = match t.strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().map_err(|_| bad())? / 100.0,
+        None => t.parse::<f64>().map_err(|_| bad())?,
+    };
+    if (1e-9..0.5).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{}: it must lie between 1e-9 and 0.5", bad()))
+    }
+}
+
 /// `fec`, `arq` or `hybrid`.
 pub fn recovery(s: &str) -> Result<isochron_engine::Recovery, String> {
     use isochron_engine::Recovery;
@@ -272,6 +289,16 @@ mod tests {
         assert_eq!(count_limit("None").unwrap(), None);
         assert_eq!(count_limit("10").unwrap(), Some(10));
         assert!(count_limit("ten").is_err());
+    }
+
+    #[test]
+    fn loss_targets() {
+        assert_eq!(loss_target("1e-4").unwrap(), 1e-4);
+        assert_eq!(loss_target(" 0.001 ").unwrap(), 0.001);
+        assert!((loss_target("0.25%").unwrap() - 0.0025).abs() < 1e-12);
+        for bad in ["0", "-1e-3", "0.5", "50%", "NaN", "inf", "lots", "%"] {
+            assert!(loss_target(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -70,6 +70,10 @@ pub struct SendArgs {
     /// (FEC sized for what a round trip cannot recover, retransmission for the rest)
     #[arg(long, default_value = "hybrid", value_parser = args::recovery, value_name = "MODE")]
     recovery: isochron_engine::Recovery,
+    /// Residual loss adaptive FEC and retransmission aim for (a ratio, or a percentage like
+    /// 0.1%): a higher target sends less redundancy and leaves more gaps to conceal
+    #[arg(long = "target-loss", default_value = "1e-4", value_parser = args::loss_target, value_name = "RATIO")]
+    target_loss: f64,
     /// Packet interleaving depth D: FEC blocks sent column by column (spreads bursts);
     /// auto[:N]: adaptive FEC picks it from the measured bursts, 1 on random loss, up to N
     /// (default 8) or what the receiver's latency allows [default: 2 in file mode, 1 with --live]
@@ -172,6 +176,7 @@ pub fn run(a: SendArgs) -> Result<u8> {
         fec,
         speed: a.speed,
         recovery: a.recovery,
+        fec_target: Some(a.target_loss),
         // A live stream from a pipe or a card has its own clock: its sample count.
         pacing: if a.live && (stdin || a.device.is_some()) {
             Pacing::Arrival
