@@ -88,8 +88,11 @@ fn hybrid_over_quic_retransmits_within_the_budget() {
         p.unrecovered,
         p.expected
     );
+    // 19.0-19.1 % over three idle runs, FEC 3-3.8 % of it (20.9-22.1 %
+    // before hybrid used the first report's spread); the margin is for a
+    // loaded host. Under 20 % over 1200 s in sim_recovery.
     assert!(
-        s.redundancy_ratio <= 0.30,
+        s.redundancy_ratio <= 0.23,
         "redundancy {:.3}",
         s.redundancy_ratio
     );

@@ -162,6 +162,11 @@ pub struct SenderCore {
     /// The receiver's previous report (and when it came), to measure loss
     /// between reports.
     last_report: Option<(Time, Report)>,
+    /// The delay spread retransmission plans with: three times the
+    /// reported jitter, smoothed over reports (one second's jitter
+    /// wobbles by a third on a steady path, and each wobble past what a
+    /// round trip fits changed the plan to FEC and back).
+    spread_us: Option<f64>,
     /// Packets sent by the previous report, for the packet rate.
     sent_at_report: u64,
     /// Datagrams a second on the media direction, lately.
@@ -286,6 +291,7 @@ impl SenderCore {
                 }
             }),
             last_report: None,
+            spread_us: None,
             sent_at_report: 0,
             packet_rate: 0.0,
             sources_at_report: 0,
@@ -506,8 +512,8 @@ impl SenderCore {
         // round trip (as the receiver's flow marks do): one round trip
         // sample says nothing of it, and a path taken for steady would
         // count on rounds that a jittery one does not have.
-        let spread = match self.last_report {
-            Some((_, r)) => Duration::from_micros(3 * r.jitter_us as u64),
+        let spread = match self.spread_us {
+            Some(us) => Duration::from_micros(us as u64),
             None => rtt / 2,
         };
         if !self.deadlines.live {
@@ -685,6 +691,13 @@ impl SenderCore {
                 let sent = self.stats.source_packets
                     + self.stats.repair_packets
                     + self.stats.retransmit_packets;
+                // A rise is followed half-way at once, a fall slowly.
+                let spread = 3.0 * r.jitter_us as f64;
+                self.spread_us = Some(match self.spread_us {
+                    None => spread,
+                    Some(s) if spread > s => 0.5 * (s + spread),
+                    Some(s) => 0.7 * s + 0.3 * spread,
+                });
                 if let Some((at, prev)) = self.last_report.replace((now, *r)) {
                     // The first report (FIRST_REPORT in) only starts the
                     // count: a few dozen packets are too noisy an estimate
@@ -711,6 +724,19 @@ impl SenderCore {
                     };
                     self.update_arq_path();
                     self.observe_sample(now, sample);
+                } else {
+                    // The first report's loss is too few packets to go by,
+                    // but its jitter is the path's delay spread: whether a
+                    // round trip fits is known from now on, not a second
+                    // later (hybrid paid twice the FEC floor meanwhile).
+                    // The packet rate so far stands in for the measured one.
+                    let secs = now.saturating_since(self.media_zero).as_secs_f64();
+                    if self.pacer.started() && secs > 0.1 {
+                        self.packet_rate = sent as f64 / secs;
+                        self.source_rate = self.stats.source_packets as f64 / secs;
+                    }
+                    self.update_arq_path();
+                    self.retune(now);
                 }
                 self.sent_at_report = sent;
                 self.sources_at_report = self.stats.source_packets;

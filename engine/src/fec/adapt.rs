@@ -407,14 +407,15 @@ impl FecAdapter {
         };
         let loss = match (self.loss, self.arq) {
             (Some(l), _) => l,
-            // Round trips to spare and nothing measured yet: plan for a
+            // Round trips to spare and no loss measured yet: plan for a
             // typical lossy path rather than pay the configured code's
-            // ratio until the first report (25 % for a second or two of
-            // every session). With one round only, whether it fits
-            // depends on the delay spread, unknown until then: the floor
-            // (planning for 5 % there cost the demo's 20 +- 10 ms link 2-9
-            // packets a run).
-            (None, Some(a)) if a.rounds >= 2 => PRIOR_LOSS,
+            // ratio until the first loss sample (25 % for a second or two
+            // of every session). With one round only, whether it fits
+            // depends on the delay spread: planning for 5 % there cost the
+            // demo's 20 +- 10 ms link 2-9 packets a run, so it takes a
+            // round that fits the whole spread (the first report's jitter
+            // says), else the floor.
+            (None, Some(a)) if a.rounds >= 2 || a.reach >= 1.0 => PRIOR_LOSS,
             (None, Some(_)) => return one(fec_floor, 0.0),
             (None, None) => return one((fec_floor as u16 * 2).min(self.cap as u16) as u8, 0.0),
         };
@@ -651,6 +652,29 @@ mod tests {
         hybrid.set_arq(Some(ArqPath { rounds: 0, ..arq }));
         assert!(!hybrid.arq_fits());
         assert_eq!(hybrid.choose(8, 1), 2);
+    }
+
+    #[test]
+    fn before_any_loss_one_round_that_fits_the_spread_plans_for_typical_loss() {
+        let fits = ArqPath {
+            rounds: 1,
+            rtt_packets: 12,
+            copy_gap: 5,
+            eager: 0.5,
+            reach: 1.0,
+        };
+        let mut a = FecAdapter::new(1e-4, 16, 4, true);
+        assert_eq!(a.choose(8, 1), 4, "nothing known: twice the floor");
+        a.set_arq(Some(fits));
+        let c = a.choose_plan(8, 1);
+        assert!(c.m < 2, "5 % random loss is left to the round trip: {c:?}");
+        assert!(c.copies >= 2, "and its copies: {c:?}");
+        // A round that fits only part of the spread: the floor until the
+        // loss is measured.
+        a.set_arq(Some(ArqPath { reach: 0.9, ..fits }));
+        assert_eq!(a.choose_plan(8, 1), Choice { m: 2, copies: 1 });
+        a.set_arq(Some(ArqPath { rounds: 2, ..fits }));
+        assert!(a.choose(8, 1) < 2);
     }
 
     /// Blocks a group of 24 sources makes at each depth up to 8, at most 16.
