@@ -766,3 +766,174 @@ impl NackPlanner {
         Some(self.writer.bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: u64 = SPREAD_WINDOW_US;
+    /// One bucket of the window (values are forgotten a bucket at a time).
+    const BUCKET: u64 = W / 8;
+
+    fn at(us: u64) -> Time {
+        Time::from_micros(us)
+    }
+
+    /// `n` observations of `v`, one every `step` µs from `t`; the time after.
+    fn feed(s: &mut SlidingSpread, t: u64, step: u64, n: u64, v: u64) -> u64 {
+        for k in 0..n {
+            s.observe(at(t + k * step), v);
+        }
+        t + n * step
+    }
+
+    #[test]
+    fn under_100_samples_it_is_the_maximum() {
+        let mut s = SlidingSpread::new(W);
+        assert_eq!(s.get(at(0)), 0, "nothing seen: no spread");
+        s.observe(at(1_000), 3_000);
+        assert_eq!(s.get(at(1_000)), 3_000);
+        // 98 small values and one large: the large one is the spread,
+        // exactly (not its bin's top).
+        let t = feed(&mut s, 2_000, 5_000, 97, 1_200);
+        s.observe(at(t), 17_345);
+        assert_eq!(s.n, 99);
+        assert_eq!(s.get(at(t)), 17_345);
+    }
+
+    #[test]
+    fn one_outlier_in_many_does_not_move_it_a_run_does() {
+        let mut s = SlidingSpread::new(W);
+        // 300 values of 4 ms over 1.5 s (a packet every 5 ms).
+        let t = feed(&mut s, 0, 5_000, 300, 4_000);
+        assert_eq!(s.get(at(t)), 4_000);
+        // A loaded host's stall: one datagram 40 ms late. The estimate is
+        // the top of the 4 ms bin now (no longer clamped to 4 ms).
+        s.observe(at(t), 40_000);
+        let small = bin_top(bin(4_000));
+        assert_eq!(s.get(at(t)), small, "one outlier in 301");
+        // Two more make 3 of 303: not over 1 %.
+        let t = feed(&mut s, t + 5_000, 5_000, 2, 40_000);
+        assert_eq!(s.get(at(t - 5_000)), small, "3 of 303");
+        // A run of them (over 1 % of the window) is the path's spread now.
+        let t = feed(&mut s, t, 5_000, 4, 40_000);
+        let v = s.get(at(t - 5_000));
+        assert!(v >= 40_000 && v <= bin_top(bin(40_000)), "{v}");
+    }
+
+    #[test]
+    fn values_older_than_the_window_are_forgotten() {
+        let mut s = SlidingSpread::new(W);
+        let t = feed(&mut s, 0, 5_000, 200, 30_000);
+        assert_eq!(s.get(at(t)), 30_000);
+        // Small values from now on: within the window the large ones still
+        // count (they are the majority, then over 1 %).
+        let t1 = feed(&mut s, t, 5_000, 200, 2_000);
+        assert_eq!(s.get(at(t1 - 5_000)), 30_000, "still within 2 s");
+        // After 2 s of small values the window holds nothing else.
+        let t2 = feed(&mut s, t1, 5_000, 250, 2_000);
+        assert!(t2 - t >= W + BUCKET);
+        assert_eq!(s.get(at(t2 - 5_000)), 2_000);
+        // The counts are the window's only: 8 buckets of 50 values at most.
+        assert!(s.n <= 400, "{}", s.n);
+    }
+
+    #[test]
+    fn silence_longer_than_the_window_leaves_no_spread() {
+        let mut s = SlidingSpread::new(W);
+        let t = feed(&mut s, 0, 5_000, 100, 9_000);
+        assert_eq!(s.get(at(t)), 9_000);
+        assert_eq!(s.get(at(t + W + BUCKET)), 0);
+        // The next observation starts afresh: the old values are gone.
+        s.observe(at(t + W + BUCKET), 1_000);
+        assert_eq!((s.get(at(t + W + BUCKET)), s.n), (1_000, 1));
+    }
+
+    #[test]
+    fn never_above_the_maximum_in_the_window() {
+        let mut s = SlidingSpread::new(W);
+        // Values in the middle of wide bins: the bin's top is above them.
+        for (k, v) in [(0u64, 33_001u64), (1, 100_000), (2, 250)] {
+            let t = feed(&mut s, k * 3 * W, 5_000, 150, v);
+            let got = s.get(at(t - 5_000));
+            assert_eq!(got, v, "all values {v}: the bin's top is clamped");
+        }
+    }
+
+    #[test]
+    fn extreme_values_and_times_do_not_panic() {
+        let mut s = SlidingSpread::new(W);
+        s.observe(at(0), 0);
+        assert_eq!(s.get(at(0)), 0);
+        // The last bin takes everything beyond: the estimate stops at its
+        // top (352 ms), under 100 samples too.
+        s.observe(at(10), u64::MAX);
+        assert_eq!(s.get(at(10)), bin_top(BINS - 1));
+        assert_eq!(bin_top(BINS - 1), 352_000);
+        assert_eq!(bin(u64::MAX), BINS - 1);
+        // Many huge values: the last bin's estimate, not an overflow.
+        let t = feed(&mut s, 20, 1_000, 200, u64::MAX);
+        assert_eq!(s.get(at(t)), bin_top(BINS - 1));
+        // Time going backwards, far forwards, back again, to the end.
+        for now in [5, 0, u64::MAX / 2, 7, u64::MAX - 1, u64::MAX, 3] {
+            s.observe(at(now), 1_000);
+            let _ = s.get(at(now));
+            let _ = s.get(Time::MAX);
+            let _ = s.get(Time::ZERO);
+            let sum: u32 = s.total.iter().sum();
+            assert_eq!(sum, s.n, "the counts stay consistent at {now}");
+        }
+        // Far more than a bin's counter holds, in one bucket.
+        let mut s = SlidingSpread::new(W);
+        for _ in 0..70_000 {
+            s.observe(at(1), 500);
+        }
+        s.observe(at(1), 200_000);
+        assert_eq!((s.n, s.get(at(1))), (65_536, bin_top(bin(500))));
+    }
+
+    /// The 99th percentile of `window`'s values as the histogram sees it:
+    /// the value with `1 %` of the others above it.
+    fn reference(window: &[u64]) -> u64 {
+        let mut v = window.to_vec();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        let allowed = (v.len() as f64 * SPREAD_OUTLIERS) as usize;
+        if v.len() < 100 { v[0] } else { v[allowed] }
+    }
+
+    proptest::proptest! {
+        /// Against sorting the window's values: at or above the 99th
+        /// percentile, within its bin, never above the window's maximum.
+        /// The window is whole buckets (values leave a bucket at a time).
+        #[test]
+        fn within_one_bin_of_the_sorted_window(
+            steps in proptest::collection::vec(
+                (0u64..40_000, proptest::prop_oneof![
+                    8 => 0u64..20_000,
+                    1 => 0u64..340_000,
+                ]),
+                1..1_500,
+            )
+        ) {
+            let mut s = SlidingSpread::new(W);
+            let mut seen: Vec<(u64, u64)> = Vec::new();
+            let mut t = 1_000_000;
+            for (dt, v) in steps {
+                t += dt;
+                s.observe(at(t), v);
+                seen.push((t, v));
+                let id = t / BUCKET;
+                seen.retain(|(u, _)| u / BUCKET + 8 > id);
+                let window: Vec<u64> = seen.iter().map(|p| p.1).collect();
+                let (r, max) = (reference(&window), *window.iter().max().unwrap());
+                let got = s.get(at(t));
+                proptest::prop_assert!(got <= max, "{} above the maximum {}", got, max);
+                proptest::prop_assert!(got >= r, "{} under the percentile {}", got, r);
+                proptest::prop_assert!(
+                    got <= bin_top(bin(r)),
+                    "{} beyond the bin of {}", got, r
+                );
+            }
+        }
+    }
+}
