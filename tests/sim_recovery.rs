@@ -501,3 +501,45 @@ fn hybrid_sizes_fec_only_for_rounds_that_fit_the_whole_spread() {
     assert!(fits.1 <= 1, "rounds to spare: little FEC ({fits:?})");
     assert!(fits.1 < alone.1);
 }
+
+/// `isochron demo`'s link (5 % random loss, 20 +- 10 ms each way, 80 ms),
+/// with its two substreams (stereo 48 kHz and a 200 Hz sensor, 10 ms
+/// frames, 250 packets a second), seeded: where its unrecovered packets
+/// come from. `DEMO_SECS` (default 120) and `DEMO_SEEDS` (default 4).
+///
+/// Measured on 4d4ddf6, seeds 1-60: at 10 s (the demo's length) 56 runs
+/// lose none, 4 lose 1-3 (8 of 150 000), up to 1.2e-3 in one run; 7 of the
+/// 8 fall in the first second, before the first receiver report (adaptive
+/// FEC at its start-up floor), the 8th by 4 s. At 120 s the same seeds
+/// lose 10 of 1.8 million (5.6e-6): 2 after the first 10 s, at 89-97 %
+/// redundancy (hybrid plans FEC for a round trip that fits only some of
+/// the time; retransmissions almost never arrive first, `answered` 0-1).
+/// The demo's residual is its start-up, not the planner's steady state.
+#[test]
+#[ignore = "measurement: run with --ignored --nocapture"]
+fn demo_link_measured() {
+    use common::sensor200;
+    let secs: f64 = std::env::var("DEMO_SECS").map_or(120.0, |v| v.parse().unwrap());
+    let seeds: u64 = std::env::var("DEMO_SEEDS").map_or(4, |v| v.parse().unwrap());
+    for seed in 1..=seeds {
+        let mut cfg = path(Loss::from_mean(0.05, 1.0), seed, Recovery::Hybrid);
+        cfg.link.jitter = ms(10);
+        let mut s = sensor200(1, ms(10));
+        s.frames_per_packet = 2;
+        let (out, _) = run(&cfg, &[stereo48k(0, ms(10)), s], secs);
+        let (r, sn) = (&out.receiver, &out.sender);
+        eprintln!(
+            "seed {seed}: residual {:.2e} ({} of {}, lost {}), late {}, redundancy {:.1} % (FEC {:.1} %); NACK {:?}; sender again {}, expired {}",
+            r.residual_loss_ratio,
+            r.packets.unrecovered,
+            r.packets.expected,
+            r.packets.lost,
+            r.packets.late,
+            sn.redundancy_ratio * 100.0,
+            sn.fec_overhead_ratio * 100.0,
+            r.nack,
+            sn.retransmit_packets,
+            sn.nack_expired,
+        );
+    }
+}
