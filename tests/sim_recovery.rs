@@ -265,7 +265,7 @@ fn hybrid_with_round_trips_to_spare_pays_no_fec_while_waiting_for_the_first_repo
 /// later. It paid twice the FEC floor meanwhile (50 % on the 8-source
 /// blocks 80 ms allows): 22.4 % redundancy over a 15 s stream (FEC 9.0 %),
 /// what over-quic runs of that length showed (20.9-22.1 %), against
-/// 16.5 % over 1200 s. Now 16.4 % (FEC 0.8 %).
+/// 16.5 % over 1200 s. Now 16.8 % (FEC 1.2 %).
 #[test]
 fn one_round_that_fits_the_spread_pays_no_fec_before_the_loss_is_measured() {
     let out = stream(

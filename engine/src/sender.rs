@@ -539,7 +539,6 @@ impl SenderCore {
             return;
         }
         let latency = self.deadlines.latency;
-        a.set_round_possible(self.spread_us.is_none() && rtt + Duration::from_millis(1) < latency);
         let reach = round_share(latency, rtt, spread);
         a.set_arq(Some(ArqPath {
             // FEC is sized only for rounds that fit the whole spread: one

@@ -138,9 +138,6 @@ pub struct FecAdapter {
     burst: f64,
     /// Retransmission is on for the session.
     retransmits: bool,
-    /// Before the first report: a round trip fits the latency if the
-    /// spread does ([`set_round_possible`](Self::set_round_possible)).
-    round_possible: bool,
     arq: Option<ArqPath>,
     /// The plan chosen last.
     current: Option<Choice>,
@@ -177,7 +174,6 @@ impl FecAdapter {
             loss: None,
             burst: 1.0,
             retransmits,
-            round_possible: false,
             arq: None,
             current: None,
             depth: 1,
@@ -228,14 +224,6 @@ impl FecAdapter {
     /// What retransmission can do now (`None` or 0 rounds: nothing).
     pub fn set_arq(&mut self, arq: Option<ArqPath>) {
         self.arq = arq.filter(|a| self.retransmits && a.rounds > 0 && a.reach > 0.0);
-    }
-
-    /// Before the first report tells the delay spread: whether a round
-    /// trip fits the latency at all. Hybrid then starts at the floor, not
-    /// at twice it as FEC alone does (0.6 % of a 20 s stream on the
-    /// issue's path, the 300 ms until the first report).
-    pub fn set_round_possible(&mut self, possible: bool) {
-        self.round_possible = possible && self.retransmits;
     }
 
     /// What retransmission can do, as last told.
@@ -429,7 +417,6 @@ impl FecAdapter {
             // says), else the floor.
             (None, Some(a)) if a.rounds >= 2 || a.reach >= 1.0 => PRIOR_LOSS,
             (None, Some(_)) => return one(fec_floor, 0.0),
-            (None, None) if self.round_possible => return one(fec_floor, 0.0),
             (None, None) => return one((fec_floor as u16 * 2).min(self.cap as u16) as u8, 0.0),
         };
         let (floor, arq) = match self.arq {
@@ -678,11 +665,6 @@ mod tests {
         };
         let mut a = FecAdapter::new(1e-4, 16, 4, true);
         assert_eq!(a.choose(8, 1), 4, "nothing known: twice the floor");
-        a.set_round_possible(true);
-        assert_eq!(a.choose(8, 1), 2, "a round trip may fit: the floor");
-        let mut fec = FecAdapter::new(1e-4, 16, 4, false);
-        fec.set_round_possible(true);
-        assert_eq!(fec.choose(8, 1), 4, "FEC alone: twice the floor");
         a.set_arq(Some(fits));
         let c = a.choose_plan(8, 1);
         assert!(c.m < 2, "5 % random loss is left to the round trip: {c:?}");
