@@ -691,52 +691,44 @@ impl SenderCore {
                 let sent = self.stats.source_packets
                     + self.stats.repair_packets
                     + self.stats.retransmit_packets;
-                // A rise is followed half-way at once, a fall slowly.
-                let spread = 3.0 * r.jitter_us as f64;
-                self.spread_us = Some(match self.spread_us {
-                    None => spread,
-                    Some(s) if spread > s => 0.5 * (s + spread),
-                    Some(s) => 0.7 * s + 0.3 * spread,
-                });
-                if let Some((at, prev)) = self.last_report.replace((now, *r)) {
+                self.spread_us = Some(smoothed_spread(self.spread_us, r.jitter_us));
+                let prev = self.last_report.replace((now, *r));
+                // Rates since the previous report; at the first, the rates
+                // since the media clock started stand in for them.
+                let (since, sent_before, sources_before, min_secs) = match prev {
+                    Some((at, _)) => (Some(at), self.sent_at_report, self.sources_at_report, 0.0),
+                    None => (self.pacer.started().then_some(self.media_zero), 0, 0, 0.1),
+                };
+                if let Some(since) = since {
+                    let secs = now.saturating_since(since).as_secs_f64();
+                    if secs > min_secs {
+                        self.packet_rate = sent.saturating_sub(sent_before) as f64 / secs;
+                        self.source_rate =
+                            self.stats.source_packets.saturating_sub(sources_before) as f64 / secs;
+                    }
+                }
+                self.update_arq_path();
+                match prev {
+                    Some((_, prev)) => {
+                        let d = |a: u64, b: u64| a.saturating_sub(b);
+                        let lost = d(r.lost, prev.lost);
+                        let sample = LossSample {
+                            total: lost + d(r.received, prev.received),
+                            lost,
+                            runs: d(r.loss_runs, prev.loss_runs),
+                            outage_lost: d(r.outage_lost, prev.outage_lost),
+                            outage_runs: d(r.outage_runs, prev.outage_runs),
+                        };
+                        self.observe_sample(now, sample);
+                    }
                     // The first report (FIRST_REPORT in) only starts the
-                    // count: a few dozen packets are too noisy an estimate
-                    // to start from, and a low one is followed down slowly.
-                    let secs = (now - at).as_secs_f64();
-                    let sent_now = sent - self.sent_at_report;
-                    if secs > 0.0 {
-                        self.packet_rate = sent_now as f64 / secs;
-                        self.source_rate = self
-                            .stats
-                            .source_packets
-                            .saturating_sub(self.sources_at_report)
-                            as f64
-                            / secs;
-                    }
-                    let d = |a: u64, b: u64| a.saturating_sub(b);
-                    let lost = d(r.lost, prev.lost);
-                    let sample = LossSample {
-                        total: lost + d(r.received, prev.received),
-                        lost,
-                        runs: d(r.loss_runs, prev.loss_runs),
-                        outage_lost: d(r.outage_lost, prev.outage_lost),
-                        outage_runs: d(r.outage_runs, prev.outage_runs),
-                    };
-                    self.update_arq_path();
-                    self.observe_sample(now, sample);
-                } else {
-                    // The first report's loss is too few packets to go by,
-                    // but its jitter is the path's delay spread: whether a
-                    // round trip fits is known from now on, not a second
-                    // later (hybrid paid twice the FEC floor meanwhile).
-                    // The packet rate so far stands in for the measured one.
-                    let secs = now.saturating_since(self.media_zero).as_secs_f64();
-                    if self.pacer.started() && secs > 0.1 {
-                        self.packet_rate = sent as f64 / secs;
-                        self.source_rate = self.stats.source_packets as f64 / secs;
-                    }
-                    self.update_arq_path();
-                    self.retune(now);
+                    // loss count: a few dozen packets are too noisy an
+                    // estimate to start from, and a low one is followed
+                    // down slowly. Its jitter is the path's delay spread,
+                    // though: whether a round trip fits is known from now
+                    // on, not a second later (hybrid paid twice the FEC
+                    // floor meanwhile).
+                    None => self.retune(now),
                 }
                 self.sent_at_report = sent;
                 self.sources_at_report = self.stats.source_packets;
@@ -1137,4 +1129,39 @@ fn close_group(
         stats.repair_packets += 1;
         stats.repair_bytes += (HEADER_LEN + parity.len()) as u64;
     });
+}
+
+/// The delay spread retransmission plans with, in microseconds: three
+/// times the reported jitter, a rise followed half-way at once, a fall
+/// slowly.
+fn smoothed_spread(prev: Option<f64>, jitter_us: u32) -> f64 {
+    let spread = 3.0 * jitter_us as f64;
+    match prev {
+        None => spread,
+        Some(s) if spread > s => 0.5 * (s + spread),
+        Some(s) => 0.7 * s + 0.3 * spread,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::smoothed_spread;
+
+    #[test]
+    fn the_spread_follows_a_rise_half_way_and_a_fall_slowly() {
+        let first = smoothed_spread(None, 3_300);
+        assert_eq!(first, 9_900.0, "three times the first jitter");
+        // A report's wobble on a steady path moves it a little, not to the
+        // wobble's value (which switched the plan to FEC and back).
+        let up = smoothed_spread(Some(first), 5_000);
+        assert_eq!(up, 12_450.0);
+        let down = smoothed_spread(Some(up), 2_000);
+        assert!((down - 10_515.0).abs() < 1e-9, "{down}");
+        // A lasting rise is followed within a few reports.
+        let mut s = first;
+        for _ in 0..4 {
+            s = smoothed_spread(Some(s), 20_000);
+        }
+        assert!(s > 0.9 * 60_000.0, "{s}");
+    }
 }
