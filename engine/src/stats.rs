@@ -331,6 +331,20 @@ pub struct NackCounts {
     /// Of those, packets FEC rebuilt anyway (the retransmission bought
     /// nothing).
     pub eager_rebuilt: u64,
+    /// Packets asked for before they were confirmed (at the last instant a
+    /// round trip fits; an original merely delayed could still come).
+    pub unconfirmed: u64,
+    /// Gaps still missing then that were not asked for (such gaps turned
+    /// out mostly late on this path lately): asked for once confirmed if a
+    /// round trip still fits, else counted in `no_time` too.
+    pub unconfirmed_held: u64,
+    /// Of the gaps missing when they would be asked for unconfirmed (asked
+    /// for or held), those whose original then came before its deadline.
+    pub unconfirmed_late: u64,
+    /// And those whose original did not (rebuilt, retransmitted, or lost).
+    pub unconfirmed_lost: u64,
+    /// Of those, packets FEC rebuilt (asking may have bought nothing).
+    pub unconfirmed_rebuilt: u64,
 }
 
 /// File-mode flow control (see [`playout::flow`](crate::playout::flow)):

@@ -10,17 +10,39 @@
 //! a repair sent after the gap's neighbour was sent has been seen (repairs
 //! leave at group close, in order), or the group's time budget has run out,
 //! again plus the spread. It is asked for sooner when waiting would leave
-//! less than a round trip before its deadline (the last call). A NACK is
-//! only sent while the deadline minus the measured round trip leaves time;
-//! it goes three times, a little apart (a NACK is a few bytes, and losing
-//! it loses a round trip), and is repeated a round trip later while the
+//! less than a round trip before its deadline (the last call).
+//!
+//! Confirmation may come too late for a round trip (a loaded host's stalls
+//! inflate the spread, or it outgrows what the deadline leaves): a gap is
+//! then due at the last instant a round trip still fits, confirmed or not.
+//! Unconfirmed, it may be an original that is only late, and on a path
+//! that delays without losing every such ask is a wasted retransmission
+//! (`jitter-step-auto` sent 10.6 % again, none of it needed). So the
+//! planner learns, per path, what the gaps still missing at that instant
+//! turn out to be: *late* (the original comes directly before the
+//! deadline) or *lost* (it does not: rebuilt, retransmitted with the
+//! original never seen, or missed), asked for or not, gaps filled by a
+//! retransmission or a rebuild watched (a few dozen) until their deadline.
+//! It asks unconfirmed only while the decayed share lost is at least
+//! [`UNCONFIRMED_MIN`] (a wasted retransmission against what FEC pays per
+//! packet saved at the target residual); otherwise the gap is *held* and
+//! asked for once confirmed, if a round trip still fits. Confirmed asks do
+//! not depend on it. Counted in [`NackCounts`] (`unconfirmed`,
+//! `unconfirmed_held`, `unconfirmed_late`, `unconfirmed_lost`,
+//! `unconfirmed_rebuilt`).
+//!
+//! A NACK is only sent while the deadline minus the measured round trip
+//! leaves time; it goes three times, a little apart (a NACK is a few
+//! bytes, and losing it loses a round trip), and is repeated a round trip
+//! later while the
 //! packet is still missing. The sender answers a packet at most once a
 //! round trip, so the copies cost it nothing.
 //!
 //! Sans-IO: the driver passes the time, the round trip ([`set_rtt`]) and the
 //! playout's clock mapping ([`set_anchor`]); [`poll`] hands out NACK
 //! datagrams. Memory is fixed at construction (a bounded list of gaps per
-//! substream; older gaps give way and are counted).
+//! substream, older gaps giving way, counted; a bounded list of watched
+//! gaps).
 //!
 //! [`set_rtt`]: NackPlanner::set_rtt
 //! [`set_anchor`]: NackPlanner::set_anchor
@@ -83,6 +105,12 @@ struct Gap {
     eager: bool,
     /// Echoes of the last NACK still to send.
     echo: u8,
+    /// Still missing at the instant it would be asked for unconfirmed:
+    /// its fate (late or lost) is learned.
+    probed: bool,
+    /// Not asked for then (the path's late packets outnumber its losses):
+    /// asked for when confirmed, if a round trip still fits.
+    held: bool,
     next_at: Time,
 }
 
@@ -260,6 +288,62 @@ impl SlidingSpread {
     }
 }
 
+/// Per-observation decay of the fates of unconfirmed gaps (about the last
+/// 200 count: slow to stop asking, quick to start again, one loss among
+/// 200 late ones being `UNCONFIRMED_MIN`).
+const FATE_DECAY: f64 = 0.995;
+/// The prior, as pseudo-observations: a twentieth of one, half of it lost
+/// (an even chance before anything is known; five or six late ones bring
+/// it under `UNCONFIRMED_MIN`).
+const FATE_PRIOR: f64 = 0.05;
+const FATE_PRIOR_LOST: f64 = 0.025;
+/// Ask for a gap before it is confirmed while at least this share of such
+/// gaps turns out lost. A wasted retransmission costs one packet; a packet
+/// lost costs what FEC would pay to save one more near the target residual
+/// (1e-4): in `arq::model`, on the path (5 % random loss, one
+/// round), the next plan down the residual costs 100 to 400 packets of
+/// redundancy per packet it saves (blocks of 8: two copies of the last
+/// retransmission to three, 1.3e-4 to 1.3e-5 for 5 points; FEC alone, 4
+/// repairs to 5 on 16, 6.6e-4 to 1.3e-4 for 6.25 points). Asking is worth
+/// it while `p * cost(lost) > (1 - p) * cost(wasted)`: from about 0.25 to
+/// 1 %; 0.5 %, a lost packet at 200.
+pub const UNCONFIRMED_MIN: f64 = 0.005;
+/// Gaps whose fate is still being watched after they were filled or given
+/// up on (a retransmission or a rebuild came first; the original may yet).
+const WATCH: usize = 64;
+
+/// What the gaps still missing when they would be asked for unconfirmed
+/// turn out to be: late (the original comes before the deadline) or lost.
+/// Decayed counts, so the estimate follows the path.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fates {
+    lost: f64,
+    seen: f64,
+}
+
+impl Fates {
+    fn observe(&mut self, lost: bool) {
+        self.lost = self.lost * FATE_DECAY + if lost { 1.0 } else { 0.0 };
+        self.seen = self.seen * FATE_DECAY + 1.0;
+    }
+
+    /// P(lost | missing when it would be asked for unconfirmed).
+    fn p_lost(&self) -> f64 {
+        (self.lost + FATE_PRIOR_LOST) / (self.seen + FATE_PRIOR)
+    }
+}
+
+/// A probed gap filled or given up on before its deadline: lost unless its
+/// original comes directly by `due`.
+#[derive(Debug, Clone, Copy)]
+struct Watched {
+    sub: usize,
+    ext: u64,
+    due: Time,
+    /// FEC rebuilt it.
+    rebuilt: bool,
+}
+
 /// See the module documentation.
 pub struct NackPlanner {
     subs: Vec<Sub>,
@@ -285,6 +369,11 @@ pub struct NackPlanner {
     counts: NackCounts,
     /// The latest time the driver gave (for timeouts).
     clock: Time,
+    /// Late or lost, of gaps missing when they would be asked for
+    /// unconfirmed.
+    fates: Fates,
+    /// Probed gaps filled otherwise or given up on, until their deadline.
+    watch: VecDeque<Watched>,
 }
 
 impl NackPlanner {
@@ -323,6 +412,8 @@ impl NackPlanner {
             writer: NackWriter::new(),
             counts: NackCounts::default(),
             clock: Time::ZERO,
+            fates: Fates::default(),
+            watch: VecDeque::with_capacity(WATCH),
         }
     }
 
@@ -382,6 +473,61 @@ impl NackPlanner {
         let min = self.transit.estimate(now).unwrap_or(0);
         let t = (sender_ts as i64).saturating_add(min).max(0) as u64;
         Time::from_micros(t + self.spread.get(now)) + SLACK
+    }
+
+    /// The fate of a probed gap is known: lost (`rebuilt`: by FEC) or late.
+    fn learn(&mut self, lost: bool, rebuilt: bool) {
+        self.fates.observe(lost);
+        if lost {
+            self.counts.unconfirmed_lost += 1;
+            if rebuilt {
+                self.counts.unconfirmed_rebuilt += 1;
+            }
+        } else {
+            self.counts.unconfirmed_late += 1;
+        }
+    }
+
+    /// A probed gap leaves the list before its deadline (filled by `via`,
+    /// or given up on): its original may still come directly.
+    fn watch(&mut self, now: Time, sub: usize, g: &Gap, via: Option<Via>) {
+        let rebuilt = via == Some(Via::Rebuilt);
+        let due = self.deadline(now, g.ts);
+        if now >= due {
+            self.learn(true, rebuilt);
+            return;
+        }
+        if self.watch.len() == WATCH
+            && let Some(w) = self.watch.pop_front()
+        {
+            // Not come so far: taken for lost.
+            self.learn(true, w.rebuilt);
+        }
+        self.watch.push_back(Watched {
+            sub,
+            ext: g.ext,
+            due,
+            rebuilt,
+        });
+    }
+
+    /// Watched gaps whose deadline passed without their original: lost.
+    fn expire_watch(&mut self, now: Time) {
+        let mut k = 0;
+        while k < self.watch.len() {
+            if self.watch[k].due <= now {
+                let w = self.watch.remove(k).expect("in range");
+                self.learn(true, w.rebuilt);
+            } else {
+                k += 1;
+            }
+        }
+    }
+
+    /// Share of the gaps missing when they would be asked for unconfirmed
+    /// that turn out lost, as estimated now.
+    pub fn unconfirmed_lost_share(&self) -> f64 {
+        self.fates.p_lost()
     }
 
     /// A repair packet arrived (sent at the close of its group).
@@ -463,17 +609,34 @@ impl NackPlanner {
         self.subs[i].follow(ext, meta);
         if ext <= h {
             let sub = &mut self.subs[i];
-            if let Ok(k) = sub.gaps.binary_search_by_key(&ext, |g| g.ext) {
-                let g = sub.gaps.remove(k).expect("found");
-                if g.nacks > 0 {
-                    match via {
-                        Via::Retransmitted => self.counts.answered += 1,
-                        _ => self.counts.filled_otherwise += 1,
+            match sub.gaps.binary_search_by_key(&ext, |g| g.ext) {
+                Ok(k) => {
+                    let g = sub.gaps.remove(k).expect("found");
+                    if g.nacks > 0 {
+                        match via {
+                            Via::Retransmitted => self.counts.answered += 1,
+                            _ => self.counts.filled_otherwise += 1,
+                        }
+                        if g.eager && via == Via::Rebuilt {
+                            self.counts.eager_rebuilt += 1;
+                        }
                     }
-                    if g.eager && via == Via::Rebuilt {
-                        self.counts.eager_rebuilt += 1;
+                    if g.probed {
+                        if via == Via::Direct {
+                            let due = self.deadline(now, g.ts);
+                            self.learn(now >= due, false);
+                        } else {
+                            self.watch(now, i, &g, Some(via));
+                        }
                     }
                 }
+                Err(_) if via == Via::Direct => {
+                    if let Some(k) = self.watch.iter().position(|w| w.sub == i && w.ext == ext) {
+                        let w = self.watch.remove(k).expect("found");
+                        self.learn(now >= w.due, w.rebuilt);
+                    }
+                }
+                Err(_) => {}
             }
             return;
         }
@@ -514,6 +677,8 @@ impl NackPlanner {
                 nacks: 0,
                 eager: false,
                 echo: 0,
+                probed: false,
+                held: false,
                 next_at: confirm_at,
             });
         }
@@ -556,6 +721,8 @@ impl NackPlanner {
                     nacks: 0,
                     eager: false,
                     echo: 0,
+                    probed: false,
+                    held: false,
                     next_at: now,
                 });
             }
@@ -567,34 +734,43 @@ impl NackPlanner {
 
     /// Recompute when each new gap of substream `i` is first asked for.
     fn reschedule(&mut self, now: Time, i: usize) {
-        let rtt = self.rtt;
-        let spread = Duration::from_micros(self.spread.get(now));
         let n = self.subs[i].gaps.len();
         for k in 0..n {
             let g = self.subs[i].gaps[k];
             if g.nacks > 0 {
                 continue;
             }
-            // The last call leaves a round trip, the spread both ways, and
-            // half a round trip more for the sender to space copies of a
-            // last-chance retransmission (a burst would take copies sent
-            // back to back together).
-            let due = self.deadline(now, g.ts);
-            let last_call = due.saturating_sub(rtt * 3 / 2 + spread * 2 + SLACK);
-            // Never later than a round trip still fits, confirmed or not:
-            // a loaded host's stalls inflate the spread past what the
-            // deadline leaves (over QUIC, gaps confirmed 36 ms after the
-            // path's fastest, 31 ms before the deadline, with a 44 ms
-            // round trip: all lost for want of time). An original that was
-            // only late makes the copy redundant, which is counted and
-            // cheap. `WAKE` early: the driver's timer fires up to a
-            // millisecond or two late.
-            let in_time = due.saturating_sub(rtt + SLACK + WAKE);
-            self.subs[i].gaps[k].next_at = g
-                .confirm_at
-                .max(g.settled_at.min(last_call))
-                .min(in_time.max(now));
+            self.subs[i].gaps[k].next_at = self.first_ask(now, &g);
         }
+    }
+
+    /// When gap `g` is first asked for: once confirmed and FEC has decided
+    /// (or at the last call), and before it is confirmed at the last
+    /// instant a round trip still fits (unless it was held then).
+    fn first_ask(&self, now: Time, g: &Gap) -> Time {
+        let rtt = self.rtt;
+        let spread = Duration::from_micros(self.spread.get(now));
+        // The last call leaves a round trip, the spread both ways, and
+        // half a round trip more for the sender to space copies of a
+        // last-chance retransmission (a burst would take copies sent
+        // back to back together).
+        let due = self.deadline(now, g.ts);
+        let last_call = due.saturating_sub(rtt * 3 / 2 + spread * 2 + SLACK);
+        let confirmed = g.confirm_at.max(g.settled_at.min(last_call));
+        if g.held {
+            return confirmed;
+        }
+        // Never later than a round trip still fits, confirmed or not:
+        // a loaded host's stalls inflate the spread past what the
+        // deadline leaves (over QUIC, gaps confirmed 36 ms after the
+        // path's fastest, 31 ms before the deadline, with a 44 ms
+        // round trip: all lost for want of time). Before it is confirmed
+        // the gap may be an original that is only late: `poll` asks then
+        // only while enough such gaps turn out lost (`UNCONFIRMED_MIN`).
+        // `WAKE` early: the driver's timer fires up to a millisecond or
+        // two late.
+        let in_time = due.saturating_sub(rtt + SLACK + WAKE);
+        confirmed.min(in_time.max(now))
     }
 
     /// Live: packets that should have come by now (the substream's cadence
@@ -649,6 +825,8 @@ impl NackPlanner {
                     nacks: 0,
                     eager: false,
                     echo: 0,
+                    probed: false,
+                    held: false,
                     next_at: now,
                 });
                 self.counts.overdue += 1;
@@ -681,6 +859,7 @@ impl NackPlanner {
     pub fn poll(&mut self, now: Time) -> Option<&[u8]> {
         self.clock = self.clock.max(now);
         self.overdue(now);
+        self.expire_watch(now);
         self.writer.clear();
         let rtt = self.rtt;
         let floor = self.rtt_floor();
@@ -706,13 +885,35 @@ impl NackPlanner {
                     if g.nacks == 0 {
                         self.counts.no_time += 1;
                         self.subs[i].gaps.remove(k);
+                        if g.probed {
+                            self.watch(now, i, &g, None);
+                        }
                     } else if now >= due || due == Time::MAX {
                         self.subs[i].gaps.remove(k);
+                        if g.probed {
+                            self.learn(true, false);
+                        }
                     } else {
                         self.subs[i].gaps[k].next_at = due;
                         k += 1;
                     }
                     continue;
+                }
+                // Not confirmed yet, at the last instant a round trip fits:
+                // asked for only while enough such gaps turn out lost; its
+                // fate is learned either way.
+                if g.nacks == 0 && !g.probed && now < g.confirm_at {
+                    self.subs[i].gaps[k].probed = true;
+                    if self.fates.p_lost() < UNCONFIRMED_MIN {
+                        self.counts.unconfirmed_held += 1;
+                        let gm = &mut self.subs[i].gaps[k];
+                        gm.held = true;
+                        let g = *gm;
+                        self.subs[i].gaps[k].next_at = self.first_ask(now, &g);
+                        k += 1;
+                        continue;
+                    }
+                    self.counts.unconfirmed += 1;
                 }
                 let range = NackRange {
                     substream: self.subs[i].id,
@@ -785,6 +986,36 @@ mod tests {
             s.observe(at(t + k * step), v);
         }
         t + n * step
+    }
+
+    #[test]
+    fn fates_start_even_learn_late_quickly_and_a_loss_asks_again() {
+        let mut f = Fates::default();
+        assert_eq!(f.p_lost(), 0.5, "nothing known: an even chance");
+        // Four late ones: still asked for; six: under the threshold (five
+        // bring it to the threshold itself, 0.025 / 5.0).
+        for _ in 0..4 {
+            f.observe(false);
+        }
+        assert!(f.p_lost() >= UNCONFIRMED_MIN, "{}", f.p_lost());
+        f.observe(false);
+        f.observe(false);
+        assert!(f.p_lost() < UNCONFIRMED_MIN, "{}", f.p_lost());
+        // A long run of late ones: the estimate stays bounded (decayed
+        // counts), near zero.
+        for _ in 0..10_000 {
+            f.observe(false);
+        }
+        assert!(f.seen < 201.0 && f.p_lost() < 1e-3, "{f:?}");
+        // One lost among them is enough to ask again.
+        f.observe(true);
+        assert!(f.p_lost() >= UNCONFIRMED_MIN, "{}", f.p_lost());
+        // A lossy path: mostly lost, asked for.
+        let mut f = Fates::default();
+        for k in 0..1_000 {
+            f.observe(k % 4 != 0);
+        }
+        assert!((f.p_lost() - 0.75).abs() < 0.05, "{}", f.p_lost());
     }
 
     #[test]
