@@ -418,6 +418,7 @@ fn control_strategy() -> impl Strategy<Value = Control> {
             outage_runs: v[4],
             retransmit_useful: v[5],
             expected: v[6],
+            latency_us: v[4] as u32,
         })),
         prop::collection::vec(any::<(u16, u64, u64, u64)>(), 0..10).prop_map(|t| {
             Control::EndOfStream(EndOfStream {

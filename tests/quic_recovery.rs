@@ -8,7 +8,8 @@ mod common;
 
 use common::{Impaired, ms, stereo48k, with_length};
 use isochron::engine::Recovery;
-use isochron::engine::net::SessionEnd;
+use isochron::engine::config::LatencyBounds;
+use isochron::engine::net::{ReceiverOptions, SessionEnd};
 use isochron::engine::sim::{Impairment, Loss};
 use isochron::engine::stats::SenderStats;
 
@@ -21,7 +22,18 @@ fn session(
     secs: f64,
     seed: u64,
 ) -> (SenderStats, SessionEnd) {
-    let net = Impaired::start(common::receiver_options(), link, seed);
+    session_to(common::receiver_options(), link, recovery, secs, seed)
+}
+
+/// [`session`] into a receiver with `rx`'s options.
+fn session_to(
+    rx: ReceiverOptions,
+    link: Impairment,
+    recovery: Recovery,
+    secs: f64,
+    seed: u64,
+) -> (SenderStats, SessionEnd) {
+    let net = Impaired::start(rx, link, seed);
     let subs = with_length(&[stereo48k(0, ms(10))], secs);
     let mut opts = net.sender_options();
     opts.config.recovery = recovery;
@@ -129,5 +141,45 @@ fn arq_alone_over_quic_recovers_random_loss() {
     // the round trip some gaps had (before the planner asked by the last call; a run
     // at load 30 got 75 % back where an idle one gets all but 2).
     assert!(p.retransmitted * 10 >= p.lost * 6, "{p:?}");
+    assert!(p.unrecovered * 4 <= p.lost, "{p:?}");
+}
+
+/// An adaptive latency (`--latency auto`) on a real connection that loses
+/// 1 % with a 100 ms round trip: the target takes in a round trip once
+/// loss shows, and the retransmissions come in time (before, the target
+/// stayed near its 20 ms minimum and next to every loss was lost for good).
+#[test]
+fn an_adaptive_latency_makes_room_for_retransmission_over_quic() {
+    let mut rx = common::receiver_options();
+    rx.config.latency = ms(500);
+    rx.config.adaptive = Some(LatencyBounds {
+        min: ms(20),
+        max: ms(500),
+    });
+    let link = Impairment {
+        loss: Loss::from_mean(0.01, 1.0),
+        delay: ms(50),
+        jitter: ms(2),
+        ..Default::default()
+    };
+    let (s, end) = session_to(rx, link, Recovery::Hybrid, 10.0, 34);
+    let st = &end.stats;
+    let p = st.packets;
+    eprintln!(
+        "target {} us, holds a round trip: {}; redundancy {:.1} %",
+        st.latency_target_us,
+        st.latency_holds_round_trip,
+        s.redundancy_ratio * 100.0
+    );
+    assert!(st.latency_holds_round_trip, "{st:#?}");
+    assert!(
+        (100_000..=300_000).contains(&st.latency_target_us),
+        "{}",
+        st.latency_target_us
+    );
+    // Over 10 s (2 000 packets): 16 lost, 15 sent again in time, and the
+    // 1 before the target rose lost for good (one idle run).
+    assert!(p.lost >= 8, "{p:?}");
+    assert!(p.retransmitted * 2 >= p.lost, "{p:?}");
     assert!(p.unrecovered * 4 <= p.lost, "{p:?}");
 }

@@ -103,7 +103,7 @@ impl ReceiverCore {
     /// File-mode flow control's round trip only (a simulation whose control
     /// path differs from the media path); drivers call [`set_rtt`](Self::set_rtt).
     pub fn set_flow_rtt(&mut self, rtt: Duration) {
-        self.playout.set_rtt(rtt);
+        self.playout.set_flow_rtt(rtt);
     }
 
     /// Play every frame due by `now`.

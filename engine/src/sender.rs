@@ -538,7 +538,13 @@ impl SenderCore {
             }));
             return;
         }
-        let latency = self.deadlines.latency;
+        // The latency retransmission can count on, when the reports tell
+        // it: an adaptive one takes in one round trip when loss shows
+        // (`playout::latency`), well under the most the accept allows.
+        let latency = match self.last_report.map(|(_, r)| r.latency_us) {
+            Some(us) if us > 0 => self.deadlines.latency.min(Duration::from_micros(us as u64)),
+            _ => self.deadlines.latency,
+        };
         let reach = round_share(latency, rtt, spread);
         a.set_arq(Some(ArqPath {
             // FEC is sized only for rounds that fit the whole spread: one

@@ -469,6 +469,9 @@ pub struct ReceiverStats {
     /// Target latency above the fastest path in force, microseconds (live;
     /// with `--latency auto` it follows the measured delay).
     pub latency_target_us: u64,
+    /// `--latency auto` on a retransmitting session: the target holds a
+    /// round of retransmission now, as the path loses packets.
+    pub latency_holds_round_trip: bool,
     /// Per substream, in catalog order.
     pub substreams: Vec<SubstreamStats>,
 }

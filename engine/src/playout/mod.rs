@@ -230,7 +230,12 @@ impl Playout {
         let adaptive = cfg.adaptive.filter(|_| live).map(|b| {
             // A rebuilt packet comes when its block is complete; a tick of margin.
             let margin = fec_window * session.fec.depth.max(1) as u32 + step;
-            AdaptiveLatency::new(b, margin, 0.97)
+            let a = AdaptiveLatency::new(b, margin, 0.97);
+            if session.recovery.retransmits() {
+                a.with_retransmission()
+            } else {
+                a
+            }
         });
         Self {
             live,
@@ -519,6 +524,13 @@ impl Playout {
             return;
         };
         if let Some(ad) = &mut self.adaptive {
+            let (mut lost, mut expected) = (0, 0);
+            for s in &self.subs {
+                let c = s.seq.counts();
+                lost += c.lost.saturating_sub(c.late + c.outage_lost);
+                expected += c.expected;
+            }
+            ad.observe_counts(now, lost, expected);
             self.latency_us = ad.target_us(now) as i64;
         }
         let target = est + self.latency_us;
@@ -658,8 +670,18 @@ impl Playout {
     }
 
     /// The transport's round-trip estimate (file-mode flow control allows
-    /// for it; at least the configured loop delay).
+    /// for it, at least the configured loop delay; an adaptive latency
+    /// takes it in while a retransmitting session loses packets).
     pub fn set_rtt(&mut self, rtt: Duration) {
+        self.set_flow_rtt(rtt);
+        if let Some(a) = &mut self.adaptive {
+            a.set_rtt(rtt);
+        }
+    }
+
+    /// File-mode flow control's round trip only (a simulation whose control
+    /// path differs from the media path).
+    pub fn set_flow_rtt(&mut self, rtt: Duration) {
         if let Some(f) = &mut self.flow {
             f.set_rtt(rtt);
         }
@@ -781,6 +803,12 @@ impl Playout {
             outage_runs: c.outage_runs,
             retransmit_useful: c.retransmitted,
             expected: c.expected,
+            latency_us: match &self.adaptive {
+                Some(a) => a.recovery_us(),
+                None if self.live => self.latency_target_us(),
+                None => 0,
+            }
+            .min(u32::MAX as u64) as u32,
         }
     }
 
@@ -836,6 +864,7 @@ impl Playout {
         } else {
             0
         };
+        out.latency_holds_round_trip = self.adaptive.as_ref().is_some_and(|a| a.holds_round_trip());
         if let Some(f) = &self.flow {
             out.flow = f.stats();
         }

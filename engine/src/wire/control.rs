@@ -18,8 +18,9 @@ use crate::catalog::{self, CatalogError, SubstreamDesc};
 /// reports carry the loss pattern (bursts, outages) adaptive FEC models.
 /// 3: a sender may ask for automatic interleaving depth
 /// ([`FecParams::auto_depth`]); the accept grants the most it may use
-/// ([`Accept::max_depth`]).
-pub const CONTROL_VERSION: u8 = 3;
+/// ([`Accept::max_depth`]). 4: reports carry the receiver's latency in
+/// force ([`Report::latency_us`]).
+pub const CONTROL_VERSION: u8 = 4;
 /// Deepest packet interleaving a session may propose or be granted.
 pub const MAX_DEPTH: u8 = 64;
 /// Largest control frame body in bytes (after the 4-byte length prefix).
@@ -302,6 +303,13 @@ pub struct Report {
     /// Source packets whose fate is final: the denominator of residual loss
     /// (`unrecovered / expected`), as in the receiver's own statistics.
     pub expected: u64,
+    /// The latency above the fastest path retransmission can count on,
+    /// microseconds (live; 0: not told, file mode): the playout's target;
+    /// with an adaptive latency on a retransmitting session, the target
+    /// with the round trip that loss adds to it (if that fits the bounds).
+    /// The sender plans FEC and retransmission for it, not for the most
+    /// the accept allows.
+    pub latency_us: u32,
 }
 
 /// What the sender sent on one substream, for the receiver's final account.

@@ -14,8 +14,9 @@ use crate::wire::control::{Control, EndOfStream, Hello, Mode, Report, SessionDes
 
 /// Fan-out protocol version; messages of another version are refused.
 /// 2: the catalog's session carries [`FecParams::auto_depth`](crate::wire::control::FecParams::auto_depth)
-/// (always off: a publisher's depth is fixed).
-pub const FANOUT_VERSION: u8 = 2;
+/// (always off: a publisher's depth is fixed). 3: reports carry the
+/// subscriber's latency in force ([`Report::latency_us`]).
+pub const FANOUT_VERSION: u8 = 3;
 /// Largest fan-out message, bytes.
 pub const MAX_FANOUT_MESSAGE: usize = 64 * 1024;
 /// Longest stream name, bytes.
