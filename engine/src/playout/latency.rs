@@ -301,18 +301,25 @@ mod tests {
         a.target_us(Time::from_micros(*t))
     }
 
-    fn bounds(max_ms: u64) -> LatencyBounds {
-        LatencyBounds {
+    /// 20 ms to `max_ms`, 12 ms of FEC margin, a 100 ms round trip.
+    fn adaptive(max_ms: u64, retransmits: bool) -> AdaptiveLatency {
+        let b = LatencyBounds {
             min: Duration::from_millis(20),
             max: Duration::from_millis(max_ms),
-        }
+        };
+        let a = AdaptiveLatency::new(b, Duration::from_millis(12), 0.97);
+        let mut a = if retransmits {
+            a.with_retransmission()
+        } else {
+            a
+        };
+        a.set_rtt(Duration::from_millis(100));
+        a
     }
 
     #[test]
     fn loss_on_a_retransmitting_session_takes_in_a_round_trip_while_it_lasts() {
-        let margin = Duration::from_millis(12);
-        let mut a = AdaptiveLatency::new(bounds(500), margin, 0.97).with_retransmission();
-        a.set_rtt(Duration::from_millis(100));
+        let mut a = adaptive(500, true);
         let t = &mut 0;
         // FEC's wait + slack + 3 x ~2 ms + the round trip + slack.
         let round = 115_000..=130_000;
@@ -336,22 +343,18 @@ mod tests {
 
     #[test]
     fn no_round_trip_without_retransmission_beyond_the_bounds_or_for_a_rare_loss() {
-        let margin = Duration::from_millis(12);
-        let mut fec = AdaptiveLatency::new(bounds(500), margin, 0.97);
-        fec.set_rtt(Duration::from_millis(100));
+        let mut fec = adaptive(500, false);
         let t = &mut 0;
         assert_eq!(lossy(&mut fec, t, 5, 50), 20_000, "FEC alone");
         assert!(!fec.holds_round_trip());
         assert_eq!(fec.recovery_us(), 20_000);
-        let mut far = AdaptiveLatency::new(bounds(100), margin, 0.97).with_retransmission();
-        far.set_rtt(Duration::from_millis(100));
+        let mut far = adaptive(100, true);
         let t = &mut 0;
         assert_eq!(lossy(&mut far, t, 5, 50), 20_000, "no round fits 100 ms");
         assert!(!far.holds_round_trip());
         assert_eq!(far.recovery_us(), 20_000);
         // One loss in 30 s (8e-5) once the rate has a base.
-        let mut rare = AdaptiveLatency::new(bounds(500), margin, 0.97).with_retransmission();
-        rare.set_rtt(Duration::from_millis(100));
+        let mut rare = adaptive(500, true);
         let t = &mut 0;
         lossy(&mut rare, t, 40, 0);
         for _ in 0..4 {
