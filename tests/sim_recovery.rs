@@ -424,6 +424,17 @@ fn after_an_outage_fec_comes_back_down_within_seconds() {
 /// 5 % and an interarrival jitter of `jitter` (the delay spread it plans
 /// with is three times that): `(k, m)` in force after 10 s.
 fn planned_code(recovery: Recovery, rtt: Duration, jitter: Duration) -> (u8, u8) {
+    planned_code_at(recovery, rtt, jitter, Duration::ZERO)
+}
+
+/// [`planned_code`] with reports telling `latency` as the latency
+/// retransmission can count on (`Report::latency_us`; zero: not told).
+fn planned_code_at(
+    recovery: Recovery,
+    rtt: Duration,
+    jitter: Duration,
+    latency: Duration,
+) -> (u8, u8) {
     use isochron::engine::config::{ReceiverConfig, SenderConfig};
     use isochron::engine::sim::PatternSource;
     use isochron::engine::wire::control::{Control, Report};
@@ -462,6 +473,7 @@ fn planned_code(recovery: Recovery, rtt: Duration, jitter: Duration) -> (u8, u8)
                 lost,
                 loss_runs: lost,
                 jitter_us: jitter.as_micros() as u32,
+                latency_us: latency.as_micros() as u32,
                 ..Default::default()
             };
             tx.on_control(now, &Control::Report(report));
@@ -542,4 +554,21 @@ fn demo_link_measured() {
             sn.nack_expired,
         );
     }
+}
+
+/// The sender plans with the latency the reports say retransmission can
+/// count on, not the most the accept allows: an adaptive receiver at 15 ms
+/// (no round trip of 10 ms fits with the spread) gets FEC alone's code
+/// though 80 ms were accepted, and one telling the 80 ms the same plan as
+/// one telling nothing.
+#[test]
+fn hybrid_plans_with_the_latency_the_reports_tell() {
+    let jitter = Duration::from_micros(1_667);
+    let fits = planned_code(Recovery::Hybrid, ms(10), jitter);
+    let told_80 = planned_code_at(Recovery::Hybrid, ms(10), jitter, ms(80));
+    let told_15 = planned_code_at(Recovery::Hybrid, ms(10), jitter, ms(15));
+    let alone = planned_code(Recovery::Fec, ms(10), jitter);
+    assert_eq!(told_80, fits);
+    assert_eq!(told_15, alone, "no round in 15 ms: FEC sized as alone");
+    assert!(told_15.1 > fits.1, "{told_15:?} against {fits:?}");
 }
