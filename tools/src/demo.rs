@@ -199,7 +199,7 @@ pub fn run(a: DemoArgs) -> Result<u8> {
         format!(
             "# isochron demo\n\n{secs} s of 48 kHz stereo music and a 3-axis 200 Hz sensor, sent live over QUIC \
              on loopback through a relay dropping 5 % of packets each way with 20 +- 10 ms of delay. \
-             FEC {}+{} configured (adaptive: the code used is in the table), block window {:.1} ms (chosen by the receiver from its {} ms latency).\n\n\
+             FEC {}+{} configured (adaptive: the code used is in the table) and retransmission where the latency leaves a round trip (hybrid recovery), block window {:.1} ms (chosen by the receiver from its {} ms latency).\n\n\
              | measure | value |\n|---|---|\n{table}\n\nFiles: `sent/` (originals), `received/` (what played out).\n",
             fec.k,
             fec.m,
@@ -268,7 +268,7 @@ fn summary_rows(
             format!("{:.2} ms", ms(s.jitter_us)),
         ),
         (
-            "loss before FEC".into(),
+            "loss before recovery".into(),
             format!(
                 "{:.2} % ({} of {} packets)",
                 pct(p.lost),
@@ -276,9 +276,16 @@ fn summary_rows(
                 p.expected
             ),
         ),
-        ("recovered by FEC".into(), format!("{}", p.recovered)),
         (
-            "loss after FEC (unrecovered)".into(),
+            "recovered by FEC / by retransmission".into(),
+            format!(
+                "{} / {}",
+                p.recovered.saturating_sub(p.retransmitted),
+                p.retransmitted
+            ),
+        ),
+        (
+            "loss after recovery (unrecovered)".into(),
             format!("{:.5} % ({} packets)", pct(p.unrecovered), p.unrecovered),
         ),
         ("late".into(), format!("{}", p.late)),
@@ -295,8 +302,17 @@ fn summary_rows(
             ),
         ),
         (
-            "FEC overhead".into(),
-            format!("{:.0} %", s.fec_overhead_ratio * 100.0),
+            format!(
+                "redundancy ({} recovery): FEC + retransmission",
+                sent.recovery.name()
+            ),
+            format!(
+                "{:.1} % ({:.1} + {:.1}; {} packets sent again)",
+                sent.redundancy_ratio * 100.0,
+                sent.fec_overhead_ratio * 100.0,
+                (sent.redundancy_ratio - sent.fec_overhead_ratio) * 100.0,
+                sent.retransmit_packets
+            ),
         ),
         (
             "playout tick deviation p99".into(),

@@ -201,6 +201,17 @@ fn a_short_lossy_scenario_end_to_end() {
     assert!(num(s, "tick_deviation_ms.p99") < 20.0);
     // What recovered the loss was sent: repairs, retransmissions or both.
     assert!(num(s, "redundancy.sent") > 0.0, "{}", s["redundancy"]);
+    // Beside the minimum for the residual measured, the minimum for the
+    // sender's own target: stricter than one packet in 600, never cheaper.
+    assert_eq!(num(s, "redundancy.sender_target"), 1e-4);
+    let (least, at_target) = (
+        num(s, "redundancy.minimum"),
+        num(s, "redundancy.minimum_at_target"),
+    );
+    assert!(num(s, "redundancy.residual_target") > 1e-4);
+    assert!(at_target >= least && least > 0.0, "{}", s["redundancy"]);
+    let ratio = num(s, "redundancy.ratio_at_target");
+    assert!((ratio - num(s, "redundancy.sent") / at_target).abs() < 1e-9);
 
     // Plots exist and are SVG.
     for k in ["delay", "buffer", "histogram"] {
@@ -213,6 +224,9 @@ fn a_short_lossy_scenario_end_to_end() {
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| lossy |"), "{md}");
+    if num(s, "packets.unrecovered") == 0.0 {
+        assert!(md.contains("; at 1.0e-4: "), "{md}");
+    }
     assert!(md.contains("isochron bench --duration 3s"), "{md}");
 }
 

@@ -537,8 +537,10 @@ fn demo_runs_on_defaults_and_repairs_the_link() {
     assert!(took < Duration::from_secs(20), "demo took {took:?}");
     let t = text(&o);
     for row in [
-        "loss before FEC",
-        "loss after FEC",
+        "loss before recovery",
+        "recovered by FEC / by retransmission",
+        "loss after recovery",
+        "redundancy (hybrid recovery)",
         "jitter",
         "delay",
         "concealed",

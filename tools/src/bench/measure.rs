@@ -218,6 +218,15 @@ pub struct Redundancy {
     pub minimum_plan: Option<String>,
     /// `sent / minimum`.
     pub ratio: Option<f64>,
+    /// The residual adaptive FEC was asked to stay under (`send
+    /// --target-loss`); `None` without adaptive FEC.
+    pub sender_target: Option<f64>,
+    /// The least redundancy that reaches the sender's target: a run that
+    /// loses nothing shows only that its residual is under one packet, a
+    /// looser goal than the sender's when the run is short.
+    pub minimum_at_target: Option<f64>,
+    /// `sent / minimum_at_target`.
+    pub ratio_at_target: Option<f64>,
     /// The lowest residual any plan reaches with no more redundancy than
     /// was sent: the bound the measured residual sits against.
     pub residual_bound: Option<f64>,
@@ -252,6 +261,7 @@ pub fn redundancy(
     let all_per_s = (s.source_packets + s.repair_packets + s.retransmit_packets) as f64 / secs;
     let packets = |d: Duration| ((all_per_s * d.as_secs_f64()).ceil() as usize).max(1);
     let target = residual.max(1.0 / expected.max(1) as f64);
+    let sender_target = super::run::fec_target(c);
     let mut r = Redundancy {
         sent: s.redundancy_ratio,
         fec: s.fec_overhead_ratio,
@@ -260,6 +270,9 @@ pub fn redundancy(
         minimum: None,
         minimum_plan: None,
         ratio: None,
+        sender_target,
+        minimum_at_target: None,
+        ratio_at_target: None,
         residual_bound: None,
         k,
         rounds,
@@ -280,19 +293,12 @@ pub fn redundancy(
     };
     if let Some((plan, out)) = model::minimum(&path, k, depth, k, target) {
         r.minimum = Some(out.redundancy());
-        r.minimum_plan = Some(format!(
-            "{}+{}, {} cop{}{}",
-            plan.k,
-            plan.m,
-            plan.copies,
-            if plan.copies == 1 { "y" } else { "ies" },
-            if plan.ask == Ask::Deficit {
-                ", asking the deficit"
-            } else {
-                ""
-            }
-        ));
+        r.minimum_plan = Some(plan_name(&plan));
         r.ratio = (out.redundancy() > 0.0).then(|| r.sent / out.redundancy());
+    }
+    if let Some((_, out)) = sender_target.and_then(|t| model::minimum(&path, k, depth, k, t)) {
+        r.minimum_at_target = Some(out.redundancy());
+        r.ratio_at_target = (out.redundancy() > 0.0).then(|| r.sent / out.redundancy());
     }
     let mut best: Option<f64> = None;
     for m in 0..=k {
@@ -316,6 +322,22 @@ pub fn redundancy(
     }
     r.residual_bound = best;
     r
+}
+
+/// A plan as the report names it: `7+0, 2 copies`.
+fn plan_name(plan: &Plan) -> String {
+    format!(
+        "{}+{}, {} cop{}{}",
+        plan.k,
+        plan.m,
+        plan.copies,
+        if plan.copies == 1 { "y" } else { "ies" },
+        if plan.ask == Ask::Deficit {
+            ", asking the deficit"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The configuration as run, in plain units.

@@ -108,11 +108,7 @@ pub fn sender_options(
                 ..FecParams::OFF
             },
         },
-        fec_target: if c.adaptive_fec {
-            SenderConfig::default().fec_target
-        } else {
-            None
-        },
+        fec_target: fec_target(c),
         recovery: c.recovery,
         ..base
     };
@@ -309,4 +305,14 @@ pub fn run(
         cpu,
         samples_sent: media.catalog[0].length.unwrap_or(0),
     })
+}
+
+/// The residual adaptive FEC is asked for: the sender's default, or none
+/// without adaptive FEC.
+pub fn fec_target(c: &Config) -> Option<f64> {
+    if c.adaptive_fec {
+        SenderConfig::default().fec_target
+    } else {
+        None
+    }
 }
