@@ -173,8 +173,9 @@ impl Sub {
         if self.per_seq_us <= 0.0 || self.overdue >= MAX_OVERDUE {
             return None;
         }
-        let later = (h - seq) as f64 * self.per_seq_us;
-        Some(sent + (self.interval_us + later) as u64)
+        let later = h.saturating_sub(seq) as f64 * self.per_seq_us;
+        // A sender's clock is the peer's word: saturate, never wrap.
+        Some(sent.saturating_add((self.interval_us + later) as u64))
     }
 }
 
@@ -645,7 +646,7 @@ impl NackPlanner {
         let settled = self.last_repair.is_some_and(|r| r >= meta.sender_ts);
         let fallback = self
             .fec_span
-            .map(|span| self.arrives_by(now, meta.sender_ts + micros(span)));
+            .map(|span| self.arrives_by(now, meta.sender_ts.saturating_add(micros(span))));
         let from = (h + 1).max(ext.saturating_sub(MAX_GAPS as u64));
         let group = |b: u32| b - b % self.depth;
         let sub = &mut self.subs[i];
@@ -794,10 +795,10 @@ impl NackPlanner {
             }
             let per = sub.per_seq_us.max(1.0);
             let more = 1 + (now.diff_micros(first).max(0) as f64 / per) as u64;
-            let to = (h + more).min(seq + MAX_OVERDUE);
+            let to = h.saturating_add(more).min(seq.saturating_add(MAX_OVERDUE));
             let fallback = self
                 .fec_span
-                .map(|span| self.arrives_by(now, due + micros(span)));
+                .map(|span| self.arrives_by(now, due.saturating_add(micros(span))));
             let depth = self.depth;
             let sub = &mut self.subs[i];
             for e in h + 1..=to {
@@ -817,7 +818,7 @@ impl NackPlanner {
                     ext: e,
                     seq: e as u32,
                     ts: gap_ts,
-                    next_sender_ts: sent + (sub.interval_us + (k - 1.0) * per) as u64,
+                    next_sender_ts: sent.saturating_add((sub.interval_us + (k - 1.0) * per) as u64),
                     confirm_at: now,
                     settled_at: fallback.unwrap_or(now),
                     fec: fallback.is_some(),
