@@ -572,3 +572,22 @@ fn hybrid_plans_with_the_latency_the_reports_tell() {
     assert_eq!(told_15, alone, "no round in 15 ms: FEC sized as alone");
     assert!(told_15.1 > fits.1, "{told_15:?} against {fits:?}");
 }
+
+/// FEC alone (adaptive, 1e-4 target) over long runs on the links where a
+/// code can meet the target at D = 1: the residual it leaves and what it
+/// pays, the measurement behind adaptive FEC's safety margin.
+#[test]
+#[ignore = "measurement: run with --ignored --nocapture"]
+fn fec_alone_against_its_target_measured() {
+    for (loss, seed) in [
+        (Loss::from_mean(0.01, 1.0), 31),
+        (Loss::from_mean(0.02, 1.0), 32),
+        (Loss::from_mean(0.05, 1.0), 33),
+        (Loss::from_mean(0.10, 1.0), 34),
+        (Loss::from_mean(0.02, 2.0), 35),
+    ] {
+        let mut cfg = path(loss, seed, Recovery::Fec);
+        cfg.link.delay = ms(60);
+        stream(&cfg, 1200.0);
+    }
+}

@@ -28,12 +28,15 @@ use crate::arq::model::{self, Ask, Path, Plan};
 use crate::sim::impair::Loss;
 
 /// Measured loss is inflated by this much before choosing: estimates from
-/// a second of packets are noisy, and bursts hurt more than the model of
-/// a second's mean assumes.
-const SAFETY: f64 = 1.5;
-/// The same with retransmission in the budget: a packet FEC misses because
-/// the estimate ran low is most likely still asked for again.
-const SAFETY_ARQ: f64 = 1.25;
+/// a second of packets are noisy. Burstiness is the loss chain's job, not
+/// the margin's, and FEC alone's estimate already rises at once and falls
+/// slowly. At 1.5 (before the chain model) FEC alone paid 78.7 % on 5 %
+/// random loss for 0 lost of 240 000; at 1.25, 70.8 % for 0, and 1, 2 and
+/// 10 % loss stayed at or under 1.25e-5 (`sim_recovery
+/// fec_alone_against_its_target_measured`). With retransmission behind it
+/// a packet FEC misses because the estimate ran low is most likely still
+/// asked for again.
+const SAFETY: f64 = 1.25;
 
 /// A plan in force is kept while it costs at most this much more than the
 /// best: estimates from a second of reports wobble, and every change of
@@ -432,8 +435,7 @@ impl FecAdapter {
                 },
             ),
         };
-        let safety = if arq.rounds > 0 { SAFETY_ARQ } else { SAFETY };
-        let p = (loss * safety).min(0.5);
+        let p = (loss * SAFETY).min(0.5);
         if p == 0.0 {
             return one(floor, 0.0);
         }
@@ -540,7 +542,10 @@ mod tests {
         a.observe(60, 1000); // 6 %
         let m6 = a.choose(9, 1);
         assert!(m6 > 4, "{m6}");
-        assert!(mds_residual(Loss::Bernoulli { p: 0.09 }, 9, m6 as usize, 1) <= 1e-5);
+        // Sized for the measured rate with the margin on top.
+        let planned = 0.06 * SAFETY;
+        assert!(mds_residual(Loss::Bernoulli { p: planned }, 9, m6 as usize, 1) <= 1e-5);
+        assert!(mds_residual(Loss::Bernoulli { p: planned }, 9, m6 as usize - 1, 1) > 1e-5);
         a.observe(200, 1000); // 20 %: rises at once
         assert!(a.choose(9, 1) > m6);
         a.observe(0, 1000); // falls slowly
