@@ -257,6 +257,62 @@ proptest! {
     }
 }
 
+/// A late joiner starts at the first packet it can play: one whose media
+/// time is off the frame grid or past the limit (a peer's word, here the
+/// largest there is) is refused before it can choose the start, and does
+/// not overflow working out the frame after it.
+#[test]
+fn a_media_time_off_the_grid_does_not_choose_where_a_late_joiner_starts() {
+    let mut session = session_for_fuzz().0;
+    session.fec = FecParams::OFF;
+    session.recovery = Recovery::Fec;
+    session.substreams = vec![common::stereo48k(0, Duration::from_millis(5))];
+    let hello = Hello {
+        version: CONTROL_VERSION,
+        token: None,
+        session: session.clone(),
+    };
+    let accept = handshake::answer(&ReceiverConfig::default(), &hello, 1).unwrap();
+    let mut rx = ReceiverCore::new(&ReceiverConfig::default(), &session, &accept);
+    rx.join_mid_stream(&session);
+    let pos = BlockPos {
+        block: 0,
+        index: 0,
+        k: 0,
+        m: 0,
+    };
+    let t = Time::from_micros(1_000_000);
+    let source = |seq: u32, media_ts: u64| {
+        let meta = SourceMeta {
+            substream: 0,
+            seq,
+            media_ts,
+            sender_ts: 0,
+            group: 1,
+            lane: 0,
+            frag_index: 0,
+            frag_count: 1,
+            frames: 1,
+        };
+        let payload = vec![1u8; 240 * 4];
+        let mut buf = vec![0u8; packet::HEADER_LEN + payload.len()];
+        let n = packet::encode(&mut buf, Kind::Source, pos, &meta, &payload);
+        buf.truncate(n);
+        buf
+    };
+    for (seq, media_ts) in [(100, u64::MAX), (101, u64::MAX - 9_999), (102, 12_345)] {
+        rx.on_datagram(t, &source(seq, media_ts));
+    }
+    assert_eq!(rx.stats().start_media_us, 0, "no start chosen yet");
+    rx.on_datagram(t, &source(103, 500_000));
+    assert_eq!(
+        rx.stats().start_media_us,
+        505_000,
+        "the frame after the valid one"
+    );
+    assert_eq!(rx.stats().packets.invalid, 3);
+}
+
 fn session_for_fuzz() -> (SessionDesc, Accept) {
     let desc = SubstreamDesc {
         id: 1,

@@ -339,16 +339,18 @@ impl Playout {
         let i = self
             .sub_index(meta.substream)
             .ok_or(Refused::UnknownSubstream)?;
+        // A media time off the frame grid or past our limit is refused
+        // before it can decide where a late joiner starts.
+        let Some(f0) = self.subs[i].buf.desc().frame_of(meta.media_ts) else {
+            self.subs[i].seq.counts_mut().invalid += 1;
+            return Ok(());
+        };
         if self.join == Join::Pending {
             let d = self.subs[i].buf.desc();
             let end = meta.media_ts + meta.frames as u64 * d.frame_us as u64;
             self.begin_at(if meta.media_ts == 0 { 0 } else { end });
         }
         let sub = &mut self.subs[i];
-        let Some(f0) = sub.buf.desc().frame_of(meta.media_ts) else {
-            sub.seq.counts_mut().invalid += 1;
-            return Ok(());
-        };
         if f0 < sub.start_frame {
             sub.before_start += 1;
             return Ok(());
@@ -377,7 +379,9 @@ impl Playout {
             if self.live {
                 self.clock.observe(arrival, meta.media_ts);
                 if let (Some(a), Some(est)) = (&mut self.adaptive, self.clock.estimate(arrival)) {
-                    let above = arrival.as_micros() as i64 - meta.media_ts as i64 - est;
+                    let above = (arrival.as_micros() as i64)
+                        .saturating_sub(meta.media_ts as i64)
+                        .saturating_sub(est);
                     a.observe(arrival, above.max(0) as u64);
                 }
             }
