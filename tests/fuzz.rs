@@ -29,7 +29,9 @@ use isochron::engine::{ReceiverCore, handshake};
 use isochron::{Rate, StreamFormat};
 
 /// Every target in `fuzz/Cargo.toml`.
-const TARGETS: [&str; 6] = ["packet", "control", "wav", "csv", "session", "fanout"];
+const TARGETS: [&str; 7] = [
+    "packet", "control", "wav", "csv", "session", "fanout", "sender",
+];
 
 fn seeds_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -199,8 +201,50 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
                 fanout::encode(&Report::default()),
             ]
         }
+        "sender" => {
+            let mut nack = isochron::engine::wire::nack::NackWriter::new();
+            nack.push(isochron::engine::wire::nack::NackRange {
+                substream: 0,
+                first: 2,
+                count: 2,
+            });
+            vec![records(&[
+                (0, body(&sender_accept())),
+                (3, vec![10]),
+                (3, vec![10]),
+                (
+                    2,
+                    body(&Control::Report(Report {
+                        received: 3,
+                        lost: 1,
+                        loss_runs: 1,
+                        jitter_us: 2_000,
+                        latency_us: 80_000,
+                        ..Report::default()
+                    })),
+                ),
+                (1, nack.bytes().to_vec()),
+                (3, vec![20]),
+                (2, body(&Control::Pause)),
+                (3, vec![20]),
+                (2, body(&Control::Resume)),
+                (3, vec![100]),
+            ])]
+        }
         other => panic!("no seeds for {other}"),
     }
+}
+
+/// What a receiver answers the sender target's session (16+4, depth 1).
+fn sender_accept() -> Control {
+    Control::Accept(Accept {
+        session_id: 1,
+        latency_us: 80_000,
+        low_water_us: 40_000,
+        high_water_us: 160_000,
+        fec_window_us: 35_000,
+        max_depth: 1,
+    })
 }
 
 /// What makes a seed worth having: it gets past the target's first gate.
@@ -247,6 +291,28 @@ fn check(target: &str, seed: &[u8]) -> Result<(), String> {
                 || fanout::decode::<SealedMessage>(seed).is_ok()
                 || fanout::decode::<Report>(seed).is_ok();
             ok.then_some(()).ok_or_else(|| "no fan-out message".into())
+        }
+        "sender" => {
+            let len = u16::from_le_bytes([seed[1], seed[2]]) as usize;
+            match Control::decode_body(&seed[3..3 + len]) {
+                Ok(Control::Accept(a)) => {
+                    let desc = SubstreamDesc::audio(
+                        0,
+                        "a.wav",
+                        StreamFormat::new(isochron::Encoding::L16, 2, Rate::hz(48_000).unwrap())
+                            .unwrap(),
+                    );
+                    let mut tx = isochron::engine::SenderCore::new(
+                        "fuzz",
+                        vec![desc],
+                        &isochron::engine::SenderConfig::default(),
+                    )
+                    .map_err(|x| e(&x))?;
+                    tx.on_accept(isochron::engine::Time::from_micros(1_000_000), &a)
+                        .map_err(|x| e(&x))
+                }
+                _ => Err("the first record is not an accept".into()),
+            }
         }
         other => Err(format!("unknown target {other}")),
     }

@@ -715,18 +715,7 @@ impl SenderCore {
                 }
                 self.update_arq_path();
                 match prev {
-                    Some((_, prev)) => {
-                        let d = |a: u64, b: u64| a.saturating_sub(b);
-                        let lost = d(r.lost, prev.lost);
-                        let sample = LossSample {
-                            total: lost + d(r.received, prev.received),
-                            lost,
-                            runs: d(r.loss_runs, prev.loss_runs),
-                            outage_lost: d(r.outage_lost, prev.outage_lost),
-                            outage_runs: d(r.outage_runs, prev.outage_runs),
-                        };
-                        self.observe_sample(now, sample);
-                    }
+                    Some((_, prev)) => self.observe_sample(now, LossSample::between(&prev, r)),
                     // The first report (FIRST_REPORT in) only starts the
                     // loss count: a few dozen packets are too noisy an
                     // estimate to start from, and a low one is followed

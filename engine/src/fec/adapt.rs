@@ -82,6 +82,22 @@ pub struct LossSample {
     pub outage_runs: u64,
 }
 
+impl LossSample {
+    /// The pattern between two cumulative reports. Counters are the peer's
+    /// word: one that went back counts as none, sums saturate.
+    pub fn between(prev: &crate::wire::control::Report, r: &crate::wire::control::Report) -> Self {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        let lost = d(r.lost, prev.lost);
+        Self {
+            total: lost.saturating_add(d(r.received, prev.received)),
+            lost,
+            runs: d(r.loss_runs, prev.loss_runs),
+            outage_lost: d(r.outage_lost, prev.outage_lost),
+            outage_runs: d(r.outage_runs, prev.outage_runs),
+        }
+    }
+}
+
 /// The chain's mean burst, in packets on the wire, from the mean run of
 /// lost *source* packets `run` at loss `mean`, consecutive sources being
 /// `spacing` chain steps apart: a run goes on with probability `pi + (1 -
@@ -530,6 +546,26 @@ struct Planned {
 mod tests {
     use super::*;
     use crate::sim::bound::mds_residual;
+
+    /// Cumulative counters from a peer: huge ones saturate, ones that went
+    /// back count as nothing, and neither panics nor wraps to a small loss.
+    #[test]
+    fn a_sample_between_hostile_reports_saturates() {
+        use crate::wire::control::Report;
+        let zero = Report::default();
+        let huge = Report {
+            received: u64::MAX,
+            lost: u64::MAX,
+            loss_runs: u64::MAX,
+            ..Report::default()
+        };
+        let s = LossSample::between(&zero, &huge);
+        assert_eq!((s.total, s.lost, s.runs), (u64::MAX, u64::MAX, u64::MAX));
+        assert_eq!(LossSample::between(&huge, &zero), LossSample::default());
+        let mut a = FecAdapter::new(1e-4, 16, 4, false);
+        a.observe_sample(s);
+        assert!(a.loss().is_some_and(|l| l <= 1.0));
+    }
 
     #[test]
     fn protects_more_as_loss_rises_and_never_below_the_floor() {

@@ -82,7 +82,7 @@ impl Audience {
         let full = self.listeners.len() >= self.policy.max_listeners;
         match self.listeners.get_mut(&id) {
             Some(l) => {
-                l.interval = Some(between(&l.last, &r));
+                l.interval = Some(LossSample::between(&l.last, &r));
                 l.last = r;
                 l.heard = now;
             }
@@ -137,19 +137,6 @@ impl Audience {
             s.runs = s.outage_runs + ((runs as f64 * scale).round() as u64).max(1);
         }
         Some(s)
-    }
-}
-
-/// The loss pattern between two cumulative reports.
-fn between(prev: &Report, r: &Report) -> LossSample {
-    let d = |a: u64, b: u64| a.saturating_sub(b);
-    let lost = d(r.lost, prev.lost);
-    LossSample {
-        total: lost + d(r.received, prev.received),
-        lost,
-        runs: d(r.loss_runs, prev.loss_runs),
-        outage_lost: d(r.outage_lost, prev.outage_lost),
-        outage_runs: d(r.outage_runs, prev.outage_runs),
     }
 }
 
