@@ -282,24 +282,7 @@ fn a_media_time_off_the_grid_does_not_choose_where_a_late_joiner_starts() {
         m: 0,
     };
     let t = Time::from_micros(1_000_000);
-    let source = |seq: u32, media_ts: u64| {
-        let meta = SourceMeta {
-            substream: 0,
-            seq,
-            media_ts,
-            sender_ts: 0,
-            group: 1,
-            lane: 0,
-            frag_index: 0,
-            frag_count: 1,
-            frames: 1,
-        };
-        let payload = vec![1u8; 240 * 4];
-        let mut buf = vec![0u8; packet::HEADER_LEN + payload.len()];
-        let n = packet::encode(&mut buf, Kind::Source, pos, &meta, &payload);
-        buf.truncate(n);
-        buf
-    };
+    let source = |seq, media_ts| common::source_packet(seq, media_ts, 0, pos, &[1; 240 * 4]);
     for (seq, media_ts) in [(100, u64::MAX), (101, u64::MAX - 9_999), (102, 12_345)] {
         rx.on_datagram(t, &source(seq, media_ts));
     }

@@ -16,17 +16,9 @@ use isochron_engine::wire::control::Control;
 use isochron_engine::{SenderCore, Time};
 use libfuzzer_sys::fuzz_target;
 
-fn records(mut data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
-    std::iter::from_fn(move || {
-        if data.len() < 3 {
-            return None;
-        }
-        let (tag, len) = (data[0], u16::from_le_bytes([data[1], data[2]]) as usize);
-        let body = &data[3..(3 + len).min(data.len())];
-        data = &data[3 + body.len()..];
-        Some((tag % 4, body))
-    })
-}
+#[path = "common/records.rs"]
+mod records;
+use records::records;
 
 fuzz_target!(|data: &[u8]| {
     let mut recs = records(data);

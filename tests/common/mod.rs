@@ -450,12 +450,23 @@ pub fn stereo_source(
     pos: isochron::engine::wire::packet::BlockPos,
     fill: u8,
 ) -> Vec<u8> {
+    source_packet(seq, frame * 10_000, sender_ts, pos, &vec![fill; 480 * 4])
+}
+
+/// A source datagram of substream 0 (one frame, one fragment) at any
+/// media time, on the frame grid or not.
+pub fn source_packet(
+    seq: u32,
+    media_ts: u64,
+    sender_ts: u64,
+    pos: isochron::engine::wire::packet::BlockPos,
+    payload: &[u8],
+) -> Vec<u8> {
     use isochron::engine::wire::packet::{self, Kind, SourceMeta};
-    let payload = vec![fill; 480 * 4];
     let meta = SourceMeta {
         substream: 0,
         seq,
-        media_ts: frame * 10_000,
+        media_ts,
         sender_ts,
         group: 1,
         lane: 0,
@@ -464,7 +475,7 @@ pub fn stereo_source(
         frames: 1,
     };
     let mut buf = vec![0u8; packet::HEADER_LEN + payload.len()];
-    let n = packet::encode(&mut buf, Kind::Source, pos, &meta, &payload);
+    let n = packet::encode(&mut buf, Kind::Source, pos, &meta, payload);
     buf.truncate(n);
     buf
 }
