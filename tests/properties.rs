@@ -222,6 +222,47 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 
+    /// Listeners' reports are their word: any counters, from a handful of
+    /// listeners in any order, give the publisher's FEC a loss figure it
+    /// caps, never a panic.
+    #[test]
+    fn hostile_listener_reports_give_a_capped_loss(
+        reports in prop::collection::vec(
+            (0u8..4, prop::array::uniform6(prop_oneof![
+                Just(0u64),
+                Just(u64::MAX),
+                0u64..2_000,
+                any::<u64>(),
+            ])),
+            1..40,
+        ),
+    ) {
+        use isochron::engine::fec::{Audience, AudiencePolicy};
+        let policy = AudiencePolicy::default();
+        let mut a = Audience::new(policy);
+        let mut adapter = isochron::engine::fec::FecAdapter::new(1e-4, 16, 4, false);
+        let mut t = Time::from_micros(1_000_000);
+        for (who, v) in reports {
+            let r = Report {
+                received: v[0],
+                lost: v[1],
+                loss_runs: v[2],
+                outage_lost: v[3],
+                outage_runs: v[4],
+                expected: v[5],
+                ..Report::default()
+            };
+            a.on_report(t, [who; 16], r);
+            t += Duration::from_millis(250);
+            if let Some(s) = a.loss(t) {
+                adapter.observe_sample(s);
+                prop_assert!(adapter.loss().is_none_or(|l| (0.0..=1.0).contains(&l)));
+                let m = adapter.choose(8, 1);
+                prop_assert!(m <= 8, "{m}");
+            }
+        }
+    }
+
     /// Random and mutated datagrams into a whole receiver: counted, never a
     /// panic, and the playout still emits exactly one frame per tick.
     #[test]

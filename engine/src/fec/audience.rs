@@ -133,8 +133,13 @@ impl Audience {
             let scale = cap / p;
             let counted = s.lost.saturating_sub(s.outage_lost);
             let runs = s.runs.saturating_sub(s.outage_runs);
-            s.lost = s.outage_lost + (counted as f64 * scale).round() as u64;
-            s.runs = s.outage_runs + ((runs as f64 * scale).round() as u64).max(1);
+            // Counters are a listener's word: sums saturate.
+            s.lost = s
+                .outage_lost
+                .saturating_add((counted as f64 * scale).round() as u64);
+            s.runs = s
+                .outage_runs
+                .saturating_add(((runs as f64 * scale).round() as u64).max(1));
         }
         Some(s)
     }
@@ -207,6 +212,27 @@ mod tests {
         // %: the outage's 50 do not rank listener 0 above it.
         let s = a.loss(t1).unwrap();
         assert_eq!((s.lost, s.total, s.runs, s.outage_lost), (5, 100, 5, 0));
+    }
+
+    /// A listener claiming every counter at its largest costs a capped
+    /// figure, never a panic.
+    #[test]
+    fn a_listener_with_counters_at_their_largest_is_capped() {
+        let mut a = Audience::new(AudiencePolicy::default());
+        let t0 = Time::from_micros(1_000_000);
+        let huge = Report {
+            received: 10,
+            lost: 1_000,
+            loss_runs: 0,
+            outage_lost: 0,
+            outage_runs: u64::MAX,
+            ..Report::default()
+        };
+        a.on_report(t0, id(1), Report::default());
+        a.on_report(t0 + Duration::from_secs(1), id(1), huge);
+        let s = a.loss(t0 + Duration::from_secs(1)).unwrap();
+        assert_eq!(s.runs, u64::MAX);
+        assert!(s.lost <= 1_000);
     }
 
     #[test]
