@@ -591,3 +591,28 @@ fn fec_alone_against_its_target_measured() {
         stream(&cfg, 1200.0);
     }
 }
+
+/// Bursty loss on a short path (the bench's `ge-2-b3` and `ge-5-b3`: no
+/// delay), 120 s, hybrid beside retransmission alone. Measured on 264a02a:
+/// hybrid 0 lost at 22.2 % (FEC 20.7 %) and 35.4 % (FEC 32.2 %) where
+/// retransmission alone lost 0 at 2.2 % and 5.2 %. The model starts a
+/// retransmission batch from the chain's bad state, but the gap is shown by
+/// a packet that got through, after the burst; starting it from the good
+/// state (`arq::model::evaluate`) brought hybrid to 2.2 % and 5.3 % here,
+/// and is not landed yet (see issue 13's notes: it moves long-burst paths
+/// and two QUIC tests under load need a look).
+#[test]
+#[ignore = "measurement: run with --ignored --nocapture"]
+fn bursty_loss_on_a_short_path_measured() {
+    for (loss, seed) in [
+        (Loss::from_mean(0.02, 3.0), 41),
+        (Loss::from_mean(0.05, 3.0), 42),
+    ] {
+        for recovery in [Recovery::Hybrid, Recovery::Arq] {
+            let mut cfg = path(loss, seed, recovery);
+            cfg.link.delay = ms(1);
+            cfg.link.jitter = Duration::ZERO;
+            stream(&cfg, 120.0);
+        }
+    }
+}
