@@ -593,6 +593,14 @@ impl SenderCore {
         self.retune(now);
     }
 
+    /// Plan FEC for the measured loss times `margin` (a fan-out publisher
+    /// keeps [`AUDIENCE_SAFETY`](crate::fec::adapt::AUDIENCE_SAFETY)).
+    pub fn set_fec_safety(&mut self, margin: f64) {
+        if let Some(a) = &mut self.adapter {
+            a.set_safety(margin);
+        }
+    }
+
     /// One report interval's loss pattern (bursts, outages): adaptive FEC
     /// retunes from it.
     pub fn observe_sample(&mut self, now: Time, sample: LossSample) {

@@ -360,6 +360,7 @@ impl Publisher {
         let window = rcfg.check_session(probe.session())?;
         opts.config.fec.window_us = crate::time::micros(window).min(u32::MAX as u64) as u32;
         let mut core = SenderCore::new(&stream, substreams, &opts.config)?;
+        core.set_fec_safety(crate::fec::adapt::AUDIENCE_SAFETY);
         let session = core.session().clone();
         let hold = session
             .substreams
