@@ -230,6 +230,38 @@ fn a_short_lossy_scenario_end_to_end() {
     assert!(md.contains("isochron bench --duration 3s"), "{md}");
 }
 
+/// One round trip in the latency (5 % loss, 20 +- 5 ms each way): the
+/// residual a short run can show (one packet in 600) costs two copies of a
+/// last-chance retransmission, the sender's 1e-4 a third, and the report
+/// prices both.
+#[test]
+fn the_minimum_at_the_senders_target_prices_the_stricter_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let v = bench_ok(
+        &out,
+        &[
+            "--name", "oneround", "--loss", "5%", "--jitter", "5ms", "--delay", "20ms",
+        ],
+    );
+    let s = &v["scenarios"][0];
+    let (least, at_target) = (
+        num(s, "redundancy.minimum"),
+        num(s, "redundancy.minimum_at_target"),
+    );
+    assert!(num(s, "redundancy.residual_target") >= 1.0 / 600.0);
+    assert!(
+        at_target > 1.2 * least && least > 0.0,
+        "{}",
+        s["redundancy"]
+    );
+    assert!(
+        num(s, "redundancy.ratio_at_target") < num(s, "redundancy.ratio"),
+        "{}",
+        s["redundancy"]
+    );
+}
+
 /// File mode (issue 15): a file-mode scenario and its live twin on the same
 /// link, side by side in report.md, the marks it measured in results.json.
 #[test]
