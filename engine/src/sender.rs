@@ -10,7 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::arq::RetransmitStore;
-use crate::arq::model::{eager_share, round_share, rounds_that_fit};
+use crate::arq::model::{eager_share, round_share, rounds_that_fit, waited_rounds};
 use crate::catalog::{self, CatalogError, SubstreamDesc};
 use crate::codec::UnitSource;
 use crate::config::{Pacing, SenderConfig};
@@ -529,8 +529,11 @@ impl SenderCore {
                 .max()
                 .unwrap_or_default();
             let hold = Duration::from_micros(self.deadlines.hold_us);
+            let rounds = rounds_in_lead(self.lead, span + hold, step, rtt, spread);
             a.set_arq(Some(ArqPath {
-                rounds: rounds_in_lead(self.lead, span + hold, step, rtt, spread),
+                rounds,
+                // The lead's rounds are what is left after FEC decides.
+                waited_rounds: rounds as f64,
                 rtt_packets: packets(rtt),
                 copy_gap: packets(gap),
                 eager: 0.0,
@@ -552,6 +555,7 @@ impl SenderCore {
             // counted on it missed 10x the target on 20 +- 10 ms paths
             // (the demo's link: FEC cut to 2 repairs at 8 % loss).
             rounds: rounds_that_fit(latency, rtt, spread),
+            waited_rounds: waited_rounds(span, latency, rtt, spread),
             rtt_packets: packets(rtt + spread),
             copy_gap: packets(gap),
             eager: eager_share(span, latency, rtt, spread),

@@ -11,16 +11,19 @@
 //! FEC might have saved, and in return cover what FEC misses. One round: a
 //! NACK (sent three times) crosses the reverse chain; if it gets through,
 //! the sender sends the
-//! packets asked for back to back, `rtt_packets` packets after the loss, so
-//! under bursty loss a retransmission is lost more often than the mean
-//! (the chain is still in its bad state), and the packets of one batch are
-//! lost together. In the last round that fits, each retransmission may go
-//! up to three times, `copy_gap` packets apart (the chances the round
-//! trips do not leave). Every retransmission that arrives counts towards the
-//! block: once at most `m` are missing, FEC rebuilds the rest. The
-//! expectations are computed exactly over the block's loss distribution
-//! ([`block_losses`]); only the start of each batch is approximated, as the
-//! chain `rtt_packets` after a loss.
+//! packets asked for back to back, `rtt_packets` packets after the loss is
+//! noticed, so under bursty loss a retransmission is lost more often than
+//! the mean (the chain may still be in its bad state), and the packets of
+//! one batch are lost together. A loss left to FEC first is asked for a
+//! block later, on a calmer chain, and with the rounds its wait for the
+//! verdict leaves (`waited_rounds`). In the last round that fits, each
+//! retransmission may go up to three times, `copy_gap` packets apart (the
+//! chances the round trips do not leave). Every retransmission that arrives
+//! counts towards the block: once at most `m` are missing, FEC rebuilds the
+//! rest. The expectations are computed exactly over the block's loss
+//! distribution ([`block_losses`]); only the start of each batch is
+//! approximated, as the chain that many packets after a loss (averaged
+//! over the block's sources when FEC decides first).
 
 use std::time::Duration;
 
@@ -36,6 +39,10 @@ pub struct Path {
     pub back: Loss,
     /// Retransmission round trips that fit in the budget (0: FEC alone).
     pub rounds: u32,
+    /// Round trips left, on average, to a loss left to FEC first (its wait
+    /// for the verdict spends some of the budget; see [`waited_rounds`]);
+    /// at most `rounds`.
+    pub waited_rounds: f64,
     /// Packets sent on the media direction between a packet and its
     /// retransmission (the round trip and the wait to notice the loss).
     pub rtt_packets: usize,
@@ -123,13 +130,34 @@ pub fn round_share(latency: Duration, rtt: Duration, spread: Duration) -> f64 {
     (room / (2.0 * s)).clamp(0.0, 1.0)
 }
 
+/// Round trips left, on average, to a loss FEC decides first: a source `x`
+/// into its group of `span` waits `span - x` and the spread for the
+/// verdict, and then has the rounds that fit in what is left (the sources
+/// whose last call comes sooner are [`eager_share`]'s, asked at once).
+pub fn waited_rounds(span: Duration, latency: Duration, rtt: Duration, spread: Duration) -> f64 {
+    const POINTS: u32 = 16;
+    let (mut sum, mut n) = (0.0, 0);
+    for i in 0..POINTS {
+        let left = span.mul_f64((i as f64 + 0.5) / POINTS as f64) + spread;
+        let rounds = rounds_that_fit(latency.saturating_sub(left), rtt, spread);
+        if rounds > 0 {
+            sum += rounds as f64;
+            n += 1;
+        }
+    }
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+/// Round trips of retransmission modelled at most.
+pub const MAX_ROUNDS: u32 = 8;
+
 /// Round trips of retransmission that fit in `latency`: noticing a loss
 /// costs about the path's delay spread, and each round a round trip plus
-/// that spread (at most 3 are modelled).
+/// that spread (at most [`MAX_ROUNDS`] are modelled).
 pub fn rounds_that_fit(latency: Duration, rtt: Duration, spread: Duration) -> u32 {
     let budget = latency.saturating_sub(spread);
     let round = rtt + spread + Duration::from_millis(1);
-    ((budget.as_micros() / round.as_micros().max(1)) as u32).min(3)
+    ((budget.as_micros() / round.as_micros().max(1)) as u32).min(MAX_ROUNDS)
 }
 
 /// `p[d][j]`: probability that `j` of `d` packets sent back to back get
@@ -185,12 +213,21 @@ fn copies_table(single: &[Vec<f64>], again: f64) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// Retransmission outcomes for a batch ([`batch_table`]) and for the last
+/// round's, with its copies ([`copies_table`]).
+struct Tables {
+    batch: Vec<Vec<f64>>,
+    last: Vec<Vec<f64>>,
+}
+
 struct Solver<'a> {
     plan: Plan,
     rounds: u32,
     nack_lost: f64,
-    batch: &'a [Vec<f64>],
-    last: &'a [Vec<f64>],
+    /// The first round's batch.
+    first: &'a Tables,
+    /// A later round's: its chain was bad at the retransmission before.
+    later: &'a Tables,
     /// The first round asks for every missing source, FEC undecided.
     eager: bool,
     memo: Vec<Option<(f64, f64)>>,
@@ -223,10 +260,15 @@ impl Solver<'_> {
         };
         let g = self.nack_lost;
         let (miss, sent) = self.solve(lost, src, r - 1);
-        let (table, copies) = if r == 1 {
-            (self.last, self.plan.copies.max(1))
+        let t = if r == self.rounds {
+            self.first
         } else {
-            (self.batch, 1)
+            self.later
+        };
+        let (table, copies) = if r == 1 {
+            (&t.last, self.plan.copies.max(1))
+        } else {
+            (&t.batch, 1)
         };
         let mut res = g * miss;
         let mut tx = g * sent + (1.0 - g) * (ask * copies as usize) as f64;
@@ -249,15 +291,36 @@ pub fn evaluate(path: &Path, plan: &Plan) -> Outcome {
     let (k, m) = (plan.k.max(1), plan.m);
     let plan = Plan { k, ..*plan };
     let d = block_losses(path.loss, k, m, plan.depth);
-    // The retransmission batch starts `rtt_packets` after a loss.
-    let from_bad = transition(path.loss, path.rtt_packets.max(1))[1];
-    let batch = batch_table(path.loss, from_bad, k);
-    let last = if plan.copies > 1 {
-        let again = transition(path.loss, path.copy_gap.max(1))[1][1];
-        copies_table(&batch, again.powi(plan.copies as i32 - 1))
+    // A retransmission batch leaves `rtt_packets` after its loss was
+    // noticed, the chain bad at the loss. Asked for at once, the loss is
+    // noticed once the next packet's slot has passed; left to FEC first, it
+    // waits for its block to close and a repair to come, `(k - i) depth + 1`
+    // packets for source `i` of the block (averaged over the sources), so
+    // the chain has had that much longer to recover.
+    let after = |wait: usize| transition(path.loss, path.rtt_packets.max(1) + wait)[1];
+    let at_once = after(1);
+    let after_fec = if m == 0 {
+        at_once
     } else {
-        batch.clone()
+        let depth = plan.depth.max(1);
+        let mut start = [0.0; 2];
+        for i in 0..k {
+            let s = after((k - i) * depth + 1);
+            start = [start[0] + s[0] / k as f64, start[1] + s[1] / k as f64];
+        }
+        start
     };
+    let again = transition(path.loss, path.copy_gap.max(1))[1][1];
+    let tables = |start: [f64; 2]| {
+        let batch = batch_table(path.loss, start, k);
+        let last = if plan.copies > 1 {
+            copies_table(&batch, again.powi(plan.copies as i32 - 1))
+        } else {
+            batch.clone()
+        };
+        Tables { batch, last }
+    };
+    let (after_fec, at_once) = (tables(after_fec), tables(at_once));
     // Every copy of the NACK lost.
     let back = transition(path.back, path.echo_packets.max(1))[1][1];
     let nack_lost = path.back.mean() * back.powi(NACK_COPIES - 1);
@@ -272,9 +335,20 @@ pub fn evaluate(path: &Path, plan: &Plan) -> Outcome {
         repairs: m as f64 / k as f64,
         ..Outcome::default()
     };
+    // The waited rounds, between two whole numbers of them (without FEC
+    // nothing waits).
+    let waited = if m == 0 {
+        path.rounds as f64
+    } else {
+        path.waited_rounds.clamp(0.0, path.rounds as f64)
+    };
+    let (fewer, more) = (waited.floor() as u32, waited.ceil() as u32);
+    let to_more = waited - fewer as f64;
+    let reached = 1.0 - too_late;
     let cases = [
-        ((1.0 - too_late) * (1.0 - eager), false, path.rounds),
-        ((1.0 - too_late) * eager, true, path.rounds),
+        (reached * (1.0 - eager) * (1.0 - to_more), false, fewer),
+        (reached * (1.0 - eager) * to_more, false, more),
+        (reached * eager, true, path.rounds),
         (too_late, false, 0),
     ];
     for (share, is_eager, rounds) in cases {
@@ -285,8 +359,8 @@ pub fn evaluate(path: &Path, plan: &Plan) -> Outcome {
             plan,
             rounds,
             nack_lost,
-            batch: &batch,
-            last: &last,
+            first: if is_eager { &at_once } else { &after_fec },
+            later: &at_once,
             eager: is_eager,
             memo: vec![None; (k + m + 1) * (k + 1) * (rounds as usize + 1)],
         };
@@ -354,6 +428,7 @@ mod tests {
             loss,
             back: loss,
             rounds,
+            waited_rounds: rounds as f64,
             rtt_packets: 10,
             echo_packets: 2,
             copy_gap: 3,
@@ -514,6 +589,60 @@ mod tests {
         assert_eq!(round_share(ms(80), ms(120), ms(5)), 0.0);
         assert_eq!(rounds_that_fit(ms(80), ms(40), ms(10)), 1);
         assert_eq!(rounds_that_fit(ms(80), ms(100), ms(0)), 0);
-        assert_eq!(rounds_that_fit(ms(80), ms(1), ms(1)), 3);
+        assert_eq!(rounds_that_fit(ms(80), ms(20), ms(1)), 3);
+        assert_eq!(rounds_that_fit(ms(80), ms(1), ms(1)), MAX_ROUNDS);
+    }
+
+    #[test]
+    fn waiting_for_fec_spends_rounds_of_the_budget() {
+        let ms = Duration::from_millis;
+        // A group of 120 ms in 250: the first sources wait 120 ms for the
+        // verdict and keep 2 of the 5 rounds, the last keep all 5.
+        let w = waited_rounds(ms(120), ms(250), ms(40), ms(5));
+        assert_eq!(rounds_that_fit(ms(250), ms(40), ms(5)), 5);
+        assert!(w > 3.0 && w < 4.5, "{w}");
+        assert_eq!(waited_rounds(ms(1), ms(250), ms(40), ms(5)), 5.0);
+        assert_eq!(waited_rounds(ms(35), ms(80), ms(100), ms(5)), 0.0);
+        // Fewer rounds after the wait lose more; without FEC nothing waits.
+        let ge = Loss::from_mean(0.05, 10.0);
+        let all = path(ge, 5);
+        let fewer = Path {
+            waited_rounds: 2.5,
+            ..all
+        };
+        let fec = plan(8, 2, Ask::Missing, 1);
+        let (a, f) = (evaluate(&all, &fec), evaluate(&fewer, &fec));
+        assert!(f.residual > 2.0 * a.residual, "{a:?} {f:?}");
+        let two = evaluate(&Path { rounds: 2, ..all }, &fec);
+        let three = evaluate(&Path { rounds: 3, ..all }, &fec);
+        let mid = (two.residual + three.residual) / 2.0;
+        assert!((f.residual - mid).abs() < 1e-12 * mid.max(1e-12) + 1e-15);
+        let arq = plan(8, 0, Ask::Missing, 1);
+        assert_eq!(evaluate(&all, &arq), evaluate(&fewer, &arq));
+    }
+
+    #[test]
+    fn a_loss_left_to_fec_is_asked_for_on_a_calmer_chain() {
+        // Bursts of 3 on a short path (the retransmission a packet after
+        // the loss): asked at once it meets the burst still going; left to
+        // FEC it goes a block later. Random loss has no memory: the same.
+        let short = |loss, eager| Path {
+            rtt_packets: 1,
+            eager,
+            ..path(loss, 1)
+        };
+        let pl = plan(8, 1, Ask::Missing, 1);
+        let ge = Loss::from_mean(0.05, 3.0);
+        let (now, later) = (
+            evaluate(&short(ge, 1.0), &pl),
+            evaluate(&short(ge, 0.0), &pl),
+        );
+        assert!(now.residual > 2.0 * later.residual, "{now:?} {later:?}");
+        let bern = Loss::Bernoulli { p: 0.05 };
+        let (now, later) = (
+            evaluate(&short(bern, 1.0), &pl),
+            evaluate(&short(bern, 0.0), &pl),
+        );
+        assert!((now.residual - later.residual).abs() < 1e-15);
     }
 }

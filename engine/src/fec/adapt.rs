@@ -126,6 +126,9 @@ fn chain_burst(mean: f64, run: f64, spacing: f64) -> f64 {
 pub struct ArqPath {
     /// Round trips that fit in the latency (0: none).
     pub rounds: u32,
+    /// Round trips left, on average, once FEC has decided
+    /// ([`waited_rounds`](crate::arq::model::waited_rounds)).
+    pub waited_rounds: f64,
     /// Media packets sent in one round trip.
     pub rtt_packets: usize,
     /// Media packets sent between copies of a last-chance retransmission.
@@ -463,6 +466,7 @@ impl FecAdapter {
                 fec_floor,
                 ArqPath {
                     rounds: 0,
+                    waited_rounds: 0.0,
                     rtt_packets: 1,
                     copy_gap: 1,
                     eager: 0.0,
@@ -479,6 +483,7 @@ impl FecAdapter {
             loss: chain,
             back: chain,
             rounds: arq.rounds,
+            waited_rounds: arq.waited_rounds,
             rtt_packets: arq.rtt_packets,
             echo_packets: 2,
             copy_gap: arq.copy_gap,
@@ -701,6 +706,7 @@ mod tests {
     fn retransmission_lets_fec_shrink() {
         let arq = ArqPath {
             rounds: 1,
+            waited_rounds: 1.0,
             rtt_packets: 10,
             copy_gap: 3,
             eager: 0.0,
@@ -738,6 +744,7 @@ mod tests {
     fn before_any_loss_one_round_that_fits_the_spread_plans_for_typical_loss() {
         let fits = ArqPath {
             rounds: 1,
+            waited_rounds: 1.0,
             rtt_packets: 12,
             copy_gap: 5,
             eager: 0.5,
@@ -753,7 +760,11 @@ mod tests {
         // loss is measured.
         a.set_arq(Some(ArqPath { reach: 0.9, ..fits }));
         assert_eq!(a.choose_plan(8, 1), Choice { m: 2, copies: 1 });
-        a.set_arq(Some(ArqPath { rounds: 2, ..fits }));
+        a.set_arq(Some(ArqPath {
+            rounds: 2,
+            waited_rounds: 2.0,
+            ..fits
+        }));
         assert!(a.choose(8, 1) < 2);
     }
 
@@ -766,6 +777,7 @@ mod tests {
     fn bursts_raise_the_depth_after_a_second_look_random_loss_does_not() {
         let arq = ArqPath {
             rounds: 2,
+            waited_rounds: 2.0,
             rtt_packets: 10,
             copy_gap: 3,
             eager: 0.0,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use isochron_engine::arq::model::{
-    self, Ask, Path, Plan, eager_share, round_share, rounds_that_fit,
+    self, Ask, Path, Plan, eager_share, round_share, rounds_that_fit, waited_rounds,
 };
 use isochron_engine::net::relay::RelayStats;
 use isochron_engine::sim::bound::mds_residual;
@@ -285,6 +285,7 @@ pub fn redundancy(
         loss,
         back: loss,
         rounds,
+        waited_rounds: waited_rounds(window * depth as u32, c.latency, rtt, spread),
         rtt_packets: packets(rtt + spread),
         echo_packets: 2,
         copy_gap: packets((rtt / 2).clamp(Duration::from_millis(2), Duration::from_millis(25))),
