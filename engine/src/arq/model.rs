@@ -132,20 +132,21 @@ pub fn round_share(latency: Duration, rtt: Duration, spread: Duration) -> f64 {
 
 /// Round trips left, on average, to a loss FEC decides first: a source `x`
 /// into its group of `span` waits `span - x` and the spread for the
-/// verdict, and then has the rounds that fit in what is left (the sources
-/// whose last call comes sooner are [`eager_share`]'s, asked at once).
+/// verdict, and then has the rounds that fit in what is left, one at least
+/// while one fits at all (the planner's last call asks before the verdict
+/// rather than lose the round; those sources are mostly [`eager_share`]'s).
 pub fn waited_rounds(span: Duration, latency: Duration, rtt: Duration, spread: Duration) -> f64 {
     const POINTS: u32 = 16;
-    let (mut sum, mut n) = (0.0, 0);
-    for i in 0..POINTS {
-        let left = span.mul_f64((i as f64 + 0.5) / POINTS as f64) + spread;
-        let rounds = rounds_that_fit(latency.saturating_sub(left), rtt, spread);
-        if rounds > 0 {
-            sum += rounds as f64;
-            n += 1;
-        }
+    if rounds_that_fit(latency, rtt, spread) == 0 {
+        return 0.0;
     }
-    if n == 0 { 0.0 } else { sum / n as f64 }
+    let sum: u32 = (0..POINTS)
+        .map(|i| {
+            let left = span.mul_f64((i as f64 + 0.5) / POINTS as f64) + spread;
+            rounds_that_fit(latency.saturating_sub(left), rtt, spread).max(1)
+        })
+        .sum();
+    sum as f64 / POINTS as f64
 }
 
 /// Round trips of retransmission modelled at most.
@@ -603,6 +604,10 @@ mod tests {
         assert!(w > 3.0 && w < 4.5, "{w}");
         assert_eq!(waited_rounds(ms(1), ms(250), ms(40), ms(5)), 5.0);
         assert_eq!(waited_rounds(ms(35), ms(80), ms(100), ms(5)), 0.0);
+        // One round in 80 ms that no wait leaves room for: the last call
+        // still asks in time.
+        assert_eq!(rounds_that_fit(ms(80), ms(40), ms(15)), 1);
+        assert_eq!(waited_rounds(ms(35), ms(80), ms(40), ms(15)), 1.0);
         // Fewer rounds after the wait lose more; without FEC nothing waits.
         let ge = Loss::from_mean(0.05, 10.0);
         let all = path(ge, 5);
