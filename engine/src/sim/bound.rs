@@ -21,24 +21,20 @@ fn chain(loss: Loss) -> Chain {
     }
 }
 
-fn mul(a: &Chain, b: &Chain) -> Chain {
-    let mut c = [[0.0; 2]; 2];
-    for i in 0..2 {
-        for j in 0..2 {
-            c[i][j] = a[i][0] * b[0][j] + a[i][1] * b[1][j];
-        }
-    }
-    c
-}
-
 /// The chain's transition matrix `steps` packets on.
 pub fn transition(loss: Loss, steps: usize) -> [[f64; 2]; 2] {
-    let p1 = chain(loss);
-    let mut step = [[1.0, 0.0], [0.0, 1.0]];
-    for _ in 0..steps {
-        step = mul(&step, &p1);
+    // In closed form, `pi + l^n (I - pi)` with `l = 1 - p - r` the chain's
+    // memory: the steps come from round trips and latencies, and adaptive
+    // FEC asks for many of them at every retune.
+    let c = chain(loss);
+    let (p, r) = (c[0][1], c[1][0]);
+    if p + r <= 0.0 {
+        return [[1.0, 0.0], [0.0, 1.0]];
     }
-    step
+    let pi = [r / (p + r), p / (p + r)];
+    let memory = (1.0 - p - r).powi(steps.min(i32::MAX as usize) as i32);
+    let at = |i: usize, j: usize| pi[j] + memory * ((i == j) as u8 as f64 - pi[j]);
+    [[at(0, 0), at(0, 1)], [at(1, 0), at(1, 1)]]
 }
 
 /// How one block's `k + m` packets fare: `d[lost * (k + 1) + src]` is the
@@ -101,8 +97,36 @@ pub fn mds_residual(loss: Loss, k: usize, m: usize, depth: usize) -> f64 {
 mod tests {
     use super::*;
 
+    fn mul(a: &Chain, b: &Chain) -> Chain {
+        let mut c = [[0.0; 2]; 2];
+        for i in 0..2 {
+            for j in 0..2 {
+                c[i][j] = a[i][0] * b[0][j] + a[i][1] * b[1][j];
+            }
+        }
+        c
+    }
+
     fn close(a: f64, b: f64) -> bool {
         (a / b - 1.0).abs() < 0.05
+    }
+
+    #[test]
+    fn transition_in_closed_form_is_the_steps_one_by_one_and_any_count_is_cheap() {
+        let ge = Loss::from_mean(0.05, 10.0);
+        let mut step = [[1.0, 0.0], [0.0, 1.0]];
+        for n in 0..40 {
+            let t = transition(ge, n);
+            for (row, want) in t.iter().zip(&step) {
+                for (x, y) in row.iter().zip(want) {
+                    assert!((x - y).abs() < 1e-12, "{n}: {t:?} vs {step:?}");
+                }
+            }
+            step = mul(&step, &chain(ge));
+        }
+        // A round trip a peer made absurd: the stationary chain, at once.
+        let far = transition(ge, usize::MAX);
+        assert!((far[1][1] - ge.mean()).abs() < 1e-9, "{far:?}");
     }
 
     #[test]
