@@ -98,9 +98,11 @@ fn bernoulli_5_percent_hybrid_meets_1e4_within_20_percent() {
 /// rate) against 80 ms of latency: a burst often outlasts everything sent
 /// while a lost packet's deadline allows, and then no FEC or retransmission
 /// can bring it back. The 1e-3 is below that floor at any
-/// redundancy this test would call sane; hybrid recovery gets under
-/// retransmission alone and well under the fixed code, and within a
-/// factor of the floor at what it sends.
+/// redundancy this test would call sane. Hybrid recovery does what
+/// retransmission alone does, for what it costs (FEC that buys a fraction
+/// of a residual 30 times the target is not bought: 28 % of it took 3.37e-3
+/// to 3.13e-3 here), well under the fixed code, and within a factor of the
+/// floor at what it sends.
 #[test]
 fn gilbert_elliott_bursts_of_10_as_far_as_the_budget_allows() {
     use isochron::engine::sim::bound::burst_floor;
@@ -111,7 +113,10 @@ fn gilbert_elliott_bursts_of_10_as_far_as_the_budget_allows() {
     fixed.sender.fec_target = None;
     let fixed = stream(&fixed, 300.0);
     let h = hybrid.receiver.residual_loss_ratio;
-    assert!(h <= arq.receiver.residual_loss_ratio, "{h:.2e}");
+    let a = arq.receiver.residual_loss_ratio;
+    assert!(h <= 1.1 * a, "{h:.2e} against {a:.2e}");
+    let (hr, ar) = (hybrid.sender.redundancy_ratio, arq.sender.redundancy_ratio);
+    assert!(hr <= 1.2 * ar, "{hr:.3} against {ar:.3}");
     assert!(h < 0.3 * fixed.receiver.residual_loss_ratio, "{h:.2e}");
     assert!(h < 1e-2, "several times better than FEC alone was: {h:.2e}");
     // The floor: 200 source packets a second plus what was sent besides,
