@@ -490,8 +490,12 @@ impl SenderCore {
     }
 
     /// The transport's measured round trip; retransmission and adaptive
-    /// FEC plan with it.
+    /// FEC plan with it. (Drivers tell it at every turn; it changes only
+    /// with the acknowledgements, so the same value changes nothing.)
     pub fn set_rtt(&mut self, rtt: Duration) {
+        if self.rtt == Some(rtt) {
+            return;
+        }
         self.rtt = Some(rtt);
         self.update_arq_path();
     }
