@@ -231,7 +231,11 @@ impl Ingress {
                         rebuilt_sink(now, &self.ids, &mut self.planner, deliver, &mut unknown);
                     d.on_source(now, p.pos, p.shard, &mut rebuilt);
                     drop(rebuilt);
-                    tell_hopeless(now, d, &mut self.planner, p.pos.block);
+                    // A block without repairs has no slot to look for (the
+                    // lookup scans them all, at every source packet).
+                    if p.pos.m > 0 {
+                        tell_hopeless(now, d, &mut self.planner, p.pos.block);
+                    }
                 }
             }
             Kind::Repair => {
