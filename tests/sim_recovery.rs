@@ -94,15 +94,22 @@ fn bernoulli_5_percent_hybrid_meets_1e4_within_20_percent() {
     );
 }
 
-/// Gilbert-Elliott 5 %, bursts of 10 packets (25 to 50 ms at this packet
-/// rate) against 80 ms of latency: a burst often outlasts everything sent
-/// while a lost packet's deadline allows, and then no FEC or retransmission
-/// can bring it back. The 1e-3 is below that floor at any
-/// redundancy this test would call sane. Hybrid recovery does what
-/// retransmission alone does, for what it costs (FEC that buys a fraction
-/// of a residual 30 times the target is not bought: 28 % of it took 3.37e-3
-/// to 3.13e-3 here), well under the fixed code, and within a factor of the
-/// floor at what it sends.
+/// Gilbert-Elliott 5 %, bursts of 10 packets against 80 ms of latency.
+/// Hybrid recovery does what retransmission alone does, for what it costs
+/// (FEC that buys a fraction of a residual 30 times the target is not
+/// bought: 28 % of it took 3.37e-3 to 3.13e-3 here), well under the fixed
+/// code. The chain steps once a packet: sent evenly at the rate hybrid
+/// sends on average, a lost packet is lost for good when the next 15
+/// packets are all lost too (everything that leaves within the 70 ms its
+/// deadline allows), 1.0e-2 of the packets (`burst_floor`). Hybrid is
+/// below that, because what it sends is not even: a burst falls overdue as
+/// it happens and the packets asked for again (2.9 a lost packet, most
+/// of them copies) partly go out while it lasts, each a step of the
+/// chain, so the burst ends sooner in time. Reaching the 1e-3
+/// that way takes 38 steps within those 70 ms, over 540 packets a second
+/// while a burst lasts: buying the chain's steps, which helps nothing on a
+/// path whose bursts last a time (a fade) and adds to one whose bursts
+/// are an overflowing queue, so it is not done.
 #[test]
 fn gilbert_elliott_bursts_of_10_as_far_as_the_budget_allows() {
     use isochron::engine::sim::bound::burst_floor;
@@ -119,13 +126,15 @@ fn gilbert_elliott_bursts_of_10_as_far_as_the_budget_allows() {
     assert!(hr <= 1.2 * ar, "{hr:.3} against {ar:.3}");
     assert!(h < 0.3 * fixed.receiver.residual_loss_ratio, "{h:.2e}");
     assert!(h < 1e-2, "several times better than FEC alone was: {h:.2e}");
-    // The floor: 200 source packets a second plus what was sent besides,
-    // over the 70 ms a lost packet's information can still be sent in.
+    // The floor at an even rate: 200 source packets a second plus what was
+    // sent besides, over the 70 ms a lost packet's information can still
+    // be sent in. Hybrid's retransmissions go into the bursts, so it is
+    // below it; 1e-3 takes 38 steps in those 70 ms.
     let per_s = 200.0 * (1.0 + hybrid.sender.redundancy_ratio);
     let floor = burst_floor(ge, (per_s * 0.070) as usize);
-    eprintln!("floor at {per_s:.0} packets/s: {floor:.2e}");
-    assert!(floor > 1e-3, "1e-3 is out of reach at this rate");
-    assert!(h < 10.0 * floor, "{h:.2e} vs floor {floor:.2e}");
+    eprintln!("floor at an even {per_s:.0} packets/s: {floor:.2e}");
+    assert!(h < floor, "{h:.2e} vs floor {floor:.2e}");
+    assert!(burst_floor(ge, 37) > 1e-3 && burst_floor(ge, 38) <= 1e-3);
 }
 
 /// Gilbert-Elliott 2 %, bursts of 3, with the 20 +- 5 ms each way:

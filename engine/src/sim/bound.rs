@@ -73,10 +73,12 @@ pub fn block_losses(loss: Loss, k: usize, m: usize, depth: usize) -> Vec<f64> {
 }
 
 /// A floor under the residual loss of any scheme, FEC, retransmission or
-/// both: a packet is lost for good when it is lost and so is every one of
-/// the `n` packets sent after it while its deadline still allows (nothing
-/// about it can get through). For a burst longer than the budget, no
-/// redundancy sent at that rate helps.
+/// both, that sends `n` packets after each one while its deadline still
+/// allows: a packet is lost for good when it is lost and so are all of
+/// those (nothing about it can get through). The chain steps once a
+/// packet, so it is a floor at an even rate only: a scheme that sends more
+/// while a burst lasts (retransmissions of packets found overdue) takes
+/// the chain through more steps in the same time and can be under it.
 pub fn burst_floor(loss: Loss, n: usize) -> f64 {
     loss.mean() * transition(loss, 1)[1][1].powi(n.min(i32::MAX as usize) as i32)
 }
