@@ -128,8 +128,8 @@ fn gilbert_elliott_bursts_of_10_as_far_as_the_budget_allows() {
     assert!(h < 1e-2, "several times better than FEC alone was: {h:.2e}");
     // The floor at an even rate: 200 source packets a second plus what was
     // sent besides, over the 70 ms a lost packet's information can still
-    // be sent in. Hybrid's retransmissions go into the bursts, so it is
-    // below it; 1e-3 takes 38 steps in those 70 ms.
+    // be sent in. Hybrid's retransmissions partly go out while a burst
+    // lasts, so it is below it; 1e-3 takes 38 steps in those 70 ms.
     let per_s = 200.0 * (1.0 + hybrid.sender.redundancy_ratio);
     let floor = burst_floor(ge, (per_s * 0.070) as usize);
     eprintln!("floor at an even {per_s:.0} packets/s: {floor:.2e}");

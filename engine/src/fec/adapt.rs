@@ -528,6 +528,7 @@ impl FecAdapter {
         // Plans from the floor up, pruned as `prune` says: (choice,
         // residual, redundancy).
         let mut plans = Vec::with_capacity((limit - floor + 1) as usize * copies.len());
+        let cost = |res: f64, red: f64| red + miss_cost(res, self.target);
         let mut least = f64::INFINITY;
         for m in floor..=limit {
             if prune && arq.rounds > 0 && m as f64 / k as f64 > KEEP * least {
@@ -542,8 +543,10 @@ impl FecAdapter {
                     copies: c,
                 };
                 let o = model::evaluate(&path, &plan);
+                #[cfg(test)]
+                tests::EVALUATED.with(|n| n.set(n.get() + 1));
                 plans.push((Choice { m, copies: c }, o.residual, o.redundancy()));
-                least = least.min(o.redundancy() + miss_cost(o.residual, self.target));
+                least = least.min(cost(o.residual, o.redundancy()));
             }
             // Without retransmission more m only costs once the target is met.
             if arq.rounds == 0 && plans.last().is_some_and(|p| p.1 <= self.target) {
@@ -570,7 +573,6 @@ impl FecAdapter {
                 }
             };
         }
-        let cost = |res: f64, red: f64| red + miss_cost(res, self.target);
         let best = plans
             .iter()
             .min_by(|a, b| {
@@ -603,6 +605,11 @@ struct Planned {
 mod tests {
     use super::*;
     use crate::sim::bound::mds_residual;
+
+    thread_local! {
+        /// Plans evaluated by this thread's adapters (see `plan_with`).
+        pub(super) static EVALUATED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
 
     /// Missing the target costs in proportion up to ten times it and in
     /// the logarithm beyond, without a jump where the two meet: far from
@@ -877,11 +884,17 @@ mod tests {
 
     /// Pruning the plans whose repairs alone cost too much changes no
     /// choice: over losses, bursts, round trips, block sizes, targets and
-    /// plans in force, the plan is the one over every `m`, and the first
-    /// plan of a session evaluates a fraction of them.
+    /// plans in force, the plan is the one over every `m`, for a fraction
+    /// of the evaluations.
     #[test]
     fn pruned_plans_choose_what_every_plan_does() {
         let mut checked = 0;
+        let (mut pruned_n, mut every_n) = (0, 0);
+        let evaluations = |f: &dyn Fn() -> Planned| {
+            EVALUATED.with(|n| n.set(0));
+            let p = f();
+            (p, EVALUATED.with(|n| n.get()))
+        };
         for target in [1e-4, 1e-3] {
             for (loss, runs) in [(10, 10), (20, 7), (50, 50), (50, 5), (100, 20), (200, 40)] {
                 for rounds in [1, 2, 4, 8] {
@@ -909,8 +922,10 @@ mod tests {
                                 Some(Choice { m: 4, copies: 1 }),
                             ];
                             for keep in keeps {
-                                let pruned = a.plan_with(k, 1, keep, true);
-                                let every = a.plan_with(k, 1, keep, false);
+                                let (pruned, n) = evaluations(&|| a.plan_with(k, 1, keep, true));
+                                let (every, all) = evaluations(&|| a.plan_with(k, 1, keep, false));
+                                assert!(n <= all);
+                                (pruned_n, every_n) = (pruned_n + n, every_n + all);
                                 assert_eq!(
                                     (pruned.choice, pruned.capped),
                                     (every.choice, every.capped),
@@ -925,5 +940,9 @@ mod tests {
             }
         }
         assert_eq!(checked, 2 * 6 * 4 * 2 * 3 * 4);
+        assert!(
+            3 * pruned_n < every_n,
+            "{pruned_n} plans evaluated pruned, {every_n} over every m"
+        );
     }
 }
